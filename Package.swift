@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Kestrel",
+    products: [
+        .library(name: "Kestrel", targets: ["Kestrel"]),
+        .library(name: "KestrelDatasets", targets: ["KestrelDatasets"]),
+        .executable(name: "fashion-mnist", targets: ["fashion-mnist"]),
+        .executable(name: "kestrel-bench", targets: ["kestrel-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .target(name: "CKestrelSupport", linkerSettings: [.linkedLibrary("dl")]),
+        .target(
+            name: "CKestrelKernels",
+            // No errno from sqrtf, so the loops vectorise; -ffp-contract=off keeps results
+            // identical between the AVX2/FMA clone and the baseline one.
+            cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-ffp-contract=off"])]
+        ),
+        .target(
+            name: "Kestrel",
+            dependencies: ["CBLAS", "CKestrelSupport", "CKestrelKernels"]
+        ),
+        .target(name: "KestrelDatasets", dependencies: ["Kestrel", "CZlib"]),
+        .target(name: "KestrelAllocationCounter"),
+        .executableTarget(
+            name: "fashion-mnist",
+            dependencies: [
+                "Kestrel", "KestrelDatasets",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "kestrel-bench",
+            dependencies: [
+                "Kestrel", "KestrelDatasets", "KestrelAllocationCounter",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "KestrelTests",
+            dependencies: ["Kestrel", "KestrelAllocationCounter"],
+            exclude: ["make_fixtures.py"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "KestrelDatasetsTests", dependencies: ["KestrelDatasets"]),
+    ]
+)

@@ -1,0 +1,95 @@
+#include "CKestrelKernels.h"
+#include <math.h>
+
+#if defined(__x86_64__) && defined(__clang__)
+#define KESTREL_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define KESTREL_CLONES
+#endif
+
+KESTREL_CLONES
+void kestrel_adam(float *restrict w, const float *restrict g, float *restrict m, float *restrict v,
+                  float *restrict vmax, size_t begin, size_t end, float alpha, float beta1, float beta2,
+                  float epsilon) {
+    const float b1 = 1.0f - beta1, b2 = 1.0f - beta2;
+    if (vmax) {
+        for (size_t i = begin; i < end; i++) {
+            const float gi = g[i];
+            m[i] += (gi - m[i]) * b1;
+            v[i] += (gi * gi - v[i]) * b2;
+            vmax[i] = vmax[i] > v[i] ? vmax[i] : v[i];
+            w[i] -= alpha * m[i] / (sqrtf(vmax[i]) + epsilon);
+        }
+    } else {
+        for (size_t i = begin; i < end; i++) {
+            const float gi = g[i];
+            const float mi = m[i] + (gi - m[i]) * b1;
+            const float vi = v[i] + (gi * gi - v[i]) * b2;
+            m[i] = mi;
+            v[i] = vi;
+            w[i] -= alpha * mi / (sqrtf(vi) + epsilon);
+        }
+    }
+}
+
+KESTREL_CLONES
+void kestrel_sgd(float *restrict w, const float *restrict g, float *restrict velocity, size_t begin, size_t end,
+                 float lr, float momentum, int nesterov) {
+    if (momentum == 0.0f || velocity == 0) {
+        for (size_t i = begin; i < end; i++) w[i] -= lr * g[i];
+    } else if (nesterov) {
+        for (size_t i = begin; i < end; i++) {
+            const float vi = momentum * velocity[i] - lr * g[i];
+            velocity[i] = vi;
+            w[i] += momentum * vi - lr * g[i];
+        }
+    } else {
+        for (size_t i = begin; i < end; i++) {
+            const float vi = momentum * velocity[i] - lr * g[i];
+            velocity[i] = vi;
+            w[i] += vi;
+        }
+    }
+}
+
+KESTREL_CLONES
+void kestrel_rmsprop(float *restrict w, const float *restrict g, float *restrict v, float *restrict mom,
+                     float *restrict avg, size_t begin, size_t end, float lr, float rho, float momentum,
+                     float epsilon, int centered) {
+    const float keep = 1.0f - rho;
+    for (size_t i = begin; i < end; i++) {
+        const float gi = g[i];
+        const float vi = rho * v[i] + keep * gi * gi;
+        v[i] = vi;
+        float denominator = vi + epsilon;
+        if (centered) {
+            const float ai = rho * avg[i] + keep * gi;
+            avg[i] = ai;
+            denominator -= ai * ai;
+        }
+        const float increment = lr * gi / sqrtf(denominator);
+        if (momentum > 0.0f) {
+            const float mi = momentum * mom[i] + increment;
+            mom[i] = mi;
+            w[i] -= mi;
+        } else {
+            w[i] -= increment;
+        }
+    }
+}
+
+KESTREL_CLONES
+void kestrel_adagrad(float *restrict w, const float *restrict g, float *restrict a, size_t begin, size_t end,
+                     float lr, float epsilon) {
+    for (size_t i = begin; i < end; i++) {
+        const float gi = g[i];
+        const float ai = a[i] + gi * gi;
+        a[i] = ai;
+        w[i] -= lr * gi / sqrtf(ai + epsilon);
+    }
+}
+
+KESTREL_CLONES
+void kestrel_scale_in_place(float *restrict w, size_t begin, size_t end, float factor) {
+    for (size_t i = begin; i < end; i++) w[i] -= w[i] * factor;
+}

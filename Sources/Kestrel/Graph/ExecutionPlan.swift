@@ -1,0 +1,179 @@
+/// A graph compiled for one batch capacity: every buffer a forward (and, for training, a
+/// backward) pass needs is allocated here, once. Running a step only calls the layers'
+/// kernels over these buffers, so it allocates nothing.
+///
+/// Layers that merely reinterpret their input (`isIdentity`) share its buffer and are skipped.
+/// A training plan keeps every activation for backward; an inference plan hands a buffer to a
+/// later node as soon as its last reader has run.
+final class ExecutionPlan {
+    let graph: ModelGraph
+    let capacity: Int
+    let training: Bool
+    let shapes: [[Int]]
+
+    /// Each node's output buffer (capacity × sample size).
+    private(set) var outputs: [UnsafeMutablePointer<Float>] = []
+    /// Each node's output-gradient buffer (training plans; nil where no gradient flows).
+    private(set) var gradients: [UnsafeMutablePointer<Float>?] = []
+    /// One context per executed node (nil for identity nodes and inputs).
+    private var contexts: [LayerContext?] = []
+    /// Gradient buffers of edges that share a producer, summed into the producer's gradient.
+    private var fanInSums: [(target: UnsafeMutablePointer<Float>, parts: [UnsafeMutablePointer<Float>], count: Int)?] = []
+    private var needsGradient: [Bool] = []
+    /// Where the loss writes the gradient of each model output (nil when none is needed).
+    private var lossGradients: [UnsafeMutablePointer<Float>?] = []
+    private var allocations: [UnsafeMutablePointer<Float>] = []
+
+    init(graph: ModelGraph, shapes: [[Int]], capacity: Int, training: Bool) {
+        self.graph = graph
+        self.capacity = capacity
+        self.training = training
+        self.shapes = shapes
+        let n = graph.nodes.count
+        let sizes = shapes.map { $0.reduce(1, *) }
+
+        func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+            p.initialize(repeating: 0, count: max(count, 1))
+            allocations.append(p)
+            return p
+        }
+
+        // Which node outputs is the identity of which earlier buffer.
+        var root = Array(0..<n)
+        for (i, node) in graph.nodes.enumerated() where !(node.layer is InputLayer) {
+            if node.layer.isIdentity(training: training), node.inputs.count == 1 { root[i] = root[node.inputs[0]] }
+        }
+
+        // Output buffers.
+        outputs = Array(repeating: UnsafeMutablePointer<Float>(bitPattern: 1)!, count: n)
+        if training {
+            for i in 0..<n where root[i] == i { outputs[i] = allocate(capacity * sizes[i]) }
+        } else {
+            // Last reader of each root buffer; outputs of the model live to the end.
+            var lastUse = Array(0..<n)
+            for (i, node) in graph.nodes.enumerated() { for p in node.inputs { lastUse[root[p]] = max(lastUse[root[p]], i) } }
+            for o in graph.outputNodes { lastUse[root[o]] = Int.max }
+            var free: [(UnsafeMutablePointer<Float>, Int)] = []
+            for i in 0..<n {
+                if root[i] == i {
+                    let need = capacity * sizes[i]
+                    if let k = free.indices.filter({ free[$0].1 >= need }).min(by: { free[$0].1 < free[$1].1 }) {
+                        outputs[i] = free.remove(at: k).0
+                    } else {
+                        outputs[i] = allocate(need)
+                        allocationSizes[outputs[i]] = need
+                    }
+                }
+                // Buffers whose last reader is node i become free after it runs.
+                for p in Set(graph.nodes[i].inputs.map { root[$0] }) where lastUse[p] == i && p != root[i] {
+                    free.append((outputs[p], allocationSizes[outputs[p]] ?? capacity * sizes[p]))
+                }
+            }
+        }
+        for i in 0..<n where root[i] != i { outputs[i] = outputs[root[i]] }
+
+        // Which nodes need a gradient: those with trainable weights or downstream of one.
+        needsGradient = Array(repeating: false, count: n)
+        if training {
+            for (i, node) in graph.nodes.enumerated() where !(node.layer is InputLayer) {
+                let own = node.layer.trainable && node.layer.weightSpecs.contains { $0.trainable }
+                needsGradient[i] = own || node.inputs.contains { needsGradient[$0] }
+            }
+        }
+
+        // Gradient buffers: a node's output gradient; an edge from a producer read by several
+        // consumers gets its own buffer, summed into the producer's before its backward.
+        gradients = Array(repeating: nil, count: n)
+        fanInSums = Array(repeating: nil, count: n)
+        var consumers = Array(repeating: 0, count: n)
+        for node in graph.nodes { for p in node.inputs { consumers[p] += 1 } }
+        for o in graph.outputNodes { consumers[o] += 1 }
+        var edgeGradient: [Int: [UnsafeMutablePointer<Float>]] = [:]
+        func gradientForEdge(from producer: Int) -> UnsafeMutablePointer<Float>? {
+            guard needsGradient[producer], let target = gradients[producer] else { return nil }
+            if consumers[producer] == 1 { return target }
+            let part = allocate(capacity * sizes[producer])
+            edgeGradient[producer, default: []].append(part)
+            return part
+        }
+        if training {
+            for (i, node) in graph.nodes.enumerated() where needsGradient[i] {
+                if root[i] != i {
+                    gradients[i] = gradientForEdge(from: node.inputs[0])
+                        ?? allocate(capacity * sizes[i])
+                } else {
+                    gradients[i] = allocate(capacity * sizes[i])
+                }
+            }
+        }
+
+        // Contexts, with the accumulate flag for layers called more than once.
+        contexts = Array(repeating: nil, count: n)
+        var edgeTargets: [Int: [UnsafeMutablePointer<Float>?]] = [:]
+        for (i, node) in graph.nodes.enumerated() where root[i] == i && !(node.layer is InputLayer) {
+            let layer = node.layer
+            let inputShapes = node.inputs.map { shapes[$0] }
+            let workspace = allocate(layer.workspaceSize(batch: capacity, inputShapes: inputShapes, training: training))
+            let context = LayerContext(
+                inputShapes: inputShapes, outputShape: shapes[i], inputs: node.inputs.map { outputs[$0] },
+                output: outputs[i], workspace: workspace, weights: layer.weightPointers(),
+                weightGradients: layer.gradientPointers(), generator: layer.generator.split())
+            context.training = training
+            context.outputGradient = gradients[i]
+            if training && needsGradient[i] {
+                edgeTargets[i] = node.inputs.map { gradientForEdge(from: $0) }
+                context.inputGradients = edgeTargets[i]!
+            }
+            contexts[i] = context
+        }
+        if training {
+            lossGradients = graph.outputNodes.map { gradientForEdge(from: $0) }
+        }
+        // Identity nodes' edges were created above; account every edge part for summation.
+        for (producer, parts) in edgeGradient where consumers[producer] > 1 {
+            fanInSums[producer] = (gradients[producer]!, parts, capacity * sizes[producer])
+        }
+        var seen = Set<ObjectIdentifier>()
+        for i in stride(from: n - 1, through: 0, by: -1) {
+            guard let c = contexts[i] else { continue }
+            c.accumulateWeightGradients = !seen.insert(ObjectIdentifier(graph.nodes[i].layer)).inserted
+        }
+    }
+
+    private var allocationSizes: [UnsafeMutablePointer<Float>: Int] = [:]
+
+    deinit { for p in allocations { p.deallocate() } }
+
+    /// The buffer of the model's `k`-th input.
+    func inputBuffer(_ k: Int = 0) -> UnsafeMutablePointer<Float> { outputs[graph.inputNodes[k]] }
+    /// The buffer of the model's `k`-th output.
+    func outputBuffer(_ k: Int = 0) -> UnsafeMutablePointer<Float> { outputs[graph.outputNodes[k]] }
+    /// Where the loss writes the gradient of the model's `k`-th output.
+    func outputGradientBuffer(_ k: Int = 0) -> UnsafeMutablePointer<Float>? { lossGradients[k] }
+
+    /// Runs every layer forward for `batch` rows (at most `capacity`) already in the input buffers.
+    func forward(batch: Int) {
+        for c in contexts {
+            guard let c else { continue }
+            c.batch = batch
+        }
+        for (i, c) in contexts.enumerated() {
+            guard let c else { continue }
+            graph.nodes[i].layer.forward(c)
+        }
+    }
+
+    /// Runs backward in reverse order after the loss wrote the output gradients.
+    func backward(batch: Int) {
+        for i in stride(from: contexts.count - 1, through: 0, by: -1) {
+            if let sum = fanInSums[i] {
+                let count = batch * (sum.count / capacity)
+                sum.target.update(from: sum.parts[0], count: count)
+                for part in sum.parts.dropFirst() { for j in 0..<count { sum.target[j] += part[j] } }
+            }
+            guard needsGradient[i], let c = contexts[i] else { continue }
+            graph.nodes[i].layer.backward(c)
+        }
+    }
+}

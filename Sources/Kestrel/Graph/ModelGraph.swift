@@ -1,0 +1,42 @@
+/// A directed acyclic graph of layer calls: what `Sequential` and the Functional API both
+/// produce, and what a plan executes.
+struct ModelGraph {
+    /// One call of a layer on the outputs of earlier nodes (an `InputLayer` node has no inputs).
+    struct Node {
+        let layer: Layer
+        let inputs: [Int]
+    }
+
+    /// Nodes in topological order.
+    var nodes: [Node]
+    /// Indices of the model's input nodes.
+    var inputNodes: [Int]
+    /// Indices of the model's output nodes.
+    var outputNodes: [Int]
+
+    /// A chain: an input node followed by each layer applied to the previous one.
+    static func chain(input: InputLayer, layers: [Layer]) -> ModelGraph {
+        var nodes = [Node(layer: input, inputs: [])]
+        for layer in layers { nodes.append(Node(layer: layer, inputs: [nodes.count - 1])) }
+        return ModelGraph(nodes: nodes, inputNodes: [0], outputNodes: [nodes.count - 1])
+    }
+
+    /// The distinct layers, in first-call order.
+    var uniqueLayers: [Layer] {
+        var seen = Set<ObjectIdentifier>()
+        return nodes.map(\.layer).filter { seen.insert(ObjectIdentifier($0)).inserted }
+    }
+
+    /// Builds every layer for its input shapes and returns each node's per-sample output shape.
+    func inferShapes() throws -> [[Int]] {
+        var shapes: [[Int]] = []
+        for node in nodes {
+            if let input = node.layer as? InputLayer {
+                shapes.append(try input.build(inputShape: input.shape))
+            } else {
+                shapes.append(try node.layer.build(inputShapes: node.inputs.map { shapes[$0] }))
+            }
+        }
+        return shapes
+    }
+}

@@ -1,0 +1,124 @@
+import CBLAS
+import Foundation
+
+/// The numeric kernels: plain loops over raw buffers that the layers and losses call.
+/// They never allocate and know nothing about layers.
+public enum Kernels {
+    /// The shape of one matrix product, as recorded by `traceGEMMs`.
+    public struct GEMMShape: Sendable, Hashable {
+        public var transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int
+        /// Multiply-adds counted as two operations.
+        public var flops: Int { 2 * m * n * k }
+    }
+
+    // Only the benchmark sets this, from one thread, around a single step.
+    nonisolated(unsafe) static var gemmTrace: [GEMMShape]?
+
+    /// Runs `body` and returns the shapes of every matrix product it made (for measuring the
+    /// `sgemm` floor of a workload). Not thread-safe; for benchmarks.
+    public static func traceGEMMs(_ body: () throws -> Void) rethrows -> [GEMMShape] {
+        gemmTrace = []
+        defer { gemmTrace = nil }
+        try body()
+        return gemmTrace!
+    }
+
+    /// `C = alpha * op(A) * op(B) + beta * C`, row-major, through `cblas_sgemm`.
+    @inline(__always)
+    public static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                            alpha: Float, a: UnsafePointer<Float>, lda: Int,
+                            b: UnsafePointer<Float>, ldb: Int,
+                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        _ = blasBackend
+        if gemmTrace != nil { gemmTrace!.append(GEMMShape(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k)) }
+        useBLASThreads(m * n * k >= parallelGEMMThreshold ? maxBLASThreads.load(ordering: .relaxed) : 1)
+        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
+                    transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
+                    beta, c, Int32(ldc))
+    }
+
+    /// Products with fewer multiply-adds than this run on one thread: splitting them costs more
+    /// than it saves (measured with kestrel-bench on 2 cores), and OpenBLAS's threaded driver
+    /// allocates on every call.
+    static let parallelGEMMThreshold = 1 << 24
+
+    nonisolated(unsafe) private static var currentBLASThreads = 0
+
+    /// Sets OpenBLAS's thread count when it differs from the last one set.
+    @inline(__always)
+    static func useBLASThreads(_ n: Int) {
+        if n != currentBLASThreads {
+            openblas_set_num_threads(Int32(n))
+            currentBLASThreads = n
+        }
+    }
+
+    /// Sum of `count` floats (accumulated in Double for stability).
+    public static func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        var s: Double = 0
+        for i in 0..<count { s += Double(x[i]) }
+        return Float(s)
+    }
+
+    /// Index of the largest of `count` floats (first on ties).
+    @inline(__always)
+    public static func argmax(_ x: UnsafePointer<Float>, count: Int) -> Int {
+        var best = 0
+        var value = x[0]
+        for i in 1..<max(count, 1) where x[i] > value {
+            value = x[i]
+            best = i
+        }
+        return best
+    }
+
+    /// Adds a row vector to every row of a `rows × columns` matrix in place.
+    @inline(__always)
+    public static func addRowVector(_ v: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>,
+                                    rows: Int, columns: Int) {
+        for r in 0..<rows {
+            let row = y + r * columns
+            for j in 0..<columns { row[j] += v[j] }
+        }
+    }
+
+    /// Column sums of a `rows × columns` matrix, added to (or stored in) `out`.
+    @inline(__always)
+    public static func columnSums(_ x: UnsafePointer<Float>, rows: Int, columns: Int,
+                                  into out: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        if !accumulate { out.update(repeating: 0, count: columns) }
+        for r in 0..<rows {
+            let row = x + r * columns
+            for j in 0..<columns { out[j] += row[j] }
+        }
+    }
+
+    /// Row-wise softmax of `rows × columns` values, numerically stable; `y` may equal `x`.
+    public static func softmaxRows(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                   rows: Int, columns: Int) {
+        for r in 0..<rows {
+            let xr = x + r * columns, yr = y + r * columns
+            var m = -Float.infinity
+            for j in 0..<columns { m = max(m, xr[j]) }
+            var s: Float = 0
+            for j in 0..<columns {
+                let e = expf(xr[j] - m)
+                yr[j] = e
+                s += e
+            }
+            let inv = 1 / s
+            for j in 0..<columns { yr[j] *= inv }
+        }
+    }
+
+    /// Copies rows `indices[i]` of a `? × rowLength` source into consecutive rows of `destination`.
+    @inline(__always)
+    public static func gatherRows(_ source: UnsafePointer<Float>, rowLength: Int,
+                                  indices: UnsafeBufferPointer<Int>,
+                                  into destination: UnsafeMutablePointer<Float>) {
+        for (row, i) in indices.enumerated() {
+            (destination + row * rowLength).update(from: source + i * rowLength, count: rowLength)
+        }
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+
+/// Applies an activation function to its input (Keras `Activation`).
+public final class Activation: Layer {
+    /// The function applied.
+    public let function: ActivationFunction
+
+    /// An activation layer.
+    public init(_ function: ActivationFunction, inputShape: [Int]? = nil, name: String? = nil) {
+        self.function = function
+        super.init(name: name, inputShape: inputShape)
+    }
+
+    public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int { 0 }
+    public override var config: [String: String] { ["name": name, "activation": function.kerasName] }
+
+    public override func forward(_ c: LayerContext) {
+        function.apply(c.input, c.output, count: c.batch * c.outputSize, rowLength: c.outputShape.last ?? 1)
+    }
+
+    public override func backward(_ c: LayerContext) {
+        guard let dx = c.inputGradient else { return }
+        function.backward(x: c.input, y: c.output, dy: c.outputGradient!, dx: dx,
+                          count: c.batch * c.outputSize, rowLength: c.outputShape.last ?? 1)
+    }
+}
+
+/// Rectified linear unit with Keras's options (Keras `ReLU`): `maxValue` caps the output,
+/// values below `threshold` become `negativeSlope * (x - threshold)`.
+public final class ReLU: Layer {
+    /// The largest output value, or nil for no cap.
+    public let maxValue: Float?
+    /// The slope below the threshold.
+    public let negativeSlope: Float
+    /// The value below which the negative slope applies.
+    public let threshold: Float
+
+    /// A ReLU layer (defaults: no cap, slope 0, threshold 0).
+    public init(maxValue: Float? = nil, negativeSlope: Float = 0, threshold: Float = 0,
+                inputShape: [Int]? = nil, name: String? = nil) {
+        self.maxValue = maxValue
+        self.negativeSlope = negativeSlope
+        self.threshold = threshold
+        super.init(name: name, inputShape: inputShape)
+    }
+
+    public override func outputShape(for inputShape: [Int]) throws -> [Int] {
+        if let maxValue, maxValue < 0 {
+            throw KestrelError.invalidArgument("\(name) (ReLU): maxValue must be >= 0, found \(maxValue)")
+        }
+        guard negativeSlope >= 0 else {
+            throw KestrelError.invalidArgument("\(name) (ReLU): negativeSlope must be >= 0, found \(negativeSlope)")
+        }
+        return inputShape
+    }
+
+    public override var config: [String: String] {
+        ["name": name, "max_value": maxValue.map { "\($0)" } ?? "None",
+         "negative_slope": "\(negativeSlope)", "threshold": "\(threshold)"]
+    }
+
+    public override func forward(_ c: LayerContext) {
+        let n = c.batch * c.outputSize
+        let x = c.input, y = c.output
+        let cap = maxValue ?? .infinity
+        for i in 0..<n {
+            let v = x[i]
+            y[i] = v >= cap ? cap : (v >= threshold ? v : negativeSlope * (v - threshold))
+        }
+    }
+
+    public override func backward(_ c: LayerContext) {
+        guard let dx = c.inputGradient else { return }
+        let n = c.batch * c.outputSize
+        let x = c.input, dy = c.outputGradient!
+        let cap = maxValue ?? .infinity
+        for i in 0..<n {
+            let v = x[i]
+            dx[i] = v >= cap ? 0 : (v >= threshold ? dy[i] : negativeSlope * dy[i])
+        }
+    }
+}
+
+/// Leaky ReLU, `x` for x ≥ 0 and `negativeSlope * x` otherwise (Keras `LeakyReLU`, default 0.3).
+public final class LeakyReLU: Layer {
+    /// The slope for negative inputs.
+    public let negativeSlope: Float
+
+    /// A leaky ReLU layer.
+    public init(negativeSlope: Float = 0.3, inputShape: [Int]? = nil, name: String? = nil) {
+        self.negativeSlope = negativeSlope
+        super.init(name: name, inputShape: inputShape)
+    }
+
+    public override func outputShape(for inputShape: [Int]) throws -> [Int] {
+        guard negativeSlope >= 0 else {
+            throw KestrelError.invalidArgument("\(name) (LeakyReLU): negativeSlope must be >= 0, found \(negativeSlope)")
+        }
+        return inputShape
+    }
+
+    public override var config: [String: String] { ["name": name, "negative_slope": "\(negativeSlope)"] }
+
+    public override func forward(_ c: LayerContext) {
+        ActivationFunction.leakyRelu(negativeSlope: negativeSlope)
+            .apply(c.input, c.output, count: c.batch * c.outputSize, rowLength: 1)
+    }
+
+    public override func backward(_ c: LayerContext) {
+        guard let dx = c.inputGradient else { return }
+        let n = c.batch * c.outputSize
+        let x = c.input, dy = c.outputGradient!
+        for i in 0..<n { dx[i] = x[i] >= 0 ? dy[i] : negativeSlope * dy[i] }
+    }
+}
+
+/// Softmax along an axis of each sample (Keras `Softmax`, default the last axis).
+public final class Softmax: Layer {
+    /// The axis, counted in the full tensor (negative from the end; the batch axis is 0).
+    public let axis: Int
+
+    /// A softmax layer.
+    public init(axis: Int = -1, inputShape: [Int]? = nil, name: String? = nil) {
+        self.axis = axis
+        super.init(name: name, inputShape: inputShape)
+    }
+
+    public override func outputShape(for inputShape: [Int]) throws -> [Int] {
+        _ = try sampleAxis(inputShape)
+        return inputShape
+    }
+
+    public override var config: [String: String] { ["name": name, "axis": "\(axis)"] }
+
+    /// The axis within a sample's shape.
+    private func sampleAxis(_ shape: [Int]) throws -> Int {
+        let a = axis < 0 ? shape.count + axis : axis - 1
+        guard a >= 0 && a < shape.count else {
+            throw KestrelError.invalidArgument(
+                "\(name) (Softmax): axis \(axis) is out of range for samples of shape \(shape) (batch axis 0 not allowed)")
+        }
+        return a
+    }
+
+    private func geometry(_ c: LayerContext) -> (outer: Int, n: Int, inner: Int) {
+        let shape = c.outputShape
+        let a = try! sampleAxis(shape)
+        return (c.batch * shape[..<a].reduce(1, *), shape[a], shape[(a + 1)...].reduce(1, *))
+    }
+
+    public override func forward(_ c: LayerContext) {
+        let (outer, n, inner) = geometry(c)
+        if inner == 1 {
+            Kernels.softmaxRows(c.input, c.output, rows: outer, columns: n)
+            return
+        }
+        let x = c.input, y = c.output
+        for o in 0..<outer {
+            for i in 0..<inner {
+                let base = o * n * inner + i
+                var m = -Float.infinity
+                for k in 0..<n { m = max(m, x[base + k * inner]) }
+                var s: Float = 0
+                for k in 0..<n { let e = expf(x[base + k * inner] - m); y[base + k * inner] = e; s += e }
+                for k in 0..<n { y[base + k * inner] /= s }
+            }
+        }
+    }
+
+    public override var backwardNeedsInput: Bool { false }
+
+    public override func backward(_ c: LayerContext) {
+        guard let dx = c.inputGradient else { return }
+        let (outer, n, inner) = geometry(c)
+        let y = c.output, dy = c.outputGradient!
+        for o in 0..<outer {
+            for i in 0..<inner {
+                let base = o * n * inner + i
+                var dot: Float = 0
+                for k in 0..<n { dot += dy[base + k * inner] * y[base + k * inner] }
+                for k in 0..<n { dx[base + k * inner] = y[base + k * inner] * (dy[base + k * inner] - dot) }
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+/// A fully connected layer, `activation(x · kernel + bias)` over the last axis (Keras `Dense`).
+///
+/// The kernel has Keras's layout `(inputDim, units)`. Bias-add and activation run in one pass
+/// over each output row, right after the matrix product.
+public final class Dense: Layer {
+    /// The number of output features.
+    public let units: Int
+    /// The activation applied to the output.
+    public let activation: ActivationFunction
+    /// Whether the layer adds a bias vector.
+    public let useBias: Bool
+    /// How the kernel starts (Keras default glorot-uniform).
+    public let kernelInitializer: Initializer
+    /// How the bias starts (Keras default zeros).
+    public let biasInitializer: Initializer
+
+    /// A dense layer with `units` outputs.
+    public init(_ units: Int, activation: ActivationFunction = .linear, useBias: Bool = true,
+                kernelInitializer: Initializer = .glorotUniform, biasInitializer: Initializer = .zeros,
+                inputShape: [Int]? = nil, name: String? = nil) {
+        self.units = units
+        self.activation = activation
+        self.useBias = useBias
+        self.kernelInitializer = kernelInitializer
+        self.biasInitializer = biasInitializer
+        super.init(name: name, inputShape: inputShape)
+    }
+
+    public override func outputShape(for inputShape: [Int]) throws -> [Int] {
+        guard units > 0 else {
+            throw KestrelError.invalidArgument("\(name) (Dense): units must be positive, found \(units)")
+        }
+        guard let last = inputShape.last, last > 0 else {
+            throw KestrelError.shapeMismatch(
+                "\(name) (Dense): expected an input with a last axis of features, found shape \(inputShape); add Flatten or give inputShape")
+        }
+        return Array(inputShape.dropLast()) + [units]
+    }
+
+    public override func weightSpecs(forInputs shapes: [[Int]]) throws -> [WeightSpec] {
+        let inputDim = shapes[0].last!
+        var specs = [WeightSpec(name: "kernel", shape: [inputDim, units], initializer: kernelInitializer)]
+        if useBias { specs.append(WeightSpec(name: "bias", shape: [units], initializer: biasInitializer)) }
+        return specs
+    }
+
+    public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int {
+        // The pre-activation values, only for activations whose derivative needs them.
+        activation.derivativeNeedsInput ? batch * (inputShapes[0].dropLast().reduce(1, *)) * units : 0
+    }
+
+    public override var config: [String: String] {
+        ["name": name, "units": "\(units)", "activation": activation.kerasName, "use_bias": "\(useBias)"]
+    }
+
+    public override func forward(_ c: LayerContext) {
+        let inputDim = c.inputShapes[0].last!
+        let rows = c.batch * (c.inputSize / inputDim)
+        Kernels.gemm(transposeA: false, transposeB: false, m: rows, n: units, k: inputDim,
+                     alpha: 1, a: c.input, lda: inputDim, b: c.weights[0], ldb: units,
+                     beta: 0, c: c.output, ldc: units)
+        let bias: UnsafeMutablePointer<Float>? = useBias ? c.weights[1] : nil
+        let keep = activation.derivativeNeedsInput
+        for r in 0..<rows {
+            let y = c.output + r * units
+            if let bias { for j in 0..<units { y[j] += bias[j] } }
+            if keep { (c.workspace + r * units).update(from: y, count: units) }
+            if activation != .linear { activation.apply(y, y, count: units, rowLength: units) }
+        }
+    }
+
+    public override func backward(_ c: LayerContext) {
+        let inputDim = c.inputShapes[0].last!
+        let rows = c.batch * (c.inputSize / inputDim)
+        let dz = c.outputGradient!
+        if activation != .linear {
+            activation.backward(x: activation.derivativeNeedsInput ? UnsafePointer(c.workspace) : nil,
+                                y: c.output, dy: dz, dx: dz, count: rows * units, rowLength: units)
+        }
+        let beta: Float = c.accumulateWeightGradients ? 1 : 0
+        Kernels.gemm(transposeA: true, transposeB: false, m: inputDim, n: units, k: rows,
+                     alpha: 1, a: c.input, lda: inputDim, b: dz, ldb: units,
+                     beta: beta, c: c.weightGradients[0], ldc: units)
+        if useBias {
+            Kernels.columnSums(dz, rows: rows, columns: units, into: c.weightGradients[1],
+                               accumulate: c.accumulateWeightGradients)
+        }
+        if let dx = c.inputGradient {
+            Kernels.gemm(transposeA: false, transposeB: true, m: rows, n: inputDim, k: units,
+                         alpha: 1, a: dz, lda: units, b: c.weights[0], ldb: units,
+                         beta: 0, c: dx, ldc: inputDim)
+        }
+    }
+}

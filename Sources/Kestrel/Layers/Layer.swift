@@ -1,0 +1,408 @@
+import Foundation
+import Synchronization
+
+/// How a weight variable starts (Keras `initializers`).
+public enum Initializer: Sendable, Equatable {
+    /// All zeros.
+    case zeros
+    /// All ones.
+    case ones
+    /// Every element equal to a value.
+    case constant(Float)
+    /// Uniform in [minval, maxval).
+    case randomUniform(minval: Float, maxval: Float)
+    /// Normal with the given mean and standard deviation.
+    case randomNormal(mean: Float, stddev: Float)
+    /// Uniform in ±sqrt(6 / (fanIn + fanOut)) (Keras's default kernel initializer).
+    case glorotUniform
+    /// Normal (truncated at 2 stddev) with stddev sqrt(2 / (fanIn + fanOut)).
+    case glorotNormal
+    /// Uniform in ±sqrt(6 / fanIn).
+    case heUniform
+    /// Normal (truncated) with stddev sqrt(2 / fanIn).
+    case heNormal
+    /// Uniform in ±sqrt(3 / fanIn).
+    case lecunUniform
+    /// Normal (truncated) with stddev sqrt(1 / fanIn).
+    case lecunNormal
+
+    /// Keras's fan-in and fan-out for a kernel shape: the last two axes are (in, out), leading
+    /// axes (a convolution's window) multiply both.
+    static func fans(_ shape: [Int]) -> (Float, Float) {
+        switch shape.count {
+        case 0: return (1, 1)
+        case 1: return (Float(shape[0]), Float(shape[0]))
+        default:
+            let receptive = shape.dropLast(2).reduce(1, *)
+            return (Float(shape[shape.count - 2] * receptive), Float(shape[shape.count - 1] * receptive))
+        }
+    }
+
+    /// Fills `buffer` (holding a variable of `shape`) from `generator`.
+    public func fill(_ buffer: UnsafeMutableBufferPointer<Float>, shape: [Int], generator: inout RandomGenerator) {
+        let (fanIn, fanOut) = Initializer.fans(shape)
+        func truncated(_ stddev: Float) {
+            // Keras's truncated normal: redraw values beyond two standard deviations;
+            // the 0.8796 factor restores the requested variance after truncation.
+            let s = stddev / 0.87962566103423978
+            for i in buffer.indices {
+                var v: Float
+                repeat { v = generator.nextGaussianPair().0 } while abs(v) > 2
+                buffer[i] = v * s
+            }
+        }
+        switch self {
+        case .zeros: buffer.update(repeating: 0)
+        case .ones: buffer.update(repeating: 1)
+        case .constant(let c): buffer.update(repeating: c)
+        case .randomUniform(let lo, let hi): generator.fillUniform(buffer, low: lo, high: hi)
+        case .randomNormal(let m, let s): generator.fillNormal(buffer, mean: m, stddev: s)
+        case .glorotUniform:
+            let limit = (6 / (fanIn + fanOut)).squareRoot()
+            generator.fillUniform(buffer, low: -limit, high: limit)
+        case .glorotNormal: truncated((2 / (fanIn + fanOut)).squareRoot())
+        case .heUniform:
+            let limit = (6 / fanIn).squareRoot()
+            generator.fillUniform(buffer, low: -limit, high: limit)
+        case .heNormal: truncated((2 / fanIn).squareRoot())
+        case .lecunUniform:
+            let limit = (3 / fanIn).squareRoot()
+            generator.fillUniform(buffer, low: -limit, high: limit)
+        case .lecunNormal: truncated((1 / fanIn).squareRoot())
+        }
+    }
+}
+
+/// A weight variable a layer declares: its name, shape, how it starts, and whether the
+/// optimizer updates it.
+public struct WeightSpec: Sendable, Equatable {
+    /// The variable's name within its layer (Keras: "kernel", "bias", …).
+    public var name: String
+    /// The variable's shape (Keras's layout, e.g. Dense's kernel is (inputDim, units)).
+    public var shape: [Int]
+    /// How the variable starts.
+    public var initializer: Initializer
+    /// Whether the optimizer updates it (moving statistics are not trainable).
+    public var trainable: Bool
+
+    /// A weight specification.
+    public init(name: String, shape: [Int], initializer: Initializer, trainable: Bool = true) {
+        self.name = name
+        self.shape = shape
+        self.initializer = initializer
+        self.trainable = trainable
+    }
+
+    /// The number of scalars.
+    public var count: Int { shape.reduce(1, *) }
+}
+
+/// One flat buffer of parameters and one of their gradients, shared by all layers of a model.
+final class ParameterStore: @unchecked Sendable {
+    let count: Int
+    let values: UnsafeMutablePointer<Float>
+    let gradients: UnsafeMutablePointer<Float>
+
+    init(count: Int) {
+        self.count = count
+        let n = max(count, 1)
+        values = .allocate(capacity: n)
+        values.initialize(repeating: 0, count: n)
+        gradients = .allocate(capacity: n)
+        gradients.initialize(repeating: 0, count: n)
+    }
+
+    deinit {
+        values.deallocate()
+        gradients.deallocate()
+    }
+}
+
+/// Everything a layer's forward and backward kernels see during one plan step.
+///
+/// A plan creates one context per layer call when it is built; a step only updates `batch`
+/// and `training`, so running a step allocates nothing.
+public final class LayerContext {
+    /// Rows in this step (at most the plan's batch capacity).
+    public internal(set) var batch: Int = 0
+    /// Whether this is a training step (dropout and batch statistics active).
+    public internal(set) var training: Bool = false
+    /// The per-sample shapes of the inputs (no batch axis).
+    public let inputShapes: [[Int]]
+    /// The per-sample output shape (no batch axis).
+    public let outputShape: [Int]
+    /// Input buffers, `batch × inputSize` each.
+    public internal(set) var inputs: [UnsafeMutablePointer<Float>]
+    /// The output buffer, `batch × outputSize`.
+    public internal(set) var output: UnsafeMutablePointer<Float>
+    /// The gradient of the loss with respect to the output (backward only).
+    public internal(set) var outputGradient: UnsafeMutablePointer<Float>?
+    /// Where to write the gradient with respect to each input; nil when nobody needs it.
+    public internal(set) var inputGradients: [UnsafeMutablePointer<Float>?]
+    /// The layer's weights, one pointer per `WeightSpec`, into the model's flat buffer.
+    public internal(set) var weights: [UnsafeMutablePointer<Float>]
+    /// The gradients of the layer's weights, one pointer per `WeightSpec`.
+    public internal(set) var weightGradients: [UnsafeMutablePointer<Float>]
+    /// Whether backward adds to the weight gradients (a shared layer's second call) instead
+    /// of overwriting them.
+    public internal(set) var accumulateWeightGradients = false
+    /// Scratch memory the layer asked for with `workspaceSize`, kept between forward and backward.
+    public internal(set) var workspace: UnsafeMutablePointer<Float>
+    /// A generator for this call's randomness (dropout masks).
+    public var generator: RandomGenerator
+
+    init(inputShapes: [[Int]], outputShape: [Int], inputs: [UnsafeMutablePointer<Float>],
+         output: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>,
+         weights: [UnsafeMutablePointer<Float>], weightGradients: [UnsafeMutablePointer<Float>],
+         generator: RandomGenerator) {
+        self.inputShapes = inputShapes
+        self.outputShape = outputShape
+        self.inputs = inputs
+        self.output = output
+        self.inputGradients = inputs.map { _ in nil }
+        self.workspace = workspace
+        self.weights = weights
+        self.weightGradients = weightGradients
+        self.generator = generator
+    }
+
+    /// The first input buffer.
+    public var input: UnsafeMutablePointer<Float> { inputs[0] }
+    /// The first input's gradient buffer, if needed.
+    public var inputGradient: UnsafeMutablePointer<Float>? { inputGradients[0] }
+    /// Scalars per sample of the first input.
+    public var inputSize: Int { inputShapes[0].reduce(1, *) }
+    /// Scalars per sample of the output.
+    public var outputSize: Int { outputShape.reduce(1, *) }
+}
+
+/// The base class of every layer (Keras `keras.layers.Layer`).
+///
+/// A layer declares its weights, infers its output shape from its input shape (throwing a
+/// message that names the layer and both shapes when they don't fit), and runs forward and
+/// backward kernels over buffers a plan hands it. Shapes here never include the batch axis.
+open class Layer {
+    /// The layer's unique name (Keras style: `dense`, `dense_1`, …).
+    public var name: String
+    /// Whether the optimizer updates this layer's trainable weights.
+    public var trainable: Bool = true
+    /// Per-sample input shape declared at construction (Keras `input_shape`), if any.
+    public let declaredInputShape: [Int]?
+
+    /// The per-sample input shapes, once the layer is built.
+    public internal(set) var builtInputShapes: [[Int]]?
+    /// The per-sample output shape, once the layer is built.
+    public internal(set) var builtOutputShape: [Int]?
+    /// The weight variables, once the layer is built.
+    public internal(set) var weightSpecs: [WeightSpec] = []
+
+    var store: ParameterStore?
+    var storeOffset = 0
+    /// Randomness for initialisers and per-call generators, split from the global generator
+    /// when the layer is created so that creation order fixes the weights.
+    var generator: RandomGenerator
+
+    /// Creates a layer; `name` defaults to a unique snake_case name from the class.
+    public init(name: String? = nil, inputShape: [Int]? = nil) {
+        self.declaredInputShape = inputShape
+        self.generator = GlobalRandom.split()
+        self.name = name ?? LayerNames.unique(for: LayerNames.snakeCase(String(describing: type(of: self))))
+    }
+
+    /// The Keras class name shown by `summary()` (the Swift type name by default).
+    open var className: String { String(describing: type(of: self)) }
+
+    // MARK: Overridable behaviour
+
+    /// The output shape for the given input shapes (single-input layers override
+    /// `outputShape(for:)` instead).
+    open func outputShape(forInputs shapes: [[Int]]) throws -> [Int] {
+        guard shapes.count == 1 else {
+            throw KestrelError.shapeMismatch("\(name) (\(className)): expected 1 input, found \(shapes.count)")
+        }
+        return try outputShape(for: shapes[0])
+    }
+
+    /// The output shape for one input shape; the identity by default.
+    open func outputShape(for inputShape: [Int]) throws -> [Int] { inputShape }
+
+    /// The weight variables the layer needs for these input shapes; none by default.
+    open func weightSpecs(forInputs shapes: [[Int]]) throws -> [WeightSpec] { [] }
+
+    /// Scratch floats this layer needs between forward and backward for a batch.
+    open func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int { 0 }
+
+    /// Whether the output is the input reinterpreted (same scalars, same order), so a plan
+    /// can skip the layer and share the buffer (Flatten, Reshape, inference-time Dropout).
+    open func isIdentity(training: Bool) -> Bool { false }
+
+    /// Whether backward needs the layer's input values (if not, a plan may reuse that buffer).
+    open var backwardNeedsInput: Bool { true }
+
+    /// Computes the output from the inputs.
+    open func forward(_ context: LayerContext) {
+        preconditionFailure("\(className) does not implement forward(_:)")
+    }
+
+    /// Computes input gradients (where requested) and weight gradients from the output gradient.
+    open func backward(_ context: LayerContext) {
+        preconditionFailure("\(className) does not implement backward(_:)")
+    }
+
+    /// Keras-style configuration (name, arguments) for summaries and saving.
+    open var config: [String: String] { ["name": name] }
+
+    // MARK: Building and weights
+
+    /// Whether the layer has weights.
+    public var isBuilt: Bool { builtInputShapes != nil }
+
+    /// Builds the layer for a per-sample input shape: infers the output shape and creates and
+    /// initialises its weights. Returns the output shape.
+    @discardableResult
+    public func build(inputShape: [Int]) throws -> [Int] { try build(inputShapes: [inputShape]) }
+
+    /// Builds the layer for several per-sample input shapes (merge layers).
+    @discardableResult
+    public func build(inputShapes: [[Int]]) throws -> [Int] {
+        if let built = builtInputShapes {
+            guard built == inputShapes else {
+                throw KestrelError.shapeMismatch(
+                    "\(name) (\(className)): built for input shape \(describeShapes(built)), called with \(describeShapes(inputShapes))")
+            }
+            return builtOutputShape!
+        }
+        let out = try outputShape(forInputs: inputShapes)
+        let specs = try weightSpecs(forInputs: inputShapes)
+        let total = specs.reduce(0) { $0 + $1.count }
+        let own = ParameterStore(count: total)
+        var offset = 0
+        for spec in specs {
+            spec.initializer.fill(UnsafeMutableBufferPointer(start: own.values + offset, count: spec.count),
+                                  shape: spec.shape, generator: &generator)
+            offset += spec.count
+        }
+        weightSpecs = specs
+        store = own
+        storeOffset = 0
+        builtInputShapes = inputShapes
+        builtOutputShape = out
+        return out
+    }
+
+    /// The number of scalars in the layer's weights.
+    public var parameterCount: Int { weightSpecs.reduce(0) { $0 + $1.count } }
+    /// The number of scalars in weights the optimizer updates.
+    public var trainableParameterCount: Int {
+        trainable ? weightSpecs.filter(\.trainable).reduce(0) { $0 + $1.count } : 0
+    }
+
+    /// Pointers to each weight variable inside the current store.
+    func weightPointers() -> [UnsafeMutablePointer<Float>] {
+        guard let store else { return [] }
+        var p = store.values + storeOffset
+        return weightSpecs.map { spec in defer { p += spec.count }; return p }
+    }
+
+    func gradientPointers() -> [UnsafeMutablePointer<Float>] {
+        guard let store else { return [] }
+        var p = store.gradients + storeOffset
+        return weightSpecs.map { spec in defer { p += spec.count }; return p }
+    }
+
+    /// Moves the weights into `newStore` at `offset` (a model gathering its flat buffer).
+    func rebind(to newStore: ParameterStore, offset: Int) {
+        if let store {
+            (newStore.values + offset).update(from: store.values + storeOffset, count: parameterCount)
+        }
+        store = newStore
+        storeOffset = offset
+    }
+
+    /// The current weights as tensors, in `weightSpecs` order (Keras `get_weights`).
+    public func getWeights() -> [Tensor] {
+        zip(weightSpecs, weightPointers()).map { spec, p in
+            Tensor(shape: spec.shape, scalars: Array(UnsafeBufferPointer(start: p, count: spec.count)))
+        }
+    }
+
+    /// Replaces the weights; shapes must match `weightSpecs` (Keras `set_weights`).
+    public func setWeights(_ tensors: [Tensor]) throws {
+        guard isBuilt else {
+            throw KestrelError.notReady("\(name).setWeights: the layer is not built yet; build it or its model first")
+        }
+        guard tensors.count == weightSpecs.count else {
+            throw KestrelError.shapeMismatch(
+                "\(name).setWeights: expected \(weightSpecs.count) arrays (\(weightSpecs.map(\.name).joined(separator: ", "))), found \(tensors.count)")
+        }
+        for (spec, t) in zip(weightSpecs, tensors) where spec.shape != t.shape {
+            throw KestrelError.shapeMismatch(
+                "\(name).setWeights: '\(spec.name)' expects shape \(spec.shape), found \(t.shape)")
+        }
+        for ((spec, t), p) in zip(zip(weightSpecs, tensors), weightPointers()) {
+            t.scalars.withUnsafeBufferPointer { p.update(from: $0.baseAddress!, count: spec.count) }
+        }
+    }
+
+    /// Runs the layer on a batch (first axis) outside any model, in inference mode unless
+    /// `training` is set; builds it on first use.
+    public func callAsFunction(_ x: Tensor, training: Bool = false) throws -> Tensor {
+        guard x.rank >= 1 else {
+            throw KestrelError.shapeMismatch("\(name) (\(className)): expected a batch of samples, found a scalar")
+        }
+        let sample = Array(x.shape.dropFirst())
+        let outShape = try build(inputShape: sample)
+        let batch = x.shape[0]
+        var out = Tensor.zeros([batch] + outShape)
+        let ws = workspaceSize(batch: batch, inputShapes: [sample], training: training)
+        let workspace = UnsafeMutablePointer<Float>.allocate(capacity: max(ws, 1))
+        workspace.initialize(repeating: 0, count: max(ws, 1))
+        defer { workspace.deallocate() }
+        var input = x.scalars
+        input.withUnsafeMutableBufferPointer { inp in
+            out.scalars.withUnsafeMutableBufferPointer { o in
+                let ctx = LayerContext(inputShapes: [sample], outputShape: outShape,
+                                       inputs: [inp.baseAddress!], output: o.baseAddress!,
+                                       workspace: workspace, weights: weightPointers(),
+                                       weightGradients: gradientPointers(), generator: generator.split())
+                ctx.batch = batch
+                ctx.training = training
+                if isIdentity(training: training) {
+                    o.baseAddress!.update(from: inp.baseAddress!, count: o.count)
+                } else {
+                    forward(ctx)
+                }
+            }
+        }
+        return out
+    }
+}
+
+func describeShapes(_ shapes: [[Int]]) -> String {
+    shapes.count == 1 ? "\(shapes[0])" : "\(shapes)"
+}
+
+/// Keras-style unique layer names: the first `dense`, then `dense_1`, `dense_2`, ….
+enum LayerNames {
+    static let counters = Mutex([String: Int]())
+
+    static func unique(for base: String) -> String {
+        counters.withLock { counts in
+            let n = counts[base, default: 0]
+            counts[base] = n + 1
+            return n == 0 ? base : "\(base)_\(n)"
+        }
+    }
+
+    /// `LeakyReLU` → `leaky_re_lu`, `Conv2D` → `conv2d`, with Keras's `to_snake_case` rules:
+    /// an underscore before each capitalised word that follows something, then between a
+    /// lower-case letter and a capital.
+    static func snakeCase(_ name: String) -> String {
+        let word = try! NSRegularExpression(pattern: "(.)([A-Z][a-z]+)")
+        let camel = try! NSRegularExpression(pattern: "([a-z])([A-Z])")
+        var s = name.filter { $0.isLetter || $0.isNumber || $0 == "_" }
+        s = word.stringByReplacingMatches(in: s, range: NSRange(s.startIndex..., in: s), withTemplate: "$1_$2")
+        s = camel.stringByReplacingMatches(in: s, range: NSRange(s.startIndex..., in: s), withTemplate: "$1_$2")
+        return s.lowercased()
+    }
+}

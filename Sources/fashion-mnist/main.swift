@@ -1,0 +1,85 @@
+// The TensorFlow/Keras "basic classification" tutorial, step by step, in Swift:
+// load Fashion-MNIST, scale to [0, 1], build Flatten → Dense(128, relu) → Dense(10),
+// compile with Adam and sparse cross-entropy from logits, fit, evaluate, predict.
+import ArgumentParser
+import Foundation
+import Kestrel
+import KestrelDatasets
+
+@main
+struct FashionMNISTTutorial: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fashion-mnist",
+        abstract: "Train the Keras basic-classification model on Fashion-MNIST.")
+
+    @Option(help: "Training epochs.")
+    var epochs = 5
+
+    @Option(help: "Samples per gradient step.")
+    var batchSize = 32
+
+    @Option(help: "Random seed for weights, shuffling and dropout.")
+    var seed: UInt64 = 42
+
+    @Option(help: "Directory with the four Fashion-MNIST IDX files (default: $KESTREL_FASHION_MNIST, Debian's dataset-fashion-mnist, then the repository's subset).")
+    var data: String?
+
+    @Option(help: "Progress output: 0 silent, 1 progress bar, 2 one line per epoch.")
+    var verbose = 1
+
+    mutating func run() throws {
+        print("Kestrel backend: \(Kestrel.backendDescription)")
+        Kestrel.setRandomSeed(seed)
+
+        // 1. Load the data and scale pixels to [0, 1].
+        let location = try FashionMNIST.locate(path: data)
+        print(location)
+        let (train, test) = try FashionMNIST.load(from: location)
+        let trainImages = train.images / 255
+        let testImages = test.images / 255
+
+        // 2. Build the model.
+        let model = Sequential {
+            Flatten(inputShape: [28, 28])
+            Dense(128, activation: .relu)
+            Dense(10)
+        }
+
+        // 3. Compile it.
+        model.compile(optimizer: Adam(),
+                      loss: SparseCategoricalCrossentropy(fromLogits: true),
+                      metrics: [.accuracy])
+        try model.summary()
+
+        // 4. Train.
+        let start = Date()
+        let history = try model.fit(trainImages, train.labels, batchSize: batchSize, epochs: epochs, verbose: verbose)
+        let trainingTime = Date().timeIntervalSince(start)
+
+        // 5. Evaluate accuracy on the test set.
+        let result = try model.evaluate(testImages, test.labels, verbose: verbose)
+        print(String(format: "\nTest accuracy: %.4f  (test loss %.4f)", result["accuracy"] ?? .nan, result["loss"] ?? .nan))
+        print(String(format: "fit: %d epochs in %.2f s (%.2f s per epoch)", epochs, trainingTime,
+                     trainingTime / Double(max(epochs, 1))))
+        if let accuracy = history["accuracy"]?.last {
+            print(String(format: "final training accuracy: %.4f", accuracy))
+        }
+
+        // 6. Predict: attach a softmax to turn logits into probabilities.
+        let probabilityModel = Sequential {
+            model
+            Softmax()
+        }
+        let predictions = try probabilityModel.predict(testImages)
+        let predicted = predictions.argmax()
+        print("\nFirst predictions on the test set:")
+        for i in 0..<min(8, test.count) {
+            let truth = Int(test.labels.scalars[i])
+            let p = predicted[i]
+            let confidence = predictions.scalars[i * 10 + p] * 100
+            print(String(format: "  image %d: predicted %@ (%.0f%%), true %@%@", i,
+                         FashionMNIST.classNames[p], confidence, FashionMNIST.classNames[truth],
+                         p == truth ? "" : "  ✗"))
+        }
+    }
+}

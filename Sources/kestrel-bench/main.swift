@@ -1,0 +1,157 @@
+// Kestrel's benchmark: per workload, the time of a training epoch against the time its matrix
+// products alone take in the same run (the sgemm floor), heap allocations per step after
+// warm-up, inference throughput and peak memory.
+import ArgumentParser
+import CBLAS
+import Foundation
+import Kestrel
+import KestrelAllocationCounter
+
+struct Workload {
+    let name: String
+    let batchSize: Int
+    let inputShape: [Int]
+    let classes: Int
+    let makeModel: @Sendable () -> Model
+}
+
+let workloads: [Workload] = [
+    Workload(name: "mlp-tutorial-b32", batchSize: 32, inputShape: [28, 28], classes: 10) {
+        Sequential {
+            Flatten(inputShape: [28, 28])
+            Dense(128, activation: .relu)
+            Dense(10)
+        }
+    },
+    Workload(name: "mlp-tutorial-b256", batchSize: 256, inputShape: [28, 28], classes: 10) {
+        Sequential {
+            Flatten(inputShape: [28, 28])
+            Dense(128, activation: .relu)
+            Dense(10)
+        }
+    },
+    Workload(name: "mlp-3x1024-b256", batchSize: 256, inputShape: [784], classes: 10) {
+        Sequential {
+            Dense(1024, activation: .relu, inputShape: [784])
+            Dense(1024, activation: .relu)
+            Dense(1024, activation: .relu)
+            Dense(10)
+        }
+    },
+]
+
+struct Result: Codable {
+    var workload: String
+    var samples: Int
+    var epochSeconds: Double
+    var gemmFloorSeconds: Double
+    var ratio: Double
+    var gflopsPerStep: Double
+    var achievedGflops: Double
+    var allocationsPerStep: Double
+    var inferenceSamplesPerSecond: Double
+}
+
+func now() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+}
+
+func peakResidentMegabytes() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
+
+/// The time the recorded products take when run alone, back to back, `steps` times.
+func gemmFloor(_ shapes: [Kernels.GEMMShape], steps: Int) -> Double {
+    let size = shapes.map { max($0.m * $0.k, $0.k * $0.n, $0.m * $0.n) }.max() ?? 1
+    let a = UnsafeMutablePointer<Float>.allocate(capacity: size), b = UnsafeMutablePointer<Float>.allocate(capacity: size)
+    let c = UnsafeMutablePointer<Float>.allocate(capacity: size)
+    defer { a.deallocate(); b.deallocate(); c.deallocate() }
+    a.initialize(repeating: 0.01, count: size); b.initialize(repeating: 0.02, count: size); c.initialize(repeating: 0, count: size)
+    func run() {
+        for s in shapes {
+            Kernels.gemm(transposeA: s.transposeA, transposeB: s.transposeB, m: s.m, n: s.n, k: s.k, alpha: 1,
+                         a: a, lda: s.transposeA ? s.m : s.k, b: b, ldb: s.transposeB ? s.k : s.n,
+                         beta: 0, c: c, ldc: s.n)
+        }
+    }
+    for _ in 0..<20 { run() }
+    let start = now()
+    for _ in 0..<steps { run() }
+    return now() - start
+}
+
+@main
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kestrel-bench",
+        abstract: "Times training epochs against the sgemm floor of the same run.")
+
+    @Option(help: "Only workloads whose name contains this text.")
+    var filter: String?
+
+    @Option(help: "Samples per epoch (Fashion-MNIST's training set has 60000).")
+    var samples = 60000
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    mutating func run() throws {
+        if !json { print("backend: \(Kestrel.backendDescription)") }
+        var results: [Result] = []
+        for w in workloads where filter.map({ w.name.contains($0) }) ?? true {
+            Kestrel.setRandomSeed(1)
+            let x = Tensor.randomUniform([samples] + w.inputShape)
+            let y = Tensor(labels: (0..<samples).map { $0 % w.classes })
+            let model = w.makeModel()
+            model.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true), metrics: [.accuracy])
+            let steps = (samples + w.batchSize - 1) / w.batchSize
+
+            // Shapes of one training step's products, then their time alone.
+            try model.runTrainingSteps(x, y, batchSize: w.batchSize, count: 3)
+            let shapes = try Kernels.traceGEMMs { try model.runTrainingSteps(x, y, batchSize: w.batchSize, count: 1) }
+            let floor = gemmFloor(shapes, steps: steps)
+
+            // Allocations per step after warm-up.
+            let a0 = kestrel_allocation_count()
+            try model.runTrainingSteps(x, y, batchSize: w.batchSize, count: 1)
+            let a1 = kestrel_allocation_count()
+            try model.runTrainingSteps(x, y, batchSize: w.batchSize, count: 101)
+            let a2 = kestrel_allocation_count()
+            let perStep = Double(Int(a2 - a1) - Int(a1 - a0)) / 100
+
+            // One real epoch through fit.
+            let start = now()
+            try model.fit(x, y, batchSize: w.batchSize, epochs: 1, verbose: 0)
+            let epoch = now() - start
+
+            let inferStart = now()
+            _ = try model.predict(x, batchSize: 256)
+            let inference = Double(samples) / (now() - inferStart)
+
+            let flops = Double(shapes.reduce(0) { $0 + $1.flops })
+            results.append(Result(
+                workload: w.name, samples: samples, epochSeconds: epoch, gemmFloorSeconds: floor,
+                ratio: epoch / floor, gflopsPerStep: flops / 1e9,
+                achievedGflops: flops * Double(steps) / epoch / 1e9,
+                allocationsPerStep: perStep, inferenceSamplesPerSecond: inference))
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(results), as: UTF8.self))
+        } else {
+            print(String(format: "%-20@ %10@ %10@ %7@ %9@ %10@ %12@", "workload" as NSString, "epoch s" as NSString,
+                         "sgemm s" as NSString, "ratio" as NSString, "GFLOP/s" as NSString, "allocs/step" as NSString,
+                         "infer/s" as NSString))
+            for r in results {
+                print(String(format: "%-20@ %10.3f %10.3f %7.2f %9.1f %10.1f %12.0f", r.workload as NSString, r.epochSeconds,
+                             r.gemmFloorSeconds, r.ratio, r.achievedGflops, r.allocationsPerStep, r.inferenceSamplesPerSecond))
+            }
+            print(String(format: "peak resident memory: %.0f MB", peakResidentMegabytes()))
+        }
+    }
+}

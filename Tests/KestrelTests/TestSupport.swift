@@ -1,0 +1,157 @@
+@testable import Kestrel
+import XCTest
+
+/// Runs one layer forward and backward over owned buffers, for gradient checks.
+final class LayerHarness {
+    let layer: Layer
+    let inputShapes: [[Int]]
+    let outputShape: [Int]
+    let batch: Int
+    let training: Bool
+    var inputs: [[Float]]
+    var seed: UInt64 = 99
+
+    /// `avoid` lists kinks of the function: inputs closer than 0.05 to one are moved off it,
+    /// so central differences never straddle a point where the derivative jumps.
+    init(_ layer: Layer, inputShapes: [[Int]], batch: Int, training: Bool = true, seed: UInt64 = 5,
+         avoid: [Float] = []) throws {
+        self.layer = layer
+        self.inputShapes = inputShapes
+        self.batch = batch
+        self.training = training
+        outputShape = try layer.build(inputShapes: inputShapes)
+        var rng = RandomGenerator(seed: seed)
+        inputs = inputShapes.map { shape in
+            var v = [Float](repeating: 0, count: batch * shape.reduce(1, *))
+            v.withUnsafeMutableBufferPointer { rng.fillUniform($0, low: -1.5, high: 1.5) }
+            for i in v.indices { for k in avoid where abs(v[i] - k) < 0.05 { v[i] = k + (v[i] < k ? -0.05 : 0.05) } }
+            return v
+        }
+    }
+
+    var outputCount: Int { batch * outputShape.reduce(1, *) }
+
+    /// Forward pass with a fixed generator (so dropout masks repeat); returns output and context.
+    func forward() -> ([Float], LayerContext, [UnsafeMutablePointer<Float>], UnsafeMutablePointer<Float>) {
+        let ins = inputs.map { values -> UnsafeMutablePointer<Float> in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(values.count, 1))
+            p.initialize(from: values, count: values.count)
+            return p
+        }
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: max(outputCount, 1))
+        out.initialize(repeating: 0, count: max(outputCount, 1))
+        let wsCount = max(layer.workspaceSize(batch: batch, inputShapes: inputShapes, training: training), 1)
+        let ws = UnsafeMutablePointer<Float>.allocate(capacity: wsCount)
+        ws.initialize(repeating: 0, count: wsCount)
+        let c = LayerContext(inputShapes: inputShapes, outputShape: outputShape, inputs: ins, output: out,
+                             workspace: ws, weights: layer.weightPointers(), weightGradients: layer.gradientPointers(),
+                             generator: RandomGenerator(seed: seed))
+        c.batch = batch
+        c.training = training
+        if layer.isIdentity(training: training) {
+            out.update(from: ins[0], count: outputCount)
+        } else {
+            layer.forward(c)
+        }
+        return (Array(UnsafeBufferPointer(start: out, count: outputCount)), c, ins, ws)
+    }
+
+    /// Loss = Σ output · weights (fixed random), so dLoss/dOutput = weights.
+    func loss(_ projection: [Float]) -> Double {
+        let (y, _, ins, ws) = forward()
+        defer { ins.forEach { $0.deallocate() }; ws.deallocate() }
+        return zip(y, projection).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+    }
+
+    /// Checks analytic input and weight gradients against central differences.
+    func check(tolerance: Double = 2e-2, epsilon: Float = 1e-2, label: String = "", file: StaticString = #filePath, line: UInt = #line) {
+        var rng = RandomGenerator(seed: 11)
+        var projection = [Float](repeating: 0, count: outputCount)
+        projection.withUnsafeMutableBufferPointer { rng.fillUniform($0, low: -1, high: 1) }
+
+        let (_, c, ins, ws) = forward()
+        let dy = UnsafeMutablePointer<Float>.allocate(capacity: max(outputCount, 1))
+        dy.initialize(from: projection, count: outputCount)
+        c.outputGradient = dy
+        let dxs = inputs.map { values -> UnsafeMutablePointer<Float> in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(values.count, 1))
+            p.initialize(repeating: 0, count: max(values.count, 1))
+            return p
+        }
+        c.inputGradients = dxs
+        c.accumulateWeightGradients = false
+        if layer.isIdentity(training: training) {
+            dxs[0].update(from: dy, count: outputCount)
+        } else {
+            layer.backward(c)
+        }
+        let analyticInputs = zip(dxs, inputs).map { Array(UnsafeBufferPointer(start: $0, count: $1.count)) }
+        let analyticWeights = zip(layer.gradientPointers(), layer.weightSpecs).map {
+            Array(UnsafeBufferPointer(start: $0, count: $1.count))
+        }
+        ins.forEach { $0.deallocate() }; ws.deallocate(); dy.deallocate(); dxs.forEach { $0.deallocate() }
+
+        // Central differences at two step sizes; where they disagree the step straddles a
+        // kink (ReLU at 0), the derivative is undefined there and the point is skipped.
+        var checked = 0, skipped = 0
+        func difference(_ f: (Float) -> Double) -> Double? {
+            let wide = (f(epsilon) - f(-epsilon)) / Double(2 * epsilon)
+            let narrow = (f(epsilon / 2) - f(-epsilon / 2)) / Double(epsilon)
+            checked += 1
+            if abs(wide - narrow) > tolerance * max(1, abs(wide)) { skipped += 1; return nil }
+            return narrow
+        }
+        defer {
+            XCTAssertLessThanOrEqual(skipped * 10, checked, "\(layer.className)\(label): too many non-smooth points",
+                                     file: file, line: line)
+        }
+        func compare(_ analytic: Float, _ numeric: Double, _ what: String) {
+            let scale = max(1.0, abs(numeric), Double(abs(analytic)))
+            XCTAssertLessThanOrEqual(abs(Double(analytic) - numeric) / scale, tolerance,
+                                     "\(layer.className)\(label) \(what): analytic \(analytic) vs numeric \(numeric)",
+                                     file: file, line: line)
+        }
+        for k in inputs.indices {
+            for i in stride(from: 0, to: inputs[k].count, by: max(1, inputs[k].count / 60)) {
+                let saved = inputs[k][i]
+                let numeric = difference { h in inputs[k][i] = saved + h; defer { inputs[k][i] = saved }; return loss(projection) }
+                if let numeric { compare(analyticInputs[k][i], numeric, "d input\(k)[\(i)]") }
+            }
+        }
+        for (w, (spec, pointer)) in zip(layer.weightSpecs, layer.weightPointers()).enumerated() where spec.trainable {
+            for i in stride(from: 0, to: spec.count, by: max(1, spec.count / 60)) {
+                let saved = pointer[i]
+                let numeric = difference { h in pointer[i] = saved + h; defer { pointer[i] = saved }; return loss(projection) }
+                if let numeric { compare(analyticWeights[w][i], numeric, "d \(spec.name)[\(i)]") }
+            }
+        }
+    }
+}
+
+/// Asserts that `body` throws a KestrelError whose message contains every fragment.
+func assertThrowsMessage<T>(_ body: @autoclosure () throws -> T, contains fragments: [String],
+                            file: StaticString = #filePath, line: UInt = #line) {
+    do {
+        _ = try body()
+        XCTFail("expected an error containing \(fragments)", file: file, line: line)
+    } catch let error as KestrelError {
+        for f in fragments {
+            XCTAssertTrue(error.message.contains(f), "message '\(error.message)' lacks '\(f)'", file: file, line: line)
+        }
+    } catch {
+        XCTFail("unexpected error \(error)", file: file, line: line)
+    }
+}
+
+/// Values of a tensor compared element-wise within a tolerance.
+func assertClose(_ a: [Float], _ b: [Float], tolerance: Float = 1e-5, _ message: String = "",
+                 file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(a.count, b.count, "count \(message)", file: file, line: line)
+    for (i, (x, y)) in zip(a, b).enumerated() {
+        let scale = max(1, abs(x), abs(y))
+        if abs(x - y) / scale > tolerance {
+            XCTFail("\(message) element \(i): \(x) vs \(y)", file: file, line: line)
+            return
+        }
+    }
+}

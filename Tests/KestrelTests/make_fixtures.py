@@ -1,0 +1,375 @@
+"""Reference outputs from real Keras 3 for Kestrel's numeric tests.
+
+Backend: JAX (``KERAS_BACKEND=jax``, CPU). The NumPy backend runs layers forward, but the
+loss fixtures also record d(loss)/d(y_pred), which needs ``jax.grad``; the optimizers run
+through Keras's own ``optimizer.apply``. The script forces the backend itself, so it
+cannot silently run on another one.
+
+How to regenerate (from the repository root; the virtual environment lives OUTSIDE the repo):
+
+    python3 -m venv /tmp/kestrel-venv
+    /tmp/kestrel-venv/bin/pip install 'keras==3.15.*' numpy jax
+    KERAS_BACKEND=jax JAX_PLATFORMS=cpu /tmp/kestrel-venv/bin/python Tests/KestrelTests/make_fixtures.py
+
+It writes Tests/KestrelTests/Fixtures/{activations,layers,losses,metrics,optimizers}.json,
+read by KerasReferenceTests.swift and OptimizerTests.swift. Everything is deterministic: the
+inputs come from fixed NumPy seeds, weights are set explicitly, and the numbers written are
+the float32 values Keras produced (shortest decimal that reads back as the same float32).
+
+Formats: a tensor is {"shape": [...], "values": [...]} (row-major). Each file holds a list of
+named cases; "config" holds only the arguments passed to the Keras constructor, so a case
+without an argument checks that Kestrel's default equals Keras's.
+"""
+
+import json
+import os
+import sys
+
+os.environ["KERAS_BACKEND"] = "jax"
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+assert keras.backend.backend() == "jax", keras.backend.backend()
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "Fixtures")
+
+
+# ---------------------------------------------------------------- JSON helpers
+
+def f32(x):
+    return np.asarray(x, dtype=np.float32)
+
+
+def short(v):
+    """The shortest decimal that reads back as float32 ``v``, as a Python float.
+
+    Swift's JSON readers parse to Double and round to Float; check that path too.
+    """
+    f = np.float32(v)
+    if not np.isfinite(f):
+        raise ValueError(f"non-finite value {f}")
+    s = np.format_float_positional(f, unique=True, trim="-")
+    e = np.format_float_scientific(f, unique=True, trim="-")
+    text = e if len(e) < len(s) else s
+    d = float(text)
+    assert np.float32(d) == f, (v, text)
+    assert np.float32(float(repr(d))) == f, (v, repr(d))
+    return d
+
+
+def tensor(x):
+    a = np.asarray(x)
+    return {"shape": list(a.shape), "values": [short(v) for v in f32(a).reshape(-1)]}
+
+
+def scalar(x):
+    return short(np.asarray(x).reshape(()))
+
+
+def write(name, payload):
+    payload = {"keras_version": keras.__version__, "backend": keras.backend.backend(), **payload}
+    path = os.path.join(OUT, name)
+    with open(path, "w") as fh:
+        json.dump(payload, fh, separators=(",", ":"))
+        fh.write("\n")
+    print(f"wrote {path} ({os.path.getsize(path)} bytes)")
+
+
+def np_(x):
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+# ---------------------------------------------------------------- activations
+
+def activations():
+    rng = np.random.default_rng(1)
+    # 21 values spread over [-5, 5] with jitter, exact 0 kept, shuffled into a (3, 7) grid
+    # so each softmax row mixes large and small values.
+    x = np.linspace(-5.0, 5.0, 21) + rng.uniform(-0.2, 0.2, 21)
+    x[10] = 0.0
+    x = f32(rng.permutation(x).reshape(3, 7))
+    A = keras.activations
+    specs = [
+        ("linear", "linear", {}, lambda t: A.linear(t)),
+        ("relu", "relu", {}, lambda t: A.relu(t)),
+        ("sigmoid", "sigmoid", {}, lambda t: A.sigmoid(t)),
+        ("tanh", "tanh", {}, lambda t: A.tanh(t)),
+        ("softmax", "softmax", {}, lambda t: A.softmax(t)),
+        ("elu", "elu", {}, lambda t: A.elu(t)),
+        ("elu_alpha_0.5", "elu", {"alpha": 0.5}, lambda t: A.elu(t, alpha=0.5)),
+        ("selu", "selu", {}, lambda t: A.selu(t)),
+        ("gelu", "gelu", {}, lambda t: A.gelu(t)),
+        ("gelu_exact", "gelu", {"approximate": False}, lambda t: A.gelu(t, approximate=False)),
+        ("gelu_approximate", "gelu", {"approximate": True}, lambda t: A.gelu(t, approximate=True)),
+        ("softplus", "softplus", {}, lambda t: A.softplus(t)),
+        ("softsign", "softsign", {}, lambda t: A.softsign(t)),
+        ("silu", "silu", {}, lambda t: A.silu(t)),
+        ("swish", "swish", {}, lambda t: A.swish(t)),
+        ("leaky_relu", "leaky_relu", {}, lambda t: A.leaky_relu(t)),
+        ("leaky_relu_0.1", "leaky_relu", {"negative_slope": 0.1},
+         lambda t: A.leaky_relu(t, negative_slope=0.1)),
+        ("hard_sigmoid", "hard_sigmoid", {}, lambda t: A.hard_sigmoid(t)),
+        ("exponential", "exponential", {}, lambda t: A.exponential(t)),
+    ]
+    cases = [{"name": n, "function": fn, "args": args, "output": tensor(np_(f(x)))}
+             for n, fn, args, f in specs]
+    write("activations.json", {"input": tensor(x), "cases": cases})
+
+
+# ---------------------------------------------------------------- layers
+
+def layers():
+    rng = np.random.default_rng(2)
+    L = keras.layers
+    cases = []
+
+    def run(name, layer, x, config, weights=None):
+        x = f32(x)
+        layer.build(x.shape)
+        if weights is not None:
+            layer.set_weights([f32(w) for w in weights])
+        y = np_(layer(x, training=False))
+        case = {"name": name, "layer": type(layer).__name__, "config": config,
+                "input": tensor(x), "output": tensor(y)}
+        if weights is not None:
+            case["weights"] = [tensor(w) for w in weights]
+        cases.append(case)
+
+    x2 = rng.normal(0, 1.0, (4, 5))
+    kernel = rng.normal(0, 0.6, (5, 3))
+    bias = rng.normal(0, 0.3, (3,))
+    for act in ["linear", "relu", "tanh", "sigmoid", "softmax", "gelu"]:
+        run(f"dense_{act}", L.Dense(3, activation=act), x2,
+            {"units": 3, "activation": act}, [kernel, bias])
+    run("dense_relu_no_bias", L.Dense(3, activation="relu", use_bias=False), x2,
+        {"units": 3, "activation": "relu", "use_bias": False}, [kernel])
+    run("dense_default_activation", L.Dense(3), x2, {"units": 3}, [kernel, bias])
+    x3 = rng.normal(0, 1.0, (2, 3, 4))
+    run("dense_rank3_relu", L.Dense(5, activation="relu"), x3,
+        {"units": 5, "activation": "relu"}, [rng.normal(0, 0.6, (4, 5)), rng.normal(0, 0.3, (5,))])
+    run("dense_rank3_softmax", L.Dense(5, activation="softmax"), x3,
+        {"units": 5, "activation": "softmax"}, [rng.normal(0, 0.6, (4, 5)), rng.normal(0, 0.3, (5,))])
+
+    run("flatten", L.Flatten(), x3, {})
+    run("reshape_-1_2", L.Reshape((-1, 2)), x3, {"target_shape": [-1, 2]})
+    for act in ["tanh", "softmax", "gelu", "sigmoid"]:
+        run(f"activation_{act}", L.Activation(act), x3, {"activation": act})
+
+    xr = rng.uniform(-2, 2, (3, 8))
+    run("relu_default", L.ReLU(), xr, {})
+    run("relu_max_value_0.8", L.ReLU(max_value=0.8), xr, {"max_value": 0.8})
+    run("relu_negative_slope_0.1", L.ReLU(negative_slope=0.1), xr, {"negative_slope": 0.1})
+    run("relu_threshold_0.2", L.ReLU(threshold=0.2), xr, {"threshold": 0.2})
+    run("relu_all_three", L.ReLU(max_value=0.8, negative_slope=0.1, threshold=0.2), xr,
+        {"max_value": 0.8, "negative_slope": 0.1, "threshold": 0.2})
+    # Inputs exactly at the threshold and the cap: Keras 3 keeps x only where x > threshold
+    # (strictly), so ReLU(threshold=0.2)(0.2) == 0 and, with a negative slope, also 0.
+    edge = [[-1.0, 0.0, 0.1, 0.2, 0.3, 0.8, 0.9, 2.0]]
+    run("relu_threshold_boundary", L.ReLU(threshold=0.2), edge, {"threshold": 0.2})
+    run("relu_all_three_boundary", L.ReLU(max_value=0.8, negative_slope=0.1, threshold=0.2), edge,
+        {"max_value": 0.8, "negative_slope": 0.1, "threshold": 0.2})
+    run("leaky_relu_layer_default", L.LeakyReLU(), xr, {})
+    run("leaky_relu_layer_0.05", L.LeakyReLU(negative_slope=0.05), xr, {"negative_slope": 0.05})
+    xs = rng.normal(0, 2.0, (2, 3, 4))
+    run("softmax_axis_-1", L.Softmax(axis=-1), xs, {"axis": -1})
+    run("softmax_axis_1", L.Softmax(axis=1), xs, {"axis": 1})
+    run("softmax_default", L.Softmax(), xs, {})
+    run("dropout_inference", L.Dropout(0.5), xs, {"rate": 0.5})
+    write("layers.json", {"cases": cases})
+
+
+# ---------------------------------------------------------------- losses
+
+def losses():
+    rng = np.random.default_rng(3)
+    Ls = keras.losses
+    cases = []
+
+    def run(name, loss, y_true, y_pred, config):
+        y_true = f32(y_true)
+        y_pred = f32(y_pred)
+        if isinstance(loss, Ls.SparseCategoricalCrossentropy):
+            yt = jnp.asarray(y_true.astype(np.int32))
+        else:
+            yt = jnp.asarray(y_true)
+        value, grad = jax.value_and_grad(lambda p: loss(yt, p))(jnp.asarray(y_pred))
+        cases.append({"name": name, "loss": type(loss).__name__, "config": config,
+                      "y_true": tensor(y_true), "y_pred": tensor(y_pred),
+                      "value": scalar(value), "gradient": tensor(np.asarray(grad))})
+
+    def softmax(z):
+        return np_(keras.ops.softmax(f32(z), axis=-1))
+
+    batch, classes = 4, 5
+    logits = rng.normal(0, 2.0, (batch, classes))
+    labels = np.array([0, 3, 1, 4], dtype=np.float32)
+    onehot = np.eye(classes, dtype=np.float32)[labels.astype(int)]
+    probs = softmax(logits)
+    S = Ls.SparseCategoricalCrossentropy
+    C = Ls.CategoricalCrossentropy
+    B = Ls.BinaryCrossentropy
+    run("sparse_cce_logits", S(from_logits=True), labels, logits, {"from_logits": True})
+    run("sparse_cce_probs", S(from_logits=False), labels, probs, {"from_logits": False})
+    run("sparse_cce_default", S(), labels, probs, {})
+    # Unnormalised scores: Keras divides by the row sum before the log.
+    scores = rng.uniform(0.1, 2.0, (batch, classes))
+    run("sparse_cce_unnormalised", S(), labels, scores, {})
+    run("cce_logits", C(from_logits=True), onehot, logits, {"from_logits": True})
+    run("cce_probs", C(from_logits=False), onehot, probs, {"from_logits": False})
+    run("cce_logits_smooth_0.1", C(from_logits=True, label_smoothing=0.1), onehot, logits,
+        {"from_logits": True, "label_smoothing": 0.1})
+    run("cce_probs_smooth_0.1", C(from_logits=False, label_smoothing=0.1), onehot, probs,
+        {"from_logits": False, "label_smoothing": 0.1})
+    run("cce_default_unnormalised", C(), onehot, scores, {})
+
+    bl = rng.normal(0, 2.0, (4, 3))
+    bt = (rng.uniform(0, 1, (4, 3)) > 0.5).astype(np.float32)
+    bp = np_(keras.ops.sigmoid(f32(bl)))
+    run("bce_logits", B(from_logits=True), bt, bl, {"from_logits": True})
+    run("bce_probs", B(from_logits=False), bt, bp, {"from_logits": False})
+    run("bce_logits_smooth_0.1", B(from_logits=True, label_smoothing=0.1), bt, bl,
+        {"from_logits": True, "label_smoothing": 0.1})
+    run("bce_probs_smooth_0.1", B(from_logits=False, label_smoothing=0.1), bt, bp,
+        {"from_logits": False, "label_smoothing": 0.1})
+    run("bce_default", B(), bt, bp, {})
+
+    rt = rng.normal(0, 1.0, (4, 3))
+    rp = rt + rng.normal(0, 1.2, (4, 3))
+    run("mse", Ls.MeanSquaredError(), rt, rp, {})
+    run("mae", Ls.MeanAbsoluteError(), rt, rp, {})
+    run("huber_default", Ls.Huber(), rt, rp, {})
+    run("huber_delta_1", Ls.Huber(delta=1.0), rt, rp, {"delta": 1.0})
+    run("huber_delta_0.5", Ls.Huber(delta=0.5), rt, rp, {"delta": 0.5})
+    d = np.abs(rp - rt)
+    assert (d < 0.5).any() and (d > 1.0).any() and ((d > 0.5) & (d < 1.0)).any(), d
+    write("losses.json", {"cases": cases})
+
+
+# ---------------------------------------------------------------- metrics
+
+def metrics():
+    rng = np.random.default_rng(4)
+    M = keras.metrics
+    cases = []
+
+    def run(name, metric, batches, config):
+        metric.reset_state()
+        out = []
+        for yt, yp in batches:
+            yt = f32(yt)
+            yp = f32(yp)
+            metric.update_state(yt.astype(np.int32) if "Sparse" in type(metric).__name__ else yt, yp)
+            out.append({"y_true": tensor(yt), "y_pred": tensor(yp), "result": scalar(np_(metric.result()))})
+        cases.append({"name": name, "metric": type(metric).__name__, "config": config, "batches": out})
+
+    classes = 4
+    def cat_batch(n):
+        p = rng.uniform(0, 1, (n, classes))
+        lab = rng.integers(0, classes, n).astype(np.float32)
+        return lab, p
+    b1, b2 = cat_batch(6), cat_batch(5)
+    run("sparse_categorical_accuracy", M.SparseCategoricalAccuracy(), [b1, b2], {})
+    oh = lambda lab: np.eye(classes, dtype=np.float32)[lab.astype(int)]  # noqa: E731
+    run("categorical_accuracy", M.CategoricalAccuracy(), [(oh(b1[0]), b1[1]), (oh(b2[0]), b2[1])], {})
+    # A tie in the second batch: the target's score equals the 2nd highest, which counts as
+    # in the top 2 (rank = 1 + number of strictly larger scores).
+    b2tie = (b2[0].copy(), b2[1].copy())
+    b2tie[0][0] = 1.0
+    b2tie[1][0] = [0.9, 0.5, 0.2, 0.5]
+    run("top_k_categorical_accuracy_k2", M.TopKCategoricalAccuracy(k=2),
+        [(oh(b1[0]), b1[1]), (oh(b2tie[0]), b2tie[1])], {"k": 2})
+    run("sparse_top_k_categorical_accuracy_k2", M.SparseTopKCategoricalAccuracy(k=2), [b1, b2tie], {"k": 2})
+    run("top_k_categorical_accuracy_default", M.TopKCategoricalAccuracy(),
+        [(np.eye(7, dtype=np.float32)[[6, 0, 2]], rng.uniform(0, 1, (3, 7)))], {})
+
+    def bin_batch(n):
+        return (rng.uniform(0, 1, (n, 3)) > 0.5).astype(np.float32), rng.uniform(0, 1, (n, 3))
+    c1, c2 = bin_batch(4), bin_batch(3)
+    run("binary_accuracy_default", M.BinaryAccuracy(), [c1, c2], {})
+    run("binary_accuracy_0.5", M.BinaryAccuracy(threshold=0.5), [c1, c2], {"threshold": 0.5})
+    run("binary_accuracy_0.7", M.BinaryAccuracy(threshold=0.7), [c1, c2], {"threshold": 0.7})
+
+    r1 = (rng.normal(0, 1, (4, 3)), rng.normal(0, 1, (4, 3)))
+    r2 = (rng.normal(0, 1, (2, 3)), rng.normal(0, 1, (2, 3)))
+    run("mean_squared_error", M.MeanSquaredError(), [r1, r2], {})
+    run("mean_absolute_error", M.MeanAbsoluteError(), [r1, r2], {})
+    write("metrics.json", {"cases": cases})
+
+
+# ---------------------------------------------------------------- optimizers
+
+def optimizers():
+    rng = np.random.default_rng(5)
+    O = keras.optimizers
+    # Two variables (so global and per-variable clipping differ) of size 6 and 3; values of
+    # order 0.1 so that steps at Keras's default learning rates are a visible fraction of them.
+    init = [f32(rng.uniform(-0.2, 0.2, (2, 3))), f32(rng.uniform(-0.2, 0.2, (3,)))]
+    grads = []
+    for _ in range(3):
+        # Mixed magnitudes: some elements below clipvalue 0.05, the second variable larger.
+        grads.append([f32(rng.normal(0, 0.3, (2, 3))), f32(rng.normal(0, 0.8, (3,)))])
+    grads[0][0][0, 0] = 0.01
+    grads[1][0][1, 2] = -0.03
+
+    cases = []
+
+    def run(name, opt, config):
+        variables = [keras.Variable(v.copy()) for v in init]
+        steps = []
+        for g in grads:
+            opt.apply([jnp.asarray(x) for x in g], variables)
+            steps.append([tensor(np_(v.value)) for v in variables])
+        assert int(np_(opt.iterations)) == len(grads)
+        cases.append({"name": name, "optimizer": type(opt).__name__, "config": config, "steps": steps})
+
+    run("sgd_default", O.SGD(), {})
+    run("sgd_momentum_0.9", O.SGD(momentum=0.9), {"momentum": 0.9})
+    run("sgd_nesterov_0.9", O.SGD(momentum=0.9, nesterov=True), {"momentum": 0.9, "nesterov": True})
+    run("adam_default", O.Adam(), {})
+    run("adam_amsgrad", O.Adam(amsgrad=True), {"amsgrad": True})
+    run("adamw_default", O.AdamW(), {})
+    # The default decay (lr·0.004 per step) moves weights by ~4e-6 relatively, below the
+    # test tolerance; a strong decay makes the decoupled term visible.
+    run("adamw_decay_0.5_lr_0.01", O.AdamW(learning_rate=0.01, weight_decay=0.5),
+        {"learning_rate": 0.01, "weight_decay": 0.5})
+    run("rmsprop_default", O.RMSprop(), {})
+    run("rmsprop_momentum_0.5", O.RMSprop(momentum=0.5), {"momentum": 0.5})
+    run("rmsprop_centered", O.RMSprop(centered=True), {"centered": True})
+    run("adagrad_default", O.Adagrad(), {})
+    run("adam_clipnorm_0.1", O.Adam(clipnorm=0.1), {"clipnorm": 0.1})
+    run("adam_clipvalue_0.05", O.Adam(clipvalue=0.05), {"clipvalue": 0.05})
+    run("adam_global_clipnorm_0.1", O.Adam(global_clipnorm=0.1), {"global_clipnorm": 0.1})
+    # Adam is nearly invariant to a gradient's scale, so clipping barely shows in it; SGD
+    # moves by the clipped gradient itself.
+    run("sgd_clipnorm_0.1", O.SGD(learning_rate=0.1, clipnorm=0.1), {"learning_rate": 0.1, "clipnorm": 0.1})
+    run("sgd_clipvalue_0.05", O.SGD(learning_rate=0.1, clipvalue=0.05), {"learning_rate": 0.1, "clipvalue": 0.05})
+    run("sgd_global_clipnorm_0.1", O.SGD(learning_rate=0.1, global_clipnorm=0.1),
+        {"learning_rate": 0.1, "global_clipnorm": 0.1})
+    write("optimizers.json", {
+        "variables": [tensor(v) for v in init],
+        "gradients": [[tensor(x) for x in g] for g in grads],
+        "cases": cases,
+    })
+
+
+def main():
+    np.random.seed(0)
+    keras.utils.set_random_seed(0)
+    os.makedirs(OUT, exist_ok=True)
+    activations()
+    layers()
+    losses()
+    metrics()
+    optimizers()
+    total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))
+    print(f"total fixture size {total} bytes")
+    if total > 200_000:
+        sys.exit("fixtures exceed 200 KB")
+
+
+if __name__ == "__main__":
+    main()
