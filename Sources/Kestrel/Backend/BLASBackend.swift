@@ -96,10 +96,11 @@ public struct BLASBackend: Sendable, CustomStringConvertible {
         return true
     }
 
-    static func configure() -> BLASBackend {
+    /// Checks OpenBLAS's choice and switches to the best family when it fell back; `userChoice`
+    /// is the `OPENBLAS_CORETYPE` the program started with (never overridden).
+    static func configure(userChoice: String? = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"]) -> BLASBackend {
         let detected = currentCore()
         let best = bestCore(for: kestrel_cpu_features_get())
-        let userChoice = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"]
         let config = openblas_get_config().map { String(cString: $0) } ?? "OpenBLAS"
         var active = detected, switched = false, warning: String?
 

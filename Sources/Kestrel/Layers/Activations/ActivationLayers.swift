@@ -26,7 +26,7 @@ public final class Activation: Layer {
 }
 
 /// Rectified linear unit with Keras's options (Keras `ReLU`): `maxValue` caps the output,
-/// values below `threshold` become `negativeSlope * (x - threshold)`.
+/// inputs at or below `threshold` give 0, and below it `negativeSlope * (x - threshold)`.
 public final class ReLU: Layer {
     /// The largest output value, or nil for no cap.
     public let maxValue: Float?
@@ -59,13 +59,24 @@ public final class ReLU: Layer {
          "negative_slope": "\(negativeSlope)", "threshold": "\(threshold)"]
     }
 
+    // Keras's formula: the positive part is `x·[x > threshold]` (plain relu for threshold 0),
+    // clipped to [0, maxValue] when capped; minus `negativeSlope·max(threshold - x, 0)`.
+    @inline(__always)
+    private func positivePart(_ v: Float) -> (value: Float, slope: Float) {
+        var p: Float = threshold != 0 ? (v > threshold ? v : 0) : max(v, 0)
+        var d: Float = (threshold != 0 ? v > threshold : v > 0) ? 1 : 0
+        if let maxValue {
+            if p <= 0 { p = 0; d = 0 } else if p >= maxValue { p = maxValue; d = 0 }
+        }
+        return (p, d)
+    }
+
     public override func forward(_ c: LayerContext) {
         let n = c.batch * c.outputSize
         let x = c.input, y = c.output
-        let cap = maxValue ?? .infinity
         for i in 0..<n {
             let v = x[i]
-            y[i] = v >= cap ? cap : (v >= threshold ? v : negativeSlope * (v - threshold))
+            y[i] = positivePart(v).value - negativeSlope * max(threshold - v, 0)
         }
     }
 
@@ -73,10 +84,9 @@ public final class ReLU: Layer {
         guard let dx = c.inputGradient else { return }
         let n = c.batch * c.outputSize
         let x = c.input, dy = c.outputGradient!
-        let cap = maxValue ?? .infinity
         for i in 0..<n {
             let v = x[i]
-            dx[i] = v >= cap ? 0 : (v >= threshold ? dy[i] : negativeSlope * dy[i])
+            dx[i] = dy[i] * (positivePart(v).slope + (v < threshold ? negativeSlope : 0))
         }
     }
 }

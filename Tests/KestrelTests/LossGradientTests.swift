@@ -1,0 +1,76 @@
+@testable import Kestrel
+import XCTest
+
+/// Every loss's gradient with respect to the predictions, against central differences.
+final class LossGradientTests: XCTestCase {
+    func checkGradient(_ loss: Loss, yTrue: Tensor, yPred: Tensor, file: StaticString = #filePath, line: UInt = #line) throws {
+        let (_, gradient) = try loss.valueAndGradient(yTrue, yPred)
+        let h: Float = 1e-3
+        for i in 0..<yPred.count {
+            var plus = yPred, minus = yPred
+            plus.scalars[i] += h
+            minus.scalars[i] -= h
+            let numeric = (Double(try loss(yTrue, plus)) - Double(try loss(yTrue, minus))) / Double(2 * h)
+            XCTAssertEqual(Double(gradient.scalars[i]), numeric, accuracy: 2e-3 * max(1, abs(numeric)),
+                           "\(loss.name) d/dpred[\(i)]", file: file, line: line)
+        }
+    }
+
+    var rng = RandomGenerator(seed: 21)
+
+    func logits(_ shape: [Int]) -> Tensor { Tensor.randomUniform(shape, minval: -2, maxval: 2, generator: &rng) }
+
+    func probabilities(_ shape: [Int]) -> Tensor { ActivationFunction.softmax(logits(shape)) }
+
+    func testSparseCategoricalCrossentropy() throws {
+        let labels = Tensor(labels: [0, 3, 1, 2])
+        try checkGradient(SparseCategoricalCrossentropy(fromLogits: true), yTrue: labels, yPred: logits([4, 4]))
+        try checkGradient(SparseCategoricalCrossentropy(), yTrue: labels, yPred: probabilities([4, 4]))
+        // Sequence outputs: labels per position.
+        let seqLabels = Tensor(shape: [2, 3], scalars: [0, 1, 2, 2, 1, 0])
+        try checkGradient(SparseCategoricalCrossentropy(fromLogits: true), yTrue: seqLabels, yPred: logits([2, 3, 3]))
+    }
+
+    func testCategoricalCrossentropy() throws {
+        let onehot = Tensor(shape: [3, 4], scalars: [1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0])
+        try checkGradient(CategoricalCrossentropy(fromLogits: true), yTrue: onehot, yPred: logits([3, 4]))
+        try checkGradient(CategoricalCrossentropy(fromLogits: true, labelSmoothing: 0.1), yTrue: onehot, yPred: logits([3, 4]))
+        try checkGradient(CategoricalCrossentropy(), yTrue: onehot, yPred: probabilities([3, 4]))
+        try checkGradient(CategoricalCrossentropy(labelSmoothing: 0.2), yTrue: onehot, yPred: probabilities([3, 4]))
+    }
+
+    func testBinaryCrossentropy() throws {
+        let targets = Tensor(shape: [4, 2], scalars: [1, 0, 0, 1, 1, 1, 0, 0])
+        try checkGradient(BinaryCrossentropy(fromLogits: true), yTrue: targets, yPred: logits([4, 2]))
+        try checkGradient(BinaryCrossentropy(fromLogits: true, labelSmoothing: 0.1), yTrue: targets, yPred: logits([4, 2]))
+        let p = Tensor.randomUniform([4, 2], minval: 0.05, maxval: 0.95, generator: &rng)
+        try checkGradient(BinaryCrossentropy(), yTrue: targets, yPred: p)
+    }
+
+    func testRegressionLosses() throws {
+        let y = logits([3, 2]), p = logits([3, 2])
+        try checkGradient(MeanSquaredError(), yTrue: y, yPred: p)
+        try checkGradient(MeanAbsoluteError(), yTrue: y, yPred: p)
+        try checkGradient(Huber(), yTrue: y, yPred: p)
+        try checkGradient(Huber(delta: 0.3), yTrue: y, yPred: p)
+        // A one-unit output accepts labels without the unit axis, as in Keras.
+        XCTAssertEqual(try MeanSquaredError()(Tensor([1, 2]), Tensor(shape: [2, 1], scalars: [1, 4])), 2)
+    }
+
+    func testFusedSoftmaxCrossentropyMatchesSeparateSoftmax() throws {
+        let z = logits([5, 7])
+        let labels = Tensor(labels: [0, 6, 3, 2, 1])
+        let fused = try SparseCategoricalCrossentropy(fromLogits: true)(labels, z)
+        let separate = try SparseCategoricalCrossentropy()(labels, ActivationFunction.softmax(z))
+        XCTAssertEqual(fused, separate, accuracy: 1e-5)
+    }
+
+    func testLabelErrorsAreThrownWithClearMessages() {
+        let loss = SparseCategoricalCrossentropy(fromLogits: true)
+        assertThrowsMessage(try loss(Tensor(labels: [0, 10]), logits([2, 10])), contains: ["label 10", "[0, 10)"])
+        assertThrowsMessage(try loss(Tensor([0, 1.5]), logits([2, 10])), contains: ["1.5", "class index"])
+        assertThrowsMessage(try loss(Tensor(shape: [2, 3], scalars: [0, 0, 0, 0, 0, 0]), logits([2, 10])),
+                            contains: ["[3]", "[10]"])
+        assertThrowsMessage(try MeanSquaredError()(logits([2, 3]), logits([2, 4])), contains: ["[3]", "[4]"])
+    }
+}
