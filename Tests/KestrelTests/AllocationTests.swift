@@ -16,6 +16,11 @@ final class AllocationTests: XCTestCase {
 
     func assertNoAllocationsPerStep(_ model: Model, x: Tensor, y: Tensor, batchSize: Int,
                                     file: StaticString = #filePath, line: UInt = #line) throws {
+        #if DEBUG
+        // Unoptimised builds keep temporaries on the heap that -O removes; the claim is about
+        // release builds, which is what the benchmark and `swift test -c release` run.
+        throw XCTSkip("allocation counts are checked in release builds (swift test -c release)")
+        #endif
         XCTAssertNotEqual(kestrel_allocation_counter_active(), 0, "allocation counter inactive", file: file, line: line)
         try model.runTrainingSteps(x, y, batchSize: batchSize, count: 3)   // warm-up: plan, buffers
         let before = kestrel_allocation_count()

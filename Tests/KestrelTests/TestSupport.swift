@@ -94,11 +94,19 @@ final class LayerHarness {
         // Central differences at two step sizes; where they disagree the step straddles a
         // kink (ReLU at 0), the derivative is undefined there and the point is skipped.
         var checked = 0, skipped = 0
+        // A kink right at the point gives the same blend at both step sizes, so the one-sided
+        // differences are compared too: across a kink they differ by the jump in slope.
         func difference(_ f: (Float) -> Double) -> Double? {
+            let center = f(0), plus = f(epsilon / 2), minus = f(-epsilon / 2)
             let wide = (f(epsilon) - f(-epsilon)) / Double(2 * epsilon)
-            let narrow = (f(epsilon / 2) - f(-epsilon / 2)) / Double(epsilon)
+            let narrow = (plus - minus) / Double(epsilon)
+            let forward = (plus - center) / Double(epsilon / 2), backward = (center - minus) / Double(epsilon / 2)
             checked += 1
-            if abs(wide - narrow) > tolerance * max(1, abs(wide)) { skipped += 1; return nil }
+            if abs(wide - narrow) > tolerance * max(1, abs(wide))
+                || abs(forward - backward) > 5 * tolerance * max(1, abs(narrow)) {
+                skipped += 1
+                return nil
+            }
             return narrow
         }
         defer {

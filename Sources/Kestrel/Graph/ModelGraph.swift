@@ -40,3 +40,17 @@ struct ModelGraph {
         return shapes
     }
 }
+
+extension ModelGraph {
+    /// Keras requires distinct layer names within a model (they key weights and outputs).
+    func checkUniqueNames(model: String) throws {
+        var seen: [String: ObjectIdentifier] = [:]
+        for layer in uniqueLayers {
+            if let other = seen[layer.name], other != ObjectIdentifier(layer) {
+                throw KestrelError.invalidArgument(
+                    "\(model): two different layers are named '\(layer.name)'; layer names must be unique within a model")
+            }
+            seen[layer.name] = ObjectIdentifier(layer)
+        }
+    }
+}

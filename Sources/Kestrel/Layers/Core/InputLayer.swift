@@ -24,17 +24,3 @@ public final class InputLayer: Layer {
     public override var config: [String: String] { ["name": name, "batch_shape": "\([nil] + shape.map { Optional($0) })"] }
 }
 
-/// A symbolic tensor: the output of an `Input` or of a layer called on symbolic tensors
-/// (Keras `KerasTensor`). It carries the per-sample shape and the layer that produces it.
-public struct SymbolicTensor {
-    /// The per-sample shape (no batch axis).
-    public let shape: [Int]
-    /// The layer that produces this tensor.
-    public let layer: Layer
-}
-
-/// A symbolic input of a model, for samples of `shape` (Keras `keras.Input`).
-public func Input(shape: [Int], name: String? = nil) -> SymbolicTensor {
-    let layer = InputLayer(shape: shape, name: name)
-    return SymbolicTensor(shape: shape, layer: layer)
-}

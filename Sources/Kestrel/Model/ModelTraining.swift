@@ -1,0 +1,526 @@
+import Foundation
+
+/// What `fit`/`evaluate` resolved from `compile` and the label shapes: losses, metrics, log
+/// names and the label buffers of each batch capacity.
+final class TargetState {
+    let labelShapes: [[Int]]
+    let labelSizes: [Int]
+    let losses: [Loss]
+    let weights: [Float]
+    let metrics: [[Metric]]
+    let lossTracker = Mean(name: "loss")
+    /// Per-output loss trackers, logged as `<output>_loss` when there are several outputs.
+    let outputLossTrackers: [Mean]
+    private var labelBuffers: [Int: [UnsafeMutablePointer<Float>]] = [:]
+
+    init(labelShapes: [[Int]], labelSizes: [Int], losses: [Loss], weights: [Float], metrics: [[Metric]],
+         outputNames: [String]) {
+        self.labelShapes = labelShapes
+        self.labelSizes = labelSizes
+        self.losses = losses
+        self.weights = weights
+        self.metrics = metrics
+        outputLossTrackers = outputNames.count > 1 ? outputNames.map { Mean(name: "\($0)_loss") } : []
+    }
+
+    deinit { for (_, buffers) in labelBuffers { buffers.forEach { $0.deallocate() } } }
+
+    /// One label buffer per output for batches of up to `capacity` samples.
+    func labels(capacity: Int) -> [UnsafeMutablePointer<Float>] {
+        if let b = labelBuffers[capacity] { return b }
+        let b = labelSizes.map { size -> UnsafeMutablePointer<Float> in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(capacity * size, 1))
+            p.initialize(repeating: 0, count: max(capacity * size, 1))
+            return p
+        }
+        labelBuffers[capacity] = b
+        return b
+    }
+
+    func reset() {
+        lossTracker.reset()
+        outputLossTrackers.forEach { $0.reset() }
+        metrics.forEach { $0.forEach { $0.reset() } }
+    }
+
+    /// Writes the running results into `logs` (allocation-free once the keys exist).
+    func write(into logs: inout [String: Float], prefix: String = "") {
+        logs[prefix + "loss"] = lossTracker.result()
+        for t in outputLossTrackers { logs[prefix + t.name] = t.result() }
+        for list in metrics { for m in list { logs[prefix + m.name] = m.result() } }
+    }
+}
+
+/// Calls `body` with stable pointers to the scalars of every tensor.
+func withScalarBuffers<R>(_ tensors: [Tensor], _ body: ([UnsafeBufferPointer<Float>]) throws -> R) throws -> R {
+    var pointers: [UnsafeBufferPointer<Float>] = []
+    pointers.reserveCapacity(tensors.count)
+    func next(_ i: Int) throws -> R {
+        if i == tensors.count { return try body(pointers) }
+        return try tensors[i].scalars.withUnsafeBufferPointer { p in
+            pointers.append(p)
+            return try next(i + 1)
+        }
+    }
+    return try next(0)
+}
+
+extension Model {
+    // MARK: Checking data
+
+    /// Checks inputs against the model (building it, and for a Sequential without a declared
+    /// input, taking the shape from the data); returns the number of samples.
+    func prepareInputs(_ xs: [Tensor], _ what: String) throws -> Int {
+        if let sequential = self as? Sequential, sequential.inputShape == nil, xs.count == 1, xs[0].rank >= 1 {
+            try sequential.build(inputShape: Array(xs[0].shape.dropFirst()))
+        }
+        try build()
+        let expected = inputShapes
+        guard xs.count == expected.count else {
+            throw KestrelError.shapeMismatch(
+                "\(name).\(what): the model has \(expected.count) inputs (\(inputNames.joined(separator: ", "))), found \(xs.count) arrays")
+        }
+        guard xs.allSatisfy({ $0.rank >= 1 }) else {
+            throw KestrelError.shapeMismatch("\(name).\(what): expected batches of samples, found a scalar tensor")
+        }
+        let samples = xs[0].shape[0]
+        for (k, (x, shape)) in zip(xs, expected).enumerated() {
+            let sample = Array(x.shape.dropFirst())
+            guard sample == shape else {
+                let which = expected.count > 1 ? " input '\(inputNames[k])'" : ""
+                throw KestrelError.shapeMismatch(
+                    "\(name).\(what):\(which) the model expects samples of shape \(shape) (input \(x.shape) should be [batch] + \(shape)), found samples of shape \(sample)")
+            }
+            guard x.shape[0] == samples else {
+                throw KestrelError.shapeMismatch(
+                    "\(name).\(what): inputs have different numbers of samples (\(samples) and \(x.shape[0]))")
+            }
+        }
+        return samples
+    }
+
+    /// Checks targets against the losses and output shapes, resolving what `compile` asked for.
+    func prepareTargets(_ ys: [Tensor], samples: Int, _ what: String) throws -> TargetState {
+        guard optimizer != nil, let pendingLosses, let pendingMetrics else {
+            throw KestrelError.notReady("\(name).\(what): call compile(optimizer:loss:metrics:) first")
+        }
+        let outputs = outputNames
+        guard ys.count == outputs.count else {
+            throw KestrelError.shapeMismatch(
+                "\(name).\(what): the model has \(outputs.count) outputs (\(outputs.joined(separator: ", "))), found \(ys.count) target arrays")
+        }
+        let outShapes = outputShapes
+        let labelShapes = ys.map { Array($0.shape.dropFirst()) }
+        for (k, y) in ys.enumerated() {
+            guard y.rank >= 1, y.shape[0] == samples else {
+                throw KestrelError.shapeMismatch(
+                    "\(name).\(what): x has \(samples) samples but y\(outputs.count > 1 ? " for '\(outputs[k])'" : "") has \(y.rank >= 1 ? y.shape[0] : 0) (shape \(y.shape))")
+            }
+        }
+        let current: TargetState
+        if let targets, targets.labelShapes == labelShapes {
+            current = targets
+        } else {
+            let losses = try pendingLosses.resolve(outputs: outputs, default: nil, what: "losses", model: name)
+            let weights = try pendingLossWeights?.resolve(outputs: outputs, default: 1, what: "lossWeights", model: name)
+                ?? outputs.map { _ in 1 }
+            let specs = try pendingMetrics.resolve(outputs: outputs, default: [], what: "metrics", model: name)
+            var sizes: [Int] = []
+            for k in outputs.indices {
+                sizes.append(try losses[k].labelSize(outputShape: outShapes[k], labelShape: labelShapes[k]))
+            }
+            let metrics = try specs.enumerated().map { k, list in
+                try list.map { spec -> Metric in
+                    let m = spec.make(outShapes[k], labelShapes[k])
+                    if m is UnknownMetric {
+                        throw KestrelError.invalidArgument(
+                            "\(name).compile: unknown metric '\(spec.key)'; expected accuracy, sparse_categorical_accuracy, categorical_accuracy, binary_accuracy, top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, mse or mae")
+                    }
+                    if outputs.count > 1 { m.name = "\(outputs[k])_\(m.name)" }
+                    return m
+                }
+            }
+            current = TargetState(labelShapes: labelShapes, labelSizes: sizes, losses: losses, weights: weights,
+                                  metrics: metrics, outputNames: outputs)
+            targets = current
+        }
+        for (k, y) in ys.enumerated() {
+            try y.scalars.withUnsafeBufferPointer { try current.losses[k].validate(labels: $0, outputShape: outShapes[k]) }
+        }
+        return current
+    }
+
+    // MARK: Steps
+
+    /// Copies rows `indices` of every input and target into the plan's and label buffers.
+    func gather(_ xs: [UnsafeBufferPointer<Float>], _ ys: [UnsafeBufferPointer<Float>],
+                indices: UnsafeBufferPointer<Int>, plan: ExecutionPlan, labels: [UnsafeMutablePointer<Float>],
+                targets: TargetState?) {
+        for k in 0..<xs.count {
+            Kernels.gatherRows(xs[k].baseAddress!, rowLength: plan.shapes[plan.graph.inputNodes[k]].reduce(1, *),
+                               indices: indices, into: plan.inputBuffer(k))
+        }
+        if let targets {
+            for k in 0..<ys.count {
+                Kernels.gatherRows(ys[k].baseAddress!, rowLength: targets.labelSizes[k], indices: indices, into: labels[k])
+            }
+        }
+    }
+
+    /// Losses (and, when training, their gradients) of every output; returns the weighted total.
+    private func computeLosses(_ plan: ExecutionPlan, _ t: TargetState, labels: [UnsafeMutablePointer<Float>],
+                               batch: Int, training: Bool) -> Float {
+        var total: Float = 0
+        for k in 0..<t.losses.count {
+            let shape = plan.shapes[plan.graph.outputNodes[k]]
+            let gradient = training ? plan.outputGradientBuffer(k) : nil
+            let value = t.losses[k].compute(predictions: plan.outputBuffer(k), labels: labels[k], batch: batch,
+                                            outputShape: shape, gradient: gradient)
+            let w = t.weights[k]
+            if let gradient, w != 1 {
+                for i in 0..<(batch * shape.reduce(1, *)) { gradient[i] *= w }
+            }
+            total += w * value
+            if !t.outputLossTrackers.isEmpty { t.outputLossTrackers[k].update(value: value, weight: Float(batch)) }
+            for m in t.metrics[k] {
+                m.update(predictions: plan.outputBuffer(k), labels: labels[k], batch: batch, outputShape: shape)
+            }
+        }
+        t.lossTracker.update(value: total, weight: Float(batch))
+        return total
+    }
+
+    /// One training step on rows already gathered into the plan's buffers; returns the loss.
+    @discardableResult
+    func trainStep(_ plan: ExecutionPlan, _ t: TargetState, labels: [UnsafeMutablePointer<Float>], batch: Int) -> Float {
+        let store = store!
+        plan.forward(batch: batch)
+        let value = computeLosses(plan, t, labels: labels, batch: batch, training: true)
+        plan.backward(batch: batch)
+        optimizer!.apply(parameters: store.values, gradients: store.gradients, variables: trainableVariables)
+        return value
+    }
+
+    /// One evaluation step: forward in inference mode, then losses and metrics.
+    func testStep(_ plan: ExecutionPlan, _ t: TargetState, labels: [UnsafeMutablePointer<Float>], batch: Int) {
+        plan.forward(batch: batch)
+        _ = computeLosses(plan, t, labels: labels, batch: batch, training: false)
+    }
+
+    // MARK: fit
+
+    /// Trains the model (Keras `fit`). `validationSplit` holds out the last fraction of the
+    /// samples before shuffling; `validationData` overrides it. Returns the History.
+    @discardableResult
+    public func fit(_ x: Tensor, _ y: Tensor, batchSize: Int = 32, epochs: Int = 1, verbose: Int = 1,
+                    callbacks: [Callback] = [], validationSplit: Float = 0,
+                    validationData: (Tensor, Tensor)? = nil, shuffle: Bool = true,
+                    initialEpoch: Int = 0) throws -> History {
+        try fit([x], [y], batchSize: batchSize, epochs: epochs, verbose: verbose, callbacks: callbacks,
+                validationSplit: validationSplit, validationData: validationData.map { ([$0.0], [$0.1]) },
+                shuffle: shuffle, initialEpoch: initialEpoch)
+    }
+
+    /// Trains a model with inputs and targets given by input and output names.
+    @discardableResult
+    public func fit(_ x: [String: Tensor], _ y: [String: Tensor], batchSize: Int = 32, epochs: Int = 1,
+                    verbose: Int = 1, callbacks: [Callback] = [], validationSplit: Float = 0,
+                    validationData: ([String: Tensor], [String: Tensor])? = nil, shuffle: Bool = true,
+                    initialEpoch: Int = 0) throws -> History {
+        try fit(try ordered(x, inputNames, "inputs"), try ordered(y, outputNames, "targets"), batchSize: batchSize,
+                epochs: epochs, verbose: verbose, callbacks: callbacks, validationSplit: validationSplit,
+                validationData: try validationData.map {
+                    (try ordered($0.0, inputNames, "inputs"), try ordered($0.1, outputNames, "targets"))
+                },
+                shuffle: shuffle, initialEpoch: initialEpoch)
+    }
+
+    /// Arranges name-keyed arrays in the model's order; throws for missing or unknown names.
+    func ordered(_ dict: [String: Tensor], _ names: [String], _ what: String) throws -> [Tensor] {
+        if let extra = dict.keys.first(where: { !names.contains($0) }) {
+            throw KestrelError.invalidArgument("\(name): no \(what.dropLast()) named '\(extra)'; expected \(names.joined(separator: ", "))")
+        }
+        return try names.map { n in
+            guard let t = dict[n] else {
+                throw KestrelError.invalidArgument("\(name): missing \(what.dropLast()) '\(n)'; expected \(names.joined(separator: ", "))")
+            }
+            return t
+        }
+    }
+
+    /// Trains a model with several inputs and/or outputs (arrays in `inputNames` and
+    /// `outputNames` order).
+    @discardableResult
+    public func fit(_ x: [Tensor], _ y: [Tensor], batchSize: Int = 32, epochs: Int = 1, verbose: Int = 1,
+                    callbacks: [Callback] = [], validationSplit: Float = 0,
+                    validationData: ([Tensor], [Tensor])? = nil, shuffle: Bool = true,
+                    initialEpoch: Int = 0) throws -> History {
+        guard batchSize > 0 else { throw KestrelError.invalidArgument("\(name).fit: batchSize must be positive, found \(batchSize)") }
+        guard epochs >= 0, initialEpoch >= 0 else {
+            throw KestrelError.invalidArgument("\(name).fit: epochs (\(epochs)) and initialEpoch (\(initialEpoch)) must not be negative")
+        }
+        guard validationSplit >= 0 && validationSplit < 1 else {
+            throw KestrelError.invalidArgument("\(name).fit: validationSplit must be in [0, 1), found \(validationSplit)")
+        }
+        let total = try prepareInputs(x, "fit")
+        _ = try prepareTargets(y, samples: total, "fit")
+
+        var trainX = x, trainY = y
+        var validation = validationData
+        if validation == nil && validationSplit > 0 {
+            let splitAt = Int(Float(total) * (1 - validationSplit))
+            guard splitAt > 0 && splitAt < total else {
+                throw KestrelError.invalidArgument(
+                    "\(name).fit: validationSplit \(validationSplit) of \(total) samples leaves no training or no validation samples")
+            }
+            validation = (x.map { $0[batch: splitAt..<total] }, y.map { $0[batch: splitAt..<total] })
+            trainX = x.map { $0[batch: 0..<splitAt] }
+            trainY = y.map { $0[batch: 0..<splitAt] }
+        }
+        if let (vx, vy) = validation {
+            let n = try prepareInputs(vx, "fit(validationData:)")
+            _ = try prepareTargets(vy, samples: n, "fit(validationData:)")
+        }
+        let samples = trainX[0].shape[0]
+        guard samples > 0 else { throw KestrelError.invalidArgument("\(name).fit: no training samples") }
+        let t = try prepareTargets(trainY, samples: samples, "fit")
+        updateTrainableVariables()
+
+        let capacity = min(batchSize, samples)
+        let steps = (samples + batchSize - 1) / batchSize
+        let plan = plan(capacity: capacity, training: true)
+        let labels = t.labels(capacity: capacity)
+
+        let history = History()
+        var all: [Callback] = [history]
+        if verbose > 0 { all.append(ProgbarLogger(verbose: verbose, epochs: epochs, steps: steps)) }
+        all += callbacks
+        for c in all { c.setModel(self) }
+        stopTraining = false
+
+        var shuffler = GlobalRandom.split()
+        var order = Array(0..<samples)
+        var logs: [String: Float] = [:]
+        t.write(into: &logs)
+        for c in all { c.onTrainBegin(logs: [:]) }
+        var epochLogs: [String: Float] = [:]
+        try withScalarBuffers(trainX) { xs in
+            try withScalarBuffers(trainY) { ys in
+                try order.withUnsafeMutableBufferPointer { order in
+                    for epoch in initialEpoch..<max(epochs, initialEpoch) {
+                        for c in all { c.onEpochBegin(epoch, logs: [:]) }
+                        if shuffle { shuffler.shuffle(order) }
+                        t.reset()
+                        for step in 0..<steps {
+                            for c in callbacks { c.onTrainBatchBegin(step, logs: [:]) }
+                            let start = step * batchSize, n = min(batchSize, samples - start)
+                            gather(xs, ys, indices: UnsafeBufferPointer(rebasing: order[start..<(start + n)]),
+                                   plan: plan, labels: labels, targets: t)
+                            trainStep(plan, t, labels: labels, batch: n)
+                            t.write(into: &logs)
+                            for c in all { c.onTrainBatchEnd(step, logs: logs) }
+                        }
+                        epochLogs = logs
+                        if let (vx, vy) = validation {
+                            let results = try evaluateLoop(vx, vy, batchSize: batchSize, callbacks: callbacks)
+                            for (k, v) in results { epochLogs["val_" + k] = v }
+                        }
+                        for c in all { c.onEpochEnd(epoch, logs: epochLogs) }
+                        if stopTraining { break }
+                    }
+                }
+            }
+        }
+        for c in all { c.onTrainEnd(logs: epochLogs) }
+        return history
+    }
+
+    // MARK: evaluate
+
+    func evaluateLoop(_ x: [Tensor], _ y: [Tensor], batchSize: Int, callbacks: [Callback],
+                      progress: ProgbarLogger? = nil) throws -> [String: Float] {
+        let samples = try prepareInputs(x, "evaluate")
+        guard samples > 0 else { throw KestrelError.invalidArgument("\(name).evaluate: no samples") }
+        let t = try prepareTargets(y, samples: samples, "evaluate")
+        let capacity = min(batchSize, samples)
+        let plan = plan(capacity: capacity, training: false)
+        let labels = t.labels(capacity: capacity)
+        let steps = (samples + batchSize - 1) / batchSize
+        var indices = Array(0..<capacity)
+        t.reset()
+        var logs: [String: Float] = [:]
+        for c in callbacks { c.onTestBegin(logs: [:]) }
+        progress?.onEpochBegin(0, logs: [:])
+        try withScalarBuffers(x) { xs in
+            try withScalarBuffers(y) { ys in
+                indices.withUnsafeMutableBufferPointer { idx in
+                    for step in 0..<steps {
+                        for c in callbacks { c.onTestBatchBegin(step, logs: [:]) }
+                        let start = step * batchSize, n = min(batchSize, samples - start)
+                        for i in 0..<n { idx[i] = start + i }
+                        gather(xs, ys, indices: UnsafeBufferPointer(rebasing: idx[0..<n]), plan: plan, labels: labels,
+                               targets: t)
+                        testStep(plan, t, labels: labels, batch: n)
+                        t.write(into: &logs)
+                        for c in callbacks { c.onTestBatchEnd(step, logs: logs) }
+                        progress?.onTrainBatchEnd(step, logs: logs)
+                    }
+                }
+            }
+        }
+        progress?.onEpochEnd(0, logs: logs)
+        for c in callbacks { c.onTestEnd(logs: logs) }
+        return logs
+    }
+
+    /// Loss and metrics on a dataset, by name (Keras `evaluate(..., return_dict=True)`).
+    @discardableResult
+    public func evaluate(_ x: Tensor, _ y: Tensor, batchSize: Int = 32, verbose: Int = 1,
+                         callbacks: [Callback] = []) throws -> [String: Float] {
+        try evaluate([x], [y], batchSize: batchSize, verbose: verbose, callbacks: callbacks)
+    }
+
+    /// Loss and metrics of a model with several inputs and/or outputs.
+    @discardableResult
+    public func evaluate(_ x: [Tensor], _ y: [Tensor], batchSize: Int = 32, verbose: Int = 1,
+                         callbacks: [Callback] = []) throws -> [String: Float] {
+        guard batchSize > 0 else { throw KestrelError.invalidArgument("\(name).evaluate: batchSize must be positive, found \(batchSize)") }
+        let samples = try prepareInputs(x, "evaluate")
+        for c in callbacks { c.setModel(self) }
+        let steps = (samples + batchSize - 1) / batchSize
+        let progress = verbose > 0 ? ProgbarLogger(verbose: verbose, epochs: 1, steps: steps) : nil
+        return try evaluateLoop(x, y, batchSize: batchSize, callbacks: callbacks, progress: progress)
+    }
+
+    /// Loss and metrics with inputs and targets given by name.
+    @discardableResult
+    public func evaluate(_ x: [String: Tensor], _ y: [String: Tensor], batchSize: Int = 32, verbose: Int = 1,
+                         callbacks: [Callback] = []) throws -> [String: Float] {
+        try evaluate(try ordered(x, inputNames, "inputs"), try ordered(y, outputNames, "targets"),
+                     batchSize: batchSize, verbose: verbose, callbacks: callbacks)
+    }
+
+    // MARK: predict
+
+    /// The model's outputs for `x`, computed in batches in inference mode (Keras `predict`).
+    public func predict(_ x: Tensor, batchSize: Int = 32, verbose: Int = 0,
+                        callbacks: [Callback] = []) throws -> Tensor {
+        let outputs = try predict([x], batchSize: batchSize, verbose: verbose, callbacks: callbacks)
+        guard outputs.count == 1 else {
+            throw KestrelError.invalidArgument(
+                "\(name).predict: the model has \(outputs.count) outputs (\(outputNames.joined(separator: ", "))); use predict([x]) to get them all")
+        }
+        return outputs[0]
+    }
+
+    /// Outputs for inputs given by name, keyed by output name.
+    public func predict(_ x: [String: Tensor], batchSize: Int = 32, verbose: Int = 0,
+                        callbacks: [Callback] = []) throws -> [String: Tensor] {
+        let outputs = try predict(try ordered(x, inputNames, "inputs"), batchSize: batchSize, verbose: verbose,
+                                  callbacks: callbacks)
+        return Dictionary(uniqueKeysWithValues: zip(outputNames, outputs))
+    }
+
+    /// Every output of a model with several inputs and/or outputs.
+    public func predict(_ x: [Tensor], batchSize: Int = 32, verbose: Int = 0,
+                        callbacks: [Callback] = []) throws -> [Tensor] {
+        guard batchSize > 0 else { throw KestrelError.invalidArgument("\(name).predict: batchSize must be positive, found \(batchSize)") }
+        let samples = try prepareInputs(x, "predict")
+        let outShapes = outputShapes
+        var results = outShapes.map { Tensor.zeros([samples] + $0) }
+        guard samples > 0 else { return results }
+        for c in callbacks { c.setModel(self) }
+        let capacity = min(batchSize, samples)
+        let plan = plan(capacity: capacity, training: false)
+        let steps = (samples + batchSize - 1) / batchSize
+        let progress = verbose > 0 ? ProgbarLogger(verbose: verbose, epochs: 1, steps: steps) : nil
+        var indices = Array(0..<capacity)
+        for c in callbacks { c.onPredictBegin(logs: [:]) }
+        progress?.onEpochBegin(0, logs: [:])
+        try withScalarBuffers(x) { xs in
+            indices.withUnsafeMutableBufferPointer { idx in
+                for step in 0..<steps {
+                    for c in callbacks { c.onPredictBatchBegin(step, logs: [:]) }
+                    let start = step * batchSize, n = min(batchSize, samples - start)
+                    for i in 0..<n { idx[i] = start + i }
+                    gather(xs, [], indices: UnsafeBufferPointer(rebasing: idx[0..<n]), plan: plan, labels: [], targets: nil)
+                    plan.forward(batch: n)
+                    for k in results.indices {
+                        let size = outShapes[k].reduce(1, *)
+                        results[k].scalars.withUnsafeMutableBufferPointer { rs in
+                            (rs.baseAddress! + start * size).update(from: plan.outputBuffer(k), count: n * size)
+                        }
+                    }
+                    for c in callbacks { c.onPredictBatchEnd(step, logs: [:]) }
+                    progress?.onTrainBatchEnd(step, logs: [:])
+                }
+            }
+        }
+        progress?.onEpochEnd(0, logs: [:])
+        for c in callbacks { c.onPredictEnd(logs: [:]) }
+        return results
+    }
+
+    // MARK: One batch
+
+    /// One optimizer step on one batch; returns that batch's loss and metrics (Keras `train_on_batch`).
+    @discardableResult
+    public func trainOnBatch(_ x: Tensor, _ y: Tensor) throws -> [String: Float] {
+        try trainOnBatch([x], [y])
+    }
+
+    /// One optimizer step on one batch of a multi-input/output model.
+    @discardableResult
+    public func trainOnBatch(_ x: [Tensor], _ y: [Tensor]) throws -> [String: Float] {
+        let n = try prepareInputs(x, "trainOnBatch")
+        guard n > 0 else { throw KestrelError.invalidArgument("\(name).trainOnBatch: empty batch") }
+        let t = try prepareTargets(y, samples: n, "trainOnBatch")
+        updateTrainableVariables()
+        let plan = plan(capacity: n, training: true)
+        let labels = t.labels(capacity: n)
+        t.reset()
+        for (k, xk) in x.enumerated() {
+            xk.scalars.withUnsafeBufferPointer { plan.inputBuffer(k).update(from: $0.baseAddress!, count: $0.count) }
+        }
+        for (k, yk) in y.enumerated() {
+            yk.scalars.withUnsafeBufferPointer { labels[k].update(from: $0.baseAddress!, count: $0.count) }
+        }
+        trainStep(plan, t, labels: labels, batch: n)
+        var logs: [String: Float] = [:]
+        t.write(into: &logs)
+        return logs
+    }
+
+    /// Loss and metrics of one batch in inference mode (Keras `test_on_batch`).
+    public func testOnBatch(_ x: Tensor, _ y: Tensor) throws -> [String: Float] {
+        try evaluate(x, y, batchSize: max(x.shape.first ?? 1, 1), verbose: 0)
+    }
+
+    /// The outputs for one batch in inference mode (Keras `predict_on_batch`).
+    public func predictOnBatch(_ x: Tensor) throws -> Tensor {
+        try predict(x, batchSize: max(x.shape.first ?? 1, 1))
+    }
+
+    // MARK: Measurement
+
+    /// Runs `count` training steps on the first `batchSize` rows of `x`/`y`, without callbacks,
+    /// metrics output or shuffling: what the benchmark and the allocation tests measure.
+    public func runTrainingSteps(_ x: Tensor, _ y: Tensor, batchSize: Int, count: Int) throws {
+        let samples = try prepareInputs([x], "runTrainingSteps")
+        let t = try prepareTargets([y], samples: samples, "runTrainingSteps")
+        let n = min(batchSize, samples)
+        let plan = plan(capacity: n, training: true)
+        let labels = t.labels(capacity: n)
+        var indices = Array(0..<n)
+        try withScalarBuffers([x]) { xs in
+            try withScalarBuffers([y]) { ys in
+                indices.withUnsafeMutableBufferPointer { idx in
+                    for _ in 0..<count {
+                        gather(xs, ys, indices: UnsafeBufferPointer(idx), plan: plan, labels: labels, targets: t)
+                        trainStep(plan, t, labels: labels, batch: n)
+                    }
+                }
+            }
+        }
+    }
+}
