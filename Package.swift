@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "KestrelDatasets", targets: ["KestrelDatasets"]),
         .executable(name: "fashion-mnist", targets: ["fashion-mnist"]),
         .executable(name: "kestrel-bench", targets: ["kestrel-bench"]),
+        .executable(name: "functional-examples", targets: ["functional-examples"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -44,6 +45,13 @@ let package = Package(
             ]
         ),
         .executableTarget(
+            name: "functional-examples",
+            dependencies: [
+                "Kestrel", "KestrelDatasets",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
             name: "kestrel-bench",
             dependencies: [
                 "Kestrel", "KestrelDatasets", "KestrelAllocationCounter",
@@ -56,6 +64,6 @@ let package = Package(
             exclude: ["make_fixtures.py"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "KestrelDatasetsTests", dependencies: ["KestrelDatasets"]),
+        .testTarget(name: "KestrelDatasetsTests", dependencies: ["KestrelDatasets", "functional-examples"]),
     ]
 )

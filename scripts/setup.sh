@@ -9,6 +9,7 @@ packages=(
     liblapacke-dev         # LAPACKE (QR for orthogonal initialisers)
     zlib1g-dev             # gzip'd IDX dataset files
     dataset-fashion-mnist  # the full Fashion-MNIST data in /usr/share/datasets/fashion-mnist
+    graphviz               # `dot`, for plotModel pictures (SVG, PNG)
 )
 
 missing=()

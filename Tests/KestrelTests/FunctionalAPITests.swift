@@ -1,5 +1,8 @@
 @testable import Kestrel
 import XCTest
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 
 final class FunctionalAPITests: XCTestCase {
     /// The residual block of the docs: Dense → (Dense → Dense) + skip → Dense.
@@ -212,5 +215,44 @@ final class FunctionalAPITests: XCTestCase {
         XCTAssertTrue(text.contains("Trainable params: 4 "), text)
         XCTAssertTrue(text.contains("Non-trainable params: 9 "), text)
         assertThrowsMessage(try model.getLayer(name: "nope"), contains: ["nope", "frozen, free"])
+    }
+
+    func testSummaryHasConnectedToColumn() throws {
+        Kestrel.setRandomSeed(3)
+        let model = try residualModel()
+        let text = try model.summaryText()
+        XCTAssertTrue(text.contains("Connected to"), text)
+        XCTAssertTrue(text.contains("features (InputLayer)"), text)
+        XCTAssertTrue(text.contains("stem[0][0]"), text)
+        XCTAssertTrue(text.contains("branch_b[0][0]"), text)
+        // The Add row lists both of its inputs, one per line.
+        let addLines = text.split(separator: "\n").filter { $0.contains("stem[0][0]") || $0.contains("branch_b[0][0]") }
+        XCTAssertGreaterThanOrEqual(addLines.count, 2)
+        XCTAssertTrue(text.contains(" Total params: \(Model.grouped(try model.countParams()))"), text)
+    }
+
+    func testPlotModelWritesDotAndSVG() throws {
+        Kestrel.setRandomSeed(3)
+        let model = try residualModel()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kestrel-plot-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let dotPath = dir.appendingPathComponent("model.dot").path
+        try plotModel(model, to: dotPath)
+        let dot = try String(contentsOfFile: dotPath, encoding: .utf8)
+        XCTAssertTrue(dot.hasPrefix("digraph \"residual_net\""))
+        XCTAssertEqual(dot.components(separatedBy: " -> ").count - 1, 6, "six edges: in→stem→a→b, stem→add, b→add, add→head")
+        XCTAssertTrue(dot.contains("<b>residual</b> (Add)"))
+        XCTAssertTrue(dot.contains("(None, 8), (None, 8)"))
+        assertThrowsMessage(try plotModel(model, to: dir.appendingPathComponent("m.jpeg").path), contains: [".jpeg"])
+        guard findExecutable("dot") != nil else {
+            throw XCTSkip("Graphviz's dot is not installed (scripts/setup.sh installs it)")
+        }
+        let svgPath = dir.appendingPathComponent("model.svg").path
+        try plotModel(model, to: svgPath)
+        let data = try Data(contentsOf: URL(fileURLWithPath: svgPath))
+        let parser = XMLParser(data: data)
+        XCTAssertTrue(parser.parse(), "the SVG is well-formed XML")
+        XCTAssertTrue(String(decoding: data, as: UTF8.self).contains("branch_a"))
     }
 }

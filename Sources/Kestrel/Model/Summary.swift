@@ -1,11 +1,33 @@
 import Foundation
 
 extension Model {
-    /// The Keras-style summary table: layer (type), output shape, parameter counts, totals.
+    /// Whether the summary lists input layers and a "Connected to" column (Keras does so for
+    /// Functional models, not for Sequential ones).
+    var isFunctional: Bool { !(self is Sequential) }
+
+    /// For each node, the Keras-style names of the tensors it reads (`dense[0][0]`): the layer
+    /// name, the index of that layer's call, and the output index.
+    func inboundNames() -> [[String]] {
+        guard let g = graph else { return [] }
+        var callIndex: [Int] = []
+        var calls: [ObjectIdentifier: Int] = [:]
+        for node in g.nodes {
+            let id = ObjectIdentifier(node.layer)
+            callIndex.append(calls[id, default: 0])
+            calls[id, default: 0] += 1
+        }
+        return g.nodes.map { node in node.inputs.map { "\(g.nodes[$0].layer.name)[\(callIndex[$0])][0]" } }
+    }
+
+    /// The Keras-style summary table: layer (type), output shape, parameter counts (and for
+    /// Functional models the inputs of each call), then totals.
     public func summaryText() throws -> String {
         try build()
         let g = graph!
-        let widths = [33, 26, 15]
+        let functional = isFunctional
+        let widths = functional ? [31, 20, 11, 26] : [33, 26, 15]
+        let headers = functional ? ["Layer (type)", "Output Shape", "Param #", "Connected to"]
+                                 : ["Layer (type)", "Output Shape", "Param #"]
         func cell(_ s: String, _ w: Int, right: Bool = false) -> String {
             let text = s.count > w - 2 ? String(s.prefix(w - 3)) + "…" : s
             let pad = String(repeating: " ", count: max(0, w - 2 - text.count))
@@ -14,20 +36,28 @@ extension Model {
         func rule(_ l: String, _ m: String, _ r: String, _ f: String) -> String {
             l + widths.map { String(repeating: f, count: $0) }.joined(separator: m) + r
         }
+        func row(_ columns: [[String]], left: String = "│") -> [String] {
+            let height = columns.map(\.count).max() ?? 1
+            return (0..<height).map { line in
+                left + columns.enumerated().map { k, lines in
+                    cell(line < lines.count ? lines[line] : "", widths[k], right: k == 2)
+                }.joined(separator: left) + left
+            }
+        }
         var lines = ["Model: \"\(name)\""]
         lines.append(rule("┏", "┳", "┓", "━"))
-        lines.append("┃" + cell("Layer (type)", widths[0]) + "┃" + cell("Output Shape", widths[1]) + "┃"
-                     + cell("Param #", widths[2], right: true) + "┃")
+        lines += row(headers.map { [$0] }, left: "┃")
         lines.append(rule("┡", "╇", "┩", "━"))
         var rows: [String] = []
         var seen = Set<ObjectIdentifier>()
-        for (i, node) in g.nodes.enumerated() where !(node.layer is InputLayer) {
+        let inbound = functional ? inboundNames() : []
+        for (i, node) in g.nodes.enumerated() where functional || !(node.layer is InputLayer) {
             let layer = node.layer
             let first = seen.insert(ObjectIdentifier(layer)).inserted
             let shape = "(None, " + shapes[i].map(String.init).joined(separator: ", ") + ")"
-            let params = first ? layer.parameterCount : 0
-            rows.append("│" + cell("\(layer.name) (\(layer.className))", widths[0]) + "│" + cell(shape, widths[1]) + "│"
-                        + cell(Model.grouped(params), widths[2], right: true) + "│")
+            var columns = [["\(layer.name) (\(layer.className))"], [shape], [Model.grouped(first ? layer.parameterCount : 0)]]
+            if functional { columns.append(inbound[i].isEmpty ? ["-"] : inbound[i]) }
+            rows.append(row(columns).joined(separator: "\n"))
         }
         lines.append(rows.joined(separator: "\n" + rule("├", "┼", "┤", "─") + "\n"))
         lines.append(rule("└", "┴", "┘", "─"))
