@@ -190,14 +190,21 @@ extension Model {
         return total
     }
 
-    /// One training step on rows already gathered into the plan's buffers; returns the loss.
-    @discardableResult
-    func trainStep(_ plan: ExecutionPlan, _ t: TargetState, labels: [UnsafeMutablePointer<Float>], batch: Int) -> Float {
-        let store = store!
+    /// Forward, losses and backward on rows already in the plan's buffers: the model's
+    /// gradients are then in its flat gradient buffer. Returns the loss.
+    func forwardBackward(_ plan: ExecutionPlan, _ t: TargetState, labels: [UnsafeMutablePointer<Float>],
+                         batch: Int) -> Float {
         plan.forward(batch: batch)
         let value = computeLosses(plan, t, labels: labels, batch: batch, training: true)
         plan.backward(batch: batch)
-        optimizer!.apply(parameters: store.values, gradients: store.gradients, variables: trainableVariables)
+        return value
+    }
+
+    /// One training step on rows already gathered into the plan's buffers; returns the loss.
+    @discardableResult
+    func trainStep(_ plan: ExecutionPlan, _ t: TargetState, labels: [UnsafeMutablePointer<Float>], batch: Int) -> Float {
+        let value = forwardBackward(plan, t, labels: labels, batch: batch)
+        optimizer!.apply(parameters: store!.values, gradients: store!.gradients, variables: trainableVariables)
         return value
     }
 
