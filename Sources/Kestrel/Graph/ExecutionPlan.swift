@@ -152,6 +152,15 @@ final class ExecutionPlan {
     /// Where the loss writes the gradient of the model's `k`-th output.
     func outputGradientBuffer(_ k: Int = 0) -> UnsafeMutablePointer<Float>? { lossGradients[k] }
 
+    /// Gives every layer call a fresh generator derived from `seed`, so that randomness inside
+    /// an epoch (dropout masks) depends only on the seed, not on what ran before: a resumed
+    /// `fit` repeats an uninterrupted one.
+    func reseed(_ seed: UInt64) {
+        for (i, c) in contexts.enumerated() {
+            c?.generator = RandomGenerator(seed: seed &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15)
+        }
+    }
+
     /// Runs every layer forward for `batch` rows (at most `capacity`) already in the input buffers.
     func forward(batch: Int) {
         for c in contexts {

@@ -305,7 +305,9 @@ extension Model {
         for c in all { c.setModel(self) }
         stopTraining = false
 
-        var shuffler = GlobalRandom.split()
+        // Each epoch's shuffle and dropout masks come from (fit seed, epoch), so a fit resumed
+        // at `initialEpoch` (BackupAndRestore) repeats what an uninterrupted one would do.
+        let fitSeed = GlobalRandom.with { $0.next() }
         var order = Array(0..<samples)
         var logs: [String: Float] = [:]
         t.write(into: &logs)
@@ -316,7 +318,12 @@ extension Model {
                 try order.withUnsafeMutableBufferPointer { order in
                     for epoch in initialEpoch..<max(epochs, initialEpoch) {
                         for c in all { c.onEpochBegin(epoch, logs: [:]) }
-                        if shuffle { shuffler.shuffle(order) }
+                        var epochRandom = RandomGenerator(seed: fitSeed ^ UInt64(epoch) &* 0xD1B5_4A32_D192_ED03)
+                        plan.reseed(epochRandom.next())
+                        if shuffle {
+                            for i in 0..<samples { order[i] = i }
+                            epochRandom.shuffle(order)
+                        }
                         t.reset()
                         for step in 0..<steps {
                             for c in callbacks { c.onTrainBatchBegin(step, logs: [:]) }

@@ -40,6 +40,9 @@ open class Optimizer {
     /// How many state buffers the optimizer keeps per parameter.
     open var slotsPerParameter: Int { 0 }
 
+    /// Keras's names of the per-parameter state buffers, in slot order.
+    open var slotNames: [String] { [] }
+
     /// The initial value of each slot (Adagrad starts its accumulator at 0.1).
     open func initialSlotValue(_ slot: Int) -> Float { 0 }
 
@@ -111,6 +114,7 @@ public final class SGD: Optimizer {
     }
 
     public override var slotsPerParameter: Int { momentum > 0 ? 1 : 0 }
+    public override var slotNames: [String] { momentum > 0 ? ["momentum"] : [] }
 
     public override func update(parameters w: UnsafeMutablePointer<Float>, gradients g: UnsafeMutablePointer<Float>,
                                 range: Range<Int>) {
@@ -153,6 +157,7 @@ public class Adam: Optimizer {
     }
 
     public override var slotsPerParameter: Int { amsgrad ? 3 : 2 }
+    public override var slotNames: [String] { amsgrad ? ["momentum", "velocity", "velocity_hat"] : ["momentum", "velocity"] }
 
     public override func update(parameters w: UnsafeMutablePointer<Float>, gradients g: UnsafeMutablePointer<Float>,
                                 range: Range<Int>) {
@@ -210,6 +215,7 @@ public final class RMSprop: Optimizer {
 
     // Slot 0: squared average; 1: momentum; 2: mean gradient (centered).
     public override var slotsPerParameter: Int { 3 }
+    public override var slotNames: [String] { ["velocity", "momentum", "average_gradient"] }
 
     public override func update(parameters w: UnsafeMutablePointer<Float>, gradients g: UnsafeMutablePointer<Float>,
                                 range: Range<Int>) {
@@ -236,6 +242,7 @@ public final class Adagrad: Optimizer {
     }
 
     public override var slotsPerParameter: Int { 1 }
+    public override var slotNames: [String] { ["accumulator"] }
     public override func initialSlotValue(_ slot: Int) -> Float { initialAccumulatorValue }
 
     public override func update(parameters w: UnsafeMutablePointer<Float>, gradients g: UnsafeMutablePointer<Float>,

@@ -1,0 +1,26 @@
+/// One call of a layer in a model's graph, as seen from outside the core (for saving and
+/// export formats that need the graph's structure: `.keras` configs, ONNX).
+public struct ModelNode {
+    /// The layer called (an `InputLayer` for a model input).
+    public let layer: Layer
+    /// Indices (into `Model.graphNodes()`) of the nodes whose outputs this call consumes, in
+    /// argument order; empty for an input.
+    public let inputs: [Int]
+    /// The per-sample output shape of this call (no batch axis).
+    public let outputShape: [Int]
+}
+
+extension Model {
+    /// The model's graph in topological order, with per-node output shapes, plus which nodes
+    /// are the model's inputs and outputs. Builds the model first (shapes need it).
+    ///
+    /// Read-only: the returned values describe the graph but cannot change it.
+    public func graphNodes() throws -> (nodes: [ModelNode], inputs: [Int], outputs: [Int]) {
+        try build()
+        guard let graph else { throw KestrelError.notReady("\(name): the model has no graph") }
+        let nodes = graph.nodes.enumerated().map { i, node in
+            ModelNode(layer: node.layer, inputs: node.inputs, outputShape: shapes[i])
+        }
+        return (nodes, graph.inputNodes, graph.outputNodes)
+    }
+}
