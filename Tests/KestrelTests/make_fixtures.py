@@ -11,8 +11,9 @@ How to regenerate (from the repository root; the virtual environment lives OUTSI
     /tmp/kestrel-venv/bin/pip install 'keras==3.15.*' numpy jax
     KERAS_BACKEND=jax JAX_PLATFORMS=cpu /tmp/kestrel-venv/bin/python Tests/KestrelTests/make_fixtures.py
 
-It writes Tests/KestrelTests/Fixtures/{activations,layers,losses,metrics,optimizers}.json,
-read by KerasReferenceTests.swift and OptimizerTests.swift. Everything is deterministic: the
+It writes Tests/KestrelTests/Fixtures/{activations,layers,conv_layers,losses,metrics,optimizers}.json,
+read by KerasReferenceTests.swift, OptimizerTests.swift and ConvReferenceTests.swift (pass
+group names, e.g. ``conv_layers``, to write only those). Everything is deterministic: the
 inputs come from fixed NumPy seeds, weights are set explicitly, and the numbers written are
 the float32 values Keras produced (shortest decimal that reads back as the same float32).
 
@@ -21,6 +22,7 @@ named cases; "config" holds only the arguments passed to the Keras constructor, 
 without an argument checks that Kestrel's default equals Keras's.
 """
 
+import inspect
 import json
 import os
 import sys
@@ -180,6 +182,131 @@ def layers():
     run("softmax_default", L.Softmax(), xs, {})
     run("dropout_inference", L.Dropout(0.5), xs, {"rate": 0.5})
     write("layers.json", {"cases": cases})
+
+
+# ---------------------------------------------------------------- convolution, pooling, normalization
+
+def conv_layers():
+    """Image and sequence layers (issue 3): each case records the input, the weights in
+    ``layer.weights`` order, the output, and the gradients of ``sum(output * projection)``
+    with respect to the input and to every trainable weight (``jax.grad`` through
+    ``stateless_call``). Training-mode cases also record the updated non-trainable weights."""
+    rng = np.random.default_rng(6)
+    L = keras.layers
+    cases = []
+
+    def run(name, cls, config, x, training=False, weight_scale=0.5):
+        layer = getattr(L, cls)(**config)
+        x = f32(x)
+        layer.build(x.shape)
+        weights = []
+        for v in layer.weights:
+            if "variance" in v.path:
+                weights.append(f32(q(rng.uniform(0.5, 1.5, v.shape))))
+            else:
+                weights.append(f32(q(rng.normal(0, weight_scale, v.shape))))
+        layer.set_weights(weights)
+        tv = [jnp.asarray(v.value) for v in layer.trainable_variables]
+        ntv = [jnp.asarray(v.value) for v in layer.non_trainable_variables]
+        # Only layers whose call takes `training` get it (as Keras's own __call__ does).
+        kwargs = {"training": training} if "training" in inspect.signature(layer.call).parameters else {}
+        y0, _ = layer.stateless_call(tv, ntv, jnp.asarray(x), **kwargs)
+        projection = f32(q(rng.uniform(-1, 1, np.asarray(y0).shape)))
+
+        def objective(xx, tt):
+            y, new_ntv = layer.stateless_call(tt, ntv, xx, **kwargs)
+            return jnp.sum(y * projection), (y, new_ntv)
+
+        (_, (y, new_ntv)), (gx, gw) = jax.value_and_grad(objective, argnums=(0, 1), has_aux=True)(
+            jnp.asarray(x), tv)
+        case = {"name": name, "layer": cls, "config": config, "training": training,
+                "input": tensor(x), "weights": [tensor(w) for w in weights],
+                "output": tensor(np.asarray(y)), "projection": tensor(projection),
+                "input_gradient": tensor(np.asarray(gx)),
+                "weight_gradients": [tensor(np.asarray(g)) for g in gw]}
+        if training and new_ntv:
+            case["updated_non_trainable"] = [tensor(np.asarray(v)) for v in new_ntv]
+        cases.append(case)
+
+    # Inputs, weights and projections are multiples of 1/32, which print short and keep the
+    # fixture small; max pooling gets distinct values so that no window has a tie.
+    def q(a):
+        return np.round(np.asarray(a) * 32) / 32
+
+    def img(*shape):
+        return q(rng.normal(0, 1.0, shape))
+
+    def distinct(*shape):
+        n = int(np.prod(shape))
+        return (rng.permutation(n) - n / 2).reshape(shape) / 16
+
+    run("conv2d_3x3_valid", "Conv2D", {"filters": 4, "kernel_size": 3}, img(2, 6, 5, 3))
+    run("conv2d_2x3_strides2_same", "Conv2D",
+        {"filters": 3, "kernel_size": [2, 3], "strides": 2, "padding": "same"}, img(2, 7, 6, 2))
+    run("conv2d_strides_2_1_tanh_no_bias", "Conv2D",
+        {"filters": 3, "kernel_size": 3, "strides": [2, 1], "activation": "tanh", "use_bias": False},
+        img(2, 7, 5, 2))
+    run("conv2d_dilation2_same_relu", "Conv2D",
+        {"filters": 3, "kernel_size": 3, "padding": "same", "dilation_rate": 2, "activation": "relu"},
+        img(2, 5, 6, 2))
+    run("conv2d_groups2", "Conv2D", {"filters": 4, "kernel_size": 3, "groups": 2}, img(2, 5, 5, 4))
+    run("conv2d_groups3_same_strides2", "Conv2D",
+        {"filters": 6, "kernel_size": 3, "strides": 2, "padding": "same", "groups": 3}, img(2, 6, 5, 3))
+    run("conv2d_pointwise", "Conv2D", {"filters": 3, "kernel_size": 1}, img(2, 3, 4, 5))
+    run("conv1d_3_valid", "Conv1D", {"filters": 4, "kernel_size": 3}, img(2, 8, 3))
+    run("conv1d_3_same_strides2", "Conv1D",
+        {"filters": 3, "kernel_size": 3, "strides": 2, "padding": "same"}, img(2, 9, 2))
+    run("conv1d_causal_dilation2", "Conv1D",
+        {"filters": 3, "kernel_size": 2, "padding": "causal", "dilation_rate": 2}, img(2, 7, 2))
+    run("conv1d_groups2_relu", "Conv1D",
+        {"filters": 4, "kernel_size": 3, "groups": 2, "activation": "relu"}, img(2, 6, 4))
+    run("conv2d_transpose_3_strides2_valid", "Conv2DTranspose",
+        {"filters": 3, "kernel_size": 3, "strides": 2}, img(2, 3, 3, 2))
+    run("conv2d_transpose_4_strides2_same", "Conv2DTranspose",
+        {"filters": 2, "kernel_size": 4, "strides": 2, "padding": "same", "activation": "relu"}, img(2, 3, 3, 3))
+    run("conv2d_transpose_3_same", "Conv2DTranspose",
+        {"filters": 2, "kernel_size": [3, 2], "padding": "same", "use_bias": False}, img(2, 4, 3, 2))
+    run("depthwise_conv2d_3", "DepthwiseConv2D", {"kernel_size": 3}, img(2, 5, 5, 3))
+    run("depthwise_conv2d_multiplier2_same_strides2", "DepthwiseConv2D",
+        {"kernel_size": 3, "strides": 2, "padding": "same", "depth_multiplier": 2}, img(2, 6, 5, 2))
+    run("separable_conv2d_3", "SeparableConv2D", {"filters": 4, "kernel_size": 3}, img(2, 5, 5, 3))
+    run("separable_conv2d_multiplier2_same_relu", "SeparableConv2D",
+        {"filters": 3, "kernel_size": 3, "padding": "same", "depth_multiplier": 2, "activation": "relu"},
+        img(2, 4, 5, 2))
+
+    run("max_pooling2d_default", "MaxPooling2D", {}, distinct(2, 4, 6, 3))
+    run("max_pooling2d_3_strides2_same", "MaxPooling2D",
+        {"pool_size": 3, "strides": 2, "padding": "same"}, distinct(2, 5, 5, 2))
+    run("max_pooling2d_odd_valid", "MaxPooling2D", {}, distinct(2, 5, 5, 2))
+    run("average_pooling2d_2", "AveragePooling2D", {"pool_size": 2}, img(2, 4, 4, 3))
+    run("average_pooling2d_3_strides2_same", "AveragePooling2D",
+        {"pool_size": 3, "strides": 2, "padding": "same"}, img(2, 5, 6, 2))
+    run("max_pooling1d_default", "MaxPooling1D", {}, distinct(2, 7, 3))
+    run("average_pooling1d_3_strides2_same", "AveragePooling1D",
+        {"pool_size": 3, "strides": 2, "padding": "same"}, img(2, 7, 2))
+    run("global_max_pooling2d", "GlobalMaxPooling2D", {}, distinct(2, 3, 4, 5))
+    run("global_average_pooling2d_keepdims", "GlobalAveragePooling2D", {"keepdims": True}, img(2, 3, 4, 5))
+    run("global_max_pooling1d", "GlobalMaxPooling1D", {}, distinct(2, 6, 3))
+    run("global_average_pooling1d", "GlobalAveragePooling1D", {}, img(2, 6, 3))
+
+    run("batch_normalization_inference", "BatchNormalization", {}, img(3, 3, 3, 4))
+    run("batch_normalization_training", "BatchNormalization", {}, img(3, 3, 3, 4) * 2 + 1, training=True)
+    run("batch_normalization_training_dense", "BatchNormalization", {"momentum": 0.9, "epsilon": 0.01},
+        img(6, 4), training=True)
+    run("batch_normalization_no_scale_center", "BatchNormalization", {"center": False, "scale": False},
+        img(5, 2, 3), training=True)
+    run("layer_normalization", "LayerNormalization", {}, img(3, 4, 6) * 2 + 0.5)
+    run("layer_normalization_no_center", "LayerNormalization", {"center": False, "epsilon": 0.01}, img(4, 5))
+
+    run("zero_padding2d_1", "ZeroPadding2D", {}, img(2, 3, 4, 2))
+    run("zero_padding2d_asymmetric", "ZeroPadding2D", {"padding": [[1, 2], [0, 3]]}, img(2, 3, 4, 2))
+    run("cropping2d_asymmetric", "Cropping2D", {"cropping": [[1, 0], [2, 1]]}, img(2, 4, 6, 2))
+    run("up_sampling2d_default", "UpSampling2D", {}, img(2, 3, 2, 2))
+    run("up_sampling2d_2_3", "UpSampling2D", {"size": [2, 3]}, img(2, 2, 3, 2))
+    run("permute_2_1", "Permute", {"dims": [2, 1]}, img(2, 3, 4))
+    run("permute_3_1_2", "Permute", {"dims": [3, 1, 2]}, img(2, 3, 4, 2))
+    run("repeat_vector_3", "RepeatVector", {"n": 3}, img(2, 5))
+    write("conv_layers.json", {"cases": cases})
 
 
 # ---------------------------------------------------------------- losses
@@ -360,11 +487,11 @@ def main():
     np.random.seed(0)
     keras.utils.set_random_seed(0)
     os.makedirs(OUT, exist_ok=True)
-    activations()
-    layers()
-    losses()
-    metrics()
-    optimizers()
+    # Optional arguments choose which groups to write (default: all of them).
+    groups = {"activations": activations, "layers": layers, "conv_layers": conv_layers,
+              "losses": losses, "metrics": metrics, "optimizers": optimizers}
+    for name in sys.argv[1:] or list(groups):
+        groups[name]()
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))
     print(f"total fixture size {total} bytes")
     if total > 200_000:

@@ -27,3 +27,52 @@ void kestrel_adagrad(float *restrict w, const float *restrict g, float *restrict
 /// Decoupled weight decay: w -= w·factor.
 void kestrel_scale_in_place(float *restrict w, size_t begin, size_t end, float factor);
 #endif
+
+#ifndef CKESTREL_WINDOWS_H
+#define CKESTREL_WINDOWS_H
+// Sliding windows over channels-last images (windows.c). A 1-D layer passes height 1.
+
+/// The geometry of a window sliding over one `height × width × channels` image: output size,
+/// window size, strides, dilation, the padding before the first row and column, and the
+/// number of channel groups (a grouped convolution's; 1 for pooling).
+typedef struct {
+    long height, width, channels;
+    long out_height, out_width;
+    long kernel_h, kernel_w;
+    long stride_h, stride_w;
+    long dilation_h, dilation_w;
+    long pad_top, pad_left;
+    long groups;
+} kestrel_window;
+
+/// Lowers a batch of images to one row per output position: `[batch·OH·OW, groups, kh, kw, C/groups]`,
+/// zeros where the window reaches into the padding.
+void kestrel_im2col(const float *restrict x, float *restrict cols, const kestrel_window *w, size_t batch);
+
+/// The adjoint of `kestrel_im2col`: zeroes `x`, then adds every column entry back to its pixel.
+void kestrel_col2im(const float *restrict cols, float *restrict x, const kestrel_window *w, size_t batch);
+
+/// Max pooling; records in `argmax` each output's winning offset within its sample (-1: none).
+void kestrel_max_pool_forward(const float *restrict x, float *restrict y, int *restrict argmax,
+                              const kestrel_window *w, size_t batch);
+
+/// Routes each output gradient to the input that won its window (dx is overwritten).
+void kestrel_max_pool_backward(const float *restrict dy, const int *restrict argmax, float *restrict dx,
+                               const kestrel_window *w, size_t batch);
+
+/// Average pooling over the window positions inside the image (padding is not counted).
+void kestrel_average_pool_forward(const float *restrict x, float *restrict y, const kestrel_window *w, size_t batch);
+
+/// Spreads each output gradient evenly over its window (dx is overwritten).
+void kestrel_average_pool_backward(const float *restrict dy, float *restrict dx, const kestrel_window *w,
+                                   size_t batch);
+
+/// Adds `bias` (if not null) to every row and applies ReLU when `relu` is set, in one pass.
+void kestrel_bias_relu_rows(float *restrict y, const float *restrict bias, size_t rows, size_t columns, int relu);
+
+/// dy = y > 0 ? dy : 0 (ReLU's backward given its output).
+void kestrel_relu_backward_in_place(float *restrict dy, const float *restrict y, size_t count);
+
+/// Column sums of a `rows × columns` matrix, stored in or added to `out`.
+void kestrel_column_sums(const float *restrict x, size_t rows, size_t columns, float *restrict out, int accumulate);
+#endif

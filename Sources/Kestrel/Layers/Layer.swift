@@ -252,6 +252,33 @@ open class Layer {
     /// Keras-style configuration (name, arguments) for summaries and saving.
     open var config: [String: String] { ["name": name] }
 
+    /// The penalty the layer's weight regularizers add to the loss for the current weights;
+    /// when `addGradients` is set it also adds the penalty's gradient to the weight gradients.
+    /// Zero by default. Called once per step, so it must not allocate.
+    open func regularizationPenalty(addGradients: Bool) -> Float { 0 }
+
+    /// Projects the weights onto the layer's constraints after an optimizer step (Keras
+    /// `kernel_constraint`); nothing by default.
+    open func applyConstraints() {}
+
+    /// Whether `regularizationPenalty` or `applyConstraints` do anything, so a model calls
+    /// them only for the layers that need it.
+    open var hasWeightPenaltiesOrConstraints: Bool { false }
+
+    /// The `index`-th weight variable in the current store (no allocation).
+    public func weightPointer(_ index: Int) -> UnsafeMutablePointer<Float> {
+        var offset = storeOffset
+        for i in 0..<index { offset += weightSpecs[i].count }
+        return store!.values + offset
+    }
+
+    /// The gradient of the `index`-th weight variable in the current store (no allocation).
+    public func gradientPointer(_ index: Int) -> UnsafeMutablePointer<Float> {
+        var offset = storeOffset
+        for i in 0..<index { offset += weightSpecs[i].count }
+        return store!.gradients + offset
+    }
+
     // MARK: Building and weights
 
     /// Whether the layer has weights.

@@ -90,5 +90,6 @@ extension Optimizer {
         }
         build(parameterCount: gradients.store.count)
         apply(parameters: gradients.store.values, gradients: gradients.store.gradients, variables: model.trainableVariables)
+        for layer in model.penaltyLayers { layer.applyConstraints() }
     }
 }

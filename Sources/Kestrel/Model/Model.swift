@@ -32,6 +32,8 @@ open class Model {
     var shapes: [[Int]] = []
     var store: ParameterStore?
     var trainableVariables: [Range<Int>] = []
+    /// Layers with weight regularizers or constraints, called around each optimizer step.
+    var penaltyLayers: [Layer] = []
     var trainingPlans: [Int: ExecutionPlan] = [:]
     var inferencePlans: [Int: ExecutionPlan] = [:]
 
@@ -94,6 +96,7 @@ open class Model {
         store = newStore
         trainingPlans = [:]
         inferencePlans = [:]
+        penaltyLayers = layers.filter(\.hasWeightPenaltiesOrConstraints)
         updateTrainableVariables()
         optimizer?.build(parameterCount: total)
     }

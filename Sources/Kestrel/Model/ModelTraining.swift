@@ -186,6 +186,8 @@ extension Model {
                 m.update(predictions: plan.outputBuffer(k), labels: labels[k], batch: batch, outputShape: shape)
             }
         }
+        // Weight regularizers' penalties join the loss and its reported value, as in Keras.
+        for layer in penaltyLayers { total += layer.regularizationPenalty(addGradients: false) }
         t.lossTracker.update(value: total, weight: Float(batch))
         return total
     }
@@ -197,6 +199,7 @@ extension Model {
         plan.forward(batch: batch)
         let value = computeLosses(plan, t, labels: labels, batch: batch, training: true)
         plan.backward(batch: batch)
+        for layer in penaltyLayers { _ = layer.regularizationPenalty(addGradients: true) }
         return value
     }
 
@@ -205,6 +208,7 @@ extension Model {
     func trainStep(_ plan: ExecutionPlan, _ t: TargetState, labels: [UnsafeMutablePointer<Float>], batch: Int) -> Float {
         let value = forwardBackward(plan, t, labels: labels, batch: batch)
         optimizer!.apply(parameters: store!.values, gradients: store!.gradients, variables: trainableVariables)
+        for layer in penaltyLayers { layer.applyConstraints() }
         return value
     }
 

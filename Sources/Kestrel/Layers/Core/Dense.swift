@@ -13,17 +13,43 @@ public final class Dense: Layer {
     public let kernelInitializer: Initializer
     /// How the bias starts (Keras default zeros).
     public let biasInitializer: Initializer
+    /// The penalty on the kernel added to the loss, if any.
+    public let kernelRegularizer: Regularizer?
+    /// The penalty on the bias added to the loss, if any.
+    public let biasRegularizer: Regularizer?
+    /// The projection applied to the kernel after each optimizer step, if any.
+    public let kernelConstraint: Constraint?
+    /// The projection applied to the bias after each optimizer step, if any.
+    public let biasConstraint: Constraint?
 
     /// A dense layer with `units` outputs.
     public init(_ units: Int, activation: ActivationFunction = .linear, useBias: Bool = true,
                 kernelInitializer: Initializer = .glorotUniform, biasInitializer: Initializer = .zeros,
+                kernelRegularizer: Regularizer? = nil, biasRegularizer: Regularizer? = nil,
+                kernelConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
                 inputShape: [Int]? = nil, name: String? = nil) {
         self.units = units
         self.activation = activation
         self.useBias = useBias
         self.kernelInitializer = kernelInitializer
         self.biasInitializer = biasInitializer
+        self.kernelRegularizer = kernelRegularizer
+        self.biasRegularizer = biasRegularizer
+        self.kernelConstraint = kernelConstraint
+        self.biasConstraint = biasConstraint
         super.init(name: name, inputShape: inputShape)
+    }
+
+    public override var hasWeightPenaltiesOrConstraints: Bool {
+        kernelRegularizer != nil || biasRegularizer != nil || kernelConstraint != nil || biasConstraint != nil
+    }
+
+    public override func regularizationPenalty(addGradients: Bool) -> Float {
+        weightPenalty(self, [kernelRegularizer, useBias ? biasRegularizer : nil], addGradients: addGradients)
+    }
+
+    public override func applyConstraints() {
+        constrainWeights(self, [kernelConstraint, useBias ? biasConstraint : nil])
     }
 
     public override func outputShape(for inputShape: [Int]) throws -> [Int] {

@@ -1,0 +1,242 @@
+// Sliding-window kernels over channels-last (NHWC) images: the im2col lowering that turns a
+// convolution into one matrix product, its adjoint col2im, and max/average pooling. A 1-D
+// layer uses them with height 1. In C, like the optimizer loops, so that -O3 vectorises the
+// channel loops even in debug builds of the Swift code.
+#include "CKestrelKernels.h"
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__clang__)
+#define KESTREL_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define KESTREL_CLONES
+#endif
+
+static inline long first_row(const kestrel_window *w, long out_row, long ki) {
+    return out_row * w->stride_h - w->pad_top + ki * w->dilation_h;
+}
+
+static inline long first_col(const kestrel_window *w, long out_col, long kj) {
+    return out_col * w->stride_w - w->pad_left + kj * w->dilation_w;
+}
+
+KESTREL_CLONES
+void kestrel_im2col(const float *restrict x, float *restrict cols, const kestrel_window *w, size_t batch) {
+    const long H = w->height, W = w->width, C = w->channels, G = w->groups, Cg = C / G;
+    const long kh = w->kernel_h, kw = w->kernel_w, K = kh * kw * Cg;
+    const long row_length = G * K;
+    for (size_t n = 0; n < batch; n++) {
+        const float *xs = x + n * H * W * C;
+        for (long oh = 0; oh < w->out_height; oh++) {
+            for (long ow = 0; ow < w->out_width; ow++) {
+                float *row = cols + ((n * w->out_height + oh) * w->out_width + ow) * row_length;
+                const long iw0 = first_col(w, ow, 0), iw1 = first_col(w, ow, kw - 1);
+                // One group, contiguous taps, window row inside the image: the kernel row's
+                // kw·C values are one contiguous run of the input row.
+                const int contiguous = G == 1 && w->dilation_w == 1 && iw0 >= 0 && iw1 < W;
+                for (long ki = 0; ki < kh; ki++) {
+                    const long ih = first_row(w, oh, ki);
+                    if (contiguous && ih >= 0 && ih < H) {
+                        const float *src = xs + (ih * W + iw0) * C;
+                        float *dst = row + ki * kw * C;
+                        for (long i = 0; i < kw * C; i++) dst[i] = src[i];
+                        continue;
+                    }
+                    for (long kj = 0; kj < kw; kj++) {
+                        const long iw = first_col(w, ow, kj);
+                        float *dst = row + (ki * kw + kj) * Cg;
+                        if (ih < 0 || ih >= H || iw < 0 || iw >= W) {
+                            for (long g = 0; g < G; g++) memset(dst + g * K, 0, (size_t)Cg * sizeof(float));
+                        } else {
+                            const float *src = xs + (ih * W + iw) * C;
+                            if (G == 1) {
+                                for (long c = 0; c < C; c++) dst[c] = src[c];
+                            } else {
+                                for (long g = 0; g < G; g++)
+                                    for (long c = 0; c < Cg; c++) dst[g * K + c] = src[g * Cg + c];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+KESTREL_CLONES
+void kestrel_col2im(const float *restrict cols, float *restrict x, const kestrel_window *w, size_t batch) {
+    const long H = w->height, W = w->width, C = w->channels, G = w->groups, Cg = C / G;
+    const long kh = w->kernel_h, kw = w->kernel_w, K = kh * kw * Cg;
+    const long row_length = G * K;
+    memset(x, 0, batch * (size_t)(H * W * C) * sizeof(float));
+    for (size_t n = 0; n < batch; n++) {
+        float *xs = x + n * H * W * C;
+        for (long oh = 0; oh < w->out_height; oh++) {
+            for (long ow = 0; ow < w->out_width; ow++) {
+                const float *row = cols + ((n * w->out_height + oh) * w->out_width + ow) * row_length;
+                for (long ki = 0; ki < kh; ki++) {
+                    const long ih = first_row(w, oh, ki);
+                    if (ih < 0 || ih >= H) continue;
+                    for (long kj = 0; kj < kw; kj++) {
+                        const long iw = first_col(w, ow, kj);
+                        if (iw < 0 || iw >= W) continue;
+                        const float *src = row + (ki * kw + kj) * Cg;
+                        float *dst = xs + (ih * W + iw) * C;
+                        for (long g = 0; g < G; g++)
+                            for (long c = 0; c < Cg; c++) dst[g * Cg + c] += src[g * K + c];
+                    }
+                }
+            }
+        }
+    }
+}
+
+KESTREL_CLONES
+void kestrel_max_pool_forward(const float *restrict x, float *restrict y, int *restrict argmax,
+                              const kestrel_window *w, size_t batch) {
+    const long H = w->height, W = w->width, C = w->channels;
+    const long OH = w->out_height, OW = w->out_width;
+    for (size_t n = 0; n < batch; n++) {
+        const float *xs = x + n * H * W * C;
+        for (long oh = 0; oh < OH; oh++) {
+            for (long ow = 0; ow < OW; ow++) {
+                const long o = ((n * OH + oh) * OW + ow) * C;
+                float *yo = y + o;
+                int *io = argmax + o;
+                int started = 0;
+                for (long ki = 0; ki < w->kernel_h; ki++) {
+                    const long ih = first_row(w, oh, ki);
+                    if (ih < 0 || ih >= H) continue;
+                    for (long kj = 0; kj < w->kernel_w; kj++) {
+                        const long iw = first_col(w, ow, kj);
+                        if (iw < 0 || iw >= W) continue;
+                        const int base = (int)((ih * W + iw) * C);
+                        const float *src = xs + base;
+                        if (!started) {
+                            for (long c = 0; c < C; c++) { yo[c] = src[c]; io[c] = base + (int)c; }
+                            started = 1;
+                            continue;
+                        }
+                        // Strictly greater: the first maximum in window order wins, as in
+                        // XLA's select-and-scatter gradient.
+                        for (long c = 0; c < C; c++) {
+                            const int better = src[c] > yo[c];
+                            yo[c] = better ? src[c] : yo[c];
+                            io[c] = better ? base + (int)c : io[c];
+                        }
+                    }
+                }
+                if (!started) for (long c = 0; c < C; c++) { yo[c] = 0; io[c] = -1; }
+            }
+        }
+    }
+}
+
+void kestrel_max_pool_backward(const float *restrict dy, const int *restrict argmax, float *restrict dx,
+                               const kestrel_window *w, size_t batch) {
+    const size_t in_size = (size_t)w->height * w->width * w->channels;
+    const size_t out_size = (size_t)w->out_height * w->out_width * w->channels;
+    memset(dx, 0, batch * in_size * sizeof(float));
+    for (size_t n = 0; n < batch; n++) {
+        float *dxs = dx + n * in_size;
+        const float *dys = dy + n * out_size;
+        const int *is = argmax + n * out_size;
+        for (size_t i = 0; i < out_size; i++) if (is[i] >= 0) dxs[is[i]] += dys[i];
+    }
+}
+
+/// The number of window positions inside the image (the divisor of a "same" average).
+static inline long window_count(const kestrel_window *w, long oh, long ow) {
+    long rows = 0, cols = 0;
+    for (long ki = 0; ki < w->kernel_h; ki++) {
+        const long ih = first_row(w, oh, ki);
+        rows += ih >= 0 && ih < w->height;
+    }
+    for (long kj = 0; kj < w->kernel_w; kj++) {
+        const long iw = first_col(w, ow, kj);
+        cols += iw >= 0 && iw < w->width;
+    }
+    return rows * cols;
+}
+
+KESTREL_CLONES
+void kestrel_average_pool_forward(const float *restrict x, float *restrict y, const kestrel_window *w, size_t batch) {
+    const long H = w->height, W = w->width, C = w->channels;
+    const long OH = w->out_height, OW = w->out_width;
+    for (size_t n = 0; n < batch; n++) {
+        const float *xs = x + n * H * W * C;
+        for (long oh = 0; oh < OH; oh++) {
+            for (long ow = 0; ow < OW; ow++) {
+                float *yo = y + ((n * OH + oh) * OW + ow) * C;
+                for (long c = 0; c < C; c++) yo[c] = 0;
+                for (long ki = 0; ki < w->kernel_h; ki++) {
+                    const long ih = first_row(w, oh, ki);
+                    if (ih < 0 || ih >= H) continue;
+                    for (long kj = 0; kj < w->kernel_w; kj++) {
+                        const long iw = first_col(w, ow, kj);
+                        if (iw < 0 || iw >= W) continue;
+                        const float *src = xs + (ih * W + iw) * C;
+                        for (long c = 0; c < C; c++) yo[c] += src[c];
+                    }
+                }
+                const long count = window_count(w, oh, ow);
+                const float scale = count > 0 ? 1.0f / (float)count : 0.0f;
+                for (long c = 0; c < C; c++) yo[c] *= scale;
+            }
+        }
+    }
+}
+
+KESTREL_CLONES
+void kestrel_average_pool_backward(const float *restrict dy, float *restrict dx, const kestrel_window *w,
+                                   size_t batch) {
+    const long H = w->height, W = w->width, C = w->channels;
+    const long OH = w->out_height, OW = w->out_width;
+    memset(dx, 0, batch * (size_t)(H * W * C) * sizeof(float));
+    for (size_t n = 0; n < batch; n++) {
+        float *dxs = dx + n * H * W * C;
+        for (long oh = 0; oh < OH; oh++) {
+            for (long ow = 0; ow < OW; ow++) {
+                const float *go = dy + ((n * OH + oh) * OW + ow) * C;
+                const long count = window_count(w, oh, ow);
+                const float scale = count > 0 ? 1.0f / (float)count : 0.0f;
+                for (long ki = 0; ki < w->kernel_h; ki++) {
+                    const long ih = first_row(w, oh, ki);
+                    if (ih < 0 || ih >= H) continue;
+                    for (long kj = 0; kj < w->kernel_w; kj++) {
+                        const long iw = first_col(w, ow, kj);
+                        if (iw < 0 || iw >= W) continue;
+                        float *dst = dxs + (ih * W + iw) * C;
+                        for (long c = 0; c < C; c++) dst[c] += go[c] * scale;
+                    }
+                }
+            }
+        }
+    }
+}
+
+KESTREL_CLONES
+void kestrel_bias_relu_rows(float *restrict y, const float *restrict bias, size_t rows, size_t columns, int relu) {
+    for (size_t r = 0; r < rows; r++) {
+        float *yr = y + r * columns;
+        if (relu) {
+            if (bias) { for (size_t j = 0; j < columns; j++) { const float v = yr[j] + bias[j]; yr[j] = v > 0 ? v : 0; } }
+            else { for (size_t j = 0; j < columns; j++) yr[j] = yr[j] > 0 ? yr[j] : 0; }
+        } else if (bias) {
+            for (size_t j = 0; j < columns; j++) yr[j] += bias[j];
+        }
+    }
+}
+
+KESTREL_CLONES
+void kestrel_relu_backward_in_place(float *restrict dy, const float *restrict y, size_t count) {
+    for (size_t i = 0; i < count; i++) dy[i] = y[i] > 0 ? dy[i] : 0;
+}
+
+KESTREL_CLONES
+void kestrel_column_sums(const float *restrict x, size_t rows, size_t columns, float *restrict out, int accumulate) {
+    if (!accumulate) memset(out, 0, columns * sizeof(float));
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * columns;
+        for (size_t j = 0; j < columns; j++) out[j] += xr[j];
+    }
+}

@@ -1,0 +1,125 @@
+import CKestrelKernels
+
+/// The machinery shared by the max and average pooling layers (Keras `BasePooling`): a window
+/// slides over the spatial axes of channels-last samples and reduces each channel.
+public class BasePooling: Layer {
+    /// Whether the window takes the maximum (else the mean).
+    let isMax: Bool
+    /// The number of spatial axes (1 or 2).
+    public let rank: Int
+    /// The window size along each spatial axis.
+    public let poolSize: [Int]
+    /// The step between windows (Keras default: the pool size).
+    public let strides: [Int]
+    /// How borders are treated; "same" windows ignore the padding.
+    public let padding: Padding
+
+    private let arguments: (pool: SpatialSize, strides: SpatialSize?)
+    private var geometry: WindowGeometry?
+
+    init(max isMax: Bool, rank: Int, poolSize: SpatialSize, strides: SpatialSize?, padding: Padding,
+         inputShape: [Int]?, name: String?) {
+        self.isMax = isMax
+        self.rank = rank
+        self.poolSize = poolSize.resolved(rank: rank) ?? poolSize.values
+        self.strides = (strides ?? poolSize).resolved(rank: rank) ?? (strides ?? poolSize).values
+        self.padding = padding
+        arguments = (poolSize, strides)
+        super.init(name: name, inputShape: inputShape)
+    }
+
+    private var describe: String { "\(name) (\(className))" }
+
+    public override func outputShape(for inputShape: [Int]) throws -> [Int] {
+        let pool = try resolve(arguments.pool, rank: rank, "poolSize", describe)
+        let strides = try resolve(arguments.strides ?? arguments.pool, rank: rank, "strides", describe)
+        guard padding != .causal else {
+            throw KestrelError.invalidArgument("\(describe): padding must be \"valid\" or \"same\", found \"causal\"")
+        }
+        let g = try WindowGeometry(inputShape: inputShape, rank: rank, kernel: pool, strides: strides,
+                                   dilation: Array(repeating: 1, count: rank), padding: padding, describe: describe)
+        geometry = g
+        return g.outputSpatial + [g.channels]
+    }
+
+    public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int {
+        // The winning input offset of every output (Int32, the size of a Float).
+        guard isMax, let g = try? WindowGeometry(
+            inputShape: inputShapes[0], rank: rank, kernel: poolSize, strides: strides,
+            dilation: Array(repeating: 1, count: rank), padding: padding, describe: describe) else { return 0 }
+        return batch * g.outputPositions * g.channels
+    }
+
+    public override var backwardNeedsInput: Bool { false }
+
+    public override var config: [String: String] {
+        ["name": name, "pool_size": "\(poolSize)", "strides": "\(strides)", "padding": padding.rawValue]
+    }
+
+    public override func forward(_ c: LayerContext) {
+        var window = geometry!.window
+        if isMax {
+            let n = c.batch * c.outputSize
+            c.workspace.withMemoryRebound(to: Int32.self, capacity: n) { argmax in
+                kestrel_max_pool_forward(c.input, c.output, argmax, &window, c.batch)
+            }
+        } else {
+            kestrel_average_pool_forward(c.input, c.output, &window, c.batch)
+        }
+    }
+
+    public override func backward(_ c: LayerContext) {
+        guard let dx = c.inputGradient else { return }
+        var window = geometry!.window
+        if isMax {
+            let n = c.batch * c.outputSize
+            c.workspace.withMemoryRebound(to: Int32.self, capacity: n) { argmax in
+                kestrel_max_pool_backward(c.outputGradient!, argmax, dx, &window, c.batch)
+            }
+        } else {
+            kestrel_average_pool_backward(c.outputGradient!, dx, &window, c.batch)
+        }
+    }
+}
+
+/// The maximum of each channel over 2-D windows (Keras `MaxPooling2D`).
+public final class MaxPooling2D: BasePooling {
+    /// Max pooling over `poolSize` windows (default 2×2), moving by `strides` (default: the pool size).
+    public init(poolSize: SpatialSize = 2, strides: SpatialSize? = nil, padding: Padding = .valid,
+                inputShape: [Int]? = nil, name: String? = nil) {
+        super.init(max: true, rank: 2, poolSize: poolSize, strides: strides, padding: padding,
+                   inputShape: inputShape, name: name)
+    }
+}
+
+/// The mean of each channel over 2-D windows (Keras `AveragePooling2D`).
+public final class AveragePooling2D: BasePooling {
+    /// Average pooling over `poolSize` windows (no default, as in Keras), moving by `strides`
+    /// (default: the pool size).
+    public init(poolSize: SpatialSize, strides: SpatialSize? = nil, padding: Padding = .valid,
+                inputShape: [Int]? = nil, name: String? = nil) {
+        super.init(max: false, rank: 2, poolSize: poolSize, strides: strides, padding: padding,
+                   inputShape: inputShape, name: name)
+    }
+}
+
+/// The maximum of each channel over windows of steps (Keras `MaxPooling1D`).
+public final class MaxPooling1D: BasePooling {
+    /// Max pooling over `poolSize` steps (default 2), moving by `strides` (default: the pool size).
+    public init(poolSize: SpatialSize = 2, strides: SpatialSize? = nil, padding: Padding = .valid,
+                inputShape: [Int]? = nil, name: String? = nil) {
+        super.init(max: true, rank: 1, poolSize: poolSize, strides: strides, padding: padding,
+                   inputShape: inputShape, name: name)
+    }
+}
+
+/// The mean of each channel over windows of steps (Keras `AveragePooling1D`).
+public final class AveragePooling1D: BasePooling {
+    /// Average pooling over `poolSize` steps (no default, as in Keras), moving by `strides`
+    /// (default: the pool size).
+    public init(poolSize: SpatialSize, strides: SpatialSize? = nil, padding: Padding = .valid,
+                inputShape: [Int]? = nil, name: String? = nil) {
+        super.init(max: false, rank: 1, poolSize: poolSize, strides: strides, padding: padding,
+                   inputShape: inputShape, name: name)
+    }
+}

@@ -1,0 +1,193 @@
+@testable import Kestrel
+import XCTest
+
+// Image and sequence layers against Keras 3 (JAX backend): output, input gradient and weight
+// gradients of sum(output · projection), and, for training-mode BatchNormalization, the
+// updated moving statistics. Fixtures: Fixtures/conv_layers.json, written by the
+// `conv_layers` group of make_fixtures.py.
+//
+// Tolerance 1e-4 relative (the bar), with assertMatchesKeras's 1%-of-peak floor for
+// elements that cancel to near zero.
+
+/// A JSON scalar or list, for layer configurations of any shape.
+enum FixtureValue: Decodable, Equatable {
+    case number(Double), bool(Bool), string(String), list([FixtureValue])
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let d = try? c.decode(Double.self) { self = .number(d) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else { self = .list(try c.decode([FixtureValue].self)) }
+    }
+
+    var int: Int? { if case .number(let d) = self { return Int(d) }; return nil }
+    var float: Float? { if case .number(let d) = self { return Float(d) }; return nil }
+    var ints: [Int]? {
+        if case .list(let l) = self { return l.compactMap(\.int) }
+        return int.map { [$0] }
+    }
+    var size: SpatialSize? { ints.map { $0.count == 1 ? SpatialSize($0[0]) : SpatialSize($0) } }
+}
+
+struct ConvLayerFixture: Decodable {
+    struct Case: Decodable {
+        let name: String
+        let layer: String
+        let config: [String: FixtureValue]
+        let training: Bool
+        let input: KerasFixtureTensor
+        let weights: [KerasFixtureTensor]
+        let output: KerasFixtureTensor
+        let projection: KerasFixtureTensor
+        let inputGradient: KerasFixtureTensor
+        let weightGradients: [KerasFixtureTensor]
+        let updatedNonTrainable: [KerasFixtureTensor]?
+    }
+    let cases: [Case]
+}
+
+/// Runs a built layer forward and backward once over owned buffers.
+struct LayerRun {
+    var output: [Float], inputGradient: [Float], weightGradients: [[Float]]
+
+    init(_ layer: Layer, input: Tensor, projection: [Float], training: Bool) throws {
+        let sample = Array(input.shape.dropFirst()), batch = input.shape[0]
+        let outShape = try layer.build(inputShape: sample)
+        let outCount = batch * outShape.reduce(1, *)
+        let ws = layer.workspaceSize(batch: batch, inputShapes: [sample], training: training)
+        var x = input.scalars, y = [Float](repeating: 0, count: outCount), dy = projection
+        var dx = [Float](repeating: .nan, count: x.count), workspace = [Float](repeating: 0, count: max(ws, 1))
+        // Gradients start as NaN: a layer must overwrite (not add to) them.
+        for (spec, g) in zip(layer.weightSpecs, layer.gradientPointers()) { g.update(repeating: .nan, count: spec.count) }
+        x.withUnsafeMutableBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+            dy.withUnsafeMutableBufferPointer { dyp in dx.withUnsafeMutableBufferPointer { dxp in
+                workspace.withUnsafeMutableBufferPointer { wp in
+                    let c = LayerContext(inputShapes: [sample], outputShape: outShape, inputs: [xp.baseAddress!],
+                                         output: yp.baseAddress!, workspace: wp.baseAddress!,
+                                         weights: layer.weightPointers(), weightGradients: layer.gradientPointers(),
+                                         generator: RandomGenerator(seed: 1))
+                    c.batch = batch
+                    c.training = training
+                    c.outputGradient = dyp.baseAddress!
+                    c.inputGradients = [dxp.baseAddress!]
+                    if layer.isIdentity(training: training) {
+                        yp.baseAddress!.update(from: xp.baseAddress!, count: outCount)
+                        dxp.baseAddress!.update(from: dyp.baseAddress!, count: outCount)
+                    } else {
+                        layer.forward(c)
+                        layer.backward(c)
+                    }
+                }
+            } }
+        } }
+        output = y
+        inputGradient = dx
+        weightGradients = zip(layer.weightSpecs, layer.gradientPointers()).filter { $0.0.trainable }.map {
+            Array(UnsafeBufferPointer(start: $0.1, count: $0.0.count))
+        }
+    }
+}
+
+final class ConvReferenceTests: XCTestCase {
+    /// The Kestrel layer for a fixture case, from Keras's class name and constructor arguments.
+    static func makeLayer(_ c: ConvLayerFixture.Case) throws -> Layer {
+        let k = c.config
+        func size(_ key: String, _ fallback: SpatialSize) -> SpatialSize { k[key]?.size ?? fallback }
+        func padding() throws -> Padding {
+            guard case .string(let s)? = k["padding"] else { return .valid }
+            guard let p = Padding(rawValue: s) else { throw KerasFixtureError("unknown padding \(s)") }
+            return p
+        }
+        func activation() throws -> ActivationFunction {
+            guard case .string(let s)? = k["activation"] else { return .linear }
+            return try ActivationFunction(named: s)
+        }
+        func bool(_ key: String, _ fallback: Bool) -> Bool {
+            if case .bool(let b)? = k[key] { return b }
+            return fallback
+        }
+        let useBias = bool("use_bias", true)
+        switch c.layer {
+        case "Conv2D":
+            return Conv2D(k["filters"]!.int!, kernelSize: size("kernel_size", 1), strides: size("strides", 1),
+                          padding: try padding(), dilationRate: size("dilation_rate", 1), groups: k["groups"]?.int ?? 1,
+                          activation: try activation(), useBias: useBias)
+        case "Conv1D":
+            return Conv1D(k["filters"]!.int!, kernelSize: size("kernel_size", 1), strides: size("strides", 1),
+                          padding: try padding(), dilationRate: size("dilation_rate", 1), groups: k["groups"]?.int ?? 1,
+                          activation: try activation(), useBias: useBias)
+        case "MaxPooling2D": return MaxPooling2D(poolSize: size("pool_size", 2), strides: k["strides"]?.size, padding: try padding())
+        case "AveragePooling2D":
+            return AveragePooling2D(poolSize: size("pool_size", 2), strides: k["strides"]?.size, padding: try padding())
+        case "MaxPooling1D": return MaxPooling1D(poolSize: size("pool_size", 2), strides: k["strides"]?.size, padding: try padding())
+        case "AveragePooling1D":
+            return AveragePooling1D(poolSize: size("pool_size", 2), strides: k["strides"]?.size, padding: try padding())
+        case "GlobalMaxPooling2D": return GlobalMaxPooling2D(keepDims: bool("keepdims", false))
+        case "GlobalAveragePooling2D": return GlobalAveragePooling2D(keepDims: bool("keepdims", false))
+        case "GlobalMaxPooling1D": return GlobalMaxPooling1D(keepDims: bool("keepdims", false))
+        case "GlobalAveragePooling1D": return GlobalAveragePooling1D(keepDims: bool("keepdims", false))
+        case "Conv2DTranspose":
+            return Conv2DTranspose(k["filters"]!.int!, kernelSize: size("kernel_size", 1), strides: size("strides", 1),
+                                   padding: try padding(), dilationRate: size("dilation_rate", 1),
+                                   activation: try activation(), useBias: useBias)
+        case "DepthwiseConv2D":
+            return DepthwiseConv2D(kernelSize: size("kernel_size", 1), strides: size("strides", 1), padding: try padding(),
+                                   depthMultiplier: k["depth_multiplier"]?.int ?? 1, dilationRate: size("dilation_rate", 1),
+                                   activation: try activation(), useBias: useBias)
+        case "SeparableConv2D":
+            return SeparableConv2D(k["filters"]!.int!, kernelSize: size("kernel_size", 1), strides: size("strides", 1),
+                                   padding: try padding(), depthMultiplier: k["depth_multiplier"]?.int ?? 1,
+                                   dilationRate: size("dilation_rate", 1), activation: try activation(), useBias: useBias)
+        case "BatchNormalization":
+            return BatchNormalization(momentum: k["momentum"]?.float ?? 0.99, epsilon: k["epsilon"]?.float ?? 1e-3,
+                                      center: bool("center", true), scale: bool("scale", true))
+        case "LayerNormalization":
+            return LayerNormalization(epsilon: k["epsilon"]?.float ?? 1e-3, center: bool("center", true),
+                                      scale: bool("scale", true))
+        case "ZeroPadding2D":
+            if case .list(let rows)? = k["padding"], rows.allSatisfy({ $0.ints?.count == 2 }), case .list = rows[0] {
+                return ZeroPadding2D(padding: rows.map { $0.ints! })
+            }
+            return ZeroPadding2D(padding: size("padding", 1))
+        case "Cropping2D":
+            if case .list(let rows)? = k["cropping"], case .list = rows[0] {
+                return Cropping2D(cropping: rows.map { $0.ints! })
+            }
+            return Cropping2D(cropping: size("cropping", 0))
+        case "UpSampling2D": return UpSampling2D(size: size("size", 2))
+        case "Permute": return Permute(k["dims"]!.ints!)
+        case "RepeatVector": return RepeatVector(k["n"]!.int!)
+        default:
+            throw KerasFixtureError("no Kestrel layer for Keras \(c.layer) (case \(c.name))")
+        }
+    }
+
+    func testLayersMatchKeras() throws {
+        let fixture = try KerasFixtures.load("conv_layers", as: ConvLayerFixture.self)
+        XCTAssertGreaterThanOrEqual(fixture.cases.count, 40)
+        for c in fixture.cases {
+            let layer: Layer
+            do { layer = try Self.makeLayer(c) } catch { XCTFail("\(c.name): \(error)"); continue }
+            let run = try LayerRun(layer, input: c.input.tensor, projection: c.projection.values, training: c.training)
+            // setWeights needs the built layer; rerun with Keras's weights.
+            try layer.setWeights(c.weights.map(\.tensor))
+            let result = try LayerRun(layer, input: c.input.tensor, projection: c.projection.values, training: c.training)
+            _ = run
+            XCTAssertEqual(layer.weightSpecs.map(\.shape), c.weights.map(\.shape), "\(c.name) weight shapes")
+            assertMatchesKeras(result.output, c.output.values, rtol: 1e-4, "\(c.name) output")
+            assertMatchesKeras(result.inputGradient, c.inputGradient.values, rtol: 1e-4, "\(c.name) input gradient")
+            XCTAssertEqual(result.weightGradients.count, c.weightGradients.count, "\(c.name) trainable weights")
+            for (i, (g, e)) in zip(result.weightGradients, c.weightGradients).enumerated() {
+                assertMatchesKeras(g, e.values, rtol: 1e-4, "\(c.name) gradient of weight \(i)")
+            }
+            if let updated = c.updatedNonTrainable {
+                let nonTrainable = zip(layer.weightSpecs, layer.getWeights()).filter { !$0.0.trainable }.map(\.1)
+                XCTAssertEqual(nonTrainable.count, updated.count, "\(c.name) non-trainable weights")
+                for (i, (w, e)) in zip(nonTrainable, updated).enumerated() {
+                    assertMatchesKeras(w.scalars, e.values, rtol: 1e-4, "\(c.name) updated non-trainable weight \(i)")
+                }
+            }
+        }
+    }
+}

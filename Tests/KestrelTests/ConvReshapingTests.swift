@@ -1,0 +1,85 @@
+@testable import Kestrel
+import XCTest
+
+/// Gradient checks and shapes of the transposed, depthwise and separable convolutions, the
+/// image reshaping layers and spatial dropout.
+final class ConvReshapingTests: XCTestCase {
+    func testTransposedDepthwiseAndSeparableGradients() throws {
+        let cases: [(String, () -> Layer, [Int])] = [
+            ("transpose 3 strides 2 valid", { Conv2DTranspose(3, kernelSize: 3, strides: 2) }, [3, 3, 2]),
+            ("transpose 4 strides 2 same", { Conv2DTranspose(2, kernelSize: 4, strides: 2, padding: .same) }, [3, 2, 3]),
+            ("transpose [3,2] same tanh", { Conv2DTranspose(2, kernelSize: [3, 2], padding: .same, activation: .tanh) }, [3, 3, 2]),
+            ("transpose dilation 2", { Conv2DTranspose(2, kernelSize: 2, dilationRate: 2) }, [3, 3, 2]),
+            ("depthwise 3", { DepthwiseConv2D(kernelSize: 3) }, [5, 5, 3]),
+            ("depthwise x2 same strides 2", { DepthwiseConv2D(kernelSize: 3, strides: 2, padding: .same, depthMultiplier: 2) }, [5, 4, 2]),
+            ("depthwise dilation 2", { DepthwiseConv2D(kernelSize: 2, dilationRate: 2, useBias: false) }, [5, 5, 2]),
+            ("separable 3", { SeparableConv2D(4, kernelSize: 3) }, [5, 5, 3]),
+            ("separable x2 same strides 2", { SeparableConv2D(3, kernelSize: 3, strides: 2, padding: .same, depthMultiplier: 2) }, [5, 4, 2]),
+        ]
+        for (label, make, shape) in cases {
+            try LayerHarness(make(), inputShapes: [shape], batch: 2).check(label: " " + label)
+        }
+    }
+
+    func testReshapingLayerGradients() throws {
+        let cases: [(String, () -> Layer, [Int])] = [
+            ("zero padding 1", { ZeroPadding2D() }, [3, 4, 2]),
+            ("zero padding asymmetric", { ZeroPadding2D(padding: [[1, 2], [0, 3]]) }, [3, 4, 2]),
+            ("cropping", { Cropping2D(cropping: [[1, 0], [2, 1]]) }, [4, 6, 2]),
+            ("cropping symmetric", { Cropping2D(cropping: 1) }, [4, 4, 2]),
+            ("upsampling 2", { UpSampling2D() }, [3, 2, 2]),
+            ("upsampling [2,3]", { UpSampling2D(size: [2, 3]) }, [2, 3, 2]),
+            ("permute [2,1]", { Permute([2, 1]) }, [3, 4]),
+            ("permute [3,1,2]", { Permute([3, 1, 2]) }, [3, 4, 2]),
+            ("repeat vector", { RepeatVector(3) }, [5]),
+        ]
+        for (label, make, shape) in cases {
+            try LayerHarness(make(), inputShapes: [shape], batch: 2).check(label: " " + label)
+        }
+    }
+
+    func testSpatialDropoutDropsWholeChannelsInTrainingOnly() throws {
+        try LayerHarness(SpatialDropout2D(0.4), inputShapes: [[3, 3, 6]], batch: 3, training: true).check()
+        try LayerHarness(SpatialDropout1D(0.4), inputShapes: [[5, 6]], batch: 3, training: true).check()
+        let layer = SpatialDropout2D(0.5, seed: 3)
+        let x = Tensor.ones([4, 3, 3, 8])
+        let y = try layer(x, training: true)
+        var dropped = 0
+        for n in 0..<4 {
+            for ch in 0..<8 {
+                let values = (0..<9).map { y[n, $0 / 3, $0 % 3, ch] }
+                XCTAssertTrue(values.allSatisfy { $0 == values[0] }, "a channel is kept or dropped as a whole")
+                XCTAssertTrue(values[0] == 0 || values[0] == 2, "kept channels are scaled by 1/(1-rate)")
+                if values[0] == 0 { dropped += 1 }
+            }
+        }
+        XCTAssertGreaterThan(dropped, 4)
+        XCTAssertLessThan(dropped, 28)
+        XCTAssertEqual(try layer(x, training: false), x)
+        assertThrowsMessage(try SpatialDropout2D(0.5).build(inputShape: [4, 3]), contains: ["SpatialDropout2D", "rank 3"])
+        assertThrowsMessage(try SpatialDropout1D(1.5).build(inputShape: [4, 3]), contains: ["rate", "1.5"])
+    }
+
+    func testShapesAndErrors() throws {
+        XCTAssertEqual(try Conv2DTranspose(4, kernelSize: 3, strides: 2).build(inputShape: [5, 5, 2]), [11, 11, 4])
+        XCTAssertEqual(try Conv2DTranspose(4, kernelSize: 3, strides: 2, padding: .same).build(inputShape: [5, 5, 2]), [10, 10, 4])
+        let transpose = Conv2DTranspose(4, kernelSize: [3, 2])
+        try transpose.build(inputShape: [5, 5, 2])
+        XCTAssertEqual(transpose.weightSpecs.map(\.shape), [[3, 2, 4, 2], [4]])
+        let depthwise = DepthwiseConv2D(kernelSize: 3, depthMultiplier: 2)
+        XCTAssertEqual(try depthwise.build(inputShape: [6, 6, 3]), [4, 4, 6])
+        XCTAssertEqual(depthwise.weightSpecs.map(\.shape), [[3, 3, 3, 2], [6]])
+        let separable = SeparableConv2D(5, kernelSize: 3, depthMultiplier: 2)
+        XCTAssertEqual(try separable.build(inputShape: [6, 6, 3]), [4, 4, 5])
+        XCTAssertEqual(separable.weightSpecs.map(\.name), ["depthwise_kernel", "pointwise_kernel", "bias"])
+        XCTAssertEqual(separable.weightSpecs.map(\.shape), [[3, 3, 3, 2], [1, 1, 6, 5], [5]])
+        XCTAssertEqual(try ZeroPadding2D(padding: [1, 2]).build(inputShape: [3, 3, 1]), [5, 7, 1])
+        XCTAssertEqual(try Permute([2, 1]).build(inputShape: [3, 5]), [5, 3])
+        assertThrowsMessage(try Cropping2D(cropping: 2).build(inputShape: [4, 6, 1]), contains: ["Cropping2D", "leaves nothing"])
+        assertThrowsMessage(try Permute([1, 1]).build(inputShape: [3, 5]), contains: ["Permute", "permutation", "[1, 1]"])
+        assertThrowsMessage(try RepeatVector(2).build(inputShape: [3, 5]), contains: ["RepeatVector", "rank 1"])
+        assertThrowsMessage(try UpSampling2D().build(inputShape: [3, 5]), contains: ["UpSampling2D", "rank 3"])
+        assertThrowsMessage(try DepthwiseConv2D(kernelSize: 3, depthMultiplier: 0).build(inputShape: [5, 5, 1]),
+                            contains: ["depthMultiplier", "0"])
+    }
+}

@@ -1,0 +1,89 @@
+@testable import Kestrel
+import XCTest
+
+/// Regularizers (penalty and gradient, in the loss a model reports and trains on) and
+/// constraints (Keras's formulas, applied after each step).
+final class RegularizerTests: XCTestCase {
+    func testPenaltiesAndGradientsFollowKerasFormulas() {
+        let w: [Float] = [0.5, -2, 0, 1.5]
+        var gradient: [Float] = [1, 1, 1, 1]
+        let r = Regularizer.l1l2(l1: 0.1, l2: 0.01)
+        let value = w.withUnsafeBufferPointer { p in
+            gradient.withUnsafeMutableBufferPointer { r.penalty(p.baseAddress!, count: 4, gradient: $0.baseAddress!) }
+        }
+        // 0.1·(0.5+2+0+1.5) + 0.01·(0.25+4+0+2.25)
+        XCTAssertEqual(value, 0.4 + 0.065, accuracy: 1e-6)
+        // Added to what was there: 1 + 0.1·sign(w) + 2·0.01·w.
+        assertClose(gradient, [1 + 0.1 + 0.01, 1 - 0.1 - 0.04, 1, 1 + 0.1 + 0.03], tolerance: 1e-6)
+        XCTAssertEqual(Regularizer.l2()(Tensor(w)), 0.01 * 6.5, accuracy: 1e-6)
+        XCTAssertEqual(Regularizer.l1()(Tensor(w)), 0.01 * 4, accuracy: 1e-6)
+        XCTAssertEqual(Regularizer.l2().kerasName, "L2")
+    }
+
+    func testConstraintsFollowKerasFormulas() throws {
+        // A (2, 2) kernel; axis 0 normalises each column (one output unit).
+        let w = Tensor(shape: [2, 2], scalars: [3, 0.6, 4, 0.8])   // column norms 5 and 1
+        let maxNorm = Constraint.maxNorm(2)(w)
+        assertClose(maxNorm.scalars, [3 * 2 / (5 + 1e-7), 0.6 / (1 + 1e-7), 4 * 2 / (5 + 1e-7), 0.8 / (1 + 1e-7)],
+                    tolerance: 1e-6)
+        let unit = Constraint.unitNorm(w)
+        assertClose(unit.scalars, [0.6, 0.6, 0.8, 0.8], tolerance: 1e-6)
+        XCTAssertEqual(Constraint.nonNeg(Tensor([-1, 2, -0.5, 0])).scalars, [0, 2, 0, 0])
+        // A conv kernel normalised over its window and input channels (axes 0, 1, 2).
+        let k = Tensor(shape: [1, 1, 2, 2], scalars: [3, 1, 4, 0])
+        let normalised = Constraint.unitNorm(axes: [0, 1, 2])(k)
+        assertClose(normalised.scalars, [0.6, 1, 0.8, 0], tolerance: 1e-6)
+    }
+
+    func testRegularizedModelReportsAndTrainsOnThePenalty() throws {
+        func model(_ regularizer: Regularizer?) -> Sequential {
+            Kestrel.setRandomSeed(7)
+            let m = Sequential {
+                Input(shape: [4, 4, 1])
+                Conv2D(2, kernelSize: 3, kernelRegularizer: regularizer)
+                Flatten()
+                Dense(3, kernelRegularizer: regularizer.map { _ in Regularizer.l1(0.05) })
+            }
+            m.compile(optimizer: SGD(), loss: SparseCategoricalCrossentropy(fromLogits: true))
+            return m
+        }
+        let plain = model(nil), regularized = model(.l2(0.1))
+        try regularized.setWeights(try plain.getWeights())
+        var rng = RandomGenerator(seed: 1)
+        let x = Tensor.randomUniform([5, 4, 4, 1], generator: &rng)
+        let y = Tensor(labels: [0, 1, 2, 1, 0])
+        let weights = try plain.getWeights()
+        let expectedPenalty = 0.1 * weights[0].scalars.reduce(0) { $0 + $1 * $1 }
+            + 0.05 * weights[2].scalars.reduce(0) { $0 + abs($1) }
+        let base = try plain.evaluate(x, y, verbose: 0)["loss"]!
+        let penalised = try regularized.evaluate(x, y, verbose: 0)["loss"]!
+        XCTAssertEqual(penalised - base, expectedPenalty, accuracy: 1e-4)
+
+        let (l0, g0) = try plain.lossAndGradients(x, y)
+        let plainKernelGradient = g0.tensors[0]
+        let (l1, g1) = try regularized.lossAndGradients(x, y)
+        XCTAssertEqual(l1 - l0, expectedPenalty, accuracy: 1e-4)
+        let expected = zip(plainKernelGradient.scalars, weights[0].scalars).map { $0 + 0.2 * $1 }
+        assertClose(g1.tensors[0].scalars, expected, tolerance: 1e-5)
+    }
+
+    func testConstraintHoldsAfterEveryStep() throws {
+        let model = Sequential {
+            Input(shape: [6, 6, 1])
+            Conv2D(3, kernelSize: 3, activation: .relu, kernelConstraint: .nonNeg)
+            Flatten()
+            Dense(2, kernelConstraint: .maxNorm(0.5))
+        }
+        model.compile(optimizer: Adam(learningRate: 0.05), loss: SparseCategoricalCrossentropy(fromLogits: true))
+        let x = Tensor.randomNormal([16, 6, 6, 1])
+        let y = Tensor(labels: (0..<16).map { $0 % 2 })
+        try model.fit(x, y, batchSize: 4, epochs: 2, verbose: 0)
+        let weights = try model.getWeights()
+        XCTAssertTrue(weights[0].scalars.allSatisfy { $0 >= 0 })
+        let dense = weights[2]
+        for unit in 0..<2 {
+            let norm = (0..<dense.shape[0]).reduce(Float(0)) { $0 + dense[$1, unit] * dense[$1, unit] }.squareRoot()
+            XCTAssertLessThanOrEqual(norm, 0.5 + 1e-5)
+        }
+    }
+}
