@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "KestrelDatasets", targets: ["KestrelDatasets"]),
         .executable(name: "fashion-mnist", targets: ["fashion-mnist"]),
         .executable(name: "kestrel-bench", targets: ["kestrel-bench"]),
+        .executable(name: "mnist-cnn", targets: ["mnist-cnn"]),
         .executable(name: "functional-examples", targets: ["functional-examples"]),
     ],
     dependencies: [
@@ -46,6 +47,13 @@ let package = Package(
         ),
         .executableTarget(
             name: "functional-examples",
+            dependencies: [
+                "Kestrel", "KestrelDatasets",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "mnist-cnn",
             dependencies: [
                 "Kestrel", "KestrelDatasets",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
