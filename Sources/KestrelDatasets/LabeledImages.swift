@@ -8,9 +8,9 @@ import Kestrel
 /// what Kestrel's sparse categorical losses and metrics take.
 public struct LabeledImages: Sendable, Equatable {
     /// The images, shape `[count, rows, columns]`, values `0...255`.
-    public let images: Tensor
+    public var images: Tensor
     /// The class index of each image, shape `[count]`.
-    public let labels: Tensor
+    public var labels: Tensor
 
     /// Pairs images with labels.
     ///

@@ -34,9 +34,12 @@ struct FashionMNISTTutorial: ParsableCommand {
         // 1. Load the data and scale pixels to [0, 1].
         let location = try FashionMNIST.locate(path: data)
         print(location)
-        let (train, test) = try FashionMNIST.load(from: location)
-        let trainImages = train.images / 255
-        let testImages = test.images / 255
+        var (train, test) = try FashionMNIST.load(from: location)
+        // In place (Keras: `train_images / 255.0`): the scaled copy replaces the original, so
+        // the run holds one copy of the images.
+        train.images /= 255
+        test.images /= 255
+        let trainImages = train.images, testImages = test.images
 
         // 2. Build the model.
         let model = Sequential {

@@ -50,6 +50,7 @@ struct Result: Codable {
     var achievedGflops: Double
     var allocationsPerStep: Double
     var inferenceSamplesPerSecond: Double
+    var peakResidentMegabytes: Double
 }
 
 func now() -> Double {
@@ -137,7 +138,8 @@ struct Bench: ParsableCommand {
                 workload: w.name, samples: samples, epochSeconds: epoch, gemmFloorSeconds: floor,
                 ratio: epoch / floor, gflopsPerStep: flops / 1e9,
                 achievedGflops: flops * Double(steps) / epoch / 1e9,
-                allocationsPerStep: perStep, inferenceSamplesPerSecond: inference))
+                allocationsPerStep: perStep, inferenceSamplesPerSecond: inference,
+                peakResidentMegabytes: peakResidentMegabytes()))
         }
         if json {
             let encoder = JSONEncoder()

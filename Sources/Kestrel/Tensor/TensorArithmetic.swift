@@ -66,4 +66,13 @@ extension Tensor {
     public static func / (lhs: Float, rhs: Tensor) -> Tensor { rhs.map { lhs / $0 } }
     /// Negates every element.
     public static prefix func - (x: Tensor) -> Tensor { x.map { -$0 } }
+
+    /// Adds a scalar to every element in place (no copy when the storage is not shared).
+    public static func += (lhs: inout Tensor, rhs: Float) { lhs.scalars.withUnsafeMutableBufferPointer { for i in $0.indices { $0[i] += rhs } } }
+    /// Subtracts a scalar from every element in place.
+    public static func -= (lhs: inout Tensor, rhs: Float) { lhs.scalars.withUnsafeMutableBufferPointer { for i in $0.indices { $0[i] -= rhs } } }
+    /// Multiplies every element by a scalar in place.
+    public static func *= (lhs: inout Tensor, rhs: Float) { lhs.scalars.withUnsafeMutableBufferPointer { for i in $0.indices { $0[i] *= rhs } } }
+    /// Divides every element by a scalar in place (`images /= 255` scales without a second copy).
+    public static func /= (lhs: inout Tensor, rhs: Float) { lhs.scalars.withUnsafeMutableBufferPointer { for i in $0.indices { $0[i] /= rhs } } }
 }

@@ -1,0 +1,138 @@
+"""Times Kestrel's benchmark workloads in Keras (TensorFlow backend) and PyTorch.
+
+One workload in one framework per process, so that peak memory is that run's own:
+
+    python frameworks.py --framework keras --workload mlp-tutorial-b32
+
+prints one JSON object: per-epoch training time (the second epoch, after warm-up), inference
+samples per second and peak resident memory. `compare-frameworks.sh` runs every pair and
+Kestrel's `kestrel-bench --json`, and prints the table for Docs/Performance.md.
+
+The data is random (like kestrel-bench's): time does not depend on the values.
+"""
+import argparse
+import json
+import os
+import resource
+import time
+
+import numpy as np
+
+WORKLOADS = {
+    "mlp-tutorial-b32": dict(kind="mlp", hidden=[128], batch=32, input=(28, 28)),
+    "mlp-tutorial-b256": dict(kind="mlp", hidden=[128], batch=256, input=(28, 28)),
+    "mlp-3x1024-b256": dict(kind="mlp", hidden=[1024, 1024, 1024], batch=256, input=(784,)),
+    "cnn-mnist-convnet-b128": dict(kind="cnn", batch=128, input=(28, 28, 1)),
+}
+SAMPLES = 60000
+
+
+def data(shape):
+    rng = np.random.default_rng(1)
+    x = rng.random((SAMPLES,) + shape, dtype=np.float32)
+    y = (np.arange(SAMPLES) % 10).astype(np.int64)
+    return x, y
+
+
+def peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_keras(w):
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    from keras import layers
+
+    x, y = data(w["input"])
+    if w["kind"] == "mlp":
+        model = keras.Sequential([keras.Input(shape=w["input"]), layers.Flatten()]
+                                 + [layers.Dense(h, activation="relu") for h in w["hidden"]]
+                                 + [layers.Dense(10)])
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    else:
+        model = keras.Sequential([
+            keras.Input(shape=w["input"]),
+            layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),
+            layers.Flatten(), layers.Dropout(0.5), layers.Dense(10, activation="softmax")])
+        loss = "sparse_categorical_crossentropy"
+    model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
+
+    times = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.start)
+
+    model.fit(x, y, batch_size=w["batch"], epochs=2, verbose=0, callbacks=[Timer()])
+    start = time.perf_counter()
+    model.predict(x, batch_size=256, verbose=0)
+    inference = SAMPLES / (time.perf_counter() - start)
+    return dict(epoch_seconds=times[-1], first_epoch_seconds=times[0], inference_samples_per_second=inference,
+                version=f"keras {keras.__version__} / tensorflow")
+
+
+def run_torch(w):
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(os.cpu_count())
+    torch.manual_seed(1)
+    x, y = data(w["input"])
+    if w["kind"] == "mlp":
+        sizes = [int(np.prod(w["input"]))] + w["hidden"]
+        mods = [nn.Flatten()]
+        for a, b in zip(sizes, sizes[1:]):
+            mods += [nn.Linear(a, b), nn.ReLU()]
+        mods.append(nn.Linear(sizes[-1], 10))
+        model = nn.Sequential(*mods)
+        xt = torch.from_numpy(x)
+    else:
+        model = nn.Sequential(
+            nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Dropout(0.5), nn.Linear(1600, 10))
+        xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()   # NCHW
+    yt = torch.from_numpy(y)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    loss_fn = nn.CrossEntropyLoss()
+    batch = w["batch"]
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        model.train()
+        order = torch.randperm(SAMPLES)
+        for i in range(0, SAMPLES, batch):
+            idx = order[i:i + batch]
+            optimizer.zero_grad()
+            loss = loss_fn(model(xt[idx]), yt[idx])
+            loss.backward()
+            optimizer.step()
+        times.append(time.perf_counter() - start)
+    model.eval()
+    start = time.perf_counter()
+    with torch.no_grad():
+        for i in range(0, SAMPLES, 256):
+            model(xt[i:i + 256])
+    inference = SAMPLES / (time.perf_counter() - start)
+    return dict(epoch_seconds=times[-1], first_epoch_seconds=times[0], inference_samples_per_second=inference,
+                version=f"torch {torch.__version__}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--framework", choices=["keras", "torch"], required=True)
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), required=True)
+    args = parser.parse_args()
+    w = WORKLOADS[args.workload]
+    result = run_keras(w) if args.framework == "keras" else run_torch(w)
+    result.update(framework=args.framework, workload=args.workload, peak_resident_mb=peak_mb())
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
