@@ -62,19 +62,7 @@ extension Model {
 
     /// `lossAndGradients` for a model with several inputs and/or outputs.
     public func lossAndGradients(_ x: [Tensor], _ y: [Tensor]) throws -> (loss: Float, gradients: Gradients) {
-        let n = try prepareInputs(x, "lossAndGradients")
-        guard n > 0 else { throw KestrelError.invalidArgument("\(name).lossAndGradients: empty batch") }
-        let t = try prepareTargets(y, samples: n, "lossAndGradients")
-        updateTrainableVariables()
-        let plan = plan(capacity: n, training: true)
-        let labels = t.labels(capacity: n)
-        t.reset()
-        for (k, xk) in x.enumerated() {
-            xk.scalars.withUnsafeBufferPointer { plan.inputBuffer(k).update(from: $0.baseAddress!, count: $0.count) }
-        }
-        for (k, yk) in y.enumerated() {
-            yk.scalars.withUnsafeBufferPointer { labels[k].update(from: $0.baseAddress!, count: $0.count) }
-        }
+        let (plan, t, labels, n) = try loadTrainingBatch(x, y, "lossAndGradients")
         let loss = forwardBackward(plan, t, labels: labels, batch: n)
         return (loss, Gradients(model: self, store: store!))
     }

@@ -481,18 +481,12 @@ extension Model {
 
     // MARK: One batch
 
-    /// One optimizer step on one batch; returns that batch's loss and metrics (Keras `train_on_batch`).
-    @discardableResult
-    public func trainOnBatch(_ x: Tensor, _ y: Tensor) throws -> [String: Float] {
-        try trainOnBatch([x], [y])
-    }
-
-    /// One optimizer step on one batch of a multi-input/output model.
-    @discardableResult
-    public func trainOnBatch(_ x: [Tensor], _ y: [Tensor]) throws -> [String: Float] {
-        let n = try prepareInputs(x, "trainOnBatch")
-        guard n > 0 else { throw KestrelError.invalidArgument("\(name).trainOnBatch: empty batch") }
-        let t = try prepareTargets(y, samples: n, "trainOnBatch")
+    /// Checks one whole batch and copies it into a training plan's input and label buffers.
+    func loadTrainingBatch(_ x: [Tensor], _ y: [Tensor], _ what: String) throws
+        -> (plan: ExecutionPlan, targets: TargetState, labels: [UnsafeMutablePointer<Float>], batch: Int) {
+        let n = try prepareInputs(x, what)
+        guard n > 0 else { throw KestrelError.invalidArgument("\(name).\(what): empty batch") }
+        let t = try prepareTargets(y, samples: n, what)
         updateTrainableVariables()
         let plan = plan(capacity: n, training: true)
         let labels = t.labels(capacity: n)
@@ -503,6 +497,19 @@ extension Model {
         for (k, yk) in y.enumerated() {
             yk.scalars.withUnsafeBufferPointer { labels[k].update(from: $0.baseAddress!, count: $0.count) }
         }
+        return (plan, t, labels, n)
+    }
+
+    /// One optimizer step on one batch; returns that batch's loss and metrics (Keras `train_on_batch`).
+    @discardableResult
+    public func trainOnBatch(_ x: Tensor, _ y: Tensor) throws -> [String: Float] {
+        try trainOnBatch([x], [y])
+    }
+
+    /// One optimizer step on one batch of a multi-input/output model.
+    @discardableResult
+    public func trainOnBatch(_ x: [Tensor], _ y: [Tensor]) throws -> [String: Float] {
+        let (plan, t, labels, n) = try loadTrainingBatch(x, y, "trainOnBatch")
         trainStep(plan, t, labels: labels, batch: n)
         var logs: [String: Float] = [:]
         t.write(into: &logs)
