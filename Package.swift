@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "Kestrel", targets: ["Kestrel"]),
         .library(name: "KestrelDatasets", targets: ["KestrelDatasets"]),
+        .library(name: "KestrelLearn", targets: ["KestrelLearn"]),
         .executable(name: "fashion-mnist", targets: ["fashion-mnist"]),
         .executable(name: "kestrel-bench", targets: ["kestrel-bench"]),
         .executable(name: "mnist-cnn", targets: ["mnist-cnn"]),
@@ -37,6 +38,7 @@ let package = Package(
             dependencies: ["CBLAS", "CKestrelSupport", "CKestrelKernels"]
         ),
         .target(name: "KestrelDatasets", dependencies: ["Kestrel", "CZlib"]),
+        .target(name: "KestrelLearn", dependencies: ["Kestrel"]),
         .target(name: "KestrelAllocationCounter"),
         .executableTarget(
             name: "fashion-mnist",
@@ -73,5 +75,6 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "KestrelDatasetsTests", dependencies: ["KestrelDatasets", "functional-examples"]),
+        .testTarget(name: "KestrelLearnTests", dependencies: ["KestrelLearn", "KestrelDatasets"]),
     ]
 )
