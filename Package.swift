@@ -21,8 +21,9 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
+        // Not "CZlib": ZIPFoundation (used by KestrelKeras) has a module of that name on Linux.
         .systemLibrary(
-            name: "CZlib",
+            name: "CKestrelZlib",
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
@@ -37,7 +38,7 @@ let package = Package(
             name: "Kestrel",
             dependencies: ["CBLAS", "CKestrelSupport", "CKestrelKernels"]
         ),
-        .target(name: "KestrelDatasets", dependencies: ["Kestrel", "CZlib"]),
+        .target(name: "KestrelDatasets", dependencies: ["Kestrel", "CKestrelZlib"]),
         .target(name: "KestrelLearn", dependencies: ["Kestrel"]),
         .target(name: "KestrelAllocationCounter"),
         .executableTarget(

@@ -1,4 +1,4 @@
-import CZlib
+import CKestrelZlib
 import Foundation
 import Kestrel
 
