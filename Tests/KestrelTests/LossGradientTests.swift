@@ -74,3 +74,61 @@ final class LossGradientTests: XCTestCase {
         assertThrowsMessage(try MeanSquaredError()(logits([2, 3]), logits([2, 4])), contains: ["[3]", "[4]"])
     }
 }
+
+/// Cross-entropy on a sigmoid or softmax output is computed from the logits, as Keras's
+/// TensorFlow backend does: same values, and no gradient lost to a saturated activation.
+final class LogitsFusionTests: XCTestCase {
+    func blobs() -> (Tensor, Tensor) {
+        var rng = RandomGenerator(seed: 2)
+        var x = [Float](), y = [Float]()
+        for i in 0..<200 {
+            let c = i % 2
+            let (a, b) = rng.nextGaussianPair()
+            x += [a + (c == 0 ? -3 : 3), b]
+            y.append(Float(c))
+        }
+        return (Tensor(shape: [200, 2], scalars: x), Tensor(shape: [200, 1], scalars: y))
+    }
+
+    func testSaturatedSigmoidStillLearns() throws {
+        let (x, y) = blobs()
+        Kestrel.setRandomSeed(1)
+        let model = Sequential { Dense(1, activation: .sigmoid, inputShape: [2]) }
+        // Start saturated on the wrong side: |z| ≈ 24, where float32's sigmoid is exactly 0 or 1
+        // and a clipped probability-form cross-entropy has no gradient at all.
+        try model.setWeights([Tensor(shape: [2, 1], scalars: [-8, 0]), Tensor([0])])
+        model.compile(optimizer: Adam(learningRate: 0.05), loss: BinaryCrossentropy(), metrics: [.accuracy])
+        XCTAssertLessThan(try model.evaluate(x, y, verbose: 0)["accuracy"]!, 0.1)
+        try model.fit(x, y, epochs: 60, verbose: 0)
+        XCTAssertGreaterThan(try model.evaluate(x, y, verbose: 0)["accuracy"]!, 0.95)
+    }
+
+    func testLossValuesMatchTheProbabilityForm() throws {
+        let (x, y) = blobs()
+        Kestrel.setRandomSeed(2)
+        let sigmoidModel = Sequential { Dense(1, activation: .sigmoid, inputShape: [2]) }
+        sigmoidModel.compile(loss: BinaryCrossentropy())
+        let reported = try sigmoidModel.evaluate(x, y, verbose: 0)["loss"]!
+        XCTAssertEqual(reported, try BinaryCrossentropy()(y, try sigmoidModel.predict(x)), accuracy: 1e-5)
+
+        let softmaxModel = Sequential {
+            Dense(3, inputShape: [2])
+            Softmax()
+        }
+        softmaxModel.compile(loss: SparseCategoricalCrossentropy())
+        let labels = Tensor(labels: (0..<200).map { $0 % 3 })
+        let value = try softmaxModel.evaluate(x, labels, verbose: 0)["loss"]!
+        XCTAssertEqual(value, try SparseCategoricalCrossentropy()(labels, try softmaxModel.predict(x)), accuracy: 1e-5)
+        // Gradients through the fused path agree with the unfused one on the same weights.
+        let unfused = Sequential {
+            Dense(3, inputShape: [2])
+            Softmax()
+            Activation(.linear)
+        }
+        try unfused.setWeights(try softmaxModel.getWeights())
+        unfused.compile(loss: SparseCategoricalCrossentropy())
+        let a = try softmaxModel.lossAndGradients(x, labels).gradients.tensors
+        let b = try unfused.lossAndGradients(x, labels).gradients.tensors
+        for (ga, gb) in zip(a, b) { assertClose(ga.scalars, gb.scalars, tolerance: 1e-4) }
+    }
+}

@@ -24,7 +24,12 @@ final class ExecutionPlan {
     private var lossGradients: [UnsafeMutablePointer<Float>?] = []
     private var allocations: [UnsafeMutablePointer<Float>] = []
 
-    init(graph: ModelGraph, shapes: [[Int]], capacity: Int, training: Bool) {
+    /// Logits buffers of outputs whose loss is computed from logits (`Layer.logitsActivation`).
+    private var logitsBuffers: [Int: UnsafeMutablePointer<Float>] = [:]
+
+    /// A plan for batches of up to `capacity` samples; `logitsOutputs` lists the outputs whose
+    /// loss reads the output layer's logits.
+    init(graph: ModelGraph, shapes: [[Int]], capacity: Int, training: Bool, logitsOutputs: Set<Int> = []) {
         self.graph = graph
         self.capacity = capacity
         self.training = training
@@ -54,6 +59,10 @@ final class ExecutionPlan {
             var lastUse = Array(0..<n)
             for (i, node) in graph.nodes.enumerated() { for p in node.inputs { lastUse[root[p]] = max(lastUse[root[p]], i) } }
             for o in graph.outputNodes { lastUse[root[o]] = Int.max }
+            // Logits that are an output layer's input must survive until the loss reads them.
+            for k in logitsOutputs where graph.nodes[graph.outputNodes[k]].layer.logitsAreInput {
+                lastUse[root[graph.nodes[graph.outputNodes[k]].inputs[0]]] = Int.max
+            }
             var free: [(UnsafeMutablePointer<Float>, Int)] = []
             for i in 0..<n {
                 if root[i] == i {
@@ -134,6 +143,12 @@ final class ExecutionPlan {
         for (producer, parts) in edgeGradient where consumers[producer] > 1 {
             fanInSums[producer] = (gradients[producer]!, parts, capacity * sizes[producer])
         }
+        for k in logitsOutputs {
+            let node = graph.outputNodes[k]
+            guard let c = contexts[node] else { continue }
+            c.logits = graph.nodes[node].layer.logitsAreInput ? c.inputs[0] : allocate(capacity * sizes[node])
+            logitsBuffers[k] = c.logits
+        }
         var seen = Set<ObjectIdentifier>()
         for i in stride(from: n - 1, through: 0, by: -1) {
             guard let c = contexts[i] else { continue }
@@ -149,6 +164,9 @@ final class ExecutionPlan {
     func inputBuffer(_ k: Int = 0) -> UnsafeMutablePointer<Float> { outputs[graph.inputNodes[k]] }
     /// The buffer of the model's `k`-th output.
     func outputBuffer(_ k: Int = 0) -> UnsafeMutablePointer<Float> { outputs[graph.outputNodes[k]] }
+    /// The logits of the model's `k`-th output, when its loss reads them.
+    func logitsBuffer(_ k: Int) -> UnsafeMutablePointer<Float>? { logitsBuffers[k] }
+
     /// Where the loss writes the gradient of the model's `k`-th output.
     func outputGradientBuffer(_ k: Int = 0) -> UnsafeMutablePointer<Float>? { lossGradients[k] }
 

@@ -78,6 +78,11 @@ public final class LayerContext {
     public internal(set) var workspace: UnsafeMutablePointer<Float>
     /// A generator for this call's randomness (dropout masks).
     public var generator: RandomGenerator
+    /// Set when the loss is computed from this layer's logits (the values before its final
+    /// sigmoid or softmax, see `Layer.logitsActivation`): forward stores them here (unless
+    /// they are the layer's input), and `outputGradient` is then the gradient with respect to
+    /// them, so backward skips the activation's derivative.
+    public internal(set) var logits: UnsafeMutablePointer<Float>?
 
     init(inputShapes: [[Int]], outputShape: [Int], inputs: [UnsafeMutablePointer<Float>],
          output: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>,
@@ -166,6 +171,15 @@ open class Layer {
 
     /// Whether backward needs the layer's input values (if not, a plan may reuse that buffer).
     open var backwardNeedsInput: Bool { true }
+
+    /// The sigmoid or softmax the layer applies last, when a cross-entropy loss on its output
+    /// may be computed from the values before it instead (Keras's TensorFlow backend does the
+    /// same with `_keras_logits`): exact, and no gradient lost to a saturated activation.
+    open var logitsActivation: ActivationFunction? { nil }
+
+    /// Whether those logits are the layer's input (an activation layer) rather than values the
+    /// layer computes (Dense).
+    open var logitsAreInput: Bool { false }
 
     /// Computes the output from the inputs.
     open func forward(_ context: LayerContext) {

@@ -43,6 +43,8 @@ open class Model {
     var pendingMetrics: CompileRequest<[MetricSpec]>?
     /// Everything that depends on the label shapes (resolved metrics, label buffers).
     var targets: TargetState?
+    /// Outputs whose loss is computed from the output layer's logits, with that loss.
+    var logitsLosses: [Int: Loss] = [:]
 
     /// A model with a name; its graph comes from a subclass or the Functional initialiser.
     init(name: String) {
@@ -229,7 +231,8 @@ open class Model {
     func plan(capacity: Int, training: Bool) -> ExecutionPlan {
         if training, let p = trainingPlans[capacity] { return p }
         if !training, let p = inferencePlans[capacity] { return p }
-        let p = ExecutionPlan(graph: graph!, shapes: shapes, capacity: capacity, training: training)
+        let p = ExecutionPlan(graph: graph!, shapes: shapes, capacity: capacity, training: training,
+                              logitsOutputs: Set(logitsLosses.keys))
         if training { trainingPlans[capacity] = p } else { inferencePlans[capacity] = p }
         return p
     }

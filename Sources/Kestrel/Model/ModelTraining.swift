@@ -143,11 +143,34 @@ extension Model {
             current = TargetState(labelShapes: labelShapes, labelSizes: sizes, losses: losses, weights: weights,
                                   metrics: metrics, outputNames: outputs)
             targets = current
+            let fused = logitsLossesFor(losses)
+            if Set(fused.keys) != Set(logitsLosses.keys) {
+                // Plans hold logits buffers for exactly these outputs.
+                trainingPlans = [:]
+                inferencePlans = [:]
+            }
+            logitsLosses = fused
         }
         for (k, y) in ys.enumerated() {
             try y.scalars.withUnsafeBufferPointer { try current.losses[k].validate(labels: $0, outputShape: outShapes[k]) }
         }
         return current
+    }
+
+    /// The outputs whose cross-entropy can be computed from the output layer's logits: the
+    /// layer ends in the activation the loss undoes, and nothing else reads its output.
+    func logitsLossesFor(_ losses: [Loss]) -> [Int: Loss] {
+        guard let g = graph else { return [:] }
+        var result: [Int: Loss] = [:]
+        for (k, node) in g.outputNodes.enumerated() {
+            let layer = g.nodes[node].layer
+            guard let (activation, logitsLoss) = losses[k].logitsCounterpart, layer.logitsActivation == activation,
+                  !(layer.isIdentity(training: true)),
+                  !g.nodes.contains(where: { $0.inputs.contains(node) }),
+                  g.outputNodes.filter({ $0 == node }).count == 1 else { continue }
+            result[k] = logitsLoss
+        }
+        return result
     }
 
     // MARK: Steps
@@ -174,8 +197,14 @@ extension Model {
         for k in 0..<t.losses.count {
             let shape = plan.shapes[plan.graph.outputNodes[k]]
             let gradient = training ? plan.outputGradientBuffer(k) : nil
-            let value = t.losses[k].compute(predictions: plan.outputBuffer(k), labels: labels[k], batch: batch,
+            let value: Float
+            if let logitsLoss = logitsLosses[k], let logits = plan.logitsBuffer(k) {
+                value = logitsLoss.compute(predictions: logits, labels: labels[k], batch: batch, outputShape: shape,
+                                           gradient: gradient)
+            } else {
+                value = t.losses[k].compute(predictions: plan.outputBuffer(k), labels: labels[k], batch: batch,
                                             outputShape: shape, gradient: gradient)
+            }
             let w = t.weights[k]
             if let gradient, w != 1 {
                 for i in 0..<(batch * shape.reduce(1, *)) { gradient[i] *= w }

@@ -18,8 +18,17 @@ public final class Activation: Layer {
         function.apply(c.input, c.output, count: c.batch * c.outputSize, rowLength: c.outputShape.last ?? 1)
     }
 
+    public override var logitsActivation: ActivationFunction? {
+        function == .sigmoid || function == .softmax ? function : nil
+    }
+    public override var logitsAreInput: Bool { true }
+
     public override func backward(_ c: LayerContext) {
         guard let dx = c.inputGradient else { return }
+        if c.logits != nil {
+            dx.update(from: c.outputGradient!, count: c.batch * c.outputSize)
+            return
+        }
         function.backward(x: c.input, y: c.output, dy: c.outputGradient!, dx: dx,
                           count: c.batch * c.outputSize, rowLength: c.outputShape.last ?? 1)
     }
@@ -178,9 +187,15 @@ public final class Softmax: Layer {
     }
 
     public override var backwardNeedsInput: Bool { false }
+    public override var logitsActivation: ActivationFunction? { axis == -1 ? .softmax : nil }
+    public override var logitsAreInput: Bool { true }
 
     public override func backward(_ c: LayerContext) {
         guard let dx = c.inputGradient else { return }
+        if c.logits != nil {
+            dx.update(from: c.outputGradient!, count: c.batch * c.outputSize)
+            return
+        }
         let (outer, n, inner) = geometry(c)
         let y = c.output, dy = c.outputGradient!
         for o in 0..<outer {

@@ -75,6 +75,10 @@ public final class Dense: Layer {
         activation.derivativeNeedsInput ? batch * (inputShapes[0].dropLast().reduce(1, *)) * units : 0
     }
 
+    public override var logitsActivation: ActivationFunction? {
+        activation == .sigmoid || activation == .softmax ? activation : nil
+    }
+
     public override var config: [String: String] {
         ["name": name, "units": "\(units)", "activation": activation.kerasName, "use_bias": "\(useBias)"]
     }
@@ -91,6 +95,7 @@ public final class Dense: Layer {
             let y = c.output + r * units
             if let bias { for j in 0..<units { y[j] += bias[j] } }
             if keep { (c.workspace + r * units).update(from: y, count: units) }
+            if let logits = c.logits { (logits + r * units).update(from: y, count: units) }
             if activation != .linear { activation.apply(y, y, count: units, rowLength: units) }
         }
     }
@@ -99,7 +104,7 @@ public final class Dense: Layer {
         let inputDim = c.inputShapes[0].last!
         let rows = c.batch * (c.inputSize / inputDim)
         let dz = c.outputGradient!
-        if activation != .linear {
+        if activation != .linear && c.logits == nil {
             activation.backward(x: activation.derivativeNeedsInput ? UnsafePointer(c.workspace) : nil,
                                 y: c.output, dy: dz, dx: dz, count: rows * units, rowLength: units)
         }

@@ -13,6 +13,10 @@ public final class SparseCategoricalCrossentropy: Loss {
         super.init(name: "sparse_categorical_crossentropy")
     }
 
+    public override var logitsCounterpart: (activation: ActivationFunction, loss: Loss)? {
+        fromLogits ? nil : (.softmax, SparseCategoricalCrossentropy(fromLogits: true))
+    }
+
     public override func labelSize(outputShape: [Int], labelShape: [Int]) throws -> Int {
         let expected = Array(outputShape.dropLast())
         guard labelShape == expected || labelShape == expected + [1] else {
@@ -83,6 +87,10 @@ public final class CategoricalCrossentropy: Loss {
         super.init(name: "categorical_crossentropy")
     }
 
+    public override var logitsCounterpart: (activation: ActivationFunction, loss: Loss)? {
+        fromLogits ? nil : (.softmax, CategoricalCrossentropy(fromLogits: true, labelSmoothing: labelSmoothing))
+    }
+
     public override func compute(predictions: UnsafePointer<Float>, labels: UnsafePointer<Float>, batch: Int,
                                  outputShape: [Int], gradient: UnsafeMutablePointer<Float>?) -> Float {
         let classes = outputShape.last!
@@ -148,6 +156,10 @@ public final class BinaryCrossentropy: ElementwiseLoss {
         self.fromLogits = fromLogits
         self.labelSmoothing = labelSmoothing
         super.init(name: "binary_crossentropy")
+    }
+
+    public override var logitsCounterpart: (activation: ActivationFunction, loss: Loss)? {
+        fromLogits ? nil : (.sigmoid, BinaryCrossentropy(fromLogits: true, labelSmoothing: labelSmoothing))
     }
 
     public override func labelSize(outputShape: [Int], labelShape: [Int]) throws -> Int {

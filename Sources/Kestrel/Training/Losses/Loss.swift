@@ -22,6 +22,10 @@ open class Loss {
         return outputShape.reduce(1, *)
     }
 
+    /// The same loss computed from logits, and the output activation it undoes: when a model's
+    /// output layer ends in that activation, the loss is computed from the layer's logits.
+    open var logitsCounterpart: (activation: ActivationFunction, loss: Loss)? { nil }
+
     /// Checks label values before training (class indices in range, probabilities in [0, 1]).
     open func validate(labels: UnsafeBufferPointer<Float>, outputShape: [Int]) throws {}
 
