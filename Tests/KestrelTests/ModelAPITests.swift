@@ -156,6 +156,8 @@ final class ModelAPITests: XCTestCase {
         let model = Sequential { Dense(3, inputShape: [4]) }
         model.compile(optimizer: SGD(learningRate: 0.1), loss: SparseCategoricalCrossentropy(fromLogits: true),
                       metrics: [.accuracy, .sparseTopKCategoricalAccuracy(k: 2)])
+        XCTAssertTrue(model.loss is SparseCategoricalCrossentropy, "the compiled loss is visible before training")
+        XCTAssertEqual(model.losses.count, 1)
         let x = Tensor.randomUniform([6, 4]), y = Tensor(labels: [0, 1, 2, 0, 1, 2])
         let before = try model.testOnBatch(x, y)
         XCTAssertEqual(Set(before.keys), ["loss", "accuracy", "sparse_top_k_categorical_accuracy"])

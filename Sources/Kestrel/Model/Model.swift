@@ -15,10 +15,15 @@ open class Model {
     public var stopTraining = false
     /// The optimizer given to `compile`.
     public internal(set) var optimizer: Optimizer?
-    /// The loss of each output, from `compile`.
-    public internal(set) var losses: [Loss] = []
-    /// The weight of each output's loss in the total (Keras `loss_weights`).
-    public internal(set) var lossWeights: [Float] = []
+    /// The loss of each output (in `outputNames` order), as given to `compile`.
+    public var losses: [Loss] {
+        switch pendingLosses {
+        case .shared(let l)?: return outputNames.isEmpty ? [l] : outputNames.map { _ in l }
+        case .list(let list)?: return list
+        case .named(let dict)?: return outputNames.compactMap { dict[$0] }
+        case nil: return []
+        }
+    }
     /// The loss of the first output.
     public var loss: Loss? { losses.first }
 
