@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "Kestrel", targets: ["Kestrel"]),
         .library(name: "KestrelDatasets", targets: ["KestrelDatasets"]),
+        .library(name: "KestrelTensorBoard", targets: ["KestrelTensorBoard"]),
         .library(name: "KestrelLearn", targets: ["KestrelLearn"]),
         .executable(name: "fashion-mnist", targets: ["fashion-mnist"]),
         .executable(name: "kestrel-bench", targets: ["kestrel-bench"]),
@@ -14,6 +15,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(
@@ -41,10 +43,19 @@ let package = Package(
         .target(name: "KestrelDatasets", dependencies: ["Kestrel", "CKestrelZlib"]),
         .target(name: "KestrelLearn", dependencies: ["Kestrel"]),
         .target(name: "KestrelAllocationCounter"),
+        // TensorBoard event files (protobuf) in a module of their own, so the core has no
+        // protobuf dependency; Protos/ holds the schema the generated code came from.
+        .target(
+            name: "KestrelTensorBoard",
+            dependencies: ["Kestrel", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Protos"]
+        ),
+        // A child process for BackupAndRestore's kill-and-resume test.
+        .executableTarget(name: "kestrel-resume-probe", dependencies: ["Kestrel"]),
         .executableTarget(
             name: "fashion-mnist",
             dependencies: [
-                "Kestrel", "KestrelDatasets",
+                "Kestrel", "KestrelDatasets", "KestrelTensorBoard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -71,10 +82,11 @@ let package = Package(
         ),
         .testTarget(
             name: "KestrelTests",
-            dependencies: ["Kestrel", "KestrelAllocationCounter"],
+            dependencies: ["Kestrel", "KestrelAllocationCounter", "kestrel-resume-probe"],
             exclude: ["make_fixtures.py"],
             resources: [.copy("Fixtures")]
         ),
+        .testTarget(name: "KestrelTensorBoardTests", dependencies: ["KestrelTensorBoard", "KestrelDatasets"]),
         .testTarget(name: "KestrelDatasetsTests", dependencies: ["KestrelDatasets", "functional-examples"]),
         .testTarget(name: "KestrelLearnTests", dependencies: ["KestrelLearn", "KestrelDatasets"]),
     ]

@@ -5,6 +5,7 @@ import ArgumentParser
 import Foundation
 import Kestrel
 import KestrelDatasets
+import KestrelTensorBoard
 
 @main
 struct FashionMNISTTutorial: ParsableCommand {
@@ -26,6 +27,12 @@ struct FashionMNISTTutorial: ParsableCommand {
 
     @Option(help: "Progress output: 0 silent, 1 progress bar, 2 one line per epoch.")
     var verbose = 1
+
+    @Option(help: "Write TensorBoard logs (train/ and validation/ runs) to this directory.")
+    var tensorboard: String?
+
+    @Option(help: "Write the figures (training curves, test-image grid, confusion matrix) as SVG to this directory.")
+    var plots: String?
 
     mutating func run() throws {
         print("Kestrel backend: \(Kestrel.backendDescription)")
@@ -56,7 +63,13 @@ struct FashionMNISTTutorial: ParsableCommand {
 
         // 4. Train.
         let start = Date()
-        let history = try model.fit(trainImages, train.labels, batchSize: batchSize, epochs: epochs, verbose: verbose)
+        var callbacks: [Callback] = []
+        if let tensorboard { callbacks.append(try TensorBoard(logDir: tensorboard, histogramFrequency: 1)) }
+        // With figures or TensorBoard, hold out the test set as validation data so the curves
+        // show both; the Keras tutorial's plain `fit` trains without it.
+        let validation = tensorboard != nil || plots != nil ? (testImages, test.labels) : nil
+        let history = try model.fit(trainImages, train.labels, batchSize: batchSize, epochs: epochs, verbose: verbose,
+                                    callbacks: callbacks, validationData: validation)
         let trainingTime = Date().timeIntervalSince(start)
 
         // 5. Evaluate accuracy on the test set.
@@ -84,5 +97,27 @@ struct FashionMNISTTutorial: ParsableCommand {
                          FashionMNIST.classNames[p], confidence, FashionMNIST.classNames[truth],
                          p == truth ? "" : "  ✗"))
         }
+
+        // 7. Figures: training curves, a grid of test images with predicted and true class
+        //    (wrong ones in red), and the confusion matrix.
+        if let plots {
+            try FileManager.default.createDirectory(atPath: plots, withIntermediateDirectories: true)
+            let curves = (plots as NSString).appendingPathComponent("fashion-mnist-training-curves.svg")
+            try history.plot(to: curves, title: "Fashion-MNIST: Flatten → Dense(128, relu) → Dense(10)")
+            let shown = min(25, test.count)
+            let labels = (0..<shown).map { Int(test.labels.scalars[$0]) }
+            let grid = try ImageGrid(images: test.images[batch: 0..<shown], trueLabels: labels,
+                                     predictedLabels: Array(predicted[0..<shown]),
+                                     confidences: (0..<shown).map { predictions.scalars[$0 * 10 + predicted[$0]] },
+                                     classNames: FashionMNIST.classNames)
+            let gridPath = (plots as NSString).appendingPathComponent("fashion-mnist-predictions.svg")
+            try grid.plot(to: gridPath, title: "Test images: predicted (true)")
+            let matrix = try ConfusionMatrix(trueLabels: test.labels, predictedLabels: predicted,
+                                             classNames: FashionMNIST.classNames)
+            let matrixPath = (plots as NSString).appendingPathComponent("fashion-mnist-confusion-matrix.svg")
+            try matrix.plot(to: matrixPath, title: String(format: "Confusion matrix (test accuracy %.4f)", matrix.accuracy))
+            print("\nFigures: \(curves), \(gridPath), \(matrixPath)")
+        }
+        if let tensorboard { print("TensorBoard logs: \(tensorboard) (view with: tensorboard --logdir \(tensorboard))") }
     }
 }

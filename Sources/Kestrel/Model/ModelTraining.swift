@@ -344,13 +344,15 @@ extension Model {
         var order = Array(0..<samples)
         var logs: [String: Float] = [:]
         t.write(into: &logs)
-        for c in all { c.onTrainBegin(logs: [:]) }
+        for c in all { try c.onTrainBegin(logs: [:]) }
+        var firstEpoch = initialEpoch
+        for c in all { firstEpoch = try c.initialEpoch(resuming: firstEpoch) }
         var epochLogs: [String: Float] = [:]
         try withScalarBuffers(trainX) { xs in
             try withScalarBuffers(trainY) { ys in
                 try order.withUnsafeMutableBufferPointer { order in
-                    for epoch in initialEpoch..<max(epochs, initialEpoch) {
-                        for c in all { c.onEpochBegin(epoch, logs: [:]) }
+                    for epoch in firstEpoch..<max(epochs, firstEpoch) {
+                        for c in all { try c.onEpochBegin(epoch, logs: [:]) }
                         var epochRandom = RandomGenerator(seed: fitSeed ^ UInt64(epoch) &* 0xD1B5_4A32_D192_ED03)
                         plan.reseed(epochRandom.next())
                         if shuffle {
@@ -359,26 +361,28 @@ extension Model {
                         }
                         t.reset()
                         for step in 0..<steps {
-                            for c in callbacks { c.onTrainBatchBegin(step, logs: [:]) }
+                            for c in callbacks { try c.onTrainBatchBegin(step, logs: [:]) }
                             let start = step * batchSize, n = min(batchSize, samples - start)
                             gather(xs, ys, indices: UnsafeBufferPointer(rebasing: order[start..<(start + n)]),
                                    plan: plan, labels: labels, targets: t)
                             trainStep(plan, t, labels: labels, batch: n)
                             t.write(into: &logs)
-                            for c in all { c.onTrainBatchEnd(step, logs: logs) }
+                            for c in all { try c.onTrainBatchEnd(step, logs: logs) }
+                            // Keras ends the epoch's batches as soon as a callback asks to stop.
+                            if stopTraining { break }
                         }
                         epochLogs = logs
                         if let (vx, vy) = validation {
                             let results = try evaluateLoop(vx, vy, batchSize: batchSize, callbacks: callbacks)
                             for (k, v) in results { epochLogs["val_" + k] = v }
                         }
-                        for c in all { c.onEpochEnd(epoch, logs: epochLogs) }
+                        for c in all { try c.onEpochEnd(epoch, logs: epochLogs) }
                         if stopTraining { break }
                     }
                 }
             }
         }
-        for c in all { c.onTrainEnd(logs: epochLogs) }
+        for c in all { try c.onTrainEnd(logs: epochLogs) }
         return history
     }
 
@@ -396,27 +400,27 @@ extension Model {
         var indices = Array(0..<capacity)
         t.reset()
         var logs: [String: Float] = [:]
-        for c in callbacks { c.onTestBegin(logs: [:]) }
+        for c in callbacks { try c.onTestBegin(logs: [:]) }
         progress?.onEpochBegin(0, logs: [:])
         try withScalarBuffers(x) { xs in
             try withScalarBuffers(y) { ys in
-                indices.withUnsafeMutableBufferPointer { idx in
+                try indices.withUnsafeMutableBufferPointer { idx in
                     for step in 0..<steps {
-                        for c in callbacks { c.onTestBatchBegin(step, logs: [:]) }
+                        for c in callbacks { try c.onTestBatchBegin(step, logs: [:]) }
                         let start = step * batchSize, n = min(batchSize, samples - start)
                         for i in 0..<n { idx[i] = start + i }
                         gather(xs, ys, indices: UnsafeBufferPointer(rebasing: idx[0..<n]), plan: plan, labels: labels,
                                targets: t)
                         testStep(plan, t, labels: labels, batch: n)
                         t.write(into: &logs)
-                        for c in callbacks { c.onTestBatchEnd(step, logs: logs) }
+                        for c in callbacks { try c.onTestBatchEnd(step, logs: logs) }
                         progress?.onTrainBatchEnd(step, logs: logs)
                     }
                 }
             }
         }
         progress?.onEpochEnd(0, logs: logs)
-        for c in callbacks { c.onTestEnd(logs: logs) }
+        for c in callbacks { try c.onTestEnd(logs: logs) }
         return logs
     }
 
@@ -482,12 +486,12 @@ extension Model {
         let steps = (samples + batchSize - 1) / batchSize
         let progress = verbose > 0 ? ProgbarLogger(verbose: verbose, epochs: 1, steps: steps) : nil
         var indices = Array(0..<capacity)
-        for c in callbacks { c.onPredictBegin(logs: [:]) }
+        for c in callbacks { try c.onPredictBegin(logs: [:]) }
         progress?.onEpochBegin(0, logs: [:])
         try withScalarBuffers(x) { xs in
-            indices.withUnsafeMutableBufferPointer { idx in
+            try indices.withUnsafeMutableBufferPointer { idx in
                 for step in 0..<steps {
-                    for c in callbacks { c.onPredictBatchBegin(step, logs: [:]) }
+                    for c in callbacks { try c.onPredictBatchBegin(step, logs: [:]) }
                     let start = step * batchSize, n = min(batchSize, samples - start)
                     for i in 0..<n { idx[i] = start + i }
                     gather(xs, [], indices: UnsafeBufferPointer(rebasing: idx[0..<n]), plan: plan, labels: [], targets: nil)
@@ -498,13 +502,13 @@ extension Model {
                             (rs.baseAddress! + start * size).update(from: plan.outputBuffer(k), count: n * size)
                         }
                     }
-                    for c in callbacks { c.onPredictBatchEnd(step, logs: [:]) }
+                    for c in callbacks { try c.onPredictBatchEnd(step, logs: [:]) }
                     progress?.onTrainBatchEnd(step, logs: [:])
                 }
             }
         }
         progress?.onEpochEnd(0, logs: [:])
-        for c in callbacks { c.onPredictEnd(logs: [:]) }
+        for c in callbacks { try c.onPredictEnd(logs: [:]) }
         return results
     }
 

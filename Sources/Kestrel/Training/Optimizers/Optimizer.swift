@@ -9,8 +9,14 @@ import Foundation
 open class Optimizer {
     /// Keras's name, e.g. "adam".
     public let name: String
-    /// The step size.
+    /// The step size. With a `learningRateSchedule` it is the schedule's value at the current
+    /// step, refreshed before each update.
     public var learningRate: Float
+    /// A schedule giving the learning rate at each step (Keras passes a
+    /// `LearningRateSchedule` as `learning_rate`); evaluated at `iterations` before each update.
+    public var learningRateSchedule: (any LearningRateSchedule)? {
+        didSet { if let learningRateSchedule { learningRate = learningRateSchedule(iterations) } }
+    }
     /// Clip each variable's gradient to this L2 norm.
     public var clipnorm: Float?
     /// Clip each gradient element to ±this value.
@@ -73,6 +79,8 @@ open class Optimizer {
             let n = norm(gradients, variables)
             for v in variables { scale(gradients, v, toNorm: globalClipnorm, norm: n) }
         }
+        // Keras evaluates the schedule at the step count before it is incremented (0 first).
+        if let learningRateSchedule { learningRate = learningRateSchedule(iterations) }
         iterations += 1
         for v in variables { update(parameters: parameters, gradients: gradients, range: v) }
     }
@@ -113,6 +121,15 @@ public final class SGD: Optimizer {
                    globalClipnorm: globalClipnorm)
     }
 
+    /// An SGD optimizer whose learning rate follows `schedule`.
+    public convenience init(learningRate schedule: any LearningRateSchedule, momentum: Float = 0,
+                            nesterov: Bool = false, clipnorm: Float? = nil, clipvalue: Float? = nil,
+                            globalClipnorm: Float? = nil) {
+        self.init(learningRate: schedule(0), momentum: momentum, nesterov: nesterov, clipnorm: clipnorm,
+                  clipvalue: clipvalue, globalClipnorm: globalClipnorm)
+        learningRateSchedule = schedule
+    }
+
     public override var slotsPerParameter: Int { momentum > 0 ? 1 : 0 }
     public override var slotNames: [String] { momentum > 0 ? ["momentum"] : [] }
 
@@ -144,6 +161,15 @@ public class Adam: Optimizer {
         self.amsgrad = amsgrad
         super.init(name: "adam", learningRate: learningRate, clipnorm: clipnorm, clipvalue: clipvalue,
                    globalClipnorm: globalClipnorm)
+    }
+
+    /// An Adam optimizer whose learning rate follows `schedule`.
+    public convenience init(learningRate schedule: any LearningRateSchedule, beta1: Float = 0.9,
+                            beta2: Float = 0.999, epsilon: Float = 1e-7, amsgrad: Bool = false,
+                            clipnorm: Float? = nil, clipvalue: Float? = nil, globalClipnorm: Float? = nil) {
+        self.init(learningRate: schedule(0), beta1: beta1, beta2: beta2, epsilon: epsilon, amsgrad: amsgrad,
+                  clipnorm: clipnorm, clipvalue: clipvalue, globalClipnorm: globalClipnorm)
+        learningRateSchedule = schedule
     }
 
     init(name: String, learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, amsgrad: Bool,
@@ -183,6 +209,15 @@ public final class AdamW: Adam {
                    amsgrad: amsgrad, clipnorm: clipnorm, clipvalue: clipvalue, globalClipnorm: globalClipnorm)
     }
 
+    /// An AdamW optimizer whose learning rate follows `schedule` (the decay uses it too).
+    public convenience init(learningRate schedule: any LearningRateSchedule, weightDecay: Float = 0.004,
+                            beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-7, amsgrad: Bool = false,
+                            clipnorm: Float? = nil, clipvalue: Float? = nil, globalClipnorm: Float? = nil) {
+        self.init(learningRate: schedule(0), weightDecay: weightDecay, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                  amsgrad: amsgrad, clipnorm: clipnorm, clipvalue: clipvalue, globalClipnorm: globalClipnorm)
+        learningRateSchedule = schedule
+    }
+
     public override func update(parameters w: UnsafeMutablePointer<Float>, gradients g: UnsafeMutablePointer<Float>,
                                 range: Range<Int>) {
         kestrel_scale_in_place(w, range.lowerBound, range.upperBound, weightDecay * learningRate)
@@ -213,6 +248,15 @@ public final class RMSprop: Optimizer {
                    globalClipnorm: globalClipnorm)
     }
 
+    /// An RMSprop optimizer whose learning rate follows `schedule`.
+    public convenience init(learningRate schedule: any LearningRateSchedule, rho: Float = 0.9, momentum: Float = 0,
+                            epsilon: Float = 1e-7, centered: Bool = false, clipnorm: Float? = nil,
+                            clipvalue: Float? = nil, globalClipnorm: Float? = nil) {
+        self.init(learningRate: schedule(0), rho: rho, momentum: momentum, epsilon: epsilon, centered: centered,
+                  clipnorm: clipnorm, clipvalue: clipvalue, globalClipnorm: globalClipnorm)
+        learningRateSchedule = schedule
+    }
+
     // Slot 0: squared average; 1: momentum; 2: mean gradient (centered).
     public override var slotsPerParameter: Int { 3 }
     public override var slotNames: [String] { ["velocity", "momentum", "average_gradient"] }
@@ -239,6 +283,15 @@ public final class Adagrad: Optimizer {
         self.epsilon = epsilon
         super.init(name: "adagrad", learningRate: learningRate, clipnorm: clipnorm, clipvalue: clipvalue,
                    globalClipnorm: globalClipnorm)
+    }
+
+    /// An Adagrad optimizer whose learning rate follows `schedule`.
+    public convenience init(learningRate schedule: any LearningRateSchedule, initialAccumulatorValue: Float = 0.1,
+                            epsilon: Float = 1e-7, clipnorm: Float? = nil, clipvalue: Float? = nil,
+                            globalClipnorm: Float? = nil) {
+        self.init(learningRate: schedule(0), initialAccumulatorValue: initialAccumulatorValue, epsilon: epsilon,
+                  clipnorm: clipnorm, clipvalue: clipvalue, globalClipnorm: globalClipnorm)
+        learningRateSchedule = schedule
     }
 
     public override var slotsPerParameter: Int { 1 }
