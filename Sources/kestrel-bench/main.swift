@@ -30,6 +30,18 @@ let workloads: [Workload] = [
             Dense(10)
         }
     },
+    Workload(name: "cnn-mnist-convnet-b128", batchSize: 128, inputShape: [28, 28, 1], classes: 10) {
+        Sequential {
+            Input(shape: [28, 28, 1])
+            Conv2D(32, kernelSize: 3, activation: .relu)
+            MaxPooling2D(poolSize: 2)
+            Conv2D(64, kernelSize: 3, activation: .relu)
+            MaxPooling2D(poolSize: 2)
+            Flatten()
+            Dropout(0.5)
+            Dense(10, activation: .softmax)
+        }
+    },
     Workload(name: "mlp-3x1024-b256", batchSize: 256, inputShape: [784], classes: 10) {
         Sequential {
             Dense(1024, activation: .relu, inputShape: [784])
@@ -108,7 +120,9 @@ struct Bench: ParsableCommand {
             let x = Tensor.randomUniform([samples] + w.inputShape)
             let y = Tensor(labels: (0..<samples).map { $0 % w.classes })
             let model = w.makeModel()
-            model.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true), metrics: [.accuracy])
+            // Keras's examples: logits for the MLPs, a softmax output for the convnet.
+            let fromLogits = !(w.name.hasPrefix("cnn"))
+            model.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy(fromLogits: fromLogits), metrics: [.accuracy])
             let steps = (samples + w.batchSize - 1) / w.batchSize
 
             // Shapes of one training step's products, then their time alone.
