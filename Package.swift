@@ -10,11 +10,14 @@ let package = Package(
         .library(name: "KestrelLearn", targets: ["KestrelLearn"]),
         .executable(name: "fashion-mnist", targets: ["fashion-mnist"]),
         .executable(name: "kestrel-bench", targets: ["kestrel-bench"]),
+        .library(name: "KestrelKeras", targets: ["KestrelKeras"]),
+        .library(name: "KestrelONNX", targets: ["KestrelONNX"]),
         .executable(name: "mnist-cnn", targets: ["mnist-cnn"]),
         .executable(name: "functional-examples", targets: ["functional-examples"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
@@ -43,6 +46,18 @@ let package = Package(
         .target(name: "KestrelDatasets", dependencies: ["Kestrel", "CKestrelZlib"]),
         .target(name: "KestrelLearn", dependencies: ["Kestrel"]),
         .target(name: "KestrelAllocationCounter"),
+        // HDF5 (Debian's libhdf5-dev, serial build) for Keras's `.weights.h5`, kept out of
+        // the core target.
+        .systemLibrary(name: "CHDF5", providers: [.apt(["libhdf5-dev"])]),
+        .target(
+            name: "KestrelKeras",
+            dependencies: ["Kestrel", "CHDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+        ),
+        .target(
+            name: "KestrelONNX",
+            dependencies: ["Kestrel", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Protos"]
+        ),
         // TensorBoard event files (protobuf) in a module of their own, so the core has no
         // protobuf dependency; Protos/ holds the schema the generated code came from.
         .target(
@@ -87,6 +102,10 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "KestrelTensorBoardTests", dependencies: ["KestrelTensorBoard", "KestrelDatasets"]),
+        .testTarget(
+            name: "KestrelKerasTests",
+            dependencies: ["KestrelKeras", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+        ),
         .testTarget(name: "KestrelDatasetsTests", dependencies: ["KestrelDatasets", "functional-examples"]),
         .testTarget(name: "KestrelLearnTests", dependencies: ["KestrelLearn", "KestrelDatasets"]),
     ]

@@ -10,6 +10,7 @@ packages=(
     zlib1g-dev             # gzip'd IDX dataset files
     dataset-fashion-mnist  # the full Fashion-MNIST data in /usr/share/datasets/fashion-mnist
     graphviz               # `dot`, for plotModel pictures (SVG, PNG)
+    libhdf5-dev            # HDF5 for Keras `.weights.h5` files inside `.keras` archives (KestrelKeras)
 )
 
 missing=()

@@ -24,3 +24,24 @@ extension Model {
         return (nodes, graph.inputNodes, graph.outputNodes)
     }
 }
+
+extension Model {
+    /// The losses given to `compile`, one per output in `outputNames` order; nil before
+    /// `compile` (or when a dictionary of losses does not cover every output). Read by savers
+    /// that record the training configuration (`.keras`'s `compile_config`).
+    public var compiledLosses: [Loss]? {
+        try? pendingLosses?.resolve(outputs: outputNames, default: nil, what: "losses", model: name)
+    }
+
+    /// The loss weights given to `compile`, one per output; nil when none were given.
+    public var compiledLossWeights: [Float]? {
+        try? pendingLossWeights?.resolve(outputs: outputNames, default: 1, what: "lossWeights", model: name)
+    }
+
+    /// The names of the metrics given to `compile` (as written there, e.g. "accuracy"), one
+    /// list per output; empty before `compile`.
+    public var compiledMetricNames: [[String]] {
+        let specs = (try? pendingMetrics?.resolve(outputs: outputNames, default: [], what: "metrics", model: name)) ?? nil
+        return specs?.map { $0.map(\.key) } ?? []
+    }
+}

@@ -1,0 +1,249 @@
+import Foundation
+import Kestrel
+
+/// Translation between Kestrel layers and Keras 3 layer configs (class name + `config`).
+enum KerasLayers {
+    /// The Keras dtype policy object Keras 3 writes for float32 layers.
+    static var float32Policy: [String: Any] { [
+        "module": "keras", "class_name": "DTypePolicy", "config": ["name": "float32"], "registered_name": NSNull(),
+    ] }
+
+    /// Keras's `to_snake_case`, which names weight groups: `LeakyReLU` → `leaky_re_lu`,
+    /// `Conv2D` → `conv2d`, `BatchNormalization` → `batch_normalization`.
+    static func snakeCase(_ name: String) -> String {
+        let word = try! NSRegularExpression(pattern: "(.)([A-Z][a-z]+)")
+        let camel = try! NSRegularExpression(pattern: "([a-z])([A-Z])")
+        var s = name
+        s = word.stringByReplacingMatches(in: s, range: NSRange(s.startIndex..., in: s), withTemplate: "$1_$2")
+        s = camel.stringByReplacingMatches(in: s, range: NSRange(s.startIndex..., in: s), withTemplate: "$1_$2")
+        return s.lowercased()
+    }
+
+    // MARK: Writing
+
+    /// The Keras class name and config of a layer; throws for layers Keras cannot express.
+    static func config(of layer: Layer) throws -> (className: String, config: [String: Any]) {
+        var c: [String: Any] = ["name": layer.name, "trainable": layer.trainable, "dtype": float32Policy]
+        let className: String
+        switch layer {
+        case let l as InputLayer:
+            return ("InputLayer", ["batch_shape": [NSNull()] + l.shape, "dtype": "float32", "sparse": false,
+                                   "ragged": false, "name": l.name, "optional": false])
+        case let l as Dense:
+            className = "Dense"
+            c["units"] = l.units
+            c["activation"] = try activationName(l.activation, layer: l)
+            c["use_bias"] = l.useBias
+            c["kernel_initializer"] = initializerConfig(l.kernelInitializer)
+            c["bias_initializer"] = initializerConfig(l.biasInitializer)
+            for key in ["kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"] {
+                c[key] = NSNull()
+            }
+        case is Flatten:
+            className = "Flatten"
+            c["data_format"] = "channels_last"
+        case let l as Reshape:
+            className = "Reshape"
+            c["target_shape"] = l.targetShape
+        case let l as Activation:
+            className = "Activation"
+            c["activation"] = try activationName(l.function, layer: l)
+        case let l as ReLU:
+            className = "ReLU"
+            c["max_value"] = l.maxValue.map { jsonNumber($0) as Any } ?? NSNull()
+            c["negative_slope"] = jsonNumber(l.negativeSlope)
+            c["threshold"] = jsonNumber(l.threshold)
+        case let l as LeakyReLU:
+            className = "LeakyReLU"
+            c["negative_slope"] = jsonNumber(l.negativeSlope)
+        case let l as Softmax:
+            className = "Softmax"
+            c["axis"] = l.axis
+        case let l as Dropout:
+            className = "Dropout"
+            c["rate"] = jsonNumber(l.rate)
+            c["seed"] = NSNull()
+            c["noise_shape"] = NSNull()
+        case is Add: className = "Add"
+        case is Subtract: className = "Subtract"
+        case is Multiply: className = "Multiply"
+        case is Average: className = "Average"
+        case is Maximum: className = "Maximum"
+        case is Minimum: className = "Minimum"
+        case let l as Concatenate:
+            className = "Concatenate"
+            c["axis"] = l.axis
+        case let l as Dot:
+            className = "Dot"
+            c["axes"] = [l.axes.0, l.axes.1]
+            c["normalize"] = l.normalize
+        default:
+            throw KestrelError.invalidArgument(
+                "\(layer.name) (\(layer.className)): saving this layer type in the Keras format is not supported yet")
+        }
+        return (className, c)
+    }
+
+    private static func activationName(_ f: ActivationFunction, layer: Layer) throws -> String {
+        // Keras names activations by string only with their default parameters.
+        let defaults: Set<ActivationFunction> = [.elu, .gelu, .leakyRelu]
+        switch f {
+        case .elu, .gelu, .leakyRelu:
+            guard defaults.contains(f) else {
+                throw KestrelError.invalidArgument(
+                    "\(layer.name) (\(layer.className)): activation \(f) has non-default parameters, which a Keras config cannot name; use a separate layer (ELU, LeakyReLU)")
+            }
+        default: break
+        }
+        return f.kerasName
+    }
+
+    static func initializerConfig(_ i: Initializer) -> [String: Any] {
+        let (name, config): (String, [String: Any]) = switch i {
+        case .zeros: ("Zeros", [:])
+        case .ones: ("Ones", [:])
+        case .constant(let v): ("Constant", ["value": jsonNumber(v)])
+        case .randomUniform(let lo, let hi): ("RandomUniform", ["minval": jsonNumber(lo), "maxval": jsonNumber(hi), "seed": NSNull()])
+        case .randomNormal(let m, let s): ("RandomNormal", ["mean": jsonNumber(m), "stddev": jsonNumber(s), "seed": NSNull()])
+        case .glorotUniform: ("GlorotUniform", ["seed": NSNull()])
+        case .glorotNormal: ("GlorotNormal", ["seed": NSNull()])
+        case .heUniform: ("HeUniform", ["seed": NSNull()])
+        case .heNormal: ("HeNormal", ["seed": NSNull()])
+        case .lecunUniform: ("LecunUniform", ["seed": NSNull()])
+        case .lecunNormal: ("LecunNormal", ["seed": NSNull()])
+        case .truncatedNormal(let m, let s): ("TruncatedNormal", ["mean": jsonNumber(m), "stddev": jsonNumber(s), "seed": NSNull()])
+        case .orthogonal(let gain): ("Orthogonal", ["gain": jsonNumber(gain), "seed": NSNull()])
+        }
+        return ["module": "keras.initializers", "class_name": name, "config": config, "registered_name": NSNull()]
+    }
+
+    // MARK: Reading
+
+    /// The Keras layer classes this reader understands (besides InputLayer).
+    static let supportedClasses = [
+        "Dense", "Flatten", "Reshape", "Activation", "ReLU", "LeakyReLU", "Softmax", "Dropout",
+        "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
+    ]
+
+    /// A layer from its Keras class name and config; throws for unknown classes and bad values.
+    static func layer(className: String, config c: JSONObject) throws -> Layer {
+        let name = try c.string("name")
+        guard !name.isEmpty, name.count <= 256 else {
+            throw KestrelError.fileError("\(c.context): layer name must be 1 to 256 characters")
+        }
+        try checkDType(c)
+        let layer: Layer
+        switch className {
+        case "Dense":
+            let units = try c.int("units")
+            guard units > 0, units <= 1 << 28 else {
+                throw KestrelError.fileError("\(c.context): 'units' must be positive, found \(units)")
+            }
+            layer = Dense(units, activation: try activation(c, "activation"), useBias: try c.bool("use_bias", default: true),
+                          kernelInitializer: try initializer(c, "kernel_initializer", default: .glorotUniform),
+                          biasInitializer: try initializer(c, "bias_initializer", default: .zeros), name: name)
+        case "Flatten":
+            if let format = try c.optionalString("data_format"), format != "channels_last" {
+                throw KestrelError.fileError("\(c.context): data_format '\(format)' is not supported (Kestrel is channels-last)")
+            }
+            layer = Flatten(name: name)
+        case "Reshape":
+            let target = try c.ints("target_shape")
+            guard !target.isEmpty, target.count <= 8, target.allSatisfy({ $0 == -1 || ($0 > 0 && $0 <= 1 << 31) }) else {
+                throw KestrelError.fileError("\(c.context): invalid target_shape \(target)")
+            }
+            layer = Reshape(target, name: name)
+        case "Activation":
+            layer = Activation(try activation(c, "activation"), name: name)
+        case "ReLU":
+            layer = ReLU(maxValue: try c.optionalFloat("max_value"), negativeSlope: try c.float("negative_slope", default: 0),
+                         threshold: try c.float("threshold", default: 0), name: name)
+        case "LeakyReLU":
+            // Keras 2 called the slope `alpha`.
+            let slope = c.has("negative_slope") ? try c.float("negative_slope") : try c.float("alpha", default: 0.3)
+            layer = LeakyReLU(negativeSlope: slope, name: name)
+        case "Softmax":
+            layer = Softmax(axis: try c.int("axis", default: -1), name: name)
+        case "Dropout":
+            let rate = try c.float("rate")
+            guard rate >= 0, rate < 1 else { throw KestrelError.fileError("\(c.context): Dropout rate must be in [0, 1), found \(rate)") }
+            if c.has("noise_shape") {
+                throw KestrelError.fileError("\(c.context): Dropout with a noise_shape is not supported")
+            }
+            layer = Dropout(rate, seed: jsonInt(c.values["seed"]).map { UInt64(bitPattern: Int64($0)) }, name: name)
+        case "Add": layer = Add(name: name)
+        case "Subtract": layer = Subtract(name: name)
+        case "Multiply": layer = Multiply(name: name)
+        case "Average": layer = Average(name: name)
+        case "Maximum": layer = Maximum(name: name)
+        case "Minimum": layer = Minimum(name: name)
+        case "Concatenate":
+            layer = Concatenate(axis: try c.int("axis", default: -1), name: name)
+        case "Dot":
+            let axes = try c.ints("axes", count: 2)
+            layer = Dot(axes: (axes[0], axes[1]), normalize: try c.bool("normalize", default: false), name: name)
+        default:
+            throw KestrelError.fileError(
+                "\(c.context): unknown or unsupported layer class '\(className.prefix(80))'; Kestrel reads \(supportedClasses.joined(separator: ", "))")
+        }
+        layer.trainable = try c.bool("trainable", default: true)
+        return layer
+    }
+
+    /// Accepts a dtype given as a string or a DTypePolicy object, as Keras writes either; only
+    /// float32 computation is supported.
+    static func checkDType(_ c: JSONObject) throws {
+        guard c.has("dtype") else { return }
+        var name: String?
+        if let s = c.values["dtype"] as? String {
+            name = s
+        } else if let policy = c.values["dtype"] as? [String: Any] {
+            name = (policy["config"] as? [String: Any])?["name"] as? String
+        }
+        guard let name else { throw KestrelError.fileError("\(c.context): 'dtype' should be a string or a DTypePolicy") }
+        guard name == "float32" else {
+            throw KestrelError.fileError("\(c.context): dtype '\(name.prefix(40))' is not supported; Kestrel computes in float32")
+        }
+    }
+
+    private static func activation(_ c: JSONObject, _ key: String) throws -> ActivationFunction {
+        guard c.has(key) else { return .linear }
+        guard let name = c.values[key] as? String else {
+            throw KestrelError.fileError("\(c.context): '\(key)' should be an activation name; custom activation objects are not supported")
+        }
+        do { return try ActivationFunction(named: name) } catch {
+            throw KestrelError.fileError("\(c.context): unknown activation '\(name.prefix(40))'")
+        }
+    }
+
+    /// An initializer from a Keras config (a string or an object); unknown ones fall back to
+    /// the layer's default, since a loaded layer's weights come from the file anyway.
+    private static func initializer(_ c: JSONObject, _ key: String, default fallback: Initializer) throws -> Initializer {
+        guard c.has(key) else { return fallback }
+        var className: String?
+        var config: [String: Any] = [:]
+        if let s = c.values[key] as? String {
+            className = s.split(separator: "_").map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
+        } else if let o = c.values[key] as? [String: Any] {
+            className = o["class_name"] as? String
+            config = o["config"] as? [String: Any] ?? [:]
+        }
+        func number(_ k: String, _ d: Float) -> Float { jsonDouble(config[k]).map { Float($0) } ?? d }
+        switch className {
+        case "Zeros": return .zeros
+        case "Ones": return .ones
+        case "Constant": return .constant(number("value", 0))
+        case "RandomUniform": return .randomUniform(minval: number("minval", -0.05), maxval: number("maxval", 0.05))
+        case "RandomNormal": return .randomNormal(mean: number("mean", 0), stddev: number("stddev", 0.05))
+        case "GlorotUniform": return .glorotUniform
+        case "GlorotNormal": return .glorotNormal
+        case "HeUniform": return .heUniform
+        case "HeNormal": return .heNormal
+        case "LecunUniform": return .lecunUniform
+        case "LecunNormal": return .lecunNormal
+        case "TruncatedNormal": return .truncatedNormal(mean: number("mean", 0), stddev: number("stddev", 0.05))
+        case "Orthogonal": return .orthogonal(gain: number("gain", 1))
+        default: return fallback
+        }
+    }
+}

@@ -1,0 +1,360 @@
+import Foundation
+import Kestrel
+
+/// A layer of a model as Keras lists it, with the HDF5 group that holds its variables.
+struct KerasLayerEntry {
+    let layer: Layer
+    /// `layers/<snake_case(ClassName)>[_N]`, named by class and position as Keras does.
+    let groupPath: String
+}
+
+/// Builds and reads the `config.json` of a `.keras` archive.
+enum KerasModelConfig {
+    // MARK: Layer order and weight paths
+
+    /// The model's layers in Keras's `model.layers` order with their weight groups.
+    ///
+    /// Keras names the groups from each layer's class and its position in that list (not from
+    /// the layer's name), so the order must be exactly Keras's: a Sequential lists its layers
+    /// without the input; a Functional model lists every layer, inputs included, by decreasing
+    /// depth (longest path to an output), ties broken by first visit in a depth-first walk
+    /// from the outputs (Keras's `map_graph`).
+    static func layerEntries(of model: Model) throws -> [KerasLayerEntry] {
+        let layers: [Layer]
+        if model is Sequential {
+            layers = model.layers
+        } else {
+            layers = try functionalOrder(model)
+        }
+        var used: [String: Int] = [:]
+        return layers.map { layer in
+            var base = KerasLayers.snakeCase(try! kerasClassName(layer))
+            if let n = used[base] {
+                used[base] = n + 1
+                base += "_\(n + 1)"
+            } else {
+                used[base] = 0
+            }
+            return KerasLayerEntry(layer: layer, groupPath: "layers/\(base)")
+        }
+    }
+
+    /// The Keras class name of a layer (Kestrel's class names are Keras's).
+    static func kerasClassName(_ layer: Layer) throws -> String {
+        layer is InputLayer ? "InputLayer" : layer.className
+    }
+
+    /// Keras's `map_graph` operation order for a Functional model.
+    static func functionalOrder(_ model: Model) throws -> [Layer] {
+        let (nodes, inputs, outputs) = try model.graphNodes()
+        var finished = Set<Int>()
+        var inDecreasingDepth: [Int] = []
+        var layerIndex: [ObjectIdentifier: Int] = [:]
+        func visit(_ n: Int) {
+            if finished.contains(n) { return }
+            let id = ObjectIdentifier(nodes[n].layer)
+            if layerIndex[id] == nil { layerIndex[id] = layerIndex.count }
+            for p in nodes[n].inputs { visit(p) }
+            finished.insert(n)
+            inDecreasingDepth.append(n)
+        }
+        for o in outputs { visit(o) }
+        var nodeDepth: [Int: Int] = [:]
+        var layerDepth: [ObjectIdentifier: Int] = [:]
+        for n in inDecreasingDepth.reversed() {
+            let id = ObjectIdentifier(nodes[n].layer)
+            let depth = max(nodeDepth[n] ?? 0, layerDepth[id] ?? 0)
+            layerDepth[id] = depth
+            nodeDepth[n] = depth
+            for p in nodes[n].inputs { nodeDepth[p] = max(depth + 1, nodeDepth[p] ?? 0) }
+        }
+        for i in inputs where layerDepth[ObjectIdentifier(nodes[i].layer)] == nil {
+            layerDepth[ObjectIdentifier(nodes[i].layer)] = 0
+            layerIndex[ObjectIdentifier(nodes[i].layer)] = -1
+        }
+        var unique: [Layer] = []
+        var seen = Set<ObjectIdentifier>()
+        for node in nodes where seen.insert(ObjectIdentifier(node.layer)).inserted { unique.append(node.layer) }
+        return unique.sorted { a, b in
+            let (ia, ib) = (ObjectIdentifier(a), ObjectIdentifier(b))
+            if layerDepth[ia]! != layerDepth[ib]! { return layerDepth[ia]! > layerDepth[ib]! }
+            return layerIndex[ia]! < layerIndex[ib]!
+        }
+    }
+
+    /// The weight variables of a layer in Keras's saving order: trainable ones first, then
+    /// the non-trainable ones (BatchNormalization's moving statistics), each in creation order.
+    static func kerasVariableOrder(_ layer: Layer) -> [Int] {
+        let specs = layer.weightSpecs
+        return specs.indices.filter { specs[$0].trainable } + specs.indices.filter { !specs[$0].trainable }
+    }
+
+    // MARK: Writing
+
+    /// The full `config.json` object for a model (with `compile_config` when compiled).
+    static func config(of model: Model) throws -> [String: Any] {
+        let (nodes, inputs, outputs) = try model.graphNodes()
+        var top: [String: Any]
+        if model is Sequential {
+            let inputShape = nodes[inputs[0]].outputShape
+            var layers: [[String: Any]] = [try layerEntry(nodes[inputs[0]].layer, buildShapes: nil)]
+            for n in nodes.indices where !inputs.contains(n) {
+                layers.append(try layerEntry(nodes[n].layer, buildShapes: nodes[n].inputs.map { nodes[$0].outputShape }))
+            }
+            let batchShape: [Any] = [NSNull()] + inputShape
+            top = ["module": "keras", "class_name": "Sequential", "registered_name": NSNull(),
+                   "config": ["name": model.name, "trainable": true, "dtype": KerasLayers.float32Policy,
+                              "layers": layers, "build_input_shape": batchShape] as [String: Any],
+                   "build_config": ["input_shape": batchShape]]
+        } else {
+            // Each layer once, in Keras's order, with every call of it as an inbound node; a
+            // call's node index is its position among the calls of that layer.
+            var callIndex: [Int: Int] = [:]
+            var callsOfLayer: [ObjectIdentifier: [Int]] = [:]
+            for (n, node) in nodes.enumerated() {
+                let id = ObjectIdentifier(node.layer)
+                callIndex[n] = callsOfLayer[id, default: []].count
+                callsOfLayer[id, default: []].append(n)
+            }
+            func tensorRecord(_ n: Int) -> [String: Any] {
+                ["class_name": "__keras_tensor__",
+                 "config": ["shape": [NSNull()] + nodes[n].outputShape, "dtype": "float32",
+                            "keras_history": [nodes[n].layer.name, callIndex[n]!, 0]] as [String: Any]]
+            }
+            var layers: [[String: Any]] = []
+            for layer in try functionalOrder(model) {
+                let calls = callsOfLayer[ObjectIdentifier(layer)]!
+                let first = nodes[calls[0]]
+                var entry = try layerEntry(layer, buildShapes: layer is InputLayer ? nil : first.inputs.map { nodes[$0].outputShape })
+                entry["name"] = layer.name
+                entry["inbound_nodes"] = layer is InputLayer ? [] : calls.map { n -> [String: Any] in
+                    let args = nodes[n].inputs.map(tensorRecord)
+                    let isMerge = layer is ElementwiseMerge || layer is Concatenate || layer is Dot
+                    return ["args": isMerge ? [args] : args, "kwargs": [String: Any]()]
+                }
+                layers.append(entry)
+            }
+            func triple(_ n: Int) -> [Any] { [nodes[n].layer.name, callIndex[n]!, 0] }
+            top = ["module": "keras.src.models.functional", "class_name": "Functional", "registered_name": "Functional",
+                   "config": ["name": model.name, "trainable": true, "layers": layers,
+                              "input_layers": inputs.map(triple),
+                              "output_layers": outputs.count == 1 ? triple(outputs[0]) : outputs.map(triple)] as [String: Any],
+                   "build_config": ["input_shape": NSNull()]]
+        }
+        if let compile = try KerasTraining.compileConfig(of: model) { top["compile_config"] = compile }
+        return top
+    }
+
+    private static func layerEntry(_ layer: Layer, buildShapes: [[Int]]?) throws -> [String: Any] {
+        let (className, config) = try KerasLayers.config(of: layer)
+        var entry: [String: Any] = ["module": "keras.layers", "class_name": className, "config": config,
+                                    "registered_name": NSNull()]
+        if let shapes = buildShapes {
+            let batched = shapes.map { [NSNull()] + $0 as [Any] }
+            entry["build_config"] = ["input_shape": batched.count == 1 ? batched[0] : batched]
+        }
+        return entry
+    }
+
+    // MARK: Reading
+
+    /// Limits that keep a hostile config from allocating more than its archive can hold.
+    struct Budget {
+        /// Scalars the weights file can hold; a model needing more cannot be valid.
+        var scalars: Int
+        let file: String
+
+        /// Builds `layer` for `shapes` after checking that its weights fit the budget.
+        mutating func build(_ layer: Layer, inputShapes shapes: [[Int]]) throws -> [Int] {
+            if layer.isBuilt { return try layer.build(inputShapes: shapes) }
+            let out: [Int]
+            let specs: [WeightSpec]
+            do {
+                out = try layer.outputShape(forInputs: shapes)
+                specs = try layer.weightSpecs(forInputs: shapes)
+            } catch let error as KestrelError {
+                throw KestrelError.fileError("\(file): layer '\(layer.name)' does not fit its inputs: \(error.message)")
+            }
+            guard out.count <= 9, checkedCount(out) != nil else {
+                throw KestrelError.fileError("\(file): layer '\(layer.name)' has an invalid output shape \(out)")
+            }
+            for spec in specs {
+                guard let n = checkedCount(spec.shape), n <= scalars else {
+                    throw KestrelError.fileError(
+                        "\(file): layer '\(layer.name)' declares a weight '\(spec.name)' of shape \(spec.shape), more than the weights file holds")
+                }
+                scalars -= n
+            }
+            return try layer.build(inputShapes: shapes)
+        }
+    }
+
+    /// The element count of a shape, or nil when it overflows or exceeds 2^40.
+    static func checkedCount(_ shape: [Int]) -> Int? {
+        var n = 1
+        for d in shape {
+            guard d >= 0 else { return nil }
+            let (p, o) = n.multipliedReportingOverflow(by: d)
+            guard !o, p <= 1 << 40 else { return nil }
+            n = p
+        }
+        return n
+    }
+
+    /// A model from a parsed `config.json`: a `Sequential` for a Sequential config, a
+    /// Functional `Model(inputs:outputs:)` otherwise. Layers are built as they are created,
+    /// within `budget`.
+    static func model(from json: JSONObject, budget: inout Budget) throws -> Model {
+        let className = try json.string("class_name")
+        let c = try json.object("config")
+        switch className {
+        case "Sequential": return try sequential(c, topLevel: json, budget: &budget)
+        case "Functional", "Model": return try functional(c, budget: &budget)
+        default:
+            throw KestrelError.fileError("\(json.context): unsupported model class '\(className.prefix(80))'; Kestrel reads Sequential and Functional models")
+        }
+    }
+
+    private static func sequential(_ c: JSONObject, topLevel: JSONObject, budget: inout Budget) throws -> Model {
+        let entries = try c.array("layers")
+        guard entries.count <= 100_000 else { throw KestrelError.fileError("\(c.context): too many layers (\(entries.count))") }
+        var inputShape: [Int]?
+        var layers: [Layer] = []
+        for (i, e) in entries.enumerated() {
+            let entry = try JSONObject(any: e, context: "\(c.context).layers[\(i)]")
+            let cls = try entry.string("class_name")
+            let lc = try entry.object("config")
+            if cls == "InputLayer" {
+                guard i == 0 else { throw KestrelError.fileError("\(entry.context): an InputLayer can only come first") }
+                inputShape = try lc.has("batch_shape") ? lc.batchShape("batch_shape") : lc.batchShape("batch_input_shape")
+                continue
+            }
+            if cls == "Sequential" || cls == "Functional" {
+                throw KestrelError.fileError("\(entry.context): nested models are not supported yet")
+            }
+            layers.append(try KerasLayers.layer(className: cls, config: lc))
+        }
+        if inputShape == nil {
+            if c.has("build_input_shape") {
+                inputShape = try c.batchShape("build_input_shape")
+            } else if let build = try? topLevel.object("build_config"), build.has("input_shape") {
+                inputShape = try build.batchShape("input_shape")
+            }
+        }
+        guard let shape = inputShape else {
+            throw KestrelError.fileError("\(c.context): the Sequential model has no input shape (no InputLayer or build_input_shape)")
+        }
+        guard !layers.isEmpty else { throw KestrelError.fileError("\(c.context): the Sequential model has no layers") }
+        var current = shape
+        for layer in layers { current = try budget.build(layer, inputShapes: [current]) }
+        let model = Sequential([InputLayer(shape: shape)] + layers, name: try modelName(c))
+        try model.build()
+        return model
+    }
+
+    private static func modelName(_ c: JSONObject) throws -> String {
+        let name = try c.optionalString("name") ?? "model"
+        return String(name.prefix(256))
+    }
+
+    private struct PendingLayer {
+        let layer: Layer
+        let nodes: [Any]
+        var next = 0
+        let context: String
+    }
+
+    private static func functional(_ c: JSONObject, budget: inout Budget) throws -> Model {
+        let entries = try c.array("layers")
+        guard entries.count <= 100_000 else { throw KestrelError.fileError("\(c.context): too many layers (\(entries.count))") }
+        var pending: [PendingLayer] = []
+        var byName: [String: Int] = [:]
+        // Outputs of processed calls: "layer#node" -> tensor.
+        var tensors: [String: SymbolicTensor] = [:]
+        for (i, e) in entries.enumerated() {
+            let entry = try JSONObject(any: e, context: "\(c.context).layers[\(i)]")
+            let cls = try entry.string("class_name")
+            let lc = try entry.object("config")
+            let name = try entry.optionalString("name") ?? lc.string("name")
+            guard byName[name] == nil else { throw KestrelError.fileError("\(entry.context): duplicate layer name '\(name.prefix(80))'") }
+            if cls == "InputLayer" {
+                let shape = try lc.has("batch_shape") ? lc.batchShape("batch_shape") : lc.batchShape("batch_input_shape")
+                let input = Input(shape: shape, name: name)
+                tensors["\(name)#0"] = input
+                pending.append(PendingLayer(layer: input.layer, nodes: [], context: entry.context))
+            } else {
+                if cls == "Sequential" || cls == "Functional" {
+                    throw KestrelError.fileError("\(entry.context): nested models are not supported yet")
+                }
+                let layer = try KerasLayers.layer(className: cls, config: lc)
+                let nodes = try entry.array("inbound_nodes")
+                guard nodes.count <= 10_000 else { throw KestrelError.fileError("\(entry.context): too many inbound nodes") }
+                pending.append(PendingLayer(layer: layer, nodes: nodes, context: entry.context))
+            }
+            byName[name] = pending.count - 1
+        }
+        // Process calls whose inputs exist, until nothing changes (Keras defers the same way).
+        var progress = true
+        while progress {
+            progress = false
+            for i in pending.indices where pending[i].next < pending[i].nodes.count {
+                let p = pending[i]
+                let context = "\(p.context).inbound_nodes[\(p.next)]"
+                let refs = try tensorReferences(p.nodes[p.next], context: context)
+                let inputs = refs.map { tensors["\($0.layer)#\($0.node)"] }
+                guard inputs.allSatisfy({ $0 != nil }) else { continue }
+                for r in refs where byName[r.layer] == nil {
+                    throw KestrelError.fileError("\(context): refers to an unknown layer '\(r.layer.prefix(80))'")
+                }
+                _ = try budget.build(p.layer, inputShapes: inputs.map { $0!.shape })
+                let out = try p.layer(inputs.map { $0! })
+                tensors["\(p.layer.name)#\(p.next)"] = out
+                pending[i].next += 1
+                progress = true
+            }
+        }
+        if let stuck = pending.first(where: { $0.next < $0.nodes.count }) {
+            throw KestrelError.fileError(
+                "\(stuck.context): the layer's inputs can never be computed (unknown layer, missing node or a cycle)")
+        }
+        func endpoints(_ key: String) throws -> [SymbolicTensor] {
+            let raw = try c.array(key)
+            let triples: [Any] = raw.first is String ? [raw] : raw
+            guard !triples.isEmpty else { throw KestrelError.fileError("\(c.context): '\(key)' is empty") }
+            return try triples.enumerated().map { k, t in
+                guard let a = t as? [Any], a.count >= 2, let layer = a[0] as? String, let node = jsonInt(a[1]),
+                      let tensor = tensors["\(layer)#\(node)"] else {
+                    throw KestrelError.fileError("\(c.context).\(key)[\(k)]: not a [layer, node, tensor] reference to a computed tensor")
+                }
+                return tensor
+            }
+        }
+        let model = try Model(inputs: endpoints("input_layers"), outputs: endpoints("output_layers"), name: try modelName(c))
+        try model.build()
+        return model
+    }
+
+    /// The `[layer, node]` references among a call's arguments (one tensor or a list of them).
+    private static func tensorReferences(_ node: Any, context: String) throws -> [(layer: String, node: Int)] {
+        let n = try JSONObject(any: node, context: context)
+        let args = try n.array("args")
+        var found: [(String, Int)] = []
+        func collect(_ v: Any, depth: Int) throws {
+            guard depth < 4 else { return }
+            if let list = v as? [Any] {
+                for x in list { try collect(x, depth: depth + 1) }
+            } else if let o = v as? [String: Any], o["class_name"] as? String == "__keras_tensor__" {
+                guard let cfg = o["config"] as? [String: Any], let h = cfg["keras_history"] as? [Any], h.count == 3,
+                      let layer = h[0] as? String, let index = jsonInt(h[1]), let t = jsonInt(h[2]), t == 0 else {
+                    throw KestrelError.fileError("\(context): malformed keras_history")
+                }
+                found.append((layer, index))
+            }
+        }
+        for a in args { try collect(a, depth: 0) }
+        guard !found.isEmpty, found.count <= 1000 else {
+            throw KestrelError.fileError("\(context): a layer call must take 1 to 1000 tensors, found \(found.count)")
+        }
+        return found
+    }
+}

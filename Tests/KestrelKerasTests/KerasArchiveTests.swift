@@ -1,0 +1,160 @@
+import Foundation
+import Kestrel
+import KestrelKeras
+import XCTest
+import ZIPFoundation
+
+/// Save → load round trips of `.keras` archives and `.weights.h5` files.
+final class KerasArchiveTests: XCTestCase {
+    static func mlp() -> Sequential {
+        Sequential {
+            Input(shape: [4, 3])
+            Flatten()
+            Dense(16, activation: .relu)
+            Dropout(0.25)
+            Dense(8, activation: .tanh)
+            Dense(3)
+        }
+    }
+
+    static func data(samples: Int = 40) -> (Tensor, Tensor) {
+        var g = RandomGenerator(seed: 11)
+        let x = Tensor(shape: [samples, 4, 3], scalars: (0..<(samples * 12)).map { _ in g.nextUnitFloat() * 2 - 1 })
+        let y = Tensor(shape: [samples], scalars: (0..<samples).map { _ in Float(g.next() % 3) })
+        return (x, y)
+    }
+
+    /// A Functional model with two inputs, a shared layer and every merge layer.
+    static func functional() throws -> Model {
+        let a = Input(shape: [6], name: "left")
+        let b = Input(shape: [6], name: "right")
+        let shared = Dense(5, activation: .relu, name: "shared")
+        let x = try shared(a), y = try shared(b)
+        let merged = try Concatenate()([try Add()([x, y]), try Subtract()([x, y]), try Multiply()([x, y]),
+                                        try Average()([x, y]), try Maximum()([x, y]), try Minimum()([x, y])])
+        let dot = try Dot(axes: 1)([x, y])
+        let out = try Dense(3, activation: .softmax)(try Concatenate()([merged, dot]))
+        return try Model(inputs: [a, b], outputs: [out], name: "two_towers")
+    }
+
+    func testSequentialRoundTripKeepsPredictionsAndContinuedTraining() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(3)
+        let model = Self.mlp()
+        model.compile(optimizer: Adam(learningRate: 0.01), loss: SparseCategoricalCrossentropy(fromLogits: true),
+                      metrics: ["accuracy"])
+        let (x, y) = Self.data()
+        _ = try model.fit(x, y, batchSize: 8, epochs: 2, verbose: 0)
+        let path = dir.file("mlp.keras")
+        try model.save(to: path)
+
+        let loaded = try Model.load(from: path)
+        XCTAssertTrue(loaded is Sequential)
+        XCTAssertEqual(loaded.layers.map(\.name), model.layers.map(\.name))
+        XCTAssertEqual(try loaded.predict(x).scalars, try model.predict(x).scalars)
+        XCTAssertEqual(try loaded.optimizerState(), try model.optimizerState())
+        XCTAssertEqual(loaded.optimizer?.iterations, 10)
+        XCTAssertEqual(loaded.compiledMetricNames, [["accuracy"]])
+        XCTAssertEqual(try loaded.evaluate(x, y, verbose: 0), try model.evaluate(x, y, verbose: 0))
+
+        // The same seed gives the same shuffles and dropout masks: continued training must match.
+        Kestrel.setRandomSeed(99)
+        _ = try model.fit(x, y, batchSize: 8, epochs: 1, verbose: 0)
+        Kestrel.setRandomSeed(99)
+        _ = try loaded.fit(x, y, batchSize: 8, epochs: 1, verbose: 0)
+        XCTAssertEqual(try loaded.getWeights(), try model.getWeights())
+        XCTAssertEqual(loaded.optimizer?.iterations, 15)
+    }
+
+    func testFunctionalRoundTripWithSharedLayerAndMerges() throws {
+        let dir = try ScratchDirectory()
+        let model = try Self.functional()
+        model.compile(optimizer: RMSprop(momentum: 0.5, centered: true), loss: MeanSquaredError())
+        var g = RandomGenerator(seed: 5)
+        let a = Tensor(shape: [10, 6], scalars: (0..<60).map { _ in g.nextUnitFloat() })
+        let b = Tensor(shape: [10, 6], scalars: (0..<60).map { _ in g.nextUnitFloat() })
+        let t = Tensor(shape: [10, 3], scalars: (0..<30).map { _ in g.nextUnitFloat() })
+        _ = try model.fit([a, b], [t], batchSize: 5, epochs: 1, verbose: 0)
+        let path = dir.file("f.keras")
+        try model.save(to: path)
+        let loaded = try Model.load(from: path)
+        XCTAssertFalse(loaded is Sequential)
+        XCTAssertEqual(loaded.inputNames, ["left", "right"])
+        XCTAssertEqual(try loaded.predict([a, b])[0].scalars, try model.predict([a, b])[0].scalars)
+        XCTAssertEqual(try loaded.optimizerState(), try model.optimizerState())
+        Kestrel.setRandomSeed(1)
+        _ = try model.fit([a, b], [t], batchSize: 5, epochs: 1, verbose: 0)
+        Kestrel.setRandomSeed(1)
+        _ = try loaded.fit([a, b], [t], batchSize: 5, epochs: 1, verbose: 0)
+        XCTAssertEqual(try loaded.getWeights(), try model.getWeights())
+    }
+
+    func testArchiveLayoutFollowsKeras() throws {
+        let dir = try ScratchDirectory()
+        let model = try Self.functional()
+        let path = dir.file("layout.keras")
+        try model.save(to: path)
+        let archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
+        XCTAssertEqual(archive.map(\.path), ["metadata.json", "config.json", "model.weights.h5"])
+        var configData = Data()
+        _ = try archive.extract(archive["config.json"]!) { configData.append($0) }
+        let config = try JSONSerialization.jsonObject(with: configData) as! [String: Any]
+        XCTAssertEqual(config["class_name"] as? String, "Functional")
+        let inner = config["config"] as! [String: Any]
+        let layers = inner["layers"] as! [[String: Any]]
+        // Keras's own order for this model (printed by Keras 3.15's `model.layers`).
+        XCTAssertEqual(layers.map { $0["class_name"] as! String },
+                       ["InputLayer", "InputLayer", "Dense", "Add", "Subtract", "Multiply", "Average", "Maximum",
+                        "Minimum", "Concatenate", "Dot", "Concatenate", "Dense"])
+        let shared = layers[2]
+        XCTAssertEqual((shared["inbound_nodes"] as! [Any]).count, 2)
+        XCTAssertEqual(inner["input_layers"] as? [[AnyHashable]], [["left", 0, 0], ["right", 0, 0]])
+    }
+
+    func testKerasWeightsFileRoundTrip() throws {
+        let dir = try ScratchDirectory()
+        let model = Self.mlp()
+        model.compile(optimizer: SGD(momentum: 0.9), loss: SparseCategoricalCrossentropy(fromLogits: true))
+        let (x, y) = Self.data()
+        _ = try model.fit(x, y, batchSize: 10, epochs: 1, verbose: 0)
+        let path = dir.file("mlp.weights.h5")
+        try model.saveKerasWeights(to: path)
+        let other = Self.mlp()
+        other.compile(optimizer: SGD(momentum: 0.9), loss: SparseCategoricalCrossentropy(fromLogits: true))
+        XCTAssertNotEqual(try other.predict(x).scalars, try model.predict(x).scalars)
+        try other.loadKerasWeights(from: path)
+        XCTAssertEqual(try other.predict(x).scalars, try model.predict(x).scalars)
+        XCTAssertEqual(try other.optimizerState(), try model.optimizerState())
+        XCTAssertThrowsError(try model.saveKerasWeights(to: dir.file("mlp.h5")))
+    }
+
+    func testUncompiledModelRoundTripsWithoutOptimizer() throws {
+        let dir = try ScratchDirectory()
+        let model = Sequential([InputLayer(shape: [5]), Dense(4), ReLU(maxValue: 0.5, negativeSlope: 0.1, threshold: 0.2),
+                                LeakyReLU(negativeSlope: 0.2), Activation(.sigmoid), Reshape([2, 2]), Softmax(axis: 1)])
+        let path = dir.file("plain.keras")
+        try model.save(to: path)
+        let loaded = try Model.load(from: path)
+        XCTAssertNil(loaded.optimizer)
+        let x = Tensor.randomUniform([3, 5], minval: -1, maxval: 1)
+        XCTAssertEqual(try loaded.predict(x).scalars, try model.predict(x).scalars)
+        let relu = try XCTUnwrap(loaded.layers[1] as? ReLU)
+        XCTAssertEqual(relu.maxValue, 0.5)
+        XCTAssertEqual(relu.threshold, 0.2)
+    }
+
+    func testFailedSaveLeavesPreviousFileIntact() throws {
+        let dir = try ScratchDirectory()
+        let model = Self.mlp()
+        let path = dir.file("keep.keras")
+        try model.save(to: path)
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        // A layer with non-default activation parameters cannot be expressed in a Keras config:
+        // the save fails and must leave the old file (and no temporary file) behind.
+        let bad = Sequential { Input(shape: [3]); Dense(2, activation: .elu(alpha: 0.5)) }
+        XCTAssertThrowsError(try bad.save(to: path))
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), before)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["keep.keras"])
+        XCTAssertThrowsError(try model.save(to: dir.file("no-such-dir/x.keras")))
+    }
+}

@@ -1,0 +1,225 @@
+import Foundation
+import Kestrel
+import KestrelKeras
+import XCTest
+import ZIPFoundation
+
+/// Truncated, corrupted and hostile `.keras` and `.weights.h5` files: each must throw a
+/// `KestrelError.fileError` naming the file, never crash, never load half a model.
+final class KerasReaderRobustnessTests: XCTestCase {
+    /// A small valid archive (compiled, with optimizer state) and the model it came from.
+    func validArchive(in dir: ScratchDirectory) throws -> (path: String, model: Model, x: Tensor) {
+        Kestrel.setRandomSeed(21)
+        let model = Sequential { Input(shape: [5]); Dense(4, activation: .relu); Dense(2) }
+        model.compile(optimizer: Adam(), loss: MeanSquaredError())
+        let x = Tensor.randomUniform([6, 5])
+        _ = try model.fit(x, Tensor.randomUniform([6, 2]), batchSize: 3, epochs: 1, verbose: 0)
+        let path = dir.file("valid.keras")
+        try model.save(to: path)
+        return (path, model, x)
+    }
+
+    func assertFileError(_ path: String, containing fragment: String, file: StaticString = #filePath, line: UInt = #line,
+                         _ body: () throws -> Void) {
+        XCTAssertThrowsError(try body(), file: file, line: line) { error in
+            guard case KestrelError.fileError(let message) = error else {
+                return XCTFail("expected a fileError, got \(error)", file: file, line: line)
+            }
+            XCTAssertTrue(message.contains(path), "message does not name the file: \(message)", file: file, line: line)
+            XCTAssertTrue(message.contains(fragment), "message lacks '\(fragment)': \(message)", file: file, line: line)
+        }
+    }
+
+    /// Rewrites an archive with one member replaced (or removed when `data` is nil).
+    func rewrite(_ source: String, to destination: String, member: String, data: Data?) throws {
+        let input = try Archive(url: URL(fileURLWithPath: source), accessMode: .read)
+        let output = try Archive(url: URL(fileURLWithPath: destination), accessMode: .create)
+        for entry in input {
+            var content = Data()
+            _ = try input.extract(entry) { content.append($0) }
+            if entry.path == member {
+                guard let data else { continue }
+                content = data
+            }
+            let bytes = content
+            try output.addEntry(with: entry.path, type: .file, uncompressedSize: Int64(bytes.count)) { position, size in
+                bytes.subdata(in: Int(position)..<(Int(position) + size))
+            }
+        }
+    }
+
+    func config(of archive: String) throws -> [String: Any] {
+        let a = try Archive(url: URL(fileURLWithPath: archive), accessMode: .read)
+        var data = Data()
+        _ = try a.extract(a["config.json"]!) { data.append($0) }
+        return try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }
+
+    func testHostileArchivesThrowNamedErrors() throws {
+        let dir = try ScratchDirectory()
+        let (valid, _, _) = try validArchive(in: dir)
+        let missing = dir.file("missing.keras")
+        assertFileError(missing, containing: "no such file") { _ = try Model.load(from: missing) }
+
+        let notZip = dir.file("text.keras")
+        try Data("hello, not a zip".utf8).write(to: URL(fileURLWithPath: notZip))
+        assertFileError(notZip, containing: "zip") { _ = try Model.load(from: notZip) }
+
+        let badJSON = dir.file("badjson.keras")
+        try rewrite(valid, to: badJSON, member: "config.json", data: Data("{\"class_name\": ".utf8))
+        assertFileError(badJSON, containing: "not valid JSON") { _ = try Model.load(from: badJSON) }
+
+        let noWeights = dir.file("noweights.keras")
+        try rewrite(valid, to: noWeights, member: "model.weights.h5", data: nil)
+        assertFileError(noWeights, containing: "model.weights.h5") { _ = try Model.load(from: noWeights) }
+
+        let notHDF5 = dir.file("nothdf5.keras")
+        try rewrite(valid, to: notHDF5, member: "model.weights.h5", data: Data(repeating: 7, count: 4096))
+        assertFileError(notHDF5, containing: "HDF5") { _ = try Model.load(from: notHDF5) }
+
+        func mutateConfig(_ name: String, _ change: (inout [String: Any]) -> Void) throws -> String {
+            var c = try config(of: valid)
+            change(&c)
+            let path = dir.file(name)
+            try rewrite(valid, to: path, member: "config.json", data: try JSONSerialization.data(withJSONObject: c))
+            return path
+        }
+        func mutateLayer(_ index: Int, _ change: @escaping (inout [String: Any]) -> Void) -> (inout [String: Any]) -> Void {
+            { c in
+                var inner = c["config"] as! [String: Any]
+                var layers = inner["layers"] as! [[String: Any]]
+                change(&layers[index])
+                inner["layers"] = layers
+                c["config"] = inner
+            }
+        }
+        let unknown = try mutateConfig("unknown.keras", mutateLayer(1) { $0["class_name"] = "TimeMachine" })
+        assertFileError(unknown, containing: "unknown or unsupported layer class 'TimeMachine'") { _ = try Model.load(from: unknown) }
+
+        let huge = try mutateConfig("huge.keras", mutateLayer(1) { l in
+            var c = l["config"] as! [String: Any]
+            c["units"] = 200_000_000
+            l["config"] = c
+        })
+        assertFileError(huge, containing: "more than") { _ = try Model.load(from: huge) }
+
+        let wrongShape = try mutateConfig("shape.keras", mutateLayer(1) { l in
+            var c = l["config"] as! [String: Any]
+            c["units"] = 3
+            l["config"] = c
+        })
+        assertFileError(wrongShape, containing: "expected") { _ = try Model.load(from: wrongShape) }
+
+        let badUnits = try mutateConfig("units.keras", mutateLayer(1) { l in
+            var c = l["config"] as! [String: Any]
+            c["units"] = "four"
+            l["config"] = c
+        })
+        assertFileError(badUnits, containing: "'units' should be an integer") { _ = try Model.load(from: badUnits) }
+
+        let badModel = try mutateConfig("model.keras") { $0["class_name"] = "Transformer" }
+        assertFileError(badModel, containing: "unsupported model class") { _ = try Model.load(from: badModel) }
+    }
+
+    func testWeightsFileForAnotherArchitectureLeavesModelUnchanged() throws {
+        let dir = try ScratchDirectory()
+        let (_, model, x) = try validArchive(in: dir)
+        let path = dir.file("m.weights.h5")
+        try model.saveKerasWeights(to: path)
+        let other = Sequential { Input(shape: [5]); Dense(4, activation: .relu); Dense(3) }
+        let before = try other.getWeights()
+        assertFileError(path, containing: "expected [4, 3]") { try other.loadKerasWeights(from: path) }
+        // The first layer matched, but nothing may change when a later one fails.
+        XCTAssertEqual(try other.getWeights(), before)
+        _ = x
+    }
+
+    /// Random corruptions of a valid archive: byte flips, runs of random bytes, truncations
+    /// and appended garbage. Each case must either throw a fileError naming the file or load
+    /// a model that predicts exactly as the original (a change in bytes nobody reads).
+    func testFuzzCorruptedKerasArchives() throws {
+        let dir = try ScratchDirectory()
+        let (valid, model, x) = try validArchive(in: dir)
+        let expected = try model.predict(x).scalars
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: valid)))
+        var g = RandomGenerator(seed: 2024)
+        var rejected = 0, identical = 0
+        let cases = 400
+        for trial in 0..<cases {
+            var b = bytes
+            switch trial % 4 {
+            case 0:
+                for _ in 0..<(1 + Int(g.next() % 4)) { b[Int(g.next() % UInt64(b.count))] ^= UInt8(1 + g.next() % 255) }
+            case 1:
+                let start = Int(g.next() % UInt64(b.count)), length = 1 + Int(g.next() % 64)
+                for i in start..<min(b.count, start + length) { b[i] = UInt8(truncatingIfNeeded: g.next()) }
+            case 2:
+                b = Array(b.prefix(Int(g.next() % UInt64(b.count))))
+            default:
+                b += (0..<(1 + Int(g.next() % 100))).map { _ in UInt8(truncatingIfNeeded: g.next()) }
+            }
+            let path = dir.file("fuzz.keras")
+            try Data(b).write(to: URL(fileURLWithPath: path))
+            do {
+                let loaded = try Model.load(from: path)
+                XCTAssertEqual(try loaded.predict(x).scalars, expected, "trial \(trial) loaded a different model")
+                identical += 1
+            } catch KestrelError.fileError(let message) {
+                XCTAssertTrue(message.contains(path), "trial \(trial): \(message)")
+                rejected += 1
+            }
+        }
+        print("fuzz .keras: \(cases) corrupted archives tried, \(rejected) rejected with a file error, \(identical) loaded identically, 0 crashes")
+        XCTAssertEqual(rejected + identical, cases)
+        XCTAssertGreaterThan(rejected, cases / 3)
+    }
+
+    /// The same over a bare `.weights.h5` file, read into a fresh model of the same
+    /// architecture: a case either throws (and leaves the model untouched) or loads weights
+    /// that predict exactly as the original.
+    func testFuzzCorruptedWeightsFiles() throws {
+        let dir = try ScratchDirectory()
+        let (_, model, x) = try validArchive(in: dir)
+        let expected = try model.predict(x).scalars
+        let valid = dir.file("valid.weights.h5")
+        try model.saveKerasWeights(to: valid)
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: valid)))
+        var g = RandomGenerator(seed: 77)
+        var rejected = 0, loaded = 0
+        let cases = 300
+        let target = Sequential { Input(shape: [5]); Dense(4, activation: .relu); Dense(2) }
+        target.compile(optimizer: Adam(), loss: MeanSquaredError())
+        let pristine = try target.getWeights()
+        for trial in 0..<cases {
+            var b = bytes
+            switch trial % 3 {
+            case 0:
+                for _ in 0..<(1 + Int(g.next() % 4)) { b[Int(g.next() % UInt64(b.count))] ^= UInt8(1 + g.next() % 255) }
+            case 1:
+                let start = Int(g.next() % UInt64(b.count)), length = 1 + Int(g.next() % 32)
+                for i in start..<min(b.count, start + length) { b[i] = UInt8(truncatingIfNeeded: g.next()) }
+            default:
+                b = Array(b.prefix(Int(g.next() % UInt64(b.count))))
+            }
+            let path = dir.file("fuzz.weights.h5")
+            try Data(b).write(to: URL(fileURLWithPath: path))
+            try target.setWeights(pristine)
+            do {
+                try target.loadKerasWeights(from: path)
+                // A flip inside a dataset's float bytes is undetectable (HDF5 stores no checksum
+                // for contiguous data); what loads must still be finite values of the right shape.
+                let got = try target.predict(x).scalars
+                XCTAssertEqual(got.count, expected.count)
+                XCTAssertTrue(got.allSatisfy(\.isFinite), "trial \(trial)")
+                loaded += 1
+            } catch KestrelError.fileError(let message) {
+                XCTAssertTrue(message.contains(path), "trial \(trial): \(message)")
+                XCTAssertEqual(try target.getWeights(), pristine, "trial \(trial) changed weights before failing")
+                rejected += 1
+            }
+        }
+        print("fuzz .weights.h5: \(cases) corrupted files tried, \(rejected) rejected with a file error, \(loaded) loaded, 0 crashes")
+        XCTAssertEqual(rejected + loaded, cases)
+        XCTAssertGreaterThan(rejected, cases / 3)
+    }
+}

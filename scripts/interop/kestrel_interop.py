@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Python side of Kestrel's interop tests: Keras 3 (JAX backend, CPU) and onnxruntime.
+
+Tensors travel as JSON files {"shape": [...], "data": [...]} (float32 values), which keeps the
+Swift side free of any array-format code.
+
+Commands:
+  keras-predict MODEL.keras INPUT.json [INPUT2.json ...] OUTPUT.json
+      Load a .keras file with keras.saving.load_model and write its predictions.
+  keras-resume MODEL.keras X.json Y.json OUTPUT.json
+      Load a .keras file (compiled, with optimizer state), train one epoch without shuffling
+      and write the resulting weights (flattened, concatenated) and the optimizer iterations.
+  keras-make DIR
+      Write .keras files made by Keras 3 itself, with inputs and Keras's predictions, for
+      Kestrel to load: DIR/<name>.keras, DIR/<name>.inputs.json, DIR/<name>.expected.json.
+  onnx-run MODEL.onnx INPUT.json OUTPUT.json
+      Check the model with onnx.checker, run it with onnxruntime and write the first output.
+  safetensors-read FILE.safetensors OUTPUT.json
+      Read a safetensors file with the safetensors package and write {name: shape}.
+"""
+import json
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def read_tensor(path):
+    import numpy as np
+    with open(path) as f:
+        t = json.load(f)
+    return np.asarray(t["data"], dtype=np.float32).reshape(t["shape"])
+
+
+def write_tensor(path, array):
+    import numpy as np
+    array = np.asarray(array, dtype=np.float32)
+    with open(path, "w") as f:
+        json.dump({"shape": list(array.shape), "data": [float(v) for v in array.reshape(-1)]}, f)
+
+
+def keras_predict(model_path, *paths):
+    import keras
+    *inputs, output = paths
+    model = keras.saving.load_model(model_path)
+    xs = [read_tensor(p) for p in inputs]
+    y = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
+    write_tensor(output, y[0] if isinstance(y, list) else y)
+
+
+def keras_resume(model_path, x_path, y_path, output):
+    import keras
+    import numpy as np
+    model = keras.saving.load_model(model_path)
+    x, y = read_tensor(x_path), read_tensor(y_path)
+    before = int(model.optimizer.iterations.numpy())
+    model.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    flat = np.concatenate([np.asarray(w).reshape(-1) for w in model.get_weights()])
+    write_tensor(output, flat)
+    with open(output + ".iterations", "w") as f:
+        json.dump({"before": before, "after": int(model.optimizer.iterations.numpy())}, f)
+
+
+def keras_make(directory):
+    import keras
+    import numpy as np
+    from keras import layers
+    os.makedirs(directory, exist_ok=True)
+    keras.utils.set_random_seed(1)
+    rng = np.random.default_rng(0)
+    models = {}
+
+    models["mlp"] = keras.Sequential([
+        keras.Input((28, 28)), layers.Flatten(), layers.Dense(32, activation="relu"), layers.Dropout(0.2),
+        layers.Dense(16, activation="tanh"), layers.Dense(10), layers.Softmax(),
+    ])
+    models["activations"] = keras.Sequential([
+        keras.Input((12,)), layers.Dense(8, activation="sigmoid"), layers.Dense(8, activation="elu"),
+        layers.Dense(8, activation="gelu"), layers.Dense(8, activation="swish"), layers.ReLU(max_value=0.8),
+        layers.LeakyReLU(negative_slope=0.1), layers.Dense(6, activation="softplus", use_bias=False),
+        layers.Activation("selu"), layers.Reshape((2, 3)), layers.Dense(4, activation="softsign"),
+    ])
+    a = keras.Input((6,), name="left")
+    b = keras.Input((6,), name="right")
+    shared = layers.Dense(5, activation="relu", name="shared")
+    x, y = shared(a), shared(b)
+    merged = layers.Concatenate()([layers.Add()([x, y]), layers.Subtract()([x, y]), layers.Multiply()([x, y]),
+                                   layers.Average()([x, y]), layers.Maximum()([x, y]), layers.Minimum()([x, y])])
+    d = layers.Dot(axes=1)([x, y])
+    out = layers.Dense(3, activation="softmax")(layers.Concatenate()([merged, d]))
+    models["functional"] = keras.Model([a, b], out)
+
+    for name, model in models.items():
+        inputs = [rng.standard_normal((7,) + tuple(i.shape[1:])).astype("float32") for i in model.inputs]
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+        target = rng.standard_normal((7,) + tuple(model.outputs[0].shape[1:])).astype("float32")
+        model.fit(inputs if len(inputs) > 1 else inputs[0], target, epochs=1, verbose=0)
+        model.save(os.path.join(directory, name + ".keras"))
+        expected = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
+        for k, x in enumerate(inputs):
+            write_tensor(os.path.join(directory, f"{name}.input{k}.json"), x)
+        write_tensor(os.path.join(directory, name + ".expected.json"), expected)
+    print(" ".join(models))
+
+
+def onnx_run(model_path, input_path, output):
+    import onnx
+    import onnxruntime as ort
+    onnx.checker.check_model(onnx.load(model_path), full_check=True)
+    session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+    x = read_tensor(input_path)
+    y = session.run(None, {session.get_inputs()[0].name: x})[0]
+    write_tensor(output, y)
+
+
+def safetensors_read(path, output):
+    from safetensors.numpy import load_file
+    tensors = load_file(path)
+    with open(output, "w") as f:
+        json.dump({k: list(v.shape) for k, v in tensors.items()}, f)
+
+
+COMMANDS = {
+    "keras-predict": keras_predict, "keras-resume": keras_resume, "keras-make": keras_make,
+    "onnx-run": onnx_run, "safetensors-read": safetensors_read,
+}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        sys.exit(__doc__)
+    COMMANDS[sys.argv[1]](*sys.argv[2:])
