@@ -203,13 +203,9 @@ final class MLPOptimizer: Optimizer {
         let lo = range.lowerBound, hi = range.upperBound
         switch solver {
         case .adam:
-            let b1 = beta1, b2 = beta2, eps = epsilon, rate = adamRate
-            for i in lo..<hi {
-                let gi = g[i] + decay * w[i]
-                m[i] = b1 * m[i] + (1 - b1) * gi
-                v[i] = b2 * v[i] + (1 - b2) * gi * gi
-                w[i] -= rate * m[i] / (v[i].squareRoot() + eps)
-            }
+            if decay != 0 { for i in lo..<hi { g[i] += decay * w[i] } }
+            Kernels.adamStep(weights: w, gradients: g, firstMoments: m, secondMoments: v, range: range,
+                             rate: adamRate, beta1: beta1, beta2: beta2, epsilon: epsilon)
         case .sgd:
             let mu = momentum, lr = learningRate
             if nesterov {
