@@ -72,8 +72,13 @@ extension History {
             for p in points { c.circle(p.0, p.1, r: 3, fill: color) }
             legend.append((label, color, dash))
         }
+        // The legend goes in the corner the curves end away from: top for falling curves (losses),
+        // bottom for rising ones (accuracies).
+        let ends = [train?.last, validation?.last].compactMap { $0 }.map { py(Double($0)) }
+        let endsHigh = !ends.isEmpty && ends.reduce(0, +) / Double(ends.count) < (top + bottom) / 2
+        let legendTop = endsHigh ? bottom - 8 - Double(legend.count) * 18 + 8 : top + 8
         for (i, item) in legend.enumerated() {
-            let ly = top + 8 + Double(i) * 18
+            let ly = legendTop + Double(i) * 18
             c.line(right - 118, ly, right - 92, ly, stroke: item.1, width: 2, dash: item.2)
             c.text(item.0, x: right - 86, y: ly + 4, size: 11, fill: "#333")
         }
