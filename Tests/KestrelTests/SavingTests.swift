@@ -101,7 +101,8 @@ final class SavingTests: XCTestCase {
         let a = model(seed: 2), b = model(seed: 3)
         try a.saveWeights(to: path("k.safetensors"))
         let (tensors, metadata) = try Safetensors.read(from: path("k.safetensors"))
-        XCTAssertEqual(tensors.map(\.name), ["hidden/kernel", "hidden/bias", "out/kernel", "out/bias"])
+        XCTAssertEqual(tensors.map(\.name), ["layers/dense/vars/0", "layers/dense/vars/1", "layers/dense_1/vars/0",
+                                              "layers/dense_1/vars/1"])
         XCTAssertEqual(metadata["format"], "keras")
         XCTAssertNotEqual(try a.getWeights(), try b.getWeights())
         try b.loadWeights(from: path("k.safetensors"))
@@ -121,12 +122,13 @@ final class SavingTests: XCTestCase {
     func testLoadWeightsChecksEverythingFirst() throws {
         let a = model(seed: 5)
         let before = try a.getWeights()
-        try Safetensors.write([("hidden/kernel", Tensor.zeros([4, 6])), ("hidden/bias", Tensor.zeros([6])),
-                               ("out/kernel", Tensor.zeros([5, 3])), ("out/bias", Tensor.zeros([3]))], to: path("bad.safetensors"))
-        assertThrowsMessage(try a.loadWeights(from: path("bad.safetensors")), contains: ["out/kernel", "[5, 3]", "[6, 3]"])
+        try Safetensors.write([("layers/dense/vars/0", Tensor.zeros([4, 6])), ("layers/dense/vars/1", Tensor.zeros([6])),
+                               ("layers/dense_1/vars/0", Tensor.zeros([5, 3])), ("layers/dense_1/vars/1", Tensor.zeros([3]))],
+                              to: path("bad.safetensors"))
+        assertThrowsMessage(try a.loadWeights(from: path("bad.safetensors")), contains: ["layers/dense_1/vars/0", "[5, 3]", "[6, 3]"])
         XCTAssertEqual(try a.getWeights(), before, "nothing loaded from a bad file")
-        try Safetensors.write([("hidden/kernel", Tensor.zeros([4, 6]))], to: path("short.safetensors"))
-        assertThrowsMessage(try a.loadWeights(from: path("short.safetensors")), contains: ["missing", "out/kernel"])
+        try Safetensors.write([("layers/dense/vars/0", Tensor.zeros([4, 6]))], to: path("short.safetensors"))
+        assertThrowsMessage(try a.loadWeights(from: path("short.safetensors")), contains: ["missing", "layers/dense_1/vars/0"])
         assertThrowsMessage(try a.loadWeights(from: path("absent.safetensors")), contains: ["absent.safetensors"])
         assertThrowsMessage(try a.saveWeights(to: path("w.h5")), contains: [".safetensors"])
     }
@@ -168,7 +170,12 @@ final class SavingTests: XCTestCase {
         var rng = RandomGenerator(seed: 9)
         let x = Tensor.randomUniform([48, 4], generator: &rng), y = Tensor(labels: (0..<48).map { $0 % 3 })
         func fresh() -> Sequential {
-            let m = model(seed: 10)
+            Kestrel.setRandomSeed(10)
+            let m = Sequential {
+                Dense(6, activation: .relu, inputShape: [4])
+                Dropout(0.25)
+                Dense(3)
+            }
             m.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true))
             return m
         }
@@ -181,7 +188,9 @@ final class SavingTests: XCTestCase {
         try first.fit(x, y, batchSize: 8, epochs: 1, verbose: 0)
         try first.saveCheckpoint(to: path("ckpt.safetensors"), epoch: 1)
 
+        // Built anew in the same process: other automatic layer names, same positional paths.
         let resumed = fresh()
+        XCTAssertNotEqual(resumed.layers.map(\.name), first.layers.map(\.name))
         Kestrel.setRandomSeed(11)
         let epoch = try resumed.loadCheckpoint(from: path("ckpt.safetensors"))
         XCTAssertEqual(epoch, 1)

@@ -30,6 +30,12 @@ extension Model {
         }
     }
 
+    /// The positional (Keras `.weights.h5`) paths of the weights the optimizer updates, in its
+    /// order: checkpoints key optimizer slots by them, so they survive automatic renaming.
+    var trainableVariablePaths: [String] {
+        namedVariables(.keras).filter { $0.layer.trainable && $0.layer.weightSpecs[$0.index].trainable }.map(\.name)
+    }
+
     /// The shapes of the weights the optimizer updates, in its order.
     var trainableVariableShapes: [[Int]] {
         guard let graph else { return [] }
@@ -86,7 +92,7 @@ extension Model {
         var metadata = ["format": "kestrel-checkpoint", "epoch": "\(epoch)"]
         if optimizer != nil {
             let state = try optimizerState()
-            let names = trainableVariableNames
+            let names = trainableVariablePaths
             for (k, slot) in state.slots.enumerated() {
                 for (v, tensor) in slot.enumerated() {
                     tensors.append((name: "optimizer/\(state.slotNames[k])/\(names[v])", tensor: tensor))
@@ -126,7 +132,7 @@ extension Model {
                 throw KestrelError.fileError(
                     "\(path): the checkpoint holds \(metadata["optimizer"] ?? "no") optimizer state, the model is compiled with \(optimizer.name)")
             }
-            let names = trainableVariableNames
+            let names = trainableVariablePaths
             let slots = try optimizer.slotNames.map { slot in
                 try names.map { n -> Tensor in
                     guard let t = byName["optimizer/\(slot)/\(n)"] else {

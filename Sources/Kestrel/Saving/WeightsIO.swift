@@ -2,7 +2,9 @@ import Foundation
 
 /// How `saveWeights`/`loadWeights` name and lay out the weights in a safetensors file.
 public enum WeightNaming: Sendable, Equatable {
-    /// Keras's variable paths, `<layer>/<variable>` (`dense/kernel`), in Keras's layouts.
+    /// The paths of Keras's `.weights.h5` files, `layers/<snake_case_class>[_N]/vars/<i>`
+    /// (the second Dense is `layers/dense_1/vars/0`), in Keras's layouts. Positional, so a
+    /// model rebuilt with other automatic layer names still loads them.
     case keras
     /// PyTorch `state_dict` names and layouts: `<module>.weight` / `.bias` (`running_mean`, …
     /// for batch normalization), Dense kernels transposed to `(out, in)`, convolution kernels
@@ -17,11 +19,16 @@ extension Model {
     func namedVariables(_ naming: WeightNaming) -> [(layer: Layer, index: Int, name: String,
                                                       toFile: (Tensor) -> Tensor, fromFile: (Tensor) -> Tensor)] {
         var result: [(Layer, Int, String, (Tensor) -> Tensor, (Tensor) -> Tensor)] = []
+        var perClass: [String: Int] = [:]
         for layer in layers {
+            let base = LayerNames.snakeCase(layer.className)
+            let position = perClass[base, default: 0]
+            perClass[base] = position + 1
+            let kerasPath = position == 0 ? "layers/\(base)" : "layers/\(base)_\(position)"
             for (i, spec) in layer.weightSpecs.enumerated() {
                 switch naming {
                 case .keras:
-                    result.append((layer, i, "\(layer.name)/\(spec.name)", { $0 }, { $0 }))
+                    result.append((layer, i, "\(kerasPath)/vars/\(i)", { $0 }, { $0 }))
                 case .pytorch(let modules):
                     let module = modules[layer.name] ?? layer.name
                     let names = ["kernel": "weight", "bias": "bias", "gamma": "weight", "beta": "bias",
