@@ -98,24 +98,30 @@ struct JSONObject {
 }
 
 /// Whether a decoded JSON value is `true` or `false`. Foundation on Linux decodes numbers as
-/// NSNumber, which also answers `is Bool` for 0 and 1; booleans come as a subclass of it.
+/// NSNumber (or NSDecimalNumber for long decimals), which also answers `is Bool` for 0 and 1;
+/// booleans come as their own subclass, the one `NSNumber(value: true)` has.
 func isJSONBool(_ value: Any?) -> Bool {
     guard let value else { return false }
-    if value is NSNumber { return type(of: value) != NSNumber.self }
+    if value is NSNumber { return type(of: value) == booleanNumberType }
     return value is Bool
 }
+
+private let booleanNumberType = type(of: NSNumber(value: true))
 
 /// An integer from a JSON number (rejecting fractions, booleans and values out of range).
 func jsonInt(_ value: Any?) -> Int? {
     if isJSONBool(value) { return nil }
     if let i = value as? Int { return i }
-    if let d = value as? Double, d.rounded() == d, abs(d) < 9e15 { return Int(d) }
+    if let d = jsonDouble(value), d.rounded() == d, abs(d) < 9e15 { return Int(d) }
     return nil
 }
 
 /// A double from a JSON number (not a boolean).
 func jsonDouble(_ value: Any?) -> Double? {
     if isJSONBool(value) { return nil }
+    // Foundation on Linux may decode long decimals (0.009999999776482582) as an NSNumber
+    // that refuses `as? Double`; its doubleValue is the number.
+    if let n = value as? NSNumber { return n.doubleValue }
     if let d = value as? Double { return d }
     if let i = value as? Int { return Double(i) }
     return nil

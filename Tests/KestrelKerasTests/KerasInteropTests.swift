@@ -1,0 +1,100 @@
+import Foundation
+import Kestrel
+import KestrelKeras
+import XCTest
+
+/// Kestrel's `.keras` files against Keras 3 itself (JAX backend, CPU), in a virtual
+/// environment the tests create (see `scripts/interop/`).
+final class KerasInteropTests: XCTestCase {
+    func testKerasLoadsKestrelArchivesWithMatchingPredictions() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(8)
+        // The tutorial's model, trained a little so the weights are not the initial ones.
+        let mlp = Sequential {
+            Flatten(inputShape: [28, 28])
+            Dense(32, activation: .relu)
+            Dropout(0.2)
+            Dense(10)
+        }
+        mlp.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true), metrics: ["accuracy"])
+        let x = Tensor.randomUniform([16, 28, 28])
+        let labels = Tensor(shape: [16], scalars: (0..<16).map { Float($0 % 10) })
+        _ = try mlp.fit(x, labels, batchSize: 8, epochs: 1, verbose: 0)
+        try compareWithKeras(mlp, inputs: [x], dir: dir, name: "mlp")
+
+        let functional = try KerasArchiveTests.functional()
+        let a = Tensor.randomUniform([5, 6], minval: -1, maxval: 1)
+        let b = Tensor.randomUniform([5, 6], minval: -1, maxval: 1)
+        try compareWithKeras(functional, inputs: [a, b], dir: dir, name: "functional")
+
+        let activations = Sequential([InputLayer(shape: [7]), Dense(6, activation: .gelu), Dense(6, activation: .selu),
+                                      Dense(6, activation: .swish), ReLU(maxValue: 0.7, negativeSlope: 0.1, threshold: 0.05),
+                                      LeakyReLU(negativeSlope: 0.3), Dense(4, activation: .softsign), Reshape([2, 2]),
+                                      Softmax(axis: 1)])
+        try compareWithKeras(activations, inputs: [Tensor.randomUniform([4, 7], minval: -2, maxval: 2)], dir: dir, name: "activations")
+    }
+
+    private func compareWithKeras(_ model: Model, inputs: [Tensor], dir: ScratchDirectory, name: String) throws {
+        let path = dir.file("\(name).keras")
+        try model.save(to: path)
+        var arguments = ["keras-predict", path]
+        for (k, x) in inputs.enumerated() {
+            let file = dir.file("\(name).input\(k).json")
+            try TensorJSON.write(x, to: file)
+            arguments.append(file)
+        }
+        let output = dir.file("\(name).keras-output.json")
+        try Python.helper(arguments + [output])
+        let keras = try TensorJSON.read(output)
+        let ours = inputs.count == 1 ? try model.predict(inputs[0]) : try model.predict(inputs)[0]
+        let difference = maxAbsDifference(ours, keras)
+        print("interop: Keras 3 loaded Kestrel's \(name).keras; max |Kestrel − Keras| = \(difference)")
+        XCTAssertLessThanOrEqual(difference, 1e-5, name)
+    }
+
+    func testKestrelLoadsArchivesWrittenByKeras() throws {
+        let dir = try ScratchDirectory()
+        let names = try Python.helper(["keras-make", dir.path]).split(separator: "\n").last!.split(separator: " ").map(String.init)
+        XCTAssertEqual(names, ["mlp", "activations", "functional"])
+        for name in names {
+            let model = try Model.load(from: dir.file("\(name).keras"))
+            var inputs: [Tensor] = []
+            while FileManager.default.fileExists(atPath: dir.file("\(name).input\(inputs.count).json")) {
+                inputs.append(try TensorJSON.read(dir.file("\(name).input\(inputs.count).json")))
+            }
+            let expected = try TensorJSON.read(dir.file("\(name).expected.json"))
+            let ours = inputs.count == 1 ? try model.predict(inputs[0]) : try model.predict(inputs)[0]
+            let difference = maxAbsDifference(ours, expected)
+            print("interop: Kestrel loaded Keras 3's \(name).keras (\(model is Sequential ? "Sequential" : "Functional"), \(model.layers.count) layers); max |Kestrel − Keras| = \(difference)")
+            XCTAssertLessThanOrEqual(difference, 1e-5, name)
+            // Keras compiled these with Adam and trained one epoch: the state comes along.
+            XCTAssertEqual(model.optimizer?.name, "adam", name)
+            XCTAssertEqual(model.optimizer?.iterations, 1, name)
+        }
+    }
+
+    /// Keras continues training from Kestrel's saved optimizer state exactly as Kestrel does.
+    func testKerasResumesTrainingFromKestrelOptimizerState() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(4)
+        let model = Sequential { Input(shape: [6]); Dense(8, activation: .tanh); Dense(3) }
+        model.compile(optimizer: Adam(learningRate: 0.01), loss: MeanSquaredError())
+        let x = Tensor.randomUniform([16, 6], minval: -1, maxval: 1)
+        let y = Tensor.randomUniform([16, 3], minval: -1, maxval: 1)
+        _ = try model.fit(x, y, batchSize: 8, epochs: 2, verbose: 0)
+        let path = dir.file("resume.keras")
+        try model.save(to: path)
+        try TensorJSON.write(x, to: dir.file("x.json"))
+        try TensorJSON.write(y, to: dir.file("y.json"))
+        try Python.helper(["keras-resume", path, dir.file("x.json"), dir.file("y.json"), dir.file("after.json")])
+        _ = try model.fit(x, y, batchSize: 8, epochs: 1, verbose: 0, shuffle: false)
+        let ours = Tensor(try model.getWeights().flatMap(\.scalars))
+        let keras = try TensorJSON.read(dir.file("after.json"))
+        let iterations = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("after.json.iterations")))) as! [String: Int]
+        XCTAssertEqual(iterations["before"], 4)
+        XCTAssertEqual(iterations["after"], model.optimizer?.iterations)
+        let difference = maxAbsDifference(ours, keras)
+        print("interop: Keras resumed Adam training from Kestrel's state; max weight difference after one more epoch = \(difference)")
+        XCTAssertLessThanOrEqual(difference, 1e-5)
+    }
+}
