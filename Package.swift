@@ -106,6 +106,7 @@ let package = Package(
             name: "KestrelKerasTests",
             dependencies: ["KestrelKeras", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
+        .testTarget(name: "KestrelONNXTests", dependencies: ["KestrelONNX", "KestrelKeras"]),
         .testTarget(name: "KestrelDatasetsTests", dependencies: ["KestrelDatasets", "functional-examples"]),
         .testTarget(name: "KestrelLearnTests", dependencies: ["KestrelLearn", "KestrelDatasets"]),
     ]

@@ -77,6 +77,57 @@ enum KerasLayers {
             className = "Dot"
             c["axes"] = [l.axes.0, l.axes.1]
             c["normalize"] = l.normalize
+        case let l as BaseConv where (l is Conv2D || l is Conv1D):
+            className = l is Conv2D ? "Conv2D" : "Conv1D"
+            c["filters"] = l.filters
+            c["kernel_size"] = l.kernelSize
+            c["strides"] = l.strides
+            c["padding"] = l.padding.rawValue
+            c["data_format"] = "channels_last"
+            c["dilation_rate"] = l.dilationRate
+            c["groups"] = l.groups
+            c["activation"] = try activationName(l.activation, layer: l)
+            c["use_bias"] = l.useBias
+            c["kernel_initializer"] = initializerConfig(l.kernelInitializer)
+            c["bias_initializer"] = initializerConfig(l.biasInitializer)
+            // Regularizers and constraints only shape training; Kestrel's are not serialized yet.
+            for key in ["kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"] {
+                c[key] = NSNull()
+            }
+        case let l as BasePooling where (l is MaxPooling2D || l is AveragePooling2D || l is MaxPooling1D || l is AveragePooling1D):
+            className = l.className
+            c["pool_size"] = l.poolSize
+            c["strides"] = l.strides
+            c["padding"] = l.padding.rawValue
+            c["data_format"] = "channels_last"
+        case let l as BaseGlobalPooling:
+            className = l.className
+            c["data_format"] = "channels_last"
+            c["keepdims"] = l.keepDims
+        case let l as BatchNormalization:
+            guard l.axis == -1 else { throw KestrelError.invalidArgument("\(l.name) (BatchNormalization): only axis -1 is saved") }
+            className = "BatchNormalization"
+            c["axis"] = -1
+            c["momentum"] = jsonNumber(l.momentum)
+            c["epsilon"] = jsonNumber(l.epsilon)
+            c["center"] = l.center
+            c["scale"] = l.scale
+            c["beta_initializer"] = initializerConfig(l.betaInitializer)
+            c["gamma_initializer"] = initializerConfig(l.gammaInitializer)
+            c["moving_mean_initializer"] = initializerConfig(l.movingMeanInitializer)
+            c["moving_variance_initializer"] = initializerConfig(l.movingVarianceInitializer)
+            for key in ["beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"] { c[key] = NSNull() }
+            c["synchronized"] = false
+        case let l as LayerNormalization:
+            guard l.axis == -1 else { throw KestrelError.invalidArgument("\(l.name) (LayerNormalization): only axis -1 is saved") }
+            className = "LayerNormalization"
+            c["axis"] = -1
+            c["epsilon"] = jsonNumber(l.epsilon)
+            c["center"] = l.center
+            c["scale"] = l.scale
+            c["beta_initializer"] = initializerConfig(l.betaInitializer)
+            c["gamma_initializer"] = initializerConfig(l.gammaInitializer)
+            for key in ["beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"] { c[key] = NSNull() }
         default:
             throw KestrelError.invalidArgument(
                 "\(layer.name) (\(layer.className)): saving this layer type in the Keras format is not supported yet")
@@ -123,6 +174,9 @@ enum KerasLayers {
     static let supportedClasses = [
         "Dense", "Flatten", "Reshape", "Activation", "ReLU", "LeakyReLU", "Softmax", "Dropout",
         "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
+        "Conv1D", "Conv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
+        "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+        "BatchNormalization", "LayerNormalization",
     ]
 
     /// A layer from its Keras class name and config; throws for unknown classes and bad values.
@@ -182,12 +236,96 @@ enum KerasLayers {
         case "Dot":
             let axes = try c.ints("axes", count: 2)
             layer = Dot(axes: (axes[0], axes[1]), normalize: try c.bool("normalize", default: false), name: name)
+        case "Conv1D", "Conv2D":
+            let rank = className == "Conv2D" ? 2 : 1
+            try channelsLast(c)
+            let filters = try c.int("filters")
+            let kernel = try c.ints("kernel_size", count: rank)
+            guard filters > 0, filters <= 1 << 20, kernel.allSatisfy({ $0 > 0 && $0 <= 1 << 12 }) else {
+                throw KestrelError.fileError("\(c.context): invalid filters \(filters) or kernel_size \(kernel)")
+            }
+            let strides = try c.has("strides") ? c.ints("strides", count: rank) : Array(repeating: 1, count: rank)
+            let dilation = try c.has("dilation_rate") ? c.ints("dilation_rate", count: rank) : Array(repeating: 1, count: rank)
+            let padding = try self.padding(c)
+            let args = (filters, SpatialSize(kernel), SpatialSize(strides), padding, SpatialSize(dilation), try c.int("groups", default: 1),
+                        try activation(c, "activation"), try c.bool("use_bias", default: true),
+                        try initializer(c, "kernel_initializer", default: .glorotUniform), try initializer(c, "bias_initializer", default: .zeros))
+            layer = rank == 2
+                ? Conv2D(args.0, kernelSize: args.1, strides: args.2, padding: args.3, dilationRate: args.4, groups: args.5,
+                         activation: args.6, useBias: args.7, kernelInitializer: args.8, biasInitializer: args.9, name: name)
+                : Conv1D(args.0, kernelSize: args.1, strides: args.2, padding: args.3, dilationRate: args.4, groups: args.5,
+                         activation: args.6, useBias: args.7, kernelInitializer: args.8, biasInitializer: args.9, name: name)
+        case "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D":
+            let rank = className.hasSuffix("2D") ? 2 : 1
+            try channelsLast(c)
+            let pool = try c.has("pool_size") ? c.ints("pool_size", count: rank) : Array(repeating: 2, count: rank)
+            let strides = try c.has("strides") ? c.ints("strides", count: rank) : pool
+            guard (pool + strides).allSatisfy({ $0 > 0 && $0 <= 1 << 12 }) else {
+                throw KestrelError.fileError("\(c.context): invalid pool_size \(pool) or strides \(strides)")
+            }
+            let padding = try self.padding(c)
+            switch className {
+            case "MaxPooling2D": layer = MaxPooling2D(poolSize: SpatialSize(pool), strides: SpatialSize(strides), padding: padding, name: name)
+            case "AveragePooling2D": layer = AveragePooling2D(poolSize: SpatialSize(pool), strides: SpatialSize(strides), padding: padding, name: name)
+            case "MaxPooling1D": layer = MaxPooling1D(poolSize: SpatialSize(pool), strides: SpatialSize(strides), padding: padding, name: name)
+            default: layer = AveragePooling1D(poolSize: SpatialSize(pool), strides: SpatialSize(strides), padding: padding, name: name)
+            }
+        case "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D":
+            try channelsLast(c)
+            let keep = try c.bool("keepdims", default: false)
+            switch className {
+            case "GlobalMaxPooling2D": layer = GlobalMaxPooling2D(keepDims: keep, name: name)
+            case "GlobalAveragePooling2D": layer = GlobalAveragePooling2D(keepDims: keep, name: name)
+            case "GlobalMaxPooling1D": layer = GlobalMaxPooling1D(keepDims: keep, name: name)
+            default: layer = GlobalAveragePooling1D(keepDims: keep, name: name)
+            }
+        case "BatchNormalization":
+            try lastAxis(c)
+            layer = BatchNormalization(momentum: try c.float("momentum", default: 0.99), epsilon: try c.float("epsilon", default: 1e-3),
+                                       center: try c.bool("center", default: true), scale: try c.bool("scale", default: true),
+                                       betaInitializer: try initializer(c, "beta_initializer", default: .zeros),
+                                       gammaInitializer: try initializer(c, "gamma_initializer", default: .ones),
+                                       movingMeanInitializer: try initializer(c, "moving_mean_initializer", default: .zeros),
+                                       movingVarianceInitializer: try initializer(c, "moving_variance_initializer", default: .ones),
+                                       name: name)
+        case "LayerNormalization":
+            try lastAxis(c)
+            if try c.bool("rms_scaling", default: false) {
+                throw KestrelError.fileError("\(c.context): LayerNormalization with rms_scaling is not supported")
+            }
+            layer = LayerNormalization(epsilon: try c.float("epsilon", default: 1e-3), center: try c.bool("center", default: true),
+                                       scale: try c.bool("scale", default: true),
+                                       betaInitializer: try initializer(c, "beta_initializer", default: .zeros),
+                                       gammaInitializer: try initializer(c, "gamma_initializer", default: .ones), name: name)
         default:
             throw KestrelError.fileError(
                 "\(c.context): unknown or unsupported layer class '\(className.prefix(80))'; Kestrel reads \(supportedClasses.joined(separator: ", "))")
         }
         layer.trainable = try c.bool("trainable", default: true)
         return layer
+    }
+
+    private static func channelsLast(_ c: JSONObject) throws {
+        if let format = try c.optionalString("data_format"), format != "channels_last" {
+            throw KestrelError.fileError("\(c.context): data_format '\(format.prefix(40))' is not supported (Kestrel is channels-last)")
+        }
+    }
+
+    private static func padding(_ c: JSONObject) throws -> Padding {
+        let name = try c.optionalString("padding") ?? "valid"
+        guard let p = Padding(rawValue: name.lowercased()) else {
+            throw KestrelError.fileError("\(c.context): unknown padding '\(name.prefix(40))'")
+        }
+        return p
+    }
+
+    /// Normalization over the last axis only (Keras's default, given as -1 or a list [-1]).
+    private static func lastAxis(_ c: JSONObject) throws {
+        guard c.has("axis") else { return }
+        let axes = try (try? c.ints("axis")) ?? [c.int("axis")]
+        guard axes == [-1] else {
+            throw KestrelError.fileError("\(c.context): normalization over axis \(axes) is not supported; Kestrel reads axis -1")
+        }
     }
 
     /// Accepts a dtype given as a string or a DTypePolicy object, as Keras writes either; only

@@ -63,9 +63,100 @@ extension ONNXGraphBuilder {
             }
             let product = op("Mul", [a, b], base: base)
             return op("ReduceSum", [product, int64Constant("\(base)/axes", [1])], base: base, [Attribute.int("keepdims", 1)])
+        case let l as BaseConv where (l is Conv2D || l is Conv1D):
+            return try convolution(l, inputs[0], inputShape: inputShapes[0], base: base)
+        case let l as BasePooling where (l is MaxPooling2D || l is AveragePooling2D || l is MaxPooling1D || l is AveragePooling1D):
+            let rank = l.rank
+            let spatial = Array(inputShapes[0].prefix(rank))
+            var attributes = [Attribute.ints("kernel_shape", l.poolSize), Attribute.ints("strides", l.strides),
+                              Attribute.ints("pads", Self.pads(spatial, kernel: l.poolSize, strides: l.strides,
+                                                               dilation: Array(repeating: 1, count: rank), padding: l.padding))]
+            let isMax = l is MaxPooling2D || l is MaxPooling1D
+            // Keras averages over the window's valid elements only.
+            if !isMax { attributes.append(Attribute.int("count_include_pad", 0)) }
+            let x = op("Transpose", [inputs[0]], base: base, [Attribute.ints("perm", Self.toChannelsFirst(rank))])
+            let y = op(isMax ? "MaxPool" : "AveragePool", [x], base: base, attributes)
+            return op("Transpose", [y], base: base, [Attribute.ints("perm", Self.toChannelsLast(rank))])
+        case let l as BaseGlobalPooling:
+            let isMax = l is GlobalMaxPooling2D || l is GlobalMaxPooling1D
+            // Opset 17's ReduceMean/ReduceMax take the axes as an attribute.
+            return op(isMax ? "ReduceMax" : "ReduceMean", [inputs[0]], base: base,
+                      [Attribute.ints("axes", Array(1...l.rank)), Attribute.int("keepdims", l.keepDims ? 1 : 0)])
+        case let l as BatchNormalization:
+            guard l.axis == -1 || l.axis == inputShapes[0].count else { throw unsupported("only the last axis is exported") }
+            // Inference form folded into one scale and shift along the channel (last) axis.
+            let w = Dictionary(uniqueKeysWithValues: zip(l.weightSpecs.map(\.name), l.getWeights()))
+            let mean = w["moving_mean"]!.scalars, variance = w["moving_variance"]!.scalars
+            let gamma = w["gamma"]?.scalars ?? Array(repeating: 1, count: mean.count)
+            let beta = w["beta"]?.scalars ?? Array(repeating: 0, count: mean.count)
+            let scale = (0..<mean.count).map { gamma[$0] / (variance[$0] + l.epsilon).squareRoot() }
+            let shift = (0..<mean.count).map { beta[$0] - mean[$0] * scale[$0] }
+            let y = op("Mul", [inputs[0], constant("\(base)/scale", shape: [scale.count], scalars: scale)], base: base)
+            return op("Add", [y, constant("\(base)/shift", shape: [shift.count], scalars: shift)], base: base)
+        case let l as LayerNormalization:
+            guard l.axis == -1 || l.axis == inputShapes[0].count else { throw unsupported("only the last axis is exported") }
+            let w = Dictionary(uniqueKeysWithValues: zip(l.weightSpecs.map(\.name), l.getWeights()))
+            let c = inputShapes[0].last!
+            let gamma = w["gamma"]?.scalars ?? Array(repeating: 1, count: c)
+            let beta = w["beta"]?.scalars ?? Array(repeating: 0, count: c)
+            return op("LayerNormalization", [inputs[0], constant("\(base)/gamma", shape: [c], scalars: gamma),
+                                             constant("\(base)/beta", shape: [c], scalars: beta)], base: base,
+                      [Attribute.int("axis", -1), Attribute.float("epsilon", l.epsilon)])
         default:
             throw unsupported()
         }
+    }
+
+    /// ONNX permutations between channels-last `(N, spatial…, C)` and channels-first `(N, C, spatial…)`.
+    static func toChannelsFirst(_ rank: Int) -> [Int] { [0, rank + 1] + Array(1...rank) }
+    static func toChannelsLast(_ rank: Int) -> [Int] { [0] + Array(2...(rank + 1)) + [1] }
+
+    /// ONNX `pads` (all befores, then all afters) reproducing Keras's padding for known sizes.
+    static func pads(_ spatial: [Int], kernel: [Int], strides: [Int], dilation: [Int], padding: Padding) -> [Int] {
+        var before: [Int] = [], after: [Int] = []
+        for a in spatial.indices {
+            let span = (kernel[a] - 1) * dilation[a] + 1
+            switch padding {
+            case .valid:
+                before.append(0); after.append(0)
+            case .same:
+                let out = (spatial[a] + strides[a] - 1) / strides[a]
+                let total = max((out - 1) * strides[a] + span - spatial[a], 0)
+                before.append(total / 2); after.append(total - total / 2)
+            case .causal:
+                before.append(span - 1); after.append(0)
+            }
+        }
+        return before + after
+    }
+
+    /// A convolution between transposes to and from ONNX's channels-first layout, with the
+    /// kernel permuted from Keras's `(k…, in/groups, out)` to ONNX's `(out, in/groups, k…)`.
+    mutating func convolution(_ l: BaseConv, _ x: String, inputShape: [Int], base: String) throws -> String {
+        let rank = l.rank
+        let w = l.getWeights()
+        let kernel = w[0]
+        let window = l.kernelSize.reduce(1, *)
+        let inPerGroup = kernel.shape[rank], out = kernel.shape[rank + 1]
+        var permuted = [Float](repeating: 0, count: kernel.count)
+        for position in 0..<window {
+            for i in 0..<inPerGroup {
+                for o in 0..<out {
+                    permuted[(o * inPerGroup + i) * window + position] = kernel.scalars[(position * inPerGroup + i) * out + o]
+                }
+            }
+        }
+        let weights = constant("\(base)/kernel", shape: [out, inPerGroup] + l.kernelSize, scalars: permuted)
+        var args = [op("Transpose", [x], base: base, [Attribute.ints("perm", Self.toChannelsFirst(rank))]), weights]
+        if l.useBias { args.append(constant("\(base)/bias", shape: [out], scalars: w[1].scalars)) }
+        let spatial = Array(inputShape.prefix(rank))
+        let y = op("Conv", args, base: base, [
+            Attribute.ints("kernel_shape", l.kernelSize), Attribute.ints("strides", l.strides),
+            Attribute.ints("dilations", l.dilationRate), Attribute.int("group", l.groups),
+            Attribute.ints("pads", Self.pads(spatial, kernel: l.kernelSize, strides: l.strides, dilation: l.dilationRate, padding: l.padding)),
+        ])
+        let back = op("Transpose", [y], base: base, [Attribute.ints("perm", Self.toChannelsLast(rank))])
+        return try activation(l.activation, back, base: base, layer: l)
     }
 
     /// Applies an activation function to `x`.

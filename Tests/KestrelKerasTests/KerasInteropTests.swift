@@ -34,6 +34,26 @@ final class KerasInteropTests: XCTestCase {
         try compareWithKeras(activations, inputs: [Tensor.randomUniform([4, 7], minval: -2, maxval: 2)], dir: dir, name: "activations")
     }
 
+    func testKerasLoadsKestrelCNN() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(31)
+        let cnn = Sequential {
+            Input(shape: [12, 12, 2])
+            Conv2D(6, kernelSize: 3, padding: .same, activation: .relu)
+            BatchNormalization()
+            MaxPooling2D(poolSize: 2)
+            Conv2D(8, kernelSize: [3, 2], strides: [2, 1], activation: .tanh)
+            AveragePooling2D(poolSize: 2, strides: 1, padding: .same)
+            GlobalMaxPooling2D()
+            LayerNormalization()
+            Dense(5, activation: .softmax)
+        }
+        cnn.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy())
+        let x = Tensor.randomUniform([6, 12, 12, 2], minval: -1, maxval: 1)
+        _ = try cnn.fit(x, Tensor(shape: [6], scalars: (0..<6).map { Float($0 % 5) }), batchSize: 3, epochs: 2, verbose: 0)
+        try compareWithKeras(cnn, inputs: [x], dir: dir, name: "cnn")
+    }
+
     private func compareWithKeras(_ model: Model, inputs: [Tensor], dir: ScratchDirectory, name: String) throws {
         let path = dir.file("\(name).keras")
         try model.save(to: path)
@@ -55,7 +75,7 @@ final class KerasInteropTests: XCTestCase {
     func testKestrelLoadsArchivesWrittenByKeras() throws {
         let dir = try ScratchDirectory()
         let names = try Python.helper(["keras-make", dir.path]).split(separator: "\n").last!.split(separator: " ").map(String.init)
-        XCTAssertEqual(names, ["mlp", "activations", "functional"])
+        XCTAssertEqual(names, ["mlp", "activations", "cnn", "functional"])
         for name in names {
             let model = try Model.load(from: dir.file("\(name).keras"))
             var inputs: [Tensor] = []

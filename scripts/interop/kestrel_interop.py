@@ -82,6 +82,11 @@ def keras_make(directory):
         layers.LeakyReLU(negative_slope=0.1), layers.Dense(6, activation="softplus", use_bias=False),
         layers.Activation("selu"), layers.Reshape((2, 3)), layers.Dense(4, activation="softsign"),
     ])
+    models["cnn"] = keras.Sequential([
+        keras.Input((10, 10, 2)), layers.Conv2D(4, 3, padding="same", activation="relu"), layers.BatchNormalization(),
+        layers.MaxPooling2D(), layers.Conv2D(6, (3, 2), strides=(2, 1)), layers.AveragePooling2D(2, 1, padding="same"),
+        layers.LayerNormalization(), layers.GlobalAveragePooling2D(), layers.Dense(3),
+    ])
     a = keras.Input((6,), name="left")
     b = keras.Input((6,), name="right")
     shared = layers.Dense(5, activation="relu", name="shared")
