@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "kestrel-bench", targets: ["kestrel-bench"]),
         .library(name: "KestrelKeras", targets: ["KestrelKeras"]),
         .library(name: "KestrelONNX", targets: ["KestrelONNX"]),
+        .executable(name: "kestrel", targets: ["kestrel"]),
         .executable(name: "mnist-cnn", targets: ["mnist-cnn"]),
         .executable(name: "functional-examples", targets: ["functional-examples"]),
     ],
@@ -58,6 +59,13 @@ let package = Package(
             dependencies: ["Kestrel", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Protos"]
         ),
+        .executableTarget(
+            name: "kestrel",
+            dependencies: [
+                "Kestrel", "KestrelDatasets", "KestrelKeras", "KestrelONNX",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         // TensorBoard event files (protobuf) in a module of their own, so the core has no
         // protobuf dependency; Protos/ holds the schema the generated code came from.
         .target(
@@ -70,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "fashion-mnist",
             dependencies: [
-                "Kestrel", "KestrelDatasets", "KestrelTensorBoard",
+                "Kestrel", "KestrelDatasets", "KestrelTensorBoard", "KestrelKeras", "KestrelONNX",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

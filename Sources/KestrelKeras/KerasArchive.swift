@@ -287,3 +287,29 @@ enum AtomicFile {
         }
     }
 }
+
+/// Listing the arrays of a Keras `.weights.h5` file without a model.
+public enum KerasWeightsFile {
+    /// Every dataset in the file as `(path, shape)`, in HDF5's name order (e.g.
+    /// `layers/dense/vars/0`, `[784, 128]`). Throws a file error for a file HDF5 cannot read.
+    public static func inventory(of path: String) throws -> [(path: String, shape: [Int])] {
+        guard FileManager.default.fileExists(atPath: path) else { throw KestrelError.fileError("\(path): no such file") }
+        return try withHDF5 {
+            let reader = try HDF5Reader(path: path, displayName: path, maxScalars: Int.max)
+            var found: [(String, [Int])] = []
+            func walk(_ group: String, depth: Int) throws {
+                guard depth < 16, found.count < 100_000 else { return }
+                for member in try reader.members(of: group) {
+                    let child = group.isEmpty ? member : "\(group)/\(member)"
+                    if let shape = try? reader.shape(of: child) {
+                        found.append((child, shape))
+                    } else {
+                        try walk(child, depth: depth + 1)
+                    }
+                }
+            }
+            try walk("", depth: 0)
+            return found
+        }
+    }
+}

@@ -5,6 +5,8 @@ import ArgumentParser
 import Foundation
 import Kestrel
 import KestrelDatasets
+import KestrelKeras
+import KestrelONNX
 import KestrelTensorBoard
 
 @main
@@ -33,6 +35,12 @@ struct FashionMNISTTutorial: ParsableCommand {
 
     @Option(help: "Write the figures (training curves, test-image grid, confusion matrix) as SVG to this directory.")
     var plots: String?
+
+    @Option(help: "Save the trained model (with its optimizer state) as a Keras 3 .keras archive.")
+    var save: String?
+
+    @Option(help: "Export the trained model to this ONNX file (for onnxruntime).")
+    var exportOnnx: String?
 
     mutating func run() throws {
         print("Kestrel backend: \(Kestrel.backendDescription)")
@@ -79,6 +87,16 @@ struct FashionMNISTTutorial: ParsableCommand {
                      trainingTime / Double(max(epochs, 1))))
         if let accuracy = history["accuracy"]?.last {
             print(String(format: "final training accuracy: %.4f", accuracy))
+        }
+
+        // Keras: `model.save("model.keras")`; and an ONNX file for serving without Kestrel.
+        if let save {
+            try model.save(to: save)
+            print("saved \(save)")
+        }
+        if let exportOnnx {
+            try model.exportONNX(to: exportOnnx)
+            print("exported \(exportOnnx)")
         }
 
         // 6. Predict: attach a softmax to turn logits into probabilities.
