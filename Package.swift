@@ -115,6 +115,7 @@ let package = Package(
             dependencies: ["KestrelKeras", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
         .testTarget(name: "KestrelONNXTests", dependencies: ["KestrelONNX", "KestrelKeras"]),
+        .testTarget(name: "KestrelCLITests", dependencies: ["kestrel", "KestrelKeras"]),
         .testTarget(name: "KestrelDatasetsTests", dependencies: ["KestrelDatasets", "functional-examples"]),
         .testTarget(name: "KestrelLearnTests", dependencies: ["KestrelLearn", "KestrelDatasets"]),
     ]

@@ -54,6 +54,25 @@ final class KerasInteropTests: XCTestCase {
         try compareWithKeras(cnn, inputs: [x], dir: dir, name: "cnn")
     }
 
+    /// Python's `safetensors` reads the weights Kestrel exports, under Keras's names and under
+    /// PyTorch's (kernels transposed to `(out, in)`).
+    func testPythonSafetensorsReadsKestrelWeights() throws {
+        let dir = try ScratchDirectory()
+        let model = Sequential { Input(shape: [5]); Dense(4, activation: .relu, name: "fc1"); Dense(2, name: "fc2") }
+        try model.build()
+        for (naming, file, expected) in [
+            (WeightNaming.keras, "keras.safetensors",
+             ["layers/dense/vars/0": [5, 4], "layers/dense/vars/1": [4], "layers/dense_1/vars/0": [4, 2], "layers/dense_1/vars/1": [2]]),
+            (WeightNaming.pytorch(), "torch.safetensors",
+             ["fc1.weight": [4, 5], "fc1.bias": [4], "fc2.weight": [2, 4], "fc2.bias": [2]]),
+        ] {
+            try model.saveWeights(to: dir.file(file), naming: naming)
+            try Python.helper(["safetensors-read", dir.file(file), dir.file(file + ".json")])
+            let shapes = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file(file + ".json")))) as! [String: [Int]]
+            XCTAssertEqual(shapes, expected, file)
+        }
+    }
+
     private func compareWithKeras(_ model: Model, inputs: [Tensor], dir: ScratchDirectory, name: String) throws {
         let path = dir.file("\(name).keras")
         try model.save(to: path)
