@@ -240,3 +240,121 @@ void kestrel_column_sums(const float *restrict x, size_t rows, size_t columns, f
         for (size_t j = 0; j < columns; j++) out[j] += xr[j];
     }
 }
+
+// Direct convolution for windows of few values (one group; e.g. the first layer of an image
+// model, with one input channel and K = 9): a matrix product with so short an inner dimension
+// runs far below sgemm's peak, and its column matrix costs more memory traffic than the
+// arithmetic. Each output pixel instead gathers its window (K values) into registers and
+// updates all filters, vectorised across the filters.
+
+/// Copies the window of output (oh, ow) into `v` (`kh·kw·C` values, zeros in the padding).
+static inline void gather_window(const float *restrict xs, const kestrel_window *w, long oh, long ow,
+                                 float *restrict v) {
+    const long H = w->height, W = w->width, C = w->channels;
+    for (long ki = 0; ki < w->kernel_h; ki++) {
+        const long ih = first_row(w, oh, ki);
+        for (long kj = 0; kj < w->kernel_w; kj++) {
+            const long iw = first_col(w, ow, kj);
+            float *dst = v + (ki * w->kernel_w + kj) * C;
+            const int inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
+            for (long c = 0; c < C; c++) dst[c] = inside ? xs[(ih * W + iw) * C + c] : 0.0f;
+        }
+    }
+}
+
+/// Adds `v` back onto the window of output (oh, ow), skipping the padding (gather's adjoint).
+static inline void scatter_window(float *restrict xs, const kestrel_window *w, long oh, long ow,
+                                  const float *restrict v) {
+    const long H = w->height, W = w->width, C = w->channels;
+    for (long ki = 0; ki < w->kernel_h; ki++) {
+        const long ih = first_row(w, oh, ki);
+        if (ih < 0 || ih >= H) continue;
+        for (long kj = 0; kj < w->kernel_w; kj++) {
+            const long iw = first_col(w, ow, kj);
+            if (iw < 0 || iw >= W) continue;
+            const float *src = v + (ki * w->kernel_w + kj) * C;
+            for (long c = 0; c < C; c++) xs[(ih * W + iw) * C + c] += src[c];
+        }
+    }
+}
+
+/// `y[0..<B] = v · kernel[:, 0..<B]` for a block of B filters (B a constant after inlining, so
+/// the accumulators stay in vector registers).
+static inline void filter_block(const float *restrict v, long K, const float *restrict kernel, long F,
+                                float *restrict y, const long B) {
+    float acc[32] = {0};
+    for (long k = 0; k < K; k++) {
+        const float vk = v[k];
+        const float *wk = kernel + k * F;
+        for (long f = 0; f < B; f++) acc[f] += vk * wk[f];
+    }
+    for (long f = 0; f < B; f++) y[f] = acc[f];
+}
+
+KESTREL_CLONES
+void kestrel_conv_direct_forward(const float *restrict x, const float *restrict kernel, float *restrict y,
+                                 const kestrel_window *w, size_t batch, long filters) {
+    const long C = w->channels, K = w->kernel_h * w->kernel_w * C, F = filters;
+    const long OH = w->out_height, OW = w->out_width, in_size = w->height * w->width * C;
+    float v[K];
+    for (size_t n = 0; n < batch; n++) {
+        const float *xs = x + n * in_size;
+        for (long oh = 0; oh < OH; oh++) {
+            for (long ow = 0; ow < OW; ow++) {
+                gather_window(xs, w, oh, ow, v);
+                float *yo = y + ((n * OH + oh) * OW + ow) * F;
+                long f = 0;
+                for (; f + 32 <= F; f += 32) filter_block(v, K, kernel + f, F, yo + f, 32);
+                for (; f + 8 <= F; f += 8) filter_block(v, K, kernel + f, F, yo + f, 8);
+                for (; f < F; f++) filter_block(v, K, kernel + f, F, yo + f, 1);
+            }
+        }
+    }
+}
+
+KESTREL_CLONES
+void kestrel_conv_direct_kernel_gradient(const float *restrict x, const float *restrict dy, float *restrict dw,
+                                         const kestrel_window *w, size_t batch, long filters, int accumulate) {
+    const long C = w->channels, K = w->kernel_h * w->kernel_w * C, F = filters;
+    const long OH = w->out_height, OW = w->out_width, in_size = w->height * w->width * C;
+    if (!accumulate) memset(dw, 0, (size_t)(K * F) * sizeof(float));
+    float v[K];
+    for (size_t n = 0; n < batch; n++) {
+        const float *xs = x + n * in_size;
+        for (long oh = 0; oh < OH; oh++) {
+            for (long ow = 0; ow < OW; ow++) {
+                gather_window(xs, w, oh, ow, v);
+                const float *g = dy + ((n * OH + oh) * OW + ow) * F;
+                for (long k = 0; k < K; k++) {
+                    const float vk = v[k];
+                    float *d = dw + k * F;
+                    for (long f = 0; f < F; f++) d[f] += vk * g[f];
+                }
+            }
+        }
+    }
+}
+
+KESTREL_CLONES
+void kestrel_conv_direct_input_gradient(const float *restrict dy, const float *restrict kernel, float *restrict dx,
+                                        const kestrel_window *w, size_t batch, long filters) {
+    const long C = w->channels, K = w->kernel_h * w->kernel_w * C, F = filters;
+    const long OH = w->out_height, OW = w->out_width, in_size = w->height * w->width * C;
+    memset(dx, 0, batch * (size_t)in_size * sizeof(float));
+    float v[K];
+    for (size_t n = 0; n < batch; n++) {
+        float *dxs = dx + n * in_size;
+        for (long oh = 0; oh < OH; oh++) {
+            for (long ow = 0; ow < OW; ow++) {
+                const float *g = dy + ((n * OH + oh) * OW + ow) * F;
+                for (long k = 0; k < K; k++) {
+                    const float *wk = kernel + k * F;
+                    float s = 0;
+                    for (long f = 0; f < F; f++) s += g[f] * wk[f];
+                    v[k] = s;
+                }
+                scatter_window(dxs, w, oh, ow, v);
+            }
+        }
+    }
+}

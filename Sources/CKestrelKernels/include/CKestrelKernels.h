@@ -76,3 +76,21 @@ void kestrel_relu_backward_in_place(float *restrict dy, const float *restrict y,
 /// Column sums of a `rows × columns` matrix, stored in or added to `out`.
 void kestrel_column_sums(const float *restrict x, size_t rows, size_t columns, float *restrict out, int accumulate);
 #endif
+
+#ifndef CKESTREL_DIRECT_CONV_H
+#define CKESTREL_DIRECT_CONV_H
+// Direct convolution (one group) for windows of few values, where im2col + sgemm is slow.
+// `kernel` has Keras's layout (kh, kw, C, filters).
+
+/// y = conv(x, kernel): `batch·OH·OW × filters` outputs, no bias or activation.
+void kestrel_conv_direct_forward(const float *restrict x, const float *restrict kernel, float *restrict y,
+                                 const kestrel_window *w, size_t batch, long filters);
+
+/// The kernel gradient from the input and the pre-activation gradient, stored or added.
+void kestrel_conv_direct_kernel_gradient(const float *restrict x, const float *restrict dy, float *restrict dw,
+                                         const kestrel_window *w, size_t batch, long filters, int accumulate);
+
+/// The input gradient from the pre-activation gradient (dx is overwritten).
+void kestrel_conv_direct_input_gradient(const float *restrict dy, const float *restrict kernel, float *restrict dx,
+                                        const kestrel_window *w, size_t batch, long filters);
+#endif

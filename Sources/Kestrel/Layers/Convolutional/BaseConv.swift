@@ -1,13 +1,7 @@
 import CKestrelKernels
 
-/// The machinery shared by `Conv1D` and `Conv2D` (Keras `BaseConv`): a convolution lowered to
-/// one matrix product per channel group.
-///
-/// Forward copies every receptive field of the batch into a row of a column matrix (im2col,
-/// in the plan's workspace), multiplies it by the kernel seen as a `(window · inChannels/groups)
-/// × filters` matrix, then adds the bias and applies the activation in one pass. Backward
-/// reuses the column matrix for the kernel gradient and then overwrites it with the columns'
-/// gradient, which col2im folds back into the input gradient.
+/// The machinery shared by `Conv1D` and `Conv2D` (Keras `BaseConv`): a `GroupedConvolution`
+/// followed by the bias and the activation, applied to each tile of output while it is in cache.
 public class BaseConv: Layer {
     /// The number of spatial axes (1 for Conv1D, 2 for Conv2D).
     public let rank: Int
@@ -132,9 +126,12 @@ public class BaseConv: Layer {
 
     public override func forward(_ c: LayerContext) {
         let e = engine(geometry!)
-        e.forward(input: c.input, kernel: c.weights[0], output: c.output, columns: c.workspace, batch: c.batch)
-        finishOutput(c.output, bias: useBias ? c.weights[1] : nil, rows: c.batch * e.geometry.outputPositions,
-                     columns: filters, preactivation: c.workspace + e.columnCount(batch: c.batch), activation: activation)
+        let bias = useBias ? UnsafePointer(c.weights[1]) : nil
+        let preactivation = c.workspace + e.columnCount(batch: c.batch)
+        e.forward(input: c.input, kernel: c.weights[0], output: c.output, columns: c.workspace, batch: c.batch) { first, rows in
+            finishOutput(c.output + first * filters, bias: bias, rows: rows, columns: filters,
+                         preactivation: preactivation + first * filters, activation: activation)
+        }
     }
 
     public override func backward(_ c: LayerContext) {
@@ -152,12 +149,24 @@ public class BaseConv: Layer {
     }
 }
 
-/// A grouped convolution lowered to matrix products: im2col into `columns`, then one product
-/// per group with the kernel seen as a `(window · inChannels/groups) × filters` matrix. Used by
-/// every convolution layer (a depthwise convolution is one with a group per input channel).
+/// A grouped convolution, as used by every convolution layer (a depthwise convolution is one
+/// with a group per input channel).
+///
+/// Windows of few values (one group, `window · channels <= directDepthLimit`) are convolved
+/// directly. Otherwise the batch is processed in tiles of a few images: im2col of the tile into
+/// `columns`, then one product per group with the kernel seen as a `(window · inChannels/groups)
+/// × filters` matrix. A tile's columns stay in cache between im2col and the product (a whole
+/// batch's would stream through memory), and backward rebuilds them tile by tile.
 struct GroupedConvolution {
     let geometry: WindowGeometry
     let filters: Int
+
+    /// The deepest window convolved directly: below it a product's inner dimension is too short
+    /// for sgemm to approach its peak.
+    static let directDepthLimit = 32
+    /// Bytes of column matrix per tile: about half an L2 cache, leaving room for the packed
+    /// kernel and the tile's output.
+    static let tileBytes = 256 << 10
 
     var groups: Int { geometry.groups }
     /// Rows of each group's kernel matrix.
@@ -168,54 +177,92 @@ struct GroupedConvolution {
         geometry.kernel.allSatisfy { $0 == 1 } && geometry.strides.allSatisfy { $0 == 1 } && groups == 1
     }
 
-    /// Floats of column matrix for a batch (none for a pointwise convolution).
+    /// Whether the convolution runs without a column matrix or matrix products.
+    var isDirect: Bool { groups == 1 && !isPointwise && groupDepth <= Self.directDepthLimit }
+
+    /// Floats of column matrix per image.
+    private var columnsPerImage: Int { geometry.outputPositions * geometry.windowSize * geometry.channels }
+
+    /// Images per tile.
+    var tileImages: Int { max(1, Self.tileBytes / (MemoryLayout<Float>.size * columnsPerImage)) }
+
+    /// Floats of column matrix for a batch: one tile's (none for a pointwise or direct convolution).
     func columnCount(batch: Int) -> Int {
-        isPointwise ? 0 : batch * geometry.outputPositions * geometry.windowSize * geometry.channels
+        isPointwise || isDirect ? 0 : min(batch, tileImages) * columnsPerImage
     }
 
-    /// `output = im2col(input) · kernel` (no bias, no activation); leaves the columns in `columns`.
+    /// `output = conv(input, kernel)` (no bias, no activation), tile by tile; `finish(firstRow,
+    /// rows)` is called on each tile's output rows while they are still in cache.
     func forward(input: UnsafePointer<Float>, kernel: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-                 columns: UnsafeMutablePointer<Float>, batch: Int) {
+                 columns: UnsafeMutablePointer<Float>, batch: Int, finish: (Int, Int) -> Void = { _, _ in }) {
         var window = geometry.window
-        let rows = batch * geometry.outputPositions, k = groupDepth, fg = filters / groups
-        let cols: UnsafePointer<Float>
-        if isPointwise {
-            cols = input
-        } else {
-            kestrel_im2col(input, columns, &window, batch)
-            cols = UnsafePointer(columns)
-        }
-        for group in 0..<groups {
-            Kernels.gemm(transposeA: false, transposeB: false, m: rows, n: fg, k: k,
-                         alpha: 1, a: cols + group * k, lda: groups * k, b: kernel + group * fg, ldb: filters,
-                         beta: 0, c: output + group * fg, ldc: filters)
+        let positions = geometry.outputPositions, inputSize = geometry.inputPositions * geometry.channels
+        let k = groupDepth, fg = filters / groups
+        for first in stride(from: 0, to: batch, by: tileImages) {
+            let count = min(tileImages, batch - first), rows = count * positions
+            let x = input + first * inputSize, y = output + first * positions * filters
+            if isDirect {
+                kestrel_conv_direct_forward(x, kernel, y, &window, count, filters)
+            } else {
+                let cols: UnsafePointer<Float>
+                if isPointwise {
+                    cols = x
+                } else {
+                    kestrel_im2col(x, columns, &window, count)
+                    cols = UnsafePointer(columns)
+                }
+                for group in 0..<groups {
+                    Kernels.gemm(transposeA: false, transposeB: false, m: rows, n: fg, k: k,
+                                 alpha: 1, a: cols + group * k, lda: groups * k, b: kernel + group * fg, ldb: filters,
+                                 beta: 0, c: y + group * fg, ldc: filters)
+                }
+            }
+            finish(first * positions, rows)
         }
     }
 
     /// Kernel gradient (stored, or added when `accumulate`) and, when wanted, the input
-    /// gradient, from the pre-activation gradient `outputGradient` and the columns `forward`
-    /// left behind (which this overwrites with their gradient).
+    /// gradient, from the pre-activation gradient `outputGradient`; `columns` is scratch.
     func backward(outputGradient dz: UnsafePointer<Float>, input: UnsafePointer<Float>, kernel: UnsafePointer<Float>,
                   kernelGradient: UnsafeMutablePointer<Float>, accumulate: Bool,
                   inputGradient dx: UnsafeMutablePointer<Float>?, columns: UnsafeMutablePointer<Float>, batch: Int) {
         var window = geometry.window
-        let rows = batch * geometry.outputPositions, k = groupDepth, fg = filters / groups
-        let cols = isPointwise ? input : UnsafePointer(columns)
-        for group in 0..<groups {
-            Kernels.gemm(transposeA: true, transposeB: false, m: k, n: fg, k: rows,
-                         alpha: 1, a: cols + group * k, lda: groups * k, b: dz + group * fg, ldb: filters,
-                         beta: accumulate ? 1 : 0, c: kernelGradient + group * fg, ldc: filters)
+        if isDirect {
+            kestrel_conv_direct_kernel_gradient(input, dz, kernelGradient, &window, batch, filters, accumulate ? 1 : 0)
+            if let dx { kestrel_conv_direct_input_gradient(dz, kernel, dx, &window, batch, filters) }
+            return
         }
-        guard let dx else { return }
-        // The columns' gradient replaces the columns (already used above), or is the input
-        // gradient itself for a pointwise convolution.
-        let dcols = isPointwise ? dx : columns
-        for group in 0..<groups {
-            Kernels.gemm(transposeA: false, transposeB: true, m: rows, n: k, k: fg,
-                         alpha: 1, a: dz + group * fg, lda: filters, b: kernel + group * fg, ldb: filters,
-                         beta: 0, c: dcols + group * k, ldc: groups * k)
+        let positions = geometry.outputPositions, inputSize = geometry.inputPositions * geometry.channels
+        let k = groupDepth, fg = filters / groups
+        for first in stride(from: 0, to: batch, by: tileImages) {
+            let count = min(tileImages, batch - first), rows = count * positions
+            let x = input + first * inputSize, g = dz + first * positions * filters
+            let cols: UnsafePointer<Float>
+            if isPointwise {
+                cols = x
+            } else {
+                kestrel_im2col(x, columns, &window, count)
+                cols = UnsafePointer(columns)
+            }
+            // Later tiles add to the first one's kernel gradient.
+            let beta: Float = accumulate || first > 0 ? 1 : 0
+            for group in 0..<groups {
+                Kernels.gemm(transposeA: true, transposeB: false, m: k, n: fg, k: rows,
+                             alpha: 1, a: cols + group * k, lda: groups * k, b: g + group * fg, ldb: filters,
+                             beta: beta, c: kernelGradient + group * fg, ldc: filters)
+            }
+            guard let dx else { continue }
+            // The columns' gradient replaces the columns (already used above), or is the input
+            // gradient itself for a pointwise convolution.
+            let dxTile = dx + first * inputSize
+            let dcols = isPointwise ? dxTile : columns
+            for group in 0..<groups {
+                Kernels.gemm(transposeA: false, transposeB: true, m: rows, n: k, k: fg,
+                             alpha: 1, a: g + group * fg, lda: filters, b: kernel + group * fg, ldb: filters,
+                             beta: 0, c: dcols + group * k, ldc: groups * k)
+            }
+            if !isPointwise { kestrel_col2im(dcols, dxTile, &window, count) }
         }
-        if !isPointwise { kestrel_col2im(dcols, dx, &window, batch) }
     }
 }
 
