@@ -128,6 +128,32 @@ enum KerasLayers {
             c["beta_initializer"] = initializerConfig(l.betaInitializer)
             c["gamma_initializer"] = initializerConfig(l.gammaInitializer)
             for key in ["beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"] { c[key] = NSNull() }
+        case let l as Permute:
+            className = "Permute"
+            c["dims"] = l.dims
+        case let l as RepeatVector:
+            className = "RepeatVector"
+            c["n"] = l.n
+        case let l as UpSampling2D:
+            className = "UpSampling2D"
+            c["size"] = l.size
+            c["data_format"] = "channels_last"
+            c["interpolation"] = "nearest"
+        case let l as ZeroPadding2D:
+            className = "ZeroPadding2D"
+            c["padding"] = l.amounts
+            c["data_format"] = "channels_last"
+        case let l as Cropping2D:
+            className = "Cropping2D"
+            c["cropping"] = l.amounts
+            c["data_format"] = "channels_last"
+        case let l as SpatialDropout:
+            className = l.rank == 2 ? "SpatialDropout2D" : "SpatialDropout1D"
+            // Keras's SpatialDropout layers take no `trainable` argument.
+            c["trainable"] = nil
+            c["rate"] = jsonNumber(l.rate)
+            c["seed"] = NSNull()
+            if l.rank == 2 { c["data_format"] = "channels_last" }
         default:
             throw KestrelError.invalidArgument(
                 "\(layer.name) (\(layer.className)): saving this layer type in the Keras format is not supported yet")
@@ -176,7 +202,8 @@ enum KerasLayers {
         "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
         "Conv1D", "Conv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
         "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
-        "BatchNormalization", "LayerNormalization",
+        "BatchNormalization", "LayerNormalization", "Permute", "RepeatVector", "UpSampling2D", "ZeroPadding2D",
+        "Cropping2D", "SpatialDropout1D", "SpatialDropout2D",
     ]
 
     /// A layer from its Keras class name and config; throws for unknown classes and bad values.
@@ -297,6 +324,35 @@ enum KerasLayers {
                                        scale: try c.bool("scale", default: true),
                                        betaInitializer: try initializer(c, "beta_initializer", default: .zeros),
                                        gammaInitializer: try initializer(c, "gamma_initializer", default: .ones), name: name)
+        case "Permute":
+            let dims = try c.ints("dims")
+            guard !dims.isEmpty, dims.count <= 8, Set(dims) == Set(1...dims.count) else {
+                throw KestrelError.fileError("\(c.context): 'dims' must be a permutation of 1…n, found \(dims)")
+            }
+            layer = Permute(dims, name: name)
+        case "RepeatVector":
+            let n = try c.int("n")
+            guard n > 0, n <= 1 << 20 else { throw KestrelError.fileError("\(c.context): invalid n \(n)") }
+            layer = RepeatVector(n, name: name)
+        case "UpSampling2D":
+            try channelsLast(c)
+            if let interpolation = try c.optionalString("interpolation"), interpolation != "nearest" {
+                throw KestrelError.fileError("\(c.context): UpSampling2D interpolation '\(interpolation.prefix(40))' is not supported (only nearest)")
+            }
+            let size = try c.ints("size", count: 2)
+            guard size.allSatisfy({ $0 > 0 && $0 <= 1 << 10 }) else { throw KestrelError.fileError("\(c.context): invalid size \(size)") }
+            layer = UpSampling2D(size: SpatialSize(size), name: name)
+        case "ZeroPadding2D", "Cropping2D":
+            try channelsLast(c)
+            let key = className == "ZeroPadding2D" ? "padding" : "cropping"
+            let amounts = try borderAmounts(c, key)
+            layer = className == "ZeroPadding2D" ? ZeroPadding2D(padding: amounts, name: name) : Cropping2D(cropping: amounts, name: name)
+        case "SpatialDropout1D", "SpatialDropout2D":
+            try channelsLast(c)
+            let rate = try c.float("rate")
+            guard rate >= 0, rate < 1 else { throw KestrelError.fileError("\(c.context): rate must be in [0, 1), found \(rate)") }
+            let seed = jsonInt(c.values["seed"]).map { UInt64(bitPattern: Int64($0)) }
+            layer = className == "SpatialDropout2D" ? SpatialDropout2D(rate, seed: seed, name: name) : SpatialDropout1D(rate, seed: seed, name: name)
         default:
             throw KestrelError.fileError(
                 "\(c.context): unknown or unsupported layer class '\(className.prefix(80))'; Kestrel reads \(supportedClasses.joined(separator: ", "))")
@@ -309,6 +365,29 @@ enum KerasLayers {
         if let format = try c.optionalString("data_format"), format != "channels_last" {
             throw KestrelError.fileError("\(c.context): data_format '\(format.prefix(40))' is not supported (Kestrel is channels-last)")
         }
+    }
+
+    /// Keras's border amounts: one integer, a pair (symmetric per axis), or
+    /// `[[top, bottom], [left, right]]`.
+    private static func borderAmounts(_ c: JSONObject, _ key: String) throws -> [[Int]] {
+        let fail = KestrelError.fileError("\(c.context): '\(key)' should be an integer, a pair or [[top, bottom], [left, right]]")
+        var amounts: [[Int]]
+        if let i = jsonInt(c.values[key]) {
+            amounts = [[i, i], [i, i]]
+        } else if let list = c.values[key] as? [Any], list.count == 2 {
+            if let pair = list.map(jsonInt) as? [Int] {
+                amounts = [[pair[0], pair[0]], [pair[1], pair[1]]]
+            } else {
+                amounts = try list.map { v -> [Int] in
+                    guard let p = (v as? [Any])?.map(jsonInt) as? [Int], p.count == 2 else { throw fail }
+                    return p
+                }
+            }
+        } else {
+            throw fail
+        }
+        guard amounts.joined().allSatisfy({ $0 >= 0 && $0 <= 1 << 16 }) else { throw fail }
+        return amounts
     }
 
     private static func padding(_ c: JSONObject) throws -> Padding {

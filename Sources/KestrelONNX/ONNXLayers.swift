@@ -33,7 +33,7 @@ extension ONNXGraphBuilder {
             return op("LeakyRelu", [inputs[0]], base: base, [Attribute.float("alpha", l.negativeSlope)])
         case let l as Softmax:
             return op("Softmax", [inputs[0]], base: base, [Attribute.int("axis", l.axis)])
-        case is Dropout, is InputLayer:
+        case is Dropout, is SpatialDropout, is InputLayer:
             return inputs[0]
         case is Flatten:
             // Values are channels-last here, so ONNX's row-major Flatten matches Keras's order.
@@ -102,6 +102,31 @@ extension ONNXGraphBuilder {
             return op("LayerNormalization", [inputs[0], constant("\(base)/gamma", shape: [c], scalars: gamma),
                                              constant("\(base)/beta", shape: [c], scalars: beta)], base: base,
                       [Attribute.int("axis", -1), Attribute.float("epsilon", l.epsilon)])
+        case let l as Permute:
+            return op("Transpose", [inputs[0]], base: base, [Attribute.ints("perm", [0] + l.dims)])
+        case let l as RepeatVector:
+            let expanded = op("Unsqueeze", [inputs[0], int64Constant("\(base)/axes", [1])], base: base)
+            return op("Tile", [expanded, int64Constant("\(base)/repeats", [1, Int64(l.n), 1])], base: base)
+        case let l as ZeroPadding2D:
+            let a = l.amounts
+            let pads = int64Constant("\(base)/pads", [0, a[0][0], a[1][0], 0, 0, a[0][1], a[1][1], 0].map(Int64.init))
+            return op("Pad", [inputs[0], pads], base: base)
+        case let l as Cropping2D:
+            let a = l.amounts, s = inputShapes[0]
+            return op("Slice", [inputs[0], int64Constant("\(base)/starts", [Int64(a[0][0]), Int64(a[1][0])]),
+                                int64Constant("\(base)/ends", [Int64(s[0] - a[0][1]), Int64(s[1] - a[1][1])]),
+                                int64Constant("\(base)/axes", [1, 2])], base: base)
+        case let l as UpSampling2D:
+            // Nearest-neighbour repetition: with "asymmetric" coordinates and "floor" rounding,
+            // output pixel i reads input pixel floor(i / size), as Keras's repeat does.
+            let x = op("Transpose", [inputs[0]], base: base, [Attribute.ints("perm", Self.toChannelsFirst(2))])
+            let scales = constant("\(base)/scales", shape: [4], scalars: [1, 1, Float(l.size[0]), Float(l.size[1])])
+            var mode = Onnx_AttributeProto(), transform = Onnx_AttributeProto(), rounding = Onnx_AttributeProto()
+            mode.name = "mode"; mode.type = .string; mode.s = Data("nearest".utf8)
+            transform.name = "coordinate_transformation_mode"; transform.type = .string; transform.s = Data("asymmetric".utf8)
+            rounding.name = "nearest_mode"; rounding.type = .string; rounding.s = Data("floor".utf8)
+            let y = op("Resize", [x, "", scales], base: base, [mode, transform, rounding])
+            return op("Transpose", [y], base: base, [Attribute.ints("perm", Self.toChannelsLast(2))])
         default:
             throw unsupported()
         }

@@ -143,6 +143,38 @@ final class KerasArchiveTests: XCTestCase {
         XCTAssertEqual(relu.threshold, 0.2)
     }
 
+    func testConvolutionalAndReshapingLayersRoundTrip() throws {
+        let dir = try ScratchDirectory()
+        let model = Sequential {
+            Input(shape: [5, 4, 2])
+            ZeroPadding2D(padding: [[1, 0], [2, 1]])
+            Conv2D(4, kernelSize: 3, padding: .same, activation: .relu)
+            BatchNormalization()
+            UpSampling2D(size: [2, 3])
+            SpatialDropout2D(0.3)
+            Cropping2D(cropping: [[1, 2], [0, 3]])
+            AveragePooling2D(poolSize: 2)
+            Permute([2, 1, 3])
+            Reshape([-1, 4])
+            Conv1D(3, kernelSize: 2, padding: .causal)
+            MaxPooling1D(poolSize: 2)
+            LayerNormalization()
+            GlobalMaxPooling1D()
+            RepeatVector(2)
+            GlobalAveragePooling1D()
+            Dense(2)
+        }
+        model.compile(optimizer: SGD(momentum: 0.5), loss: MeanSquaredError())
+        let x = Tensor.randomUniform([4, 5, 4, 2], minval: -1, maxval: 1)
+        _ = try model.fit(x, Tensor.randomUniform([4, 2]), batchSize: 2, epochs: 1, verbose: 0)
+        let path = dir.file("conv.keras")
+        try model.save(to: path)
+        let loaded = try Model.load(from: path)
+        XCTAssertEqual(loaded.layers.map(\.className), model.layers.map(\.className))
+        XCTAssertEqual(try loaded.predict(x).scalars, try model.predict(x).scalars)
+        XCTAssertEqual(try loaded.optimizerState(), try model.optimizerState())
+    }
+
     func testFailedSaveLeavesPreviousFileIntact() throws {
         let dir = try ScratchDirectory()
         let model = Self.mlp()

@@ -52,6 +52,24 @@ final class KerasInteropTests: XCTestCase {
         let x = Tensor.randomUniform([6, 12, 12, 2], minval: -1, maxval: 1)
         _ = try cnn.fit(x, Tensor(shape: [6], scalars: (0..<6).map { Float($0 % 5) }), batchSize: 3, epochs: 2, verbose: 0)
         try compareWithKeras(cnn, inputs: [x], dir: dir, name: "cnn")
+
+        let reshaping = Sequential {
+            Input(shape: [5, 4, 2])
+            ZeroPadding2D(padding: [[1, 0], [2, 1]])
+            UpSampling2D(size: [2, 3])
+            SpatialDropout2D(0.3)
+            Cropping2D(cropping: [[1, 2], [0, 3]])
+            Conv2D(3, kernelSize: 2, strides: 2)
+            Permute([2, 1, 3])
+            Reshape([-1, 3])
+            Conv1D(4, kernelSize: 3, padding: .causal)
+            MaxPooling1D(poolSize: 2)
+            GlobalAveragePooling1D()
+            RepeatVector(2)
+            Flatten()
+            Dense(4)
+        }
+        try compareWithKeras(reshaping, inputs: [Tensor.randomUniform([3, 5, 4, 2], minval: -1, maxval: 1)], dir: dir, name: "reshaping")
     }
 
     /// Python's `safetensors` reads the weights Kestrel exports, under Keras's names and under

@@ -80,11 +80,30 @@ final class ONNXExportTests: XCTestCase {
         try compareWithOnnxRuntime(model, Tensor.randomUniform([7, 6], minval: -2, maxval: 2), name: "activations")
     }
 
+    func testOnnxRuntimeRunsReshapingLayers() throws {
+        Kestrel.setRandomSeed(15)
+        let model = Sequential {
+            Input(shape: [5, 4, 2])
+            ZeroPadding2D(padding: [[1, 0], [2, 1]])
+            UpSampling2D(size: [2, 3])
+            SpatialDropout2D(0.3)
+            Cropping2D(cropping: [[1, 2], [0, 3]])
+            Conv2D(3, kernelSize: 2, strides: 2)
+            Permute([2, 1, 3])
+            Reshape([-1, 3])
+            GlobalAveragePooling1D()
+            RepeatVector(2)
+            Flatten()
+            Dense(4)
+        }
+        try compareWithOnnxRuntime(model, Tensor.randomUniform([3, 5, 4, 2], minval: -1, maxval: 1), name: "reshaping")
+    }
+
     func testUnsupportedLayerThrowsAndWritesNothing() throws {
         let dir = try ScratchDirectory()
-        let model = Sequential { Input(shape: [4, 3]); Permute([2, 1]); Flatten(); Dense(2) }
+        let model = Sequential { Input(shape: [4, 4, 2]); Conv2DTranspose(2, kernelSize: 2) }
         XCTAssertThrowsError(try model.exportONNX(to: dir.file("p.onnx"))) { error in
-            XCTAssertTrue("\(error)".contains("Permute"), "\(error)")
+            XCTAssertTrue("\(error)".contains("Conv2DTranspose"), "\(error)")
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [])
     }
