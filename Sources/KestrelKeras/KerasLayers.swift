@@ -128,6 +128,55 @@ enum KerasLayers {
             c["beta_initializer"] = initializerConfig(l.betaInitializer)
             c["gamma_initializer"] = initializerConfig(l.gammaInitializer)
             for key in ["beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"] { c[key] = NSNull() }
+        case let l as Conv2DTranspose:
+            className = "Conv2DTranspose"
+            c["filters"] = l.filters
+            c["kernel_size"] = l.kernelSize
+            c["strides"] = l.strides
+            c["padding"] = l.padding.rawValue
+            c["output_padding"] = NSNull()
+            c["data_format"] = "channels_last"
+            c["dilation_rate"] = l.dilationRate
+            c["activation"] = try activationName(l.activation, layer: l)
+            c["use_bias"] = l.useBias
+            c["kernel_initializer"] = initializerConfig(l.kernelInitializer)
+            c["bias_initializer"] = initializerConfig(l.biasInitializer)
+            for key in ["kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"] {
+                c[key] = NSNull()
+            }
+        case let l as DepthwiseConv2D:
+            className = "DepthwiseConv2D"
+            c["kernel_size"] = l.kernelSize
+            c["strides"] = l.strides
+            c["padding"] = l.padding.rawValue
+            c["depth_multiplier"] = l.depthMultiplier
+            c["data_format"] = "channels_last"
+            c["dilation_rate"] = l.dilationRate
+            c["activation"] = try activationName(l.activation, layer: l)
+            c["use_bias"] = l.useBias
+            c["depthwise_initializer"] = initializerConfig(l.depthwiseInitializer)
+            c["bias_initializer"] = initializerConfig(l.biasInitializer)
+            for key in ["depthwise_regularizer", "bias_regularizer", "activity_regularizer", "depthwise_constraint", "bias_constraint"] {
+                c[key] = NSNull()
+            }
+        case let l as SeparableConv2D:
+            className = "SeparableConv2D"
+            c["filters"] = l.filters
+            c["kernel_size"] = l.kernelSize
+            c["strides"] = l.strides
+            c["padding"] = l.padding.rawValue
+            c["depth_multiplier"] = l.depthMultiplier
+            c["data_format"] = "channels_last"
+            c["dilation_rate"] = l.dilationRate
+            c["activation"] = try activationName(l.activation, layer: l)
+            c["use_bias"] = l.useBias
+            c["depthwise_initializer"] = initializerConfig(l.depthwiseInitializer)
+            c["pointwise_initializer"] = initializerConfig(l.pointwiseInitializer)
+            c["bias_initializer"] = initializerConfig(l.biasInitializer)
+            for key in ["depthwise_regularizer", "pointwise_regularizer", "bias_regularizer", "activity_regularizer",
+                        "depthwise_constraint", "pointwise_constraint", "bias_constraint"] {
+                c[key] = NSNull()
+            }
         case let l as Permute:
             className = "Permute"
             c["dims"] = l.dims
@@ -203,7 +252,7 @@ enum KerasLayers {
         "Conv1D", "Conv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
         "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
         "BatchNormalization", "LayerNormalization", "Permute", "RepeatVector", "UpSampling2D", "ZeroPadding2D",
-        "Cropping2D", "SpatialDropout1D", "SpatialDropout2D",
+        "Cropping2D", "SpatialDropout1D", "SpatialDropout2D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D",
     ]
 
     /// A layer from its Keras class name and config; throws for unknown classes and bad values.
@@ -324,6 +373,43 @@ enum KerasLayers {
                                        scale: try c.bool("scale", default: true),
                                        betaInitializer: try initializer(c, "beta_initializer", default: .zeros),
                                        gammaInitializer: try initializer(c, "gamma_initializer", default: .ones), name: name)
+        case "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D":
+            try channelsLast(c)
+            if c.has("output_padding") {
+                throw KestrelError.fileError("\(c.context): Conv2DTranspose with an output_padding is not supported")
+            }
+            let kernel = try c.ints("kernel_size", count: 2)
+            let strides = try c.has("strides") ? c.ints("strides", count: 2) : [1, 1]
+            let dilation = try c.has("dilation_rate") ? c.ints("dilation_rate", count: 2) : [1, 1]
+            let filters = className == "DepthwiseConv2D" ? 1 : try c.int("filters")
+            let multiplier = try c.int("depth_multiplier", default: 1)
+            guard filters > 0, filters <= 1 << 20, multiplier > 0, multiplier <= 1 << 12,
+                  (kernel + strides + dilation).allSatisfy({ $0 > 0 && $0 <= 1 << 12 }) else {
+                throw KestrelError.fileError("\(c.context): invalid filters, depth_multiplier, kernel_size, strides or dilation_rate")
+            }
+            let padding = try self.padding(c)
+            let activation = try activation(c, "activation"), useBias = try c.bool("use_bias", default: true)
+            let bias = try initializer(c, "bias_initializer", default: .zeros)
+            switch className {
+            case "Conv2DTranspose":
+                layer = Conv2DTranspose(filters, kernelSize: SpatialSize(kernel), strides: SpatialSize(strides), padding: padding,
+                                        dilationRate: SpatialSize(dilation), activation: activation, useBias: useBias,
+                                        kernelInitializer: try initializer(c, "kernel_initializer", default: .glorotUniform),
+                                        biasInitializer: bias, name: name)
+            case "DepthwiseConv2D":
+                layer = DepthwiseConv2D(kernelSize: SpatialSize(kernel), strides: SpatialSize(strides), padding: padding,
+                                        depthMultiplier: multiplier, dilationRate: SpatialSize(dilation), activation: activation,
+                                        useBias: useBias,
+                                        depthwiseInitializer: try initializer(c, "depthwise_initializer", default: .glorotUniform),
+                                        biasInitializer: bias, name: name)
+            default:
+                layer = SeparableConv2D(filters, kernelSize: SpatialSize(kernel), strides: SpatialSize(strides), padding: padding,
+                                        depthMultiplier: multiplier, dilationRate: SpatialSize(dilation), activation: activation,
+                                        useBias: useBias,
+                                        depthwiseInitializer: try initializer(c, "depthwise_initializer", default: .glorotUniform),
+                                        pointwiseInitializer: try initializer(c, "pointwise_initializer", default: .glorotUniform),
+                                        biasInitializer: bias, name: name)
+            }
         case "Permute":
             let dims = try c.ints("dims")
             guard !dims.isEmpty, dims.count <= 8, Set(dims) == Set(1...dims.count) else {

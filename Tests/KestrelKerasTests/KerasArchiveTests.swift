@@ -162,6 +162,11 @@ final class KerasArchiveTests: XCTestCase {
             GlobalMaxPooling1D()
             RepeatVector(2)
             GlobalAveragePooling1D()
+            Reshape([1, 1, 3])
+            DepthwiseConv2D(kernelSize: 1, depthMultiplier: 2)
+            SeparableConv2D(3, kernelSize: 1)
+            Conv2DTranspose(2, kernelSize: 2, strides: 2)
+            Flatten()
             Dense(2)
         }
         model.compile(optimizer: SGD(momentum: 0.5), loss: MeanSquaredError())

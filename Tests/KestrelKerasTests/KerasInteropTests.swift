@@ -69,6 +69,15 @@ final class KerasInteropTests: XCTestCase {
             Flatten()
             Dense(4)
         }
+        let convolutions = Sequential {
+            Input(shape: [6, 6, 3])
+            DepthwiseConv2D(kernelSize: 3, padding: .same, depthMultiplier: 2, activation: .relu)
+            SeparableConv2D(4, kernelSize: 2, strides: 2)
+            Conv2DTranspose(3, kernelSize: 3, strides: 2, padding: .same)
+            Flatten()
+            Dense(2)
+        }
+        try compareWithKeras(convolutions, inputs: [Tensor.randomUniform([2, 6, 6, 3], minval: -1, maxval: 1)], dir: dir, name: "convolutions")
         try compareWithKeras(reshaping, inputs: [Tensor.randomUniform([3, 5, 4, 2], minval: -1, maxval: 1)], dir: dir, name: "reshaping")
     }
 
