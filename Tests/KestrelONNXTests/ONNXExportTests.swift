@@ -99,6 +99,18 @@ final class ONNXExportTests: XCTestCase {
         try compareWithOnnxRuntime(model, Tensor.randomUniform([3, 5, 4, 2], minval: -1, maxval: 1), name: "reshaping")
     }
 
+    func testOnnxRuntimeRunsDepthwiseAndSeparableConvolutions() throws {
+        Kestrel.setRandomSeed(16)
+        let model = Sequential {
+            Input(shape: [7, 6, 3])
+            DepthwiseConv2D(kernelSize: 3, padding: .same, depthMultiplier: 2, activation: .relu)
+            SeparableConv2D(4, kernelSize: [2, 3], strides: 2, activation: .tanh)
+            GlobalAveragePooling2D()
+            Dense(2)
+        }
+        try compareWithOnnxRuntime(model, Tensor.randomUniform([3, 7, 6, 3], minval: -1, maxval: 1), name: "depthwise")
+    }
+
     func testUnsupportedLayerThrowsAndWritesNothing() throws {
         let dir = try ScratchDirectory()
         let model = Sequential { Input(shape: [4, 4, 2]); Conv2DTranspose(2, kernelSize: 2) }
