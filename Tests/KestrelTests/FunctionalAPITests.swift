@@ -256,3 +256,15 @@ final class FunctionalAPITests: XCTestCase {
         XCTAssertTrue(String(decoding: data, as: UTF8.self).contains("branch_a"))
     }
 }
+
+/// Inference plans reuse buffers; inputs are filled before the pass, so none may share one.
+final class InferencePlanTests: XCTestCase {
+    func testSecondInputDoesNotOverwriteTheFirst() throws {
+        let l = Input(shape: [3], name: "l"), r = Input(shape: [3], name: "r")
+        let x = try ReLU()(l), y = try ReLU()(r)
+        let model = try Model(inputs: [l, r], outputs: [try Dot(axes: 1)([x, y])])
+        let a = Tensor(shape: [1, 3], scalars: [1, 2, 3]), b = Tensor(shape: [1, 3], scalars: [4, 5, 6])
+        XCTAssertEqual(try model.predict([a, b])[0].scalars, [32], "x·y = 4 + 10 + 18")
+        XCTAssertEqual(try model([a, b])[0].scalars, [32])
+    }
+}

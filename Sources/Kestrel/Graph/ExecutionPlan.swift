@@ -64,10 +64,14 @@ final class ExecutionPlan {
                 lastUse[root[graph.nodes[graph.outputNodes[k]].inputs[0]]] = Int.max
             }
             var free: [(UnsafeMutablePointer<Float>, Int)] = []
+            // Every input is filled before the pass starts, so an input never takes a buffer
+            // that an earlier node frees during the pass.
+            let inputNodes = Set(graph.inputNodes)
             for i in 0..<n {
                 if root[i] == i {
                     let need = capacity * sizes[i]
-                    if let k = free.indices.filter({ free[$0].1 >= need }).min(by: { free[$0].1 < free[$1].1 }) {
+                    if !inputNodes.contains(i),
+                       let k = free.indices.filter({ free[$0].1 >= need }).min(by: { free[$0].1 < free[$1].1 }) {
                         outputs[i] = free.remove(at: k).0
                     } else {
                         outputs[i] = allocate(need)
