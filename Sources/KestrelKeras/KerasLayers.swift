@@ -8,16 +8,8 @@ enum KerasLayers {
         "module": "keras", "class_name": "DTypePolicy", "config": ["name": "float32"], "registered_name": NSNull(),
     ] }
 
-    /// Keras's `to_snake_case`, which names weight groups: `LeakyReLU` → `leaky_re_lu`,
-    /// `Conv2D` → `conv2d`, `BatchNormalization` → `batch_normalization`.
-    static func snakeCase(_ name: String) -> String {
-        let word = try! NSRegularExpression(pattern: "(.)([A-Z][a-z]+)")
-        let camel = try! NSRegularExpression(pattern: "([a-z])([A-Z])")
-        var s = name
-        s = word.stringByReplacingMatches(in: s, range: NSRange(s.startIndex..., in: s), withTemplate: "$1_$2")
-        s = camel.stringByReplacingMatches(in: s, range: NSRange(s.startIndex..., in: s), withTemplate: "$1_$2")
-        return s.lowercased()
-    }
+    /// Keras's `to_snake_case`, which names weight groups (shared with the core's layer names).
+    static func snakeCase(_ name: String) -> String { LayerNames.snakeCase(name) }
 
     // MARK: Writing
 

@@ -351,8 +351,9 @@ func describeShapes(_ shapes: [[Int]]) -> String {
     shapes.count == 1 ? "\(shapes[0])" : "\(shapes)"
 }
 
-/// Keras-style unique layer names: the first `dense`, then `dense_1`, `dense_2`, ….
-enum LayerNames {
+/// Keras-style layer names: unique per process (`dense`, `dense_1`, …) and Keras's
+/// snake_case of class names, which also names weight groups in Keras's files.
+public enum LayerNames {
     static let counters = Mutex([String: Int]())
 
     static func unique(for base: String) -> String {
@@ -366,7 +367,7 @@ enum LayerNames {
     /// `LeakyReLU` → `leaky_re_lu`, `Conv2D` → `conv2d`, with Keras's `to_snake_case` rules:
     /// an underscore before each capitalised word that follows something, then between a
     /// lower-case letter and a capital.
-    static func snakeCase(_ name: String) -> String {
+    public static func snakeCase(_ name: String) -> String {
         let word = try! NSRegularExpression(pattern: "(.)([A-Z][a-z]+)")
         let camel = try! NSRegularExpression(pattern: "([a-z])([A-Z])")
         var s = name.filter { $0.isLetter || $0.isNumber || $0 == "_" }
