@@ -110,11 +110,11 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "KestrelTensorBoardTests", dependencies: ["KestrelTensorBoard", "KestrelDatasets"]),
+        // .keras, .weights.h5 and ONNX together: they share the Python interop venv helpers.
         .testTarget(
-            name: "KestrelKerasTests",
-            dependencies: ["KestrelKeras", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+            name: "KestrelSavingTests",
+            dependencies: ["KestrelKeras", "KestrelONNX", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
-        .testTarget(name: "KestrelONNXTests", dependencies: ["KestrelONNX", "KestrelKeras"]),
         .testTarget(name: "KestrelCLITests", dependencies: ["kestrel", "KestrelKeras"]),
         .testTarget(name: "KestrelDatasetsTests", dependencies: ["KestrelDatasets", "functional-examples"]),
         .testTarget(name: "KestrelLearnTests", dependencies: ["KestrelLearn", "KestrelDatasets"]),
