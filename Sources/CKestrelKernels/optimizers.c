@@ -8,7 +8,7 @@
 #endif
 
 KESTREL_CLONES
-void kestrel_adam(float *restrict w, const float *restrict g, float *restrict m, float *restrict v,
+static void kestrel_adam_serial(float *restrict w, const float *restrict g, float *restrict m, float *restrict v,
                   float *restrict vmax, size_t begin, size_t end, float alpha, float beta1, float beta2,
                   float epsilon) {
     const float b1 = 1.0f - beta1, b2 = 1.0f - beta2;
@@ -33,7 +33,7 @@ void kestrel_adam(float *restrict w, const float *restrict g, float *restrict m,
 }
 
 KESTREL_CLONES
-void kestrel_sgd(float *restrict w, const float *restrict g, float *restrict velocity, size_t begin, size_t end,
+static void kestrel_sgd_serial(float *restrict w, const float *restrict g, float *restrict velocity, size_t begin, size_t end,
                  float lr, float momentum, int nesterov) {
     if (momentum == 0.0f || velocity == 0) {
         for (size_t i = begin; i < end; i++) w[i] -= lr * g[i];
@@ -53,7 +53,7 @@ void kestrel_sgd(float *restrict w, const float *restrict g, float *restrict vel
 }
 
 KESTREL_CLONES
-void kestrel_rmsprop(float *restrict w, const float *restrict g, float *restrict v, float *restrict mom,
+static void kestrel_rmsprop_serial(float *restrict w, const float *restrict g, float *restrict v, float *restrict mom,
                      float *restrict avg, size_t begin, size_t end, float lr, float rho, float momentum,
                      float epsilon, int centered) {
     const float keep = 1.0f - rho;
@@ -79,7 +79,7 @@ void kestrel_rmsprop(float *restrict w, const float *restrict g, float *restrict
 }
 
 KESTREL_CLONES
-void kestrel_adagrad(float *restrict w, const float *restrict g, float *restrict a, size_t begin, size_t end,
+static void kestrel_adagrad_serial(float *restrict w, const float *restrict g, float *restrict a, size_t begin, size_t end,
                      float lr, float epsilon) {
     for (size_t i = begin; i < end; i++) {
         const float gi = g[i];
@@ -90,6 +90,75 @@ void kestrel_adagrad(float *restrict w, const float *restrict g, float *restrict
 }
 
 KESTREL_CLONES
-void kestrel_scale_in_place(float *restrict w, size_t begin, size_t end, float factor) {
+static void kestrel_scale_in_place_serial(float *restrict w, size_t begin, size_t end, float factor) {
     for (size_t i = begin; i < end; i++) w[i] -= w[i] * factor;
+}
+
+// The entry points split [begin, end) over Kestrel's threads when it is long enough.
+
+typedef struct {
+    float *w; const float *g; float *a, *b, *c;
+    float p1, p2, p3, p4; int flag; int kind;
+} update_job;
+
+enum { ADAM, SGD, RMSPROP, ADAGRAD, SCALE };
+
+#define GRAIN 16384
+
+static void update_range(void *context, size_t begin, size_t end) {
+    const update_job *j = context;
+    switch (j->kind) {
+    case ADAM: kestrel_adam_serial(j->w, j->g, j->a, j->b, j->c, begin, end, j->p1, j->p2, j->p3, j->p4); break;
+    case SGD: kestrel_sgd_serial(j->w, j->g, j->a, begin, end, j->p1, j->p2, j->flag); break;
+    case RMSPROP:
+        kestrel_rmsprop_serial(j->w, j->g, j->a, j->b, j->c, begin, end, j->p1, j->p2, j->p3, j->p4, j->flag);
+        break;
+    case ADAGRAD: kestrel_adagrad_serial(j->w, j->g, j->a, begin, end, j->p1, j->p2); break;
+    case SCALE: kestrel_scale_in_place_serial(j->w, begin, end, j->p1); break;
+    }
+}
+
+// Offsets the range so that the shares see absolute indices.
+typedef struct { const update_job *job; size_t base; } offset_job;
+
+static void offset_range(void *context, size_t begin, size_t end) {
+    const offset_job *o = context;
+    update_range((void *)o->job, o->base + begin, o->base + end);
+}
+
+static void run_update(const update_job *j, size_t begin, size_t end) {
+    if (end <= begin) return;
+    offset_job o = {j, begin};
+    kestrel_parallel_for(offset_range, &o, end - begin, GRAIN);
+}
+
+void kestrel_adam(float *restrict w, const float *restrict g, float *restrict m, float *restrict v,
+                  float *restrict vmax, size_t begin, size_t end, float alpha, float beta1, float beta2,
+                  float epsilon) {
+    update_job j = {w, g, m, v, vmax, alpha, beta1, beta2, epsilon, 0, ADAM};
+    run_update(&j, begin, end);
+}
+
+void kestrel_sgd(float *restrict w, const float *restrict g, float *restrict velocity, size_t begin, size_t end,
+                 float lr, float momentum, int nesterov) {
+    update_job j = {w, g, velocity, 0, 0, lr, momentum, 0, 0, nesterov, SGD};
+    run_update(&j, begin, end);
+}
+
+void kestrel_rmsprop(float *restrict w, const float *restrict g, float *restrict v, float *restrict mom,
+                     float *restrict avg, size_t begin, size_t end, float lr, float rho, float momentum,
+                     float epsilon, int centered) {
+    update_job j = {w, g, v, mom, avg, lr, rho, momentum, epsilon, centered, RMSPROP};
+    run_update(&j, begin, end);
+}
+
+void kestrel_adagrad(float *restrict w, const float *restrict g, float *restrict a, size_t begin, size_t end,
+                     float lr, float epsilon) {
+    update_job j = {w, g, a, 0, 0, lr, epsilon, 0, 0, 0, ADAGRAD};
+    run_update(&j, begin, end);
+}
+
+void kestrel_scale_in_place(float *restrict w, size_t begin, size_t end, float factor) {
+    update_job j = {w, 0, 0, 0, 0, factor, 0, 0, 0, 0, SCALE};
+    run_update(&j, begin, end);
 }

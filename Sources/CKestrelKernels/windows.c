@@ -91,7 +91,7 @@ void kestrel_col2im(const float *restrict cols, float *restrict x, const kestrel
 }
 
 KESTREL_CLONES
-void kestrel_max_pool_forward(const float *restrict x, float *restrict y, int *restrict argmax,
+static void kestrel_max_pool_forward_serial(const float *restrict x, float *restrict y, int *restrict argmax,
                               const kestrel_window *w, size_t batch) {
     const long H = w->height, W = w->width, C = w->channels;
     const long OH = w->out_height, OW = w->out_width;
@@ -131,7 +131,7 @@ void kestrel_max_pool_forward(const float *restrict x, float *restrict y, int *r
     }
 }
 
-void kestrel_max_pool_backward(const float *restrict dy, const int *restrict argmax, float *restrict dx,
+static void kestrel_max_pool_backward_serial(const float *restrict dy, const int *restrict argmax, float *restrict dx,
                                const kestrel_window *w, size_t batch) {
     const size_t in_size = (size_t)w->height * w->width * w->channels;
     const size_t out_size = (size_t)w->out_height * w->out_width * w->channels;
@@ -159,7 +159,7 @@ static inline long window_count(const kestrel_window *w, long oh, long ow) {
 }
 
 KESTREL_CLONES
-void kestrel_average_pool_forward(const float *restrict x, float *restrict y, const kestrel_window *w, size_t batch) {
+static void kestrel_average_pool_forward_serial(const float *restrict x, float *restrict y, const kestrel_window *w, size_t batch) {
     const long H = w->height, W = w->width, C = w->channels;
     const long OH = w->out_height, OW = w->out_width;
     for (size_t n = 0; n < batch; n++) {
@@ -187,7 +187,7 @@ void kestrel_average_pool_forward(const float *restrict x, float *restrict y, co
 }
 
 KESTREL_CLONES
-void kestrel_average_pool_backward(const float *restrict dy, float *restrict dx, const kestrel_window *w,
+static void kestrel_average_pool_backward_serial(const float *restrict dy, float *restrict dx, const kestrel_window *w,
                                    size_t batch) {
     const long H = w->height, W = w->width, C = w->channels;
     const long OH = w->out_height, OW = w->out_width;
@@ -215,7 +215,7 @@ void kestrel_average_pool_backward(const float *restrict dy, float *restrict dx,
 }
 
 KESTREL_CLONES
-void kestrel_bias_relu_rows(float *restrict y, const float *restrict bias, size_t rows, size_t columns, int relu) {
+static void kestrel_bias_relu_rows_serial(float *restrict y, const float *restrict bias, size_t rows, size_t columns, int relu) {
     for (size_t r = 0; r < rows; r++) {
         float *yr = y + r * columns;
         if (relu) {
@@ -228,7 +228,7 @@ void kestrel_bias_relu_rows(float *restrict y, const float *restrict bias, size_
 }
 
 KESTREL_CLONES
-void kestrel_relu_backward_in_place(float *restrict dy, const float *restrict y, size_t count) {
+static void kestrel_relu_backward_in_place_serial(float *restrict dy, const float *restrict y, size_t count) {
     for (size_t i = 0; i < count; i++) dy[i] = y[i] > 0 ? dy[i] : 0;
 }
 
@@ -357,4 +357,79 @@ void kestrel_conv_direct_input_gradient(const float *restrict dy, const float *r
             }
         }
     }
+}
+
+// The entry points above split their batch (or rows, or elements) over Kestrel's threads when
+// there is enough work; each share is the serial loop on its part.
+
+typedef struct {
+    const float *x; float *y; const float *dy; float *dx; int *argmax; const int *argmax_in;
+    const float *bias; const kestrel_window *w; size_t columns; int relu; int kind;
+} window_job;
+
+enum { MAX_FORWARD, MAX_BACKWARD, AVERAGE_FORWARD, AVERAGE_BACKWARD, BIAS_RELU, RELU_BACKWARD };
+
+// Elements per share below which splitting costs more than it saves.
+#define GRAIN 16384
+
+static void window_range(void *context, size_t begin, size_t end) {
+    const window_job *j = context;
+    const size_t in_size = j->w ? (size_t)j->w->height * j->w->width * j->w->channels : 0;
+    const size_t out_size = j->w ? (size_t)j->w->out_height * j->w->out_width * j->w->channels : 0;
+    const size_t n = end - begin;
+    switch (j->kind) {
+    case MAX_FORWARD:
+        kestrel_max_pool_forward_serial(j->x + begin * in_size, j->y + begin * out_size, j->argmax + begin * out_size, j->w, n);
+        break;
+    case MAX_BACKWARD:
+        kestrel_max_pool_backward_serial(j->dy + begin * out_size, j->argmax_in + begin * out_size, j->dx + begin * in_size, j->w, n);
+        break;
+    case AVERAGE_FORWARD:
+        kestrel_average_pool_forward_serial(j->x + begin * in_size, j->y + begin * out_size, j->w, n);
+        break;
+    case AVERAGE_BACKWARD:
+        kestrel_average_pool_backward_serial(j->dy + begin * out_size, j->dx + begin * in_size, j->w, n);
+        break;
+    case BIAS_RELU:
+        kestrel_bias_relu_rows_serial(j->y + begin * j->columns, j->bias, n, j->columns, j->relu);
+        break;
+    case RELU_BACKWARD:
+        kestrel_relu_backward_in_place_serial(j->dx + begin, j->x + begin, n);
+        break;
+    }
+}
+
+static size_t grain_for(size_t per_item) { return per_item >= GRAIN ? 1 : GRAIN / (per_item ? per_item : 1); }
+
+void kestrel_max_pool_forward(const float *restrict x, float *restrict y, int *restrict argmax,
+                              const kestrel_window *w, size_t batch) {
+    window_job j = {.x = x, .y = y, .argmax = argmax, .w = w, .kind = MAX_FORWARD};
+    kestrel_parallel_for(window_range, &j, batch, grain_for((size_t)w->height * w->width * w->channels));
+}
+
+void kestrel_max_pool_backward(const float *restrict dy, const int *restrict argmax, float *restrict dx,
+                               const kestrel_window *w, size_t batch) {
+    window_job j = {.dy = dy, .argmax_in = argmax, .dx = dx, .w = w, .kind = MAX_BACKWARD};
+    kestrel_parallel_for(window_range, &j, batch, grain_for((size_t)w->height * w->width * w->channels));
+}
+
+void kestrel_average_pool_forward(const float *restrict x, float *restrict y, const kestrel_window *w, size_t batch) {
+    window_job j = {.x = x, .y = y, .w = w, .kind = AVERAGE_FORWARD};
+    kestrel_parallel_for(window_range, &j, batch, grain_for((size_t)w->height * w->width * w->channels));
+}
+
+void kestrel_average_pool_backward(const float *restrict dy, float *restrict dx, const kestrel_window *w,
+                                   size_t batch) {
+    window_job j = {.dy = dy, .dx = dx, .w = w, .kind = AVERAGE_BACKWARD};
+    kestrel_parallel_for(window_range, &j, batch, grain_for((size_t)w->height * w->width * w->channels));
+}
+
+void kestrel_bias_relu_rows(float *restrict y, const float *restrict bias, size_t rows, size_t columns, int relu) {
+    window_job j = {.y = y, .bias = bias, .columns = columns, .relu = relu, .kind = BIAS_RELU};
+    kestrel_parallel_for(window_range, &j, rows, grain_for(columns));
+}
+
+void kestrel_relu_backward_in_place(float *restrict dy, const float *restrict y, size_t count) {
+    window_job j = {.dx = dy, .x = y, .kind = RELU_BACKWARD};
+    kestrel_parallel_for(window_range, &j, count, GRAIN);
 }

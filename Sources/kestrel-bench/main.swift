@@ -147,7 +147,8 @@ struct Bench: ParsableCommand {
             _ = try model.predict(x, batchSize: 256)
             let inference = Double(samples) / (now() - inferStart)
 
-            let flops = Double(shapes.reduce(0) { $0 + $1.flops })
+            // Counted by the plan (every product and convolution, direct ones included).
+            let flops = Double(try model.flops(batchSize: w.batchSize))
             results.append(Result(
                 workload: w.name, samples: samples, epochSeconds: epoch, gemmFloorSeconds: floor,
                 ratio: epoch / floor, gflopsPerStep: flops / 1e9,

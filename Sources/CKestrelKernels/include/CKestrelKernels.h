@@ -28,6 +28,39 @@ void kestrel_adagrad(float *restrict w, const float *restrict g, float *restrict
 void kestrel_scale_in_place(float *restrict w, size_t begin, size_t end, float factor);
 #endif
 
+#ifndef CKESTREL_PARALLEL_H
+#define CKESTREL_PARALLEL_H
+// A persistent worker pool (parallel.c) for loops whose parts are independent.
+
+/// One part of a parallel loop; `thread` (0 = the caller) indexes per-thread scratch.
+typedef void (*kestrel_task)(void *context, long part, long thread);
+
+/// Runs `task(context, part, thread)` for every part in [0, parts) on the caller and the
+/// pool's workers, and returns when all are done. A call made from inside a part, or while
+/// another thread's loop runs, runs its parts on the calling thread alone. Allocation-free
+/// after the workers have started.
+void kestrel_parallel_run(kestrel_task task, void *context, long parts);
+
+/// A loop body over the elements [begin, end).
+typedef void (*kestrel_range_task)(void *context, size_t begin, size_t end);
+
+/// Runs `body` over [0, count) cut into one contiguous range per thread, each at least `grain`
+/// long (one range on the calling thread when the count is too small to share).
+void kestrel_parallel_for(kestrel_range_task body, void *context, size_t count, size_t grain);
+
+/// Whether the calling thread is running a part of a loop (a nested loop would run alone).
+int kestrel_parallel_inside(void);
+
+/// Sets how many threads (the caller included) a loop may use; workers start on first use.
+void kestrel_parallel_set_threads(long threads);
+
+/// How many threads a loop may use (the caller included).
+long kestrel_parallel_threads(void);
+
+/// The cores this process may run on.
+long kestrel_parallel_cores(void);
+#endif
+
 #ifndef CKESTREL_WINDOWS_H
 #define CKESTREL_WINDOWS_H
 // Sliding windows over channels-last images (windows.c). A 1-D layer passes height 1.

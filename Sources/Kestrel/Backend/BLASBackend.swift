@@ -1,4 +1,5 @@
 import CBLAS
+import CKestrelKernels
 import CKestrelSupport
 import Foundation
 import Synchronization
@@ -28,7 +29,7 @@ public struct BLASBackend: Sendable, CustomStringConvertible {
     public let configuration: String
     /// OpenBLAS's thread count at start-up (`OPENBLAS_NUM_THREADS` or the number of cores).
     public let threads: Int
-    /// The most threads Kestrel lets OpenBLAS use for one large product.
+    /// The most threads Kestrel uses for one large product (each thread runs OpenBLAS single-threaded).
     public var maxThreads: Int { maxBLASThreads.load(ordering: .relaxed) }
     /// A warning for the user, when the active family is slower than the CPU allows.
     public let warning: String?
@@ -139,11 +140,15 @@ let blasBackend: BLASBackend = {
     if let warning = backend.warning {
         FileHandle.standardError.write(Data((warning + "\n").utf8))
     }
+    // Kestrel splits large products over its own threads (`Kernels.gemm`); OpenBLAS's threaded
+    // driver allocates on every call and would compete with them for the cores.
+    openblas_set_num_threads(1)
+    kestrel_parallel_set_threads(backend.threads)
     maxBLASThreads.store(backend.threads, ordering: .relaxed)
     return backend
 }()
 
-/// The thread limit for large products (`Kestrel.setBLASThreads`).
+/// The thread limit for large products and parallel loops (`Kestrel.setBLASThreads`).
 let maxBLASThreads = Atomic<Int>(1)
 
 extension Kestrel {
@@ -151,10 +156,11 @@ extension Kestrel {
     public static var backend: BLASBackend { blasBackend }
     /// One line describing the BLAS backend, e.g. "OpenBLAS 0.3.21, kernel Haswell, verified, 2 threads".
     public static var backendDescription: String { blasBackend.description }
-    /// Sets the most threads OpenBLAS may use for one large matrix product (small products
-    /// always run on one thread).
+    /// Sets the most threads Kestrel uses for one large matrix product or parallel loop
+    /// (small products always run on one thread).
     public static func setBLASThreads(_ count: Int) {
         _ = blasBackend
+        kestrel_parallel_set_threads(max(1, count))
         maxBLASThreads.store(max(1, count), ordering: .relaxed)
     }
 }

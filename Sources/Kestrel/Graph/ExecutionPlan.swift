@@ -195,6 +195,23 @@ final class ExecutionPlan {
         }
     }
 
+    /// The floating-point operations of one step over `batch` samples: every layer's forward
+    /// pass and, in a training plan, the weight gradients of layers with weights and the input
+    /// gradients that an earlier layer needs (`Layer.flops`).
+    func flops(batch: Int) -> Int {
+        var total = 0
+        for (i, context) in contexts.enumerated() {
+            guard let c = context else { continue }
+            let layer = graph.nodes[i].layer
+            let f = layer.flops(batch: batch, inputShapes: c.inputShapes)
+            total += f.forward
+            guard training, needsGradient[i] else { continue }
+            if !c.weights.isEmpty { total += f.weightGradients }
+            if c.inputGradients.contains(where: { $0 != nil }) { total += f.inputGradients }
+        }
+        return total
+    }
+
     /// Runs backward in reverse order after the loss wrote the output gradients.
     func backward(batch: Int) {
         for i in stride(from: contexts.count - 1, through: 0, by: -1) {

@@ -1,4 +1,5 @@
 import CBLAS
+import CKestrelKernels
 import Foundation
 
 /// The numeric kernels: plain loops over raw buffers that the layers and losses call.
@@ -23,7 +24,9 @@ public enum Kernels {
         return gemmTrace!
     }
 
-    /// `C = alpha * op(A) * op(B) + beta * C`, row-major, through `cblas_sgemm`.
+    /// `C = alpha * op(A) * op(B) + beta * C`, row-major, through `cblas_sgemm`. Products of
+    /// at least `splitThreshold` multiply-adds are cut into one block of rows (or columns) of C
+    /// per thread of Kestrel's pool, each a single-threaded `cblas_sgemm`.
     @inline(__always)
     public static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
                             alpha: Float, a: UnsafePointer<Float>, lda: Int,
@@ -31,27 +34,47 @@ public enum Kernels {
                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         _ = blasBackend
         if gemmTrace != nil { gemmTrace!.append(GEMMShape(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k)) }
-        useBLASThreads(m * n * k >= parallelGEMMThreshold ? maxBLASThreads.load(ordering: .relaxed) : 1)
-        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
-                    transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
-                    beta, c, Int32(ldc))
+        var product = SplitProduct(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                                   a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        let threads = kestrel_parallel_threads()
+        if threads > 1 && m * n * k >= splitThreshold && kestrel_parallel_inside() == 0 {
+            product.splitRows = m >= n
+            let extent = product.splitRows ? m : n
+            // Blocks of whole register tiles (16), at most one per thread.
+            product.block = (extent / threads + 15) / 16 * 16
+            let parts = product.block > 0 ? (extent + product.block - 1) / product.block : 1
+            if parts > 1 {
+                withUnsafeMutablePointer(to: &product) { kestrel_parallel_run(splitProductPart, $0, parts) }
+                return
+            }
+        }
+        product.run(rows: 0..<m, columns: 0..<n)
     }
 
-    /// Products with fewer multiply-adds than this run on one thread: splitting them costs more
-    /// than it saves (measured with kestrel-bench on 2 cores), and OpenBLAS's threaded driver
-    /// allocates on every call.
-    static let parallelGEMMThreshold = 1 << 24
+    /// Products smaller than this run whole on the calling thread: below it, handing half to
+    /// another core costs more than it saves (measured with kestrel-bench on 2 cores).
+    static let splitThreshold = 1 << 18
 
-    nonisolated(unsafe) private static var currentBLASThreads = 0
+    /// The arguments of one product, shared with the pool's threads through a pointer.
+    struct SplitProduct {
+        var transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float
+        var a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int
+        var beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+        var splitRows = true, block = 0
 
-    /// Sets OpenBLAS's thread count when it differs from the last one set.
-    @inline(__always)
-    static func useBLASThreads(_ n: Int) {
-        if n != currentBLASThreads {
-            openblas_set_num_threads(Int32(n))
-            currentBLASThreads = n
+        /// The block `rows × columns` of C.
+        func run(rows: Range<Int>, columns: Range<Int>) {
+            let aBlock = transposeA ? a + rows.lowerBound : a + rows.lowerBound * lda
+            let bBlock = transposeB ? b + columns.lowerBound * ldb : b + columns.lowerBound
+            cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                        Int32(rows.count), Int32(columns.count), Int32(k), alpha, aBlock, Int32(lda), bBlock, Int32(ldb),
+                        beta, c + rows.lowerBound * ldc + columns.lowerBound, Int32(ldc))
         }
+    }
+
+    /// `y += x` over `count` floats.
+    public static func add(_ x: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, count: Int) {
+        cblas_saxpy(Int32(count), 1, x, 1, y, 1)
     }
 
     /// Sum of `count` floats (accumulated in Double for stability).
@@ -120,5 +143,16 @@ public enum Kernels {
         for (row, i) in indices.enumerated() {
             (destination + row * rowLength).update(from: source + i * rowLength, count: rowLength)
         }
+    }
+}
+
+/// One block of a split product (a C function: the pool calls it without allocating).
+private let splitProductPart: kestrel_task = { context, part, _ in
+    let product = context!.assumingMemoryBound(to: Kernels.SplitProduct.self).pointee
+    let first = part * product.block
+    if product.splitRows {
+        product.run(rows: first..<min(product.m, first + product.block), columns: 0..<product.n)
+    } else {
+        product.run(rows: 0..<product.m, columns: first..<min(product.n, first + product.block))
     }
 }

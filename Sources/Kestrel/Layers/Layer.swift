@@ -162,6 +162,11 @@ open class Layer {
     /// The weight variables the layer needs for these input shapes; none by default.
     open func weightSpecs(forInputs shapes: [[Int]]) throws -> [WeightSpec] { [] }
 
+    /// The floating-point operations of the layer's products and convolutions for `batch`
+    /// samples (a multiply-add counts as two; element-wise work is not counted). Zero for
+    /// layers without such arithmetic.
+    open func flops(batch: Int, inputShapes: [[Int]]) -> LayerFLOPs { LayerFLOPs() }
+
     /// Scratch floats this layer needs between forward and backward for a batch.
     open func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int { 0 }
 
@@ -374,5 +379,32 @@ public enum LayerNames {
         s = word.stringByReplacingMatches(in: s, range: NSRange(s.startIndex..., in: s), withTemplate: "$1_$2")
         s = camel.stringByReplacingMatches(in: s, range: NSRange(s.startIndex..., in: s), withTemplate: "$1_$2")
         return s.lowercased()
+    }
+}
+
+/// The arithmetic of one layer call (`Layer.flops`): a multiply-add counts as two operations.
+public struct LayerFLOPs: Sendable, Equatable {
+    /// The forward pass.
+    public var forward = 0
+    /// The weight gradients of a backward pass.
+    public var weightGradients = 0
+    /// The input gradients of a backward pass (done only where an earlier layer needs them).
+    public var inputGradients = 0
+
+    /// Counts for a forward pass and its two backward halves.
+    public init(forward: Int = 0, weightGradients: Int = 0, inputGradients: Int = 0) {
+        self.forward = forward
+        self.weightGradients = weightGradients
+        self.inputGradients = inputGradients
+    }
+
+    /// A layer whose three passes are one product of `multiplyAdds` each (Dense, convolutions).
+    init(product multiplyAdds: Int) {
+        self.init(forward: 2 * multiplyAdds, weightGradients: 2 * multiplyAdds, inputGradients: 2 * multiplyAdds)
+    }
+
+    static func + (a: LayerFLOPs, b: LayerFLOPs) -> LayerFLOPs {
+        LayerFLOPs(forward: a.forward + b.forward, weightGradients: a.weightGradients + b.weightGradients,
+                   inputGradients: a.inputGradients + b.inputGradients)
     }
 }

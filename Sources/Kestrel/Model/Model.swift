@@ -168,6 +168,17 @@ open class Model {
     /// The per-sample output shape of a single-output model, once built.
     public var outputShape: [Int]? { outputShapes.first }
 
+    /// The floating-point operations of one training step (forward, weight and needed input
+    /// gradients) or, with `training: false`, one inference pass over `batchSize` samples, as
+    /// the execution plan counts them from `Layer.flops` (a multiply-add counts as two).
+    public func flops(batchSize: Int, training: Bool = true) throws -> Int {
+        try build()
+        guard batchSize > 0 else {
+            throw KestrelError.invalidArgument("\(name).flops: batchSize must be positive, found \(batchSize)")
+        }
+        return plan(capacity: batchSize, training: training).flops(batch: batchSize)
+    }
+
     // MARK: Weights
 
     /// The number of scalars in all weights (Keras `count_params`).

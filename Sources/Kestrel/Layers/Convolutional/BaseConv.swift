@@ -106,6 +106,11 @@ public class BaseConv: Layer {
         return engine(g).columnCount(batch: batch) + keep
     }
 
+    public override func flops(batch: Int, inputShapes: [[Int]]) -> LayerFLOPs {
+        guard let g = try? makeGeometry(inputShapes[0]) else { return LayerFLOPs() }
+        return LayerFLOPs(product: engine(g).multiplyAdds(batch: batch))
+    }
+
     public override var config: [String: String] {
         ["name": name, "filters": "\(filters)", "kernel_size": "\(kernelSize)", "strides": "\(strides)",
          "padding": padding.rawValue, "dilation_rate": "\(dilationRate)", "groups": "\(groups)",
@@ -126,26 +131,25 @@ public class BaseConv: Layer {
 
     public override func forward(_ c: LayerContext) {
         let e = engine(geometry!)
-        let bias = useBias ? UnsafePointer(c.weights[1]) : nil
-        let preactivation = c.workspace + e.columnCount(batch: c.batch)
-        e.forward(input: c.input, kernel: c.weights[0], output: c.output, columns: c.workspace, batch: c.batch) { first, rows in
-            finishOutput(c.output + first * filters, bias: bias, rows: rows, columns: filters,
-                         preactivation: preactivation + first * filters, activation: activation)
-        }
+        e.forward(input: c.input, kernel: c.weights[0], output: c.output, columns: c.workspace, batch: c.batch,
+                  bias: useBias ? UnsafePointer(c.weights[1]) : nil, activation: activation,
+                  preactivation: c.workspace + e.columnCount(batch: c.batch))
     }
 
     public override func backward(_ c: LayerContext) {
         let e = engine(geometry!)
         let rows = c.batch * e.geometry.outputPositions
         let dz = c.outputGradient!
-        activationBackward(dz, output: c.output, count: rows * filters, rowLength: filters,
-                           preactivation: c.workspace + e.columnCount(batch: c.batch), activation: activation)
-        if useBias {
-            kestrel_column_sums(dz, rows, filters, c.weightGradients[1], c.accumulateWeightGradients ? 1 : 0)
+        // ReLU's derivative and the bias gradient are taken tile by tile inside the engine.
+        let fused = activation == .relu || activation == .linear
+        if !fused {
+            activationBackward(dz, output: c.output, count: rows * filters, rowLength: filters,
+                               preactivation: c.workspace + e.columnCount(batch: c.batch), activation: activation)
         }
         e.backward(outputGradient: dz, input: c.input, kernel: c.weights[0], kernelGradient: c.weightGradients[0],
                    accumulate: c.accumulateWeightGradients, inputGradient: c.inputGradient,
-                   columns: c.workspace, batch: c.batch)
+                   columns: c.workspace, batch: c.batch, biasGradient: useBias ? c.weightGradients[1] : nil,
+                   reluOutput: activation == .relu ? UnsafePointer(c.output) : nil)
     }
 }
 
@@ -154,9 +158,12 @@ public class BaseConv: Layer {
 ///
 /// Windows of few values (one group, `window · channels <= directDepthLimit`) are convolved
 /// directly. Otherwise the batch is processed in tiles of a few images: im2col of the tile into
-/// `columns`, then one product per group with the kernel seen as a `(window · inChannels/groups)
-/// × filters` matrix. A tile's columns stay in cache between im2col and the product (a whole
-/// batch's would stream through memory), and backward rebuilds them tile by tile.
+/// a column buffer, then one product per group with the kernel seen as a `(window ·
+/// inChannels/groups) × filters` matrix. A tile's columns stay in cache between im2col and the
+/// product (a whole batch's would stream through memory), and backward rebuilds them tile by
+/// tile. The tiles (or, for a direct convolution, equal shares of the batch) are shared out over
+/// Kestrel's threads, each with its own column buffer and, in backward, its own kernel gradient;
+/// the products inside a tile then run single-threaded.
 struct GroupedConvolution {
     let geometry: WindowGeometry
     let filters: Int
@@ -171,6 +178,11 @@ struct GroupedConvolution {
     var groups: Int { geometry.groups }
     /// Rows of each group's kernel matrix.
     var groupDepth: Int { geometry.windowSize * (geometry.channels / geometry.groups) }
+    /// Floats in the kernel.
+    var kernelCount: Int { groupDepth * filters }
+
+    /// Multiply-adds of a forward pass over `batch` images (as many for each half of backward).
+    func multiplyAdds(batch: Int) -> Int { batch * geometry.outputPositions * groupDepth * (filters / groups) * groups }
 
     /// A 1×1 convolution with unit strides and one group reads its input as the column matrix.
     var isPointwise: Bool {
@@ -180,90 +192,223 @@ struct GroupedConvolution {
     /// Whether the convolution runs without a column matrix or matrix products.
     var isDirect: Bool { groups == 1 && !isPointwise && groupDepth <= Self.directDepthLimit }
 
-    /// Floats of column matrix per image.
-    private var columnsPerImage: Int { geometry.outputPositions * geometry.windowSize * geometry.channels }
-
-    /// Images per tile.
-    var tileImages: Int { max(1, Self.tileBytes / (MemoryLayout<Float>.size * columnsPerImage)) }
-
-    /// Floats of column matrix for a batch: one tile's (none for a pointwise or direct convolution).
-    func columnCount(batch: Int) -> Int {
-        isPointwise || isDirect ? 0 : min(batch, tileImages) * columnsPerImage
+    /// Floats of column matrix per image (none for a pointwise or direct convolution).
+    private var columnsPerImage: Int {
+        isPointwise || isDirect ? 0 : geometry.outputPositions * geometry.windowSize * geometry.channels
     }
 
-    /// `output = conv(input, kernel)` (no bias, no activation), tile by tile; `finish(firstRow,
-    /// rows)` is called on each tile's output rows while they are still in cache.
+    /// Images per tile.
+    var tileImages: Int {
+        let bytesPerImage = MemoryLayout<Float>.size * geometry.outputPositions * geometry.windowSize * geometry.channels
+        return max(1, Self.tileBytes / bytesPerImage)
+    }
+
+    /// How many shares the work of a batch is cut into: one per thread, at most one per tile.
+    /// (Scratch is sized by this; a call may use fewer, see `ConvolutionJob.shares`.)
+    func shares(batch: Int) -> Int {
+        let units = isDirect ? batch : (batch + tileImages - 1) / tileImages
+        return max(1, min(Parallel.scratchSlots, units))
+    }
+
+    /// Floats of scratch for a batch: a tile's columns per share, then the kernel and bias
+    /// gradients of every share but the first.
+    func columnCount(batch: Int) -> Int {
+        let n = shares(batch: batch)
+        return n * min(batch, tileImages) * columnsPerImage + (n - 1) * (kernelCount + filters)
+    }
+
+    /// `output = activation(conv(input, kernel) + bias)`; `preactivation` keeps the values
+    /// before the activation where its derivative needs them.
     func forward(input: UnsafePointer<Float>, kernel: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-                 columns: UnsafeMutablePointer<Float>, batch: Int, finish: (Int, Int) -> Void = { _, _ in }) {
-        var window = geometry.window
-        let positions = geometry.outputPositions, inputSize = geometry.inputPositions * geometry.channels
-        let k = groupDepth, fg = filters / groups
-        for first in stride(from: 0, to: batch, by: tileImages) {
-            let count = min(tileImages, batch - first), rows = count * positions
+                 columns: UnsafeMutablePointer<Float>, batch: Int, bias: UnsafePointer<Float>? = nil,
+                 activation: ActivationFunction = .linear, preactivation: UnsafeMutablePointer<Float>? = nil) {
+        var job = ConvolutionJob(self, input: input, kernel: kernel, output: output, columns: columns, batch: batch)
+        job.bias = bias
+        job.activation = activation
+        job.preactivation = preactivation
+        withUnsafeMutablePointer(to: &job) { kestrel_parallel_run(convolutionForwardShare, $0, $0.pointee.shares) }
+    }
+
+    /// Kernel gradient (stored, or added when `accumulate`), the bias gradient when asked
+    /// for, and, when wanted, the input gradient, from the output gradient `dz`. A ReLU's
+    /// derivative (given the layer's `output`) is applied to `dz` in place, tile by tile;
+    /// other activations must have been applied by the caller. `columns` is scratch.
+    func backward(outputGradient dz: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+                  kernel: UnsafePointer<Float>, kernelGradient: UnsafeMutablePointer<Float>, accumulate: Bool,
+                  inputGradient dx: UnsafeMutablePointer<Float>?, columns: UnsafeMutablePointer<Float>, batch: Int,
+                  biasGradient: UnsafeMutablePointer<Float>? = nil, reluOutput: UnsafePointer<Float>? = nil) {
+        var job = ConvolutionJob(self, input: input, kernel: kernel, output: dz, columns: columns, batch: batch)
+        job.kernelGradient = kernelGradient
+        job.biasGradient = biasGradient
+        job.reluOutput = reluOutput
+        job.accumulate = accumulate
+        job.inputGradient = dx
+        withUnsafeMutablePointer(to: &job) { kestrel_parallel_run(convolutionBackwardShare, $0, $0.pointee.shares) }
+        // Every share after the first left its gradients in scratch.
+        for share in 1..<job.shares {
+            Kernels.add(job.shareGradient(share), to: kernelGradient, count: kernelCount)
+            if let biasGradient { Kernels.add(job.shareBiasGradient(share), to: biasGradient, count: filters) }
+        }
+    }
+}
+
+/// Everything one share of a convolution needs, passed to the pool's threads by pointer (no
+/// Swift arrays or closures, so that nothing is allocated or reference-counted per call).
+struct ConvolutionJob {
+    var window: kestrel_window
+    var direct: Bool, pointwise: Bool
+    var positions: Int, inputSize: Int, depth: Int, filters: Int, groups: Int, kernelCount: Int
+    var tileImages: Int, tileColumns: Int, batch: Int, shares: Int
+    var input: UnsafePointer<Float>, kernel: UnsafePointer<Float>
+    /// The output (forward) or the pre-activation gradient (backward).
+    var output: UnsafeMutablePointer<Float>
+    var columns: UnsafeMutablePointer<Float>
+    var bias: UnsafePointer<Float>? = nil
+    var activation: ActivationFunction = .linear
+    var preactivation: UnsafeMutablePointer<Float>? = nil
+    var kernelGradient: UnsafeMutablePointer<Float>? = nil
+    var biasGradient: UnsafeMutablePointer<Float>? = nil
+    var reluOutput: UnsafePointer<Float>? = nil
+    var accumulate = false
+    var inputGradient: UnsafeMutablePointer<Float>? = nil
+
+    init(_ e: GroupedConvolution, input: UnsafePointer<Float>, kernel: UnsafePointer<Float>,
+         output: UnsafeMutablePointer<Float>, columns: UnsafeMutablePointer<Float>, batch: Int) {
+        window = e.geometry.window
+        direct = e.isDirect
+        pointwise = e.isPointwise
+        positions = e.geometry.outputPositions
+        inputSize = e.geometry.inputPositions * e.geometry.channels
+        depth = e.groupDepth
+        filters = e.filters
+        groups = e.groups
+        kernelCount = e.kernelCount
+        tileImages = e.tileImages
+        tileColumns = direct || pointwise ? 0 : min(batch, tileImages) * e.geometry.outputPositions * e.geometry.windowSize * e.geometry.channels
+        self.batch = batch
+        // One share while the benchmark traces products: the trace is not thread-safe.
+        shares = Kernels.gemmTrace == nil ? e.shares(batch: batch) : 1
+        self.input = input
+        self.kernel = kernel
+        self.output = output
+        self.columns = columns
+    }
+
+    /// The images of `share`: a contiguous run for a direct convolution, every `shares`-th
+    /// tile otherwise (each as first image and count).
+    func forEachTile(of share: Int, _ body: (Int, Int) -> Void) {
+        if direct {
+            let per = (batch + shares - 1) / shares, first = share * per
+            if first < batch { body(first, min(per, batch - first)) }
+            return
+        }
+        for first in stride(from: share * tileImages, to: batch, by: shares * tileImages) {
+            body(first, min(tileImages, batch - first))
+        }
+    }
+
+    func shareColumns(_ share: Int) -> UnsafeMutablePointer<Float> { columns + share * tileColumns }
+
+    /// Where `share` puts its kernel gradient: the caller's for the first, scratch for the others.
+    func shareGradient(_ share: Int) -> UnsafeMutablePointer<Float> {
+        share == 0 ? kernelGradient! : columns + shares * tileColumns + (share - 1) * kernelCount
+    }
+
+    /// Where `share` puts its bias gradient, after every share's kernel gradient.
+    func shareBiasGradient(_ share: Int) -> UnsafeMutablePointer<Float> {
+        share == 0 ? biasGradient! : columns + shares * tileColumns + (shares - 1) * kernelCount + (share - 1) * filters
+    }
+
+    func forward(share: Int) {
+        var window = window
+        let columns = shareColumns(share), fg = filters / groups
+        forEachTile(of: share) { first, count in
+            let rows = count * positions
             let x = input + first * inputSize, y = output + first * positions * filters
-            if isDirect {
+            if direct {
                 kestrel_conv_direct_forward(x, kernel, y, &window, count, filters)
             } else {
                 let cols: UnsafePointer<Float>
-                if isPointwise {
+                if pointwise {
                     cols = x
                 } else {
                     kestrel_im2col(x, columns, &window, count)
                     cols = UnsafePointer(columns)
                 }
                 for group in 0..<groups {
-                    Kernels.gemm(transposeA: false, transposeB: false, m: rows, n: fg, k: k,
-                                 alpha: 1, a: cols + group * k, lda: groups * k, b: kernel + group * fg, ldb: filters,
-                                 beta: 0, c: y + group * fg, ldc: filters)
+                    Kernels.gemm(transposeA: false, transposeB: false, m: rows, n: fg, k: depth,
+                                 alpha: 1, a: cols + group * depth, lda: groups * depth, b: kernel + group * fg,
+                                 ldb: filters, beta: 0, c: y + group * fg, ldc: filters)
                 }
             }
-            finish(first * positions, rows)
+            if bias != nil || activation != .linear {
+                finishOutput(y, bias: bias, rows: rows, columns: filters,
+                             preactivation: (preactivation ?? y) + first * positions * filters, activation: activation)
+            }
         }
     }
 
-    /// Kernel gradient (stored, or added when `accumulate`) and, when wanted, the input
-    /// gradient, from the pre-activation gradient `outputGradient`; `columns` is scratch.
-    func backward(outputGradient dz: UnsafePointer<Float>, input: UnsafePointer<Float>, kernel: UnsafePointer<Float>,
-                  kernelGradient: UnsafeMutablePointer<Float>, accumulate: Bool,
-                  inputGradient dx: UnsafeMutablePointer<Float>?, columns: UnsafeMutablePointer<Float>, batch: Int) {
-        var window = geometry.window
-        if isDirect {
-            kestrel_conv_direct_kernel_gradient(input, dz, kernelGradient, &window, batch, filters, accumulate ? 1 : 0)
-            if let dx { kestrel_conv_direct_input_gradient(dz, kernel, dx, &window, batch, filters) }
-            return
-        }
-        let positions = geometry.outputPositions, inputSize = geometry.inputPositions * geometry.channels
-        let k = groupDepth, fg = filters / groups
-        for first in stride(from: 0, to: batch, by: tileImages) {
-            let count = min(tileImages, batch - first), rows = count * positions
-            let x = input + first * inputSize, g = dz + first * positions * filters
+    func backward(share: Int) {
+        var window = window
+        let columns = shareColumns(share), gradient = shareGradient(share), fg = filters / groups
+        // A share's later tiles add to its first one's kernel gradient.
+        var add = share == 0 && accumulate
+        forEachTile(of: share) { first, count in
+            defer { add = true }
+            let rows = count * positions
+            let x = input + first * inputSize, g = UnsafePointer(output + first * positions * filters)
+            if let reluOutput {
+                kestrel_relu_backward_in_place(output + first * positions * filters, reluOutput + first * positions * filters,
+                                               rows * filters)
+            }
+            if biasGradient != nil {
+                kestrel_column_sums(g, rows, filters, shareBiasGradient(share), add ? 1 : 0)
+            }
+            if direct {
+                kestrel_conv_direct_kernel_gradient(x, g, gradient, &window, count, filters, add ? 1 : 0)
+                if let dx = inputGradient {
+                    kestrel_conv_direct_input_gradient(g, kernel, dx + first * inputSize, &window, count, filters)
+                }
+                return
+            }
             let cols: UnsafePointer<Float>
-            if isPointwise {
+            if pointwise {
                 cols = x
             } else {
                 kestrel_im2col(x, columns, &window, count)
                 cols = UnsafePointer(columns)
             }
-            // Later tiles add to the first one's kernel gradient.
-            let beta: Float = accumulate || first > 0 ? 1 : 0
             for group in 0..<groups {
-                Kernels.gemm(transposeA: true, transposeB: false, m: k, n: fg, k: rows,
-                             alpha: 1, a: cols + group * k, lda: groups * k, b: g + group * fg, ldb: filters,
-                             beta: beta, c: kernelGradient + group * fg, ldc: filters)
+                Kernels.gemm(transposeA: true, transposeB: false, m: depth, n: fg, k: rows,
+                             alpha: 1, a: cols + group * depth, lda: groups * depth, b: g + group * fg, ldb: filters,
+                             beta: add ? 1 : 0, c: gradient + group * fg, ldc: filters)
             }
-            guard let dx else { continue }
+            guard let dx = inputGradient else { return }
             // The columns' gradient replaces the columns (already used above), or is the input
             // gradient itself for a pointwise convolution.
             let dxTile = dx + first * inputSize
-            let dcols = isPointwise ? dxTile : columns
+            let dcols = pointwise ? dxTile : columns
             for group in 0..<groups {
-                Kernels.gemm(transposeA: false, transposeB: true, m: rows, n: k, k: fg,
+                Kernels.gemm(transposeA: false, transposeB: true, m: rows, n: depth, k: fg,
                              alpha: 1, a: g + group * fg, lda: filters, b: kernel + group * fg, ldb: filters,
-                             beta: 0, c: dcols + group * k, ldc: groups * k)
+                             beta: 0, c: dcols + group * depth, ldc: groups * depth)
             }
-            if !isPointwise { kestrel_col2im(dcols, dxTile, &window, count) }
+            if !pointwise { kestrel_col2im(dcols, dxTile, &window, count) }
+        }
+        // A share that got no tile still owes a defined (zero) partial gradient.
+        if !add && share > 0 {
+            gradient.update(repeating: 0, count: kernelCount)
+            if biasGradient != nil { shareBiasGradient(share).update(repeating: 0, count: filters) }
         }
     }
+}
+
+private let convolutionForwardShare: kestrel_task = { context, share, _ in
+    context!.assumingMemoryBound(to: ConvolutionJob.self).pointee.forward(share: share)
+}
+
+private let convolutionBackwardShare: kestrel_task = { context, share, _ in
+    context!.assumingMemoryBound(to: ConvolutionJob.self).pointee.backward(share: share)
 }
 
 /// Adds the bias to each row and applies the activation, fused into one pass for ReLU and

@@ -90,6 +90,11 @@ public final class Conv2DTranspose: Layer {
         return specs
     }
 
+    public override func flops(batch: Int, inputShapes: [[Int]]) -> LayerFLOPs {
+        guard let g = try? makeGeometry(inputShapes[0]) else { return LayerFLOPs() }
+        return LayerFLOPs(product: batch * g.outputPositions * g.windowSize * filters * inputShapes[0][2])
+    }
+
     public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int {
         guard let g = try? makeGeometry(inputShapes[0]) else { return 0 }
         let cols = batch * g.outputPositions * g.windowSize * filters

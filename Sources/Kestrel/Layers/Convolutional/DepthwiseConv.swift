@@ -78,6 +78,11 @@ public final class DepthwiseConv2D: Layer {
         return specs
     }
 
+    public override func flops(batch: Int, inputShapes: [[Int]]) -> LayerFLOPs {
+        guard let e = try? makeEngine(inputShapes[0]) else { return LayerFLOPs() }
+        return LayerFLOPs(product: e.multiplyAdds(batch: batch))
+    }
+
     public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int {
         guard let e = try? makeEngine(inputShapes[0]) else { return 0 }
         return e.columnCount(batch: batch)
@@ -195,6 +200,12 @@ public final class SeparableConv2D: Layer {
         let mid = batch * e.geometry.outputPositions * e.filters
         let keep = activation.derivativeNeedsInput ? batch * e.geometry.outputPositions * filters : 0
         return (cols, cols + mid, cols + 2 * mid, cols + 2 * mid + keep)
+    }
+
+    public override func flops(batch: Int, inputShapes: [[Int]]) -> LayerFLOPs {
+        guard let e = try? depthwise.makeEngine(inputShapes[0]) else { return LayerFLOPs() }
+        let pointwise = batch * e.geometry.outputPositions * e.filters * filters
+        return LayerFLOPs(product: e.multiplyAdds(batch: batch) + pointwise)
     }
 
     public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int {

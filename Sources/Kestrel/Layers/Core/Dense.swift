@@ -1,3 +1,4 @@
+import CKestrelKernels
 /// A fully connected layer, `activation(x · kernel + bias)` over the last axis (Keras `Dense`).
 ///
 /// The kernel has Keras's layout `(inputDim, units)`. Bias-add and activation run in one pass
@@ -83,6 +84,11 @@ public final class Dense: Layer {
         ["name": name, "units": "\(units)", "activation": activation.kerasName, "use_bias": "\(useBias)"]
     }
 
+    public override func flops(batch: Int, inputShapes: [[Int]]) -> LayerFLOPs {
+        let shape = inputShapes[0]
+        return LayerFLOPs(product: batch * shape.dropLast().reduce(1, *) * shape.last! * units)
+    }
+
     public override func forward(_ c: LayerContext) {
         let inputDim = c.inputShapes[0].last!
         let rows = c.batch * (c.inputSize / inputDim)
@@ -91,6 +97,13 @@ public final class Dense: Layer {
                      beta: 0, c: c.output, ldc: units)
         let bias: UnsafeMutablePointer<Float>? = useBias ? c.weights[1] : nil
         let keep = activation.derivativeNeedsInput
+        if (activation == .relu || activation == .linear) && c.logits == nil {
+            // One fused pass (shared over threads for large outputs).
+            if bias != nil || activation == .relu {
+                kestrel_bias_relu_rows(c.output, bias, rows, units, activation == .relu ? 1 : 0)
+            }
+            return
+        }
         for r in 0..<rows {
             let y = c.output + r * units
             if let bias { for j in 0..<units { y[j] += bias[j] } }
