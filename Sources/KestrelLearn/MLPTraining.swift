@@ -192,11 +192,19 @@ final class MLPOptimizer: Optimizer {
         let decay: Float = kernel == nil ? 0 : penalty.alpha / Float(penalty.batch)
         let m = slot(0)
         let lo = range.lowerBound, hi = range.upperBound
+        let tracksNorm = kernel != nil && penalty.alpha != 0
+        // Σ‖W‖² of this matrix after the step, when the fused Adam kernel computed it.
+        var squares: Float?
         switch solver {
         case .adam:
-            if decay != 0 { for i in lo..<hi { g[i] += decay * w[i] } }
-            Kernels.adamStep(weights: w, gradients: g, firstMoments: m, secondMoments: slot(1), range: range,
-                             rate: adamRate, beta1: beta1, beta2: beta2, epsilon: epsilon)
+            if tracksNorm {
+                squares = Kernels.adamStep(weights: w, gradients: g, firstMoments: m, secondMoments: slot(1),
+                                           range: range, rate: adamRate, beta1: beta1, beta2: beta2,
+                                           epsilon: epsilon, l2: decay)
+            } else {
+                Kernels.adamStep(weights: w, gradients: g, firstMoments: m, secondMoments: slot(1), range: range,
+                                 rate: adamRate, beta1: beta1, beta2: beta2, epsilon: epsilon)
+            }
         case .sgd:
             let mu = momentum, lr = learningRate
             if nesterov {
@@ -213,9 +221,9 @@ final class MLPOptimizer: Optimizer {
                 }
             }
         }
-        if let kernel, penalty.alpha != 0 {
+        if let kernel, tracksNorm {
             // Keep Σ‖W‖² current for the next batch's reported loss.
-            let s = Double(Kernels.sumOfSquares(w + lo, count: hi - lo))
+            let s = Double(squares ?? Kernels.sumOfSquares(w + lo, count: hi - lo))
             penalty.squaredNorm += s - kernelNorms[kernel]
             kernelNorms[kernel] = s
         }

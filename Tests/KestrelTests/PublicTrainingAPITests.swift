@@ -78,6 +78,30 @@ final class PublicTrainingAPITests: XCTestCase {
         }
     }
 
+    func testSumOfSquaresAndFusedL2AdamMatchPlainLoops() {
+        let n = 37   // two 16-lane blocks and a tail
+        let w0 = (0..<n).map { Float($0 % 9) / 4 - 1 }, g = (0..<n).map { Float(($0 * 5) % 7) / 3 - 1 }
+        w0.withUnsafeBufferPointer { p in
+            XCTAssertEqual(Kernels.sumOfSquares(p.baseAddress!, count: n), w0.reduce(0) { $0 + $1 * $1 }, accuracy: 1e-4)
+        }
+        let range = 3..<n, decay: Float = 0.05
+        var wFused = w0, mFused = [Float](repeating: 0.1, count: n), vFused = [Float](repeating: 0.2, count: n)
+        var wPlain = w0, mPlain = mFused, vPlain = vFused
+        var gPlain = g
+        for i in range { gPlain[i] += decay * wPlain[i] }
+        Kernels.adamStep(weights: &wPlain, gradients: gPlain, firstMoments: &mPlain, secondMoments: &vPlain,
+                         range: range, rate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
+        let squares = Kernels.adamStep(weights: &wFused, gradients: g, firstMoments: &mFused, secondMoments: &vFused,
+                                       range: range, rate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, l2: decay)
+        for i in 0..<n {
+            XCTAssertEqual(wFused[i], wPlain[i], accuracy: 1e-6)
+            XCTAssertEqual(mFused[i], mPlain[i], accuracy: 1e-6)
+            XCTAssertEqual(vFused[i], vPlain[i], accuracy: 1e-6)
+        }
+        XCTAssertEqual(Array(wFused[0..<3]), Array(w0[0..<3]), "outside the range nothing moves")
+        XCTAssertEqual(squares, wPlain[range].reduce(0) { $0 + $1 * $1 }, accuracy: 1e-4)
+    }
+
     func testFitSeedFixesShufflesWithoutTheGlobalGenerator() throws {
         func train(seed: UInt64?, globalSeed: UInt64) throws -> (weights: [Float], nextGlobal: [Float]) {
             let m = try model(seed: 7)
