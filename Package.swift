@@ -96,6 +96,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // KestrelLearn's side of the scikit-learn comparison (scripts/compare-sklearn.py).
+        .executableTarget(
+            name: "learn-compare",
+            dependencies: [
+                "Kestrel", "KestrelDatasets", "KestrelLearn",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .executableTarget(
             name: "kestrel-bench",
             dependencies: [
@@ -117,6 +125,6 @@ let package = Package(
         ),
         .testTarget(name: "KestrelCLITests", dependencies: ["kestrel", "KestrelKeras"]),
         .testTarget(name: "KestrelDatasetsTests", dependencies: ["KestrelDatasets", "functional-examples"]),
-        .testTarget(name: "KestrelLearnTests", dependencies: ["KestrelLearn", "KestrelDatasets"]),
+        .testTarget(name: "KestrelLearnTests", dependencies: ["KestrelLearn", "KestrelDatasets", "KestrelAllocationCounter"]),
     ]
 )

@@ -33,6 +33,27 @@ static void kestrel_adam_serial(float *restrict w, const float *restrict g, floa
 }
 
 KESTREL_CLONES
+float kestrel_adam_l2(float *restrict w, const float *restrict g, float *restrict m, float *restrict v,
+                      size_t begin, size_t end, float alpha, float beta1, float beta2, float epsilon,
+                      float decay) {
+    // Reassociation lets the sum of squares vectorise (lane-wise partial sums).
+#pragma clang fp reassociate(on)
+    const float b1 = 1.0f - beta1, b2 = 1.0f - beta2;
+    float squares = 0.0f;
+    for (size_t i = begin; i < end; i++) {
+        const float gi = g[i] + decay * w[i];
+        const float mi = m[i] + (gi - m[i]) * b1;
+        const float vi = v[i] + (gi * gi - v[i]) * b2;
+        m[i] = mi;
+        v[i] = vi;
+        const float wi = w[i] - alpha * mi / (sqrtf(vi) + epsilon);
+        w[i] = wi;
+        squares += wi * wi;
+    }
+    return squares;
+}
+
+KESTREL_CLONES
 static void kestrel_sgd_serial(float *restrict w, const float *restrict g, float *restrict velocity, size_t begin, size_t end,
                  float lr, float momentum, int nesterov) {
     if (momentum == 0.0f || velocity == 0) {

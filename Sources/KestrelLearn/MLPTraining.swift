@@ -131,7 +131,8 @@ final class MLPLoss: Loss {
 }
 
 /// scikit-learn's `AdamOptimizer` and `SGDOptimizer` over Kestrel's flat parameter buffer,
-/// with the L2 penalty's gradient added to the weight matrices.
+/// with the L2 penalty's gradient added to the weight matrices. Its moments live in the base
+/// class's slots, so checkpoints and `optimizerState()` see them as Adam's and SGD's.
 final class MLPOptimizer: Optimizer {
     let solver: MLPSolver
     let schedule: LearningRateSchedule
@@ -144,9 +145,6 @@ final class MLPOptimizer: Optimizer {
     /// Index of each weight matrix, by the start of its range in the parameter buffer.
     private let kernelIndex: [Int: Int]
     private var kernelNorms: [Double]
-    private let first: UnsafeMutablePointer<Float>
-    private let second: UnsafeMutablePointer<Float>
-    private let count: Int
     /// scikit-learn's Adam time step `t`.
     private(set) var step = 0
     private var seenIterations = -1
@@ -167,18 +165,11 @@ final class MLPOptimizer: Optimizer {
         for (i, r) in kernelRanges.enumerated() { index[r.lowerBound] = i }
         kernelIndex = index
         kernelNorms = Array(repeating: 0, count: kernelRanges.count)
-        count = max(parameterCount, 1)
-        first = .allocate(capacity: count)
-        first.initialize(repeating: 0, count: count)
-        second = .allocate(capacity: count)
-        second.initialize(repeating: 0, count: count)
         super.init(name: p.solver.rawValue, learningRate: p.learningRateInit)
     }
 
-    deinit {
-        first.deallocate()
-        second.deallocate()
-    }
+    override var slotsPerParameter: Int { solver == .adam ? 2 : 1 }
+    override var slotNames: [String] { solver == .adam ? ["momentum", "velocity"] : ["momentum"] }
 
     /// Records ‖W‖² of each weight matrix before the first step.
     func setKernelNorms(_ norms: [Double]) {
@@ -199,13 +190,21 @@ final class MLPOptimizer: Optimizer {
         }
         let kernel = kernelIndex[range.lowerBound]
         let decay: Float = kernel == nil ? 0 : penalty.alpha / Float(penalty.batch)
-        let m = first, v = second
+        let m = slot(0)
         let lo = range.lowerBound, hi = range.upperBound
+        let tracksNorm = kernel != nil && penalty.alpha != 0
+        // Σ‖W‖² of this matrix after the step, when the fused Adam kernel computed it.
+        var squares: Float?
         switch solver {
         case .adam:
-            if decay != 0 { for i in lo..<hi { g[i] += decay * w[i] } }
-            Kernels.adamStep(weights: w, gradients: g, firstMoments: m, secondMoments: v, range: range,
-                             rate: adamRate, beta1: beta1, beta2: beta2, epsilon: epsilon)
+            if tracksNorm {
+                squares = Kernels.adamStep(weights: w, gradients: g, firstMoments: m, secondMoments: slot(1),
+                                           range: range, rate: adamRate, beta1: beta1, beta2: beta2,
+                                           epsilon: epsilon, l2: decay)
+            } else {
+                Kernels.adamStep(weights: w, gradients: g, firstMoments: m, secondMoments: slot(1), range: range,
+                                 rate: adamRate, beta1: beta1, beta2: beta2, epsilon: epsilon)
+            }
         case .sgd:
             let mu = momentum, lr = learningRate
             if nesterov {
@@ -222,12 +221,11 @@ final class MLPOptimizer: Optimizer {
                 }
             }
         }
-        if let kernel, penalty.alpha != 0 {
+        if let kernel, tracksNorm {
             // Keep Σ‖W‖² current for the next batch's reported loss.
-            var s: Float = 0
-            for i in lo..<hi { s += w[i] * w[i] }
-            penalty.squaredNorm += Double(s) - kernelNorms[kernel]
-            kernelNorms[kernel] = Double(s)
+            let s = Double(squares ?? Kernels.sumOfSquares(w + lo, count: hi - lo))
+            penalty.squaredNorm += s - kernelNorms[kernel]
+            kernelNorms[kernel] = s
         }
     }
 
@@ -298,9 +296,24 @@ struct MLPParameters {
     }
 }
 
+/// Calls `body` with each epoch's mean training loss when the epoch ends; `body` returns true
+/// to end `fit` there.
+final class EpochEndHandler: Callback {
+    private let body: (Float) throws -> Bool
+    private weak var model: Model?
+
+    init(_ body: @escaping (Float) throws -> Bool) { self.body = body }
+
+    func setModel(_ model: Model) { self.model = model }
+
+    func onEpochEnd(_ epoch: Int, logs: [String: Float]) throws {
+        if try body(logs["loss"] ?? .nan) { model?.stopTraining = true }
+    }
+}
+
 /// The network, optimizer and training state behind `MLPClassifier` and `MLPRegressor`:
-/// scikit-learn's `BaseMultilayerPerceptron._fit_stochastic`, running each epoch through
-/// Kestrel's compiled `fit`.
+/// scikit-learn's `BaseMultilayerPerceptron._fit_stochastic`, running all its epochs in one
+/// call of Kestrel's compiled `fit`.
 final class MLPEngine {
     private(set) var model: Sequential?
     private(set) var optimizer: MLPOptimizer?
@@ -380,7 +393,7 @@ final class MLPEngine {
     /// `validationScore` scores the network on the held-out samples.
     func train(_ x: Tensor, _ targets: Tensor, outputs: Int, output: MLPOutput, parameters p: MLPParameters,
                estimator: String, incremental: Bool, reset: Bool, stratify: [Int]?,
-               validationScore: (Tensor, Tensor) throws -> Double) throws {
+               validationScore: @escaping (Tensor, Tensor) throws -> Double) throws {
         try p.validate(estimator)
         if p.earlyStopping && incremental {
             throw KestrelError.invalidArgument("\(estimator).partialFit: does not support earlyStopping = true")
@@ -439,16 +452,11 @@ final class MLPEngine {
 
         nIter = 0
         convergenceWarning = nil
-        var order = Array(0..<n)
-        for _ in 0..<p.maxIter {
-            var epochX = trainX, epochY = trainY
-            if p.shuffle {
-                order.withUnsafeMutableBufferPointer { generator.shuffle($0) }
-                epochX = trainX.gathering(order)
-                epochY = trainY.gathering(order)
-            }
-            let history = try model.fit(epochX, epochY, batchSize: batchSize, epochs: 1, verbose: 0, shuffle: false)
-            let epochLoss = history["loss"]?.last ?? .nan
+        var stopped = false
+        // All epochs run in one `fit` (one plan lookup, no copies of the data): `fit` shuffles
+        // by index with a seed drawn from the estimator's generator, and this callback does
+        // scikit-learn's end-of-iteration bookkeeping.
+        let iterationEnd = EpochEndHandler { [self] epochLoss in
             guard epochLoss.isFinite else {
                 throw KestrelError.numerical(
                     "\(estimator): the training loss became \(epochLoss) in iteration \(nIter + 1); scale the inputs (StandardScaler) or lower learningRateInit")
@@ -482,15 +490,18 @@ final class MLPEngine {
                         let what = p.earlyStopping ? "Validation score" : "Training loss"
                         print("\(what) did not improve more than tol=\(p.tol) for \(p.nIterNoChange) consecutive epochs. Stopping.")
                     }
-                    break
+                    stopped = true
+                    return true
                 }
                 noImprovementCount = 0
             }
-            if incremental { break }
-            if nIter == p.maxIter {
-                convergenceWarning = "\(estimator): Stochastic Optimizer: Maximum iterations (\(p.maxIter)) reached and the optimization hasn't converged yet."
-                if p.verbose { FileHandle.standardError.write(Data((convergenceWarning! + "\n").utf8)) }
-            }
+            return false
+        }
+        try model.fit(trainX, trainY, batchSize: batchSize, epochs: incremental ? 1 : p.maxIter, verbose: 0,
+                      callbacks: [iterationEnd], shuffle: p.shuffle, seed: generator.next())
+        if !incremental && !stopped && nIter == p.maxIter {
+            convergenceWarning = "\(estimator): Stochastic Optimizer: Maximum iterations (\(p.maxIter)) reached and the optimization hasn't converged yet."
+            if p.verbose { FileHandle.standardError.write(Data((convergenceWarning! + "\n").utf8)) }
         }
         if p.earlyStopping, let bestWeights { try model.setWeights(bestWeights) }
         let weights = try model.getWeights()

@@ -11,6 +11,13 @@ void kestrel_adam(float *restrict w, const float *restrict g, float *restrict m,
                   float *restrict vmax, size_t begin, size_t end, float alpha, float beta1, float beta2,
                   float epsilon);
 
+/// Adam with coupled L2 (scikit-learn's MLP, torch's Adam weight_decay): g' = g + decay·w, then
+/// the Adam step above without vmax; returns Σw² of the updated weights (for a loss that
+/// reports the penalty), all in one pass. `g` is not written.
+float kestrel_adam_l2(float *restrict w, const float *restrict g, float *restrict m, float *restrict v,
+                      size_t begin, size_t end, float alpha, float beta1, float beta2, float epsilon,
+                      float decay);
+
 /// Keras SGD step: momentum 0: w -= lr·g; else v = mom·v - lr·g; w += v (Nesterov: w += mom·v - lr·g).
 void kestrel_sgd(float *restrict w, const float *restrict g, float *restrict velocity, size_t begin, size_t end,
                  float lr, float momentum, int nesterov);

@@ -84,6 +84,25 @@ public enum Kernels {
         return Float(s)
     }
 
+    /// Σx² of `count` floats, in sixteen lanes so that it vectorises (a single running sum
+    /// is a chain of dependent additions, several times slower on a weight matrix).
+    public static func sumOfSquares(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        var lanes = SIMD16<Float>()
+        let whole = count / 16 * 16
+        var i = 0
+        while i < whole {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+            lanes += v * v
+            i += 16
+        }
+        var s = lanes.sum()
+        while i < count {
+            s += x[i] * x[i]
+            i += 1
+        }
+        return s
+    }
+
     /// Index of the largest of `count` floats (first on ties).
     @inline(__always)
     public static func argmax(_ x: UnsafePointer<Float>, count: Int) -> Int {

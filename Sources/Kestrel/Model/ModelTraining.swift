@@ -250,15 +250,17 @@ extension Model {
     // MARK: fit
 
     /// Trains the model (Keras `fit`). `validationSplit` holds out the last fraction of the
-    /// samples before shuffling; `validationData` overrides it. Returns the History.
+    /// samples before shuffling; `validationData` overrides it. `seed` (not in Keras) fixes this
+    /// call's shuffles and dropout masks without touching the global generator; nil draws it
+    /// from the global generator (`Kestrel.setRandomSeed`), as Keras does. Returns the History.
     @discardableResult
     public func fit(_ x: Tensor, _ y: Tensor, batchSize: Int = 32, epochs: Int = 1, verbose: Int = 1,
                     callbacks: [Callback] = [], validationSplit: Float = 0,
                     validationData: (Tensor, Tensor)? = nil, shuffle: Bool = true,
-                    initialEpoch: Int = 0) throws -> History {
+                    initialEpoch: Int = 0, seed: UInt64? = nil) throws -> History {
         try fit([x], [y], batchSize: batchSize, epochs: epochs, verbose: verbose, callbacks: callbacks,
                 validationSplit: validationSplit, validationData: validationData.map { ([$0.0], [$0.1]) },
-                shuffle: shuffle, initialEpoch: initialEpoch)
+                shuffle: shuffle, initialEpoch: initialEpoch, seed: seed)
     }
 
     /// Trains a model with inputs and targets given by input and output names.
@@ -266,13 +268,13 @@ extension Model {
     public func fit(_ x: [String: Tensor], _ y: [String: Tensor], batchSize: Int = 32, epochs: Int = 1,
                     verbose: Int = 1, callbacks: [Callback] = [], validationSplit: Float = 0,
                     validationData: ([String: Tensor], [String: Tensor])? = nil, shuffle: Bool = true,
-                    initialEpoch: Int = 0) throws -> History {
+                    initialEpoch: Int = 0, seed: UInt64? = nil) throws -> History {
         try fit(try ordered(x, inputNames, "inputs"), try ordered(y, outputNames, "targets"), batchSize: batchSize,
                 epochs: epochs, verbose: verbose, callbacks: callbacks, validationSplit: validationSplit,
                 validationData: try validationData.map {
                     (try ordered($0.0, inputNames, "inputs"), try ordered($0.1, outputNames, "targets"))
                 },
-                shuffle: shuffle, initialEpoch: initialEpoch)
+                shuffle: shuffle, initialEpoch: initialEpoch, seed: seed)
     }
 
     /// Arranges name-keyed arrays in the model's order; throws for missing or unknown names.
@@ -294,7 +296,7 @@ extension Model {
     public func fit(_ x: [Tensor], _ y: [Tensor], batchSize: Int = 32, epochs: Int = 1, verbose: Int = 1,
                     callbacks: [Callback] = [], validationSplit: Float = 0,
                     validationData: ([Tensor], [Tensor])? = nil, shuffle: Bool = true,
-                    initialEpoch: Int = 0) throws -> History {
+                    initialEpoch: Int = 0, seed: UInt64? = nil) throws -> History {
         guard batchSize > 0 else { throw KestrelError.invalidArgument("\(name).fit: batchSize must be positive, found \(batchSize)") }
         guard epochs >= 0, initialEpoch >= 0 else {
             throw KestrelError.invalidArgument("\(name).fit: epochs (\(epochs)) and initialEpoch (\(initialEpoch)) must not be negative")
@@ -340,7 +342,7 @@ extension Model {
 
         // Each epoch's shuffle and dropout masks come from (fit seed, epoch), so a fit resumed
         // at `initialEpoch` (BackupAndRestore) repeats what an uninterrupted one would do.
-        let fitSeed = GlobalRandom.with { $0.next() }
+        let fitSeed = seed ?? GlobalRandom.with { $0.next() }
         var order = Array(0..<samples)
         var logs: [String: Float] = [:]
         t.write(into: &logs)

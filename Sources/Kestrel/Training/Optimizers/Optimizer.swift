@@ -49,6 +49,27 @@ open class Optimizer {
     /// Keras's names of the per-parameter state buffers, in slot order.
     open var slotNames: [String] { [] }
 
+    /// The length of each slot buffer: the model's parameter count once `compile`/`fit` has
+    /// built the optimizer, 0 before.
+    public var slotLength: Int { slotCount }
+
+    /// Slot `index` (in `slotNames` order), `slotLength` scalars laid out as the model's flat
+    /// parameter buffer, so that `update` of a subclass in another module can read and write
+    /// its state at `range` as the built-in optimizers do. Its lifetime is the optimizer's
+    /// until it is rebuilt for another model; hold it only inside `update`.
+    public final func slot(_ index: Int) -> UnsafeMutablePointer<Float> {
+        precondition(slots.indices.contains(index),
+                     "\(name): no slot \(index); \(slots.count) built (slotsPerParameter \(slotsPerParameter))")
+        return slots[index]
+    }
+
+    /// The slot called `name` in `slotNames` ("momentum", "velocity", …), or nil when the
+    /// optimizer has no such slot or is not built yet.
+    public final func slot(named name: String) -> UnsafeMutablePointer<Float>? {
+        guard let k = slotNames.firstIndex(of: name), slots.indices.contains(k) else { return nil }
+        return slots[k]
+    }
+
     /// The initial value of each slot (Adagrad starts its accumulator at 0.1).
     open func initialSlotValue(_ slot: Int) -> Float { 0 }
 
