@@ -74,6 +74,8 @@ final class KerasInteropTests: XCTestCase {
             DepthwiseConv2D(kernelSize: 3, padding: .same, depthMultiplier: 2, activation: .relu)
             SeparableConv2D(4, kernelSize: 2, strides: 2)
             Conv2DTranspose(3, kernelSize: 3, strides: 2, padding: .same)
+            Conv2DTranspose(2, kernelSize: 4, strides: 2, padding: .same, activation: .relu)
+            Conv2DTranspose(2, kernelSize: [2, 1], strides: [3, 2])
             Flatten()
             Dense(2)
         }
