@@ -166,7 +166,12 @@ enum KerasModelConfig {
 
         /// Builds `layer` for `shapes` after checking that its weights fit the budget.
         mutating func build(_ layer: Layer, inputShapes shapes: [[Int]]) throws -> [Int] {
-            if layer.isBuilt { return try layer.build(inputShapes: shapes) }
+            if layer.isBuilt {
+                // Built already (a shared layer, or one of a nested model): it must fit again.
+                do { return try layer.build(inputShapes: shapes) } catch let error as KestrelError {
+                    throw KestrelError.fileError("\(file): layer '\(layer.name)' does not fit its inputs: \(error.message)")
+                }
+            }
             let out: [Int]
             let specs: [WeightSpec]
             do {
@@ -314,7 +319,18 @@ enum KerasModelConfig {
         let model: Model
         if let chain {
             var current = shape
-            for layer in chain { current = try budget.build(layer, inputShapes: [current]) }
+            for item in items {
+                switch item {
+                case .layer(let l):
+                    current = try budget.build(l, inputShapes: [current])
+                case .model(let m):
+                    guard m.model.inputShape == current else {
+                        throw KestrelError.fileError(
+                            "\(c.context): the nested model '\(m.model.name.prefix(80))' does not fit its inputs: it expects samples of shape \(m.model.inputShape ?? []), found \(current)")
+                    }
+                    for l in m.model.layers { current = try budget.build(l, inputShapes: [current]) }
+                }
+            }
             model = Sequential([InputLayer(shape: shape)] + chain, name: name)
         } else {
             let input = Input(shape: shape)
