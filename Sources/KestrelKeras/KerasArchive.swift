@@ -69,12 +69,15 @@ extension Model {
         let weightsPath = scratch.url.appendingPathComponent("model.weights.h5").path
         let weightsSize = try archive.extract("model.weights.h5", to: weightsPath)
         var budget = KerasModelConfig.Budget(scalars: Int(weightsSize / 4) + 16, file: path)
-        let model = try KerasModelConfig.model(from: JSONObject(configJSON, context: "\(path): config.json"), budget: &budget)
+        let parsed = try KerasModelConfig.model(from: JSONObject(configJSON, context: "\(path): config.json"), budget: &budget)
+        let model = parsed.model
         if configJSON["compile_config"] is [String: Any] {
             let compile = try JSONObject(any: configJSON["compile_config"], context: "\(path): config.json.compile_config")
             _ = try KerasTraining.compile(model, from: compile)
         }
-        try model.readKerasWeights(fromFile: weightsPath, displayName: path, includeOptimizer: true)
+        // Nested models are inlined, so only the config knows their layers' weight groups.
+        try model.readKerasWeights(fromFile: weightsPath, displayName: path, includeOptimizer: true,
+                                   entries: parsed.hasNestedModels ? parsed.entries : nil)
         return model
     }
 
@@ -131,9 +134,12 @@ extension Model {
         }
     }
 
-    func readKerasWeights(fromFile file: String, displayName: String, includeOptimizer: Bool) throws {
+    /// Reads weights (and optimizer state) into the model; `entries` overrides the weight
+    /// groups derived from the model's own graph (for a file whose config nests models).
+    func readKerasWeights(fromFile file: String, displayName: String, includeOptimizer: Bool,
+                          entries given: [KerasLayerEntry]? = nil) throws {
         try build()
-        let entries = try KerasModelConfig.layerEntries(of: self)
+        let entries = try given ?? KerasModelConfig.layerEntries(of: self)
         let attributes = try? FileManager.default.attributesOfItem(atPath: file)
         let fileSize = (attributes?[.size] as? NSNumber)?.intValue ?? 0
         var loaded: [(Layer, [Tensor])] = []

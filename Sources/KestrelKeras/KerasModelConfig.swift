@@ -166,7 +166,12 @@ enum KerasModelConfig {
 
         /// Builds `layer` for `shapes` after checking that its weights fit the budget.
         mutating func build(_ layer: Layer, inputShapes shapes: [[Int]]) throws -> [Int] {
-            if layer.isBuilt { return try layer.build(inputShapes: shapes) }
+            if layer.isBuilt {
+                // Built already (a shared layer, or one of a nested model): it must fit again.
+                do { return try layer.build(inputShapes: shapes) } catch let error as KestrelError {
+                    throw KestrelError.fileError("\(file): layer '\(layer.name)' does not fit its inputs: \(error.message)")
+                }
+            }
             let out: [Int]
             let specs: [WeightSpec]
             do {
@@ -201,25 +206,71 @@ enum KerasModelConfig {
         return n
     }
 
+    /// A model read from a `config.json`, with the HDF5 groups of its layers' weights.
+    struct ParsedModel {
+        let model: Model
+        /// Every layer (nested models' layers included, in place) with its weight group, in
+        /// Keras's saving order: the config's `layers` order at every level.
+        let entries: [KerasLayerEntry]
+        /// Whether the config holds nested models, whose layers Kestrel inlines: then only
+        /// `entries` (not the flattened graph) knows where their weights are.
+        let hasNestedModels: Bool
+    }
+
+    /// Nested models deeper than this are refused (a hostile config could recurse without end).
+    static let maximumNesting = 32
+
+    /// Class names of the model configs that may appear as layers of another model.
+    static let modelClassNames: Set<String> = ["Sequential", "Functional", "Model"]
+
     /// A model from a parsed `config.json`: a `Sequential` for a Sequential config, a
     /// Functional `Model(inputs:outputs:)` otherwise. Layers are built as they are created,
-    /// within `budget`.
-    static func model(from json: JSONObject, budget: inout Budget) throws -> Model {
+    /// within `budget`. Nested models (a Sequential or Functional model used as a layer) are
+    /// inlined: their layers become layers of the returned model, shared as Kestrel's own
+    /// nested models are.
+    static func model(from json: JSONObject, budget: inout Budget) throws -> ParsedModel {
+        try model(from: json, budget: &budget, prefix: "", depth: 0)
+    }
+
+    private static func model(from json: JSONObject, budget: inout Budget, prefix: String, depth: Int) throws -> ParsedModel {
+        guard depth <= maximumNesting else {
+            throw KestrelError.fileError("\(json.context): models nested more than \(maximumNesting) levels deep")
+        }
         let className = try json.string("class_name")
         let c = try json.object("config")
         switch className {
-        case "Sequential": return try sequential(c, topLevel: json, budget: &budget)
-        case "Functional", "Model": return try functional(c, budget: &budget)
+        case "Sequential": return try sequential(c, topLevel: json, budget: &budget, prefix: prefix, depth: depth)
+        case "Functional", "Model": return try functional(c, budget: &budget, prefix: prefix, depth: depth)
         default:
             throw KestrelError.fileError("\(json.context): unsupported model class '\(className.prefix(80))'; Kestrel reads Sequential and Functional models")
         }
     }
 
-    private static func sequential(_ c: JSONObject, topLevel: JSONObject, budget: inout Budget) throws -> Model {
+    /// Names weight groups as Keras does within one model: `snake_case(class)`, then `_1`, `_2`, ….
+    private struct GroupNamer {
+        var used: [String: Int] = [:]
+        mutating func next(_ className: String) -> String {
+            var base = KerasLayers.snakeCase(className)
+            if let n = used[base] {
+                used[base] = n + 1
+                base += "_\(n + 1)"
+            } else {
+                used[base] = 0
+            }
+            return base
+        }
+    }
+
+    private static func sequential(_ c: JSONObject, topLevel: JSONObject, budget: inout Budget, prefix: String,
+                                   depth: Int) throws -> ParsedModel {
         let entries = try c.array("layers")
         guard entries.count <= 100_000 else { throw KestrelError.fileError("\(c.context): too many layers (\(entries.count))") }
         var inputShape: [Int]?
-        var layers: [Layer] = []
+        /// A layer, or a nested model read from its own config.
+        enum Item { case layer(Layer), model(ParsedModel) }
+        var items: [Item] = []
+        var weightEntries: [KerasLayerEntry] = []
+        var namer = GroupNamer()
         for (i, e) in entries.enumerated() {
             let entry = try JSONObject(any: e, context: "\(c.context).layers[\(i)]")
             let cls = try entry.string("class_name")
@@ -229,27 +280,83 @@ enum KerasModelConfig {
                 inputShape = try lc.has("batch_shape") ? lc.batchShape("batch_shape") : lc.batchShape("batch_input_shape")
                 continue
             }
-            if cls == "Sequential" || cls == "Functional" {
-                throw KestrelError.fileError("\(entry.context): nested models are not supported yet")
+            // Keras's Sequential lists its layers without the input for saving.
+            let group = prefix + "layers/" + namer.next(cls)
+            if modelClassNames.contains(cls) {
+                let inner = try model(from: entry, budget: &budget, prefix: group + "/", depth: depth + 1)
+                items.append(.model(inner))
+                weightEntries += inner.entries
+            } else {
+                let layer = try KerasLayers.layer(className: cls, config: lc)
+                items.append(.layer(layer))
+                weightEntries.append(KerasLayerEntry(layer: layer, groupPath: group))
             }
-            layers.append(try KerasLayers.layer(className: cls, config: lc))
         }
         if inputShape == nil {
             if c.has("build_input_shape") {
                 inputShape = try c.batchShape("build_input_shape")
             } else if let build = try? topLevel.object("build_config"), build.has("input_shape") {
                 inputShape = try build.batchShape("input_shape")
+            } else if case .model(let first)? = items.first, let shape = first.model.inputShape {
+                inputShape = shape
             }
         }
         guard let shape = inputShape else {
             throw KestrelError.fileError("\(c.context): the Sequential model has no input shape (no InputLayer or build_input_shape)")
         }
-        guard !layers.isEmpty else { throw KestrelError.fileError("\(c.context): the Sequential model has no layers") }
-        var current = shape
-        for layer in layers { current = try budget.build(layer, inputShapes: [current]) }
-        let model = Sequential([InputLayer(shape: shape)] + layers, name: try modelName(c))
+        guard !items.isEmpty else { throw KestrelError.fileError("\(c.context): the Sequential model has no layers") }
+        let name = try modelName(c)
+        let nested = items.contains { if case .model = $0 { return true } else { return false } }
+        // A chain of layers (nested Sequentials are chains too) stays a Sequential; a nested
+        // Functional model makes it a Functional model calling each item in turn.
+        var chain: [Layer]? = []
+        for item in items {
+            switch item {
+            case .layer(let l): chain?.append(l)
+            case .model(let m): if m.model is Sequential { chain?.append(contentsOf: m.model.layers) } else { chain = nil }
+            }
+        }
+        let model: Model
+        if let chain {
+            var current = shape
+            for item in items {
+                switch item {
+                case .layer(let l):
+                    current = try budget.build(l, inputShapes: [current])
+                case .model(let m):
+                    guard m.model.inputShape == current else {
+                        throw KestrelError.fileError(
+                            "\(c.context): the nested model '\(m.model.name.prefix(80))' does not fit its inputs: it expects samples of shape \(m.model.inputShape ?? []), found \(current)")
+                    }
+                    for l in m.model.layers { current = try budget.build(l, inputShapes: [current]) }
+                }
+            }
+            model = Sequential([InputLayer(shape: shape)] + chain, name: name)
+        } else {
+            let input = Input(shape: shape)
+            var x = input
+            for item in items {
+                switch item {
+                case .layer(let l):
+                    _ = try budget.build(l, inputShapes: [x.shape])
+                    x = try l(x)
+                case .model(let m):
+                    x = try callNested(m.model, on: [x], context: c.context)[0]
+                }
+            }
+            model = try Model(inputs: input, outputs: x, name: name)
+        }
         try model.build()
-        return model
+        return ParsedModel(model: model, entries: weightEntries, hasNestedModels: nested)
+    }
+
+    /// Calls a nested model on symbolic tensors, turning a mismatch into a file error.
+    private static func callNested(_ model: Model, on inputs: [SymbolicTensor], context: String) throws -> [SymbolicTensor] {
+        do {
+            return try model(inputs)
+        } catch let error as KestrelError {
+            throw KestrelError.fileError("\(context): the nested model '\(model.name.prefix(80))' does not fit its inputs: \(error.message)")
+        }
     }
 
     private static func modelName(_ c: JSONObject) throws -> String {
@@ -258,18 +365,24 @@ enum KerasModelConfig {
     }
 
     private struct PendingLayer {
-        let layer: Layer
+        /// The layer called, or nil for a nested model.
+        let layer: Layer?
+        let nested: Model?
+        let name: String
         let nodes: [Any]
         var next = 0
         let context: String
     }
 
-    private static func functional(_ c: JSONObject, budget: inout Budget) throws -> Model {
+    private static func functional(_ c: JSONObject, budget: inout Budget, prefix: String, depth: Int) throws -> ParsedModel {
         let entries = try c.array("layers")
         guard entries.count <= 100_000 else { throw KestrelError.fileError("\(c.context): too many layers (\(entries.count))") }
         var pending: [PendingLayer] = []
         var byName: [String: Int] = [:]
-        // Outputs of processed calls: "layer#node" -> tensor.
+        var weightEntries: [KerasLayerEntry] = []
+        var namer = GroupNamer()
+        var nested = false
+        // Outputs of processed calls: "layer#node#tensor" -> tensor.
         var tensors: [String: SymbolicTensor] = [:]
         for (i, e) in entries.enumerated() {
             let entry = try JSONObject(any: e, context: "\(c.context).layers[\(i)]")
@@ -277,19 +390,27 @@ enum KerasModelConfig {
             let lc = try entry.object("config")
             let name = try entry.optionalString("name") ?? lc.string("name")
             guard byName[name] == nil else { throw KestrelError.fileError("\(entry.context): duplicate layer name '\(name.prefix(80))'") }
+            // A Functional model lists (and saves) its input layers too.
+            let group = prefix + "layers/" + namer.next(cls)
             if cls == "InputLayer" {
                 let shape = try lc.has("batch_shape") ? lc.batchShape("batch_shape") : lc.batchShape("batch_input_shape")
                 let input = Input(shape: shape, name: name)
-                tensors["\(name)#0"] = input
-                pending.append(PendingLayer(layer: input.layer, nodes: [], context: entry.context))
+                tensors["\(name)#0#0"] = input
+                pending.append(PendingLayer(layer: input.layer, nested: nil, name: name, nodes: [], context: entry.context))
+                weightEntries.append(KerasLayerEntry(layer: input.layer, groupPath: group))
             } else {
-                if cls == "Sequential" || cls == "Functional" {
-                    throw KestrelError.fileError("\(entry.context): nested models are not supported yet")
-                }
-                let layer = try KerasLayers.layer(className: cls, config: lc)
                 let nodes = try entry.array("inbound_nodes")
                 guard nodes.count <= 10_000 else { throw KestrelError.fileError("\(entry.context): too many inbound nodes") }
-                pending.append(PendingLayer(layer: layer, nodes: nodes, context: entry.context))
+                if modelClassNames.contains(cls) {
+                    let inner = try model(from: entry, budget: &budget, prefix: group + "/", depth: depth + 1)
+                    pending.append(PendingLayer(layer: nil, nested: inner.model, name: name, nodes: nodes, context: entry.context))
+                    weightEntries += inner.entries
+                    nested = true
+                } else {
+                    let layer = try KerasLayers.layer(className: cls, config: lc)
+                    pending.append(PendingLayer(layer: layer, nested: nil, name: name, nodes: nodes, context: entry.context))
+                    weightEntries.append(KerasLayerEntry(layer: layer, groupPath: group))
+                }
             }
             byName[name] = pending.count - 1
         }
@@ -301,14 +422,19 @@ enum KerasModelConfig {
                 let p = pending[i]
                 let context = "\(p.context).inbound_nodes[\(p.next)]"
                 let refs = try tensorReferences(p.nodes[p.next], context: context)
-                let inputs = refs.map { tensors["\($0.layer)#\($0.node)"] }
+                let inputs = refs.map { tensors["\($0.layer)#\($0.node)#\($0.tensor)"] }
                 guard inputs.allSatisfy({ $0 != nil }) else { continue }
                 for r in refs where byName[r.layer] == nil {
                     throw KestrelError.fileError("\(context): refers to an unknown layer '\(r.layer.prefix(80))'")
                 }
-                _ = try budget.build(p.layer, inputShapes: inputs.map { $0!.shape })
-                let out = try p.layer(inputs.map { $0! })
-                tensors["\(p.layer.name)#\(p.next)"] = out
+                let outputs: [SymbolicTensor]
+                if let layer = p.layer {
+                    _ = try budget.build(layer, inputShapes: inputs.map { $0!.shape })
+                    outputs = [try layer(inputs.map { $0! })]
+                } else {
+                    outputs = try callNested(p.nested!, on: inputs.map { $0! }, context: context)
+                }
+                for (k, out) in outputs.enumerated() { tensors["\(p.name)#\(p.next)#\(k)"] = out }
                 pending[i].next += 1
                 progress = true
             }
@@ -323,7 +449,7 @@ enum KerasModelConfig {
             guard !triples.isEmpty else { throw KestrelError.fileError("\(c.context): '\(key)' is empty") }
             return try triples.enumerated().map { k, t in
                 guard let a = t as? [Any], a.count >= 2, let layer = a[0] as? String, let node = jsonInt(a[1]),
-                      let tensor = tensors["\(layer)#\(node)"] else {
+                      let tensor = tensors["\(layer)#\(node)#\(a.count > 2 ? jsonInt(a[2]) ?? -1 : 0)"] else {
                     throw KestrelError.fileError("\(c.context).\(key)[\(k)]: not a [layer, node, tensor] reference to a computed tensor")
                 }
                 return tensor
@@ -331,24 +457,25 @@ enum KerasModelConfig {
         }
         let model = try Model(inputs: endpoints("input_layers"), outputs: endpoints("output_layers"), name: try modelName(c))
         try model.build()
-        return model
+        return ParsedModel(model: model, entries: weightEntries, hasNestedModels: nested)
     }
 
-    /// The `[layer, node]` references among a call's arguments (one tensor or a list of them).
-    private static func tensorReferences(_ node: Any, context: String) throws -> [(layer: String, node: Int)] {
+    /// The `[layer, node, tensor]` references among a call's arguments (one tensor or a list
+    /// of them); the tensor index picks one output of a nested model with several.
+    private static func tensorReferences(_ node: Any, context: String) throws -> [(layer: String, node: Int, tensor: Int)] {
         let n = try JSONObject(any: node, context: context)
         let args = try n.array("args")
-        var found: [(String, Int)] = []
+        var found: [(String, Int, Int)] = []
         func collect(_ v: Any, depth: Int) throws {
             guard depth < 4 else { return }
             if let list = v as? [Any] {
                 for x in list { try collect(x, depth: depth + 1) }
             } else if let o = v as? [String: Any], o["class_name"] as? String == "__keras_tensor__" {
                 guard let cfg = o["config"] as? [String: Any], let h = cfg["keras_history"] as? [Any], h.count == 3,
-                      let layer = h[0] as? String, let index = jsonInt(h[1]), let t = jsonInt(h[2]), t == 0 else {
+                      let layer = h[0] as? String, let index = jsonInt(h[1]), let t = jsonInt(h[2]), t >= 0 else {
                     throw KestrelError.fileError("\(context): malformed keras_history")
                 }
-                found.append((layer, index))
+                found.append((layer, index, t))
             }
         }
         for a in args { try collect(a, depth: 0) }

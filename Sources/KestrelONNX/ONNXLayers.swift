@@ -55,14 +55,9 @@ extension ONNXGraphBuilder {
         case let l as Concatenate:
             return op("Concat", inputs, base: base, [Attribute.int("axis", l.axis)])
         case let l as Dot:
-            guard inputShapes[0].count == 1 else { throw unsupported("only Dot of vectors is exported") }
-            var (a, b) = (inputs[0], inputs[1])
-            if l.normalize {
-                a = op("LpNormalization", [a], base: base, [Attribute.int("axis", -1), Attribute.int("p", 2)])
-                b = op("LpNormalization", [b], base: base, [Attribute.int("axis", -1), Attribute.int("p", 2)])
-            }
-            let product = op("Mul", [a, b], base: base)
-            return op("ReduceSum", [product, int64Constant("\(base)/axes", [1])], base: base, [Attribute.int("keepdims", 1)])
+            return dot(l, inputs, inputShapes: inputShapes, base: base)
+        case let l as Conv2DTranspose:
+            return try transposedConvolution(l, inputs[0], inputShape: inputShapes[0], outputShape: outputShape, base: base)
         case let l as BaseConv where (l is Conv2D || l is Conv1D):
             return try convolution(l, inputs[0], inputShape: inputShapes[0], base: base)
         case let l as BasePooling where (l is MaxPooling2D || l is AveragePooling2D || l is MaxPooling1D || l is AveragePooling1D):
@@ -227,6 +222,79 @@ extension ONNXGraphBuilder {
             Attribute.ints("pads", Self.pads(spatial, kernel: l.kernelSize, strides: l.strides, dilation: l.dilationRate, padding: l.padding)),
         ])
         let back = op("Transpose", [y], base: base, [Attribute.ints("perm", Self.toChannelsLast(rank))])
+        return try activation(l.activation, back, base: base, layer: l)
+    }
+
+    /// Keras's `Dot`: per-sample vectors give their inner product `(1)`; per-sample matrices a
+    /// batched MatMul, each input first transposed so that its contracted axis is the inner
+    /// one. `normalize` divides by the L2 norm along the contracted axis as Keras's
+    /// `l2_normalize` does (`x / sqrt(max(Σx², 1e-12))`, so a zero vector stays zero).
+    mutating func dot(_ l: Dot, _ inputs: [String], inputShapes: [[Int]], base: String) -> String {
+        let rank = inputShapes[0].count
+        // Contracted axes in full-tensor numbering (batch axis 0).
+        func full(_ axis: Int) -> Int { axis < 0 ? rank + 1 + axis : axis }
+        let (axisA, axisB) = (full(l.axes.0), full(l.axes.1))
+        var (a, b) = (inputs[0], inputs[1])
+        if l.normalize {
+            a = l2Normalize(a, axis: axisA, base: base)
+            b = l2Normalize(b, axis: axisB, base: base)
+        }
+        if rank == 1 {
+            let product = op("Mul", [a, b], base: base)
+            return op("ReduceSum", [product, int64Constant("\(base)/axes", [1])], base: base, [Attribute.int("keepdims", 1)])
+        }
+        // A as (batch, m, k) and B as (batch, k, n).
+        if axisA == 1 { a = op("Transpose", [a], base: base, [Attribute.ints("perm", [0, 2, 1])]) }
+        if axisB == 2 { b = op("Transpose", [b], base: base, [Attribute.ints("perm", [0, 2, 1])]) }
+        return op("MatMul", [a, b], base: base)
+    }
+
+    /// `x / sqrt(max(Σx² along axis, 1e-12))`, Keras's `l2_normalize` (ONNX's LpNormalization
+    /// has no epsilon and turns a zero vector into NaN).
+    mutating func l2Normalize(_ x: String, axis: Int, base: String) -> String {
+        // Opset 17's ReduceSumSquare takes the axes as an attribute.
+        let squares = op("ReduceSumSquare", [x], base: base, [Attribute.ints("axes", [axis]), Attribute.int("keepdims", 1)])
+        let floor = constant("\(base)/epsilon", shape: [], scalars: [1e-12])
+        let norm = op("Sqrt", [op("Max", [squares, floor], base: base)], base: base)
+        return op("Div", [x, norm], base: base)
+    }
+
+    /// Keras's `Conv2DTranspose` as ONNX ConvTranspose between layout transposes. The pads are
+    /// those of the Conv2D that maps Keras's output size back to the input size (the layer is
+    /// that convolution's adjoint); `output_padding` adds the trailing rows and columns that
+    /// only the bias reaches when the window is shorter than the stride, so the output size is
+    /// exactly Keras's.
+    mutating func transposedConvolution(_ l: Conv2DTranspose, _ x: String, inputShape: [Int], outputShape: [Int],
+                                        base: String) throws -> String {
+        let w = l.getWeights()
+        let kernel = w[0]
+        let (kh, kw, out, cin) = (kernel.shape[0], kernel.shape[1], kernel.shape[2], kernel.shape[3])
+        // Keras's (kH, kW, out, in) as ONNX's (in, out, kH, kW).
+        var permuted = [Float](repeating: 0, count: kernel.count)
+        for h in 0..<kh {
+            for v in 0..<kw {
+                for o in 0..<out {
+                    for i in 0..<cin {
+                        permuted[((i * out + o) * kh + h) * kw + v] = kernel.scalars[((h * kw + v) * out + o) * cin + i]
+                    }
+                }
+            }
+        }
+        let outSpatial = Array(outputShape.prefix(2)), inSpatial = Array(inputShape.prefix(2))
+        let pads = Self.pads(outSpatial, kernel: l.kernelSize, strides: l.strides, dilation: l.dilationRate, padding: l.padding)
+        let outputPadding = (0..<2).map { a in
+            let span = (l.kernelSize[a] - 1) * l.dilationRate[a] + 1
+            return outSpatial[a] - ((inSpatial[a] - 1) * l.strides[a] + span - pads[a] - pads[a + 2])
+        }
+        var args = [op("Transpose", [x], base: base, [Attribute.ints("perm", Self.toChannelsFirst(2))]),
+                    constant("\(base)/kernel", shape: [cin, out, kh, kw], scalars: permuted)]
+        if l.useBias { args.append(constant("\(base)/bias", shape: [out], scalars: w[1].scalars)) }
+        let y = op("ConvTranspose", args, base: base, [
+            Attribute.ints("kernel_shape", [kh, kw]), Attribute.ints("strides", l.strides),
+            Attribute.ints("dilations", l.dilationRate), Attribute.ints("pads", pads),
+            Attribute.ints("output_padding", outputPadding),
+        ])
+        let back = op("Transpose", [y], base: base, [Attribute.ints("perm", Self.toChannelsLast(2))])
         return try activation(l.activation, back, base: base, layer: l)
     }
 

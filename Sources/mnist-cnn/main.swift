@@ -79,6 +79,9 @@ struct MNISTCNN: ParsableCommand {
     @Option(help: "Progress output: 0 silent, 1 progress bar, 2 one line per epoch.")
     var verbose = 2
 
+    @Option(help: "With --model pytorch: a directory to write the trained weights to as a PyTorch state_dict (net.safetensors), with 64 test images (inputs.json) and their logits (logits.json), for scripts/interop/torch_state_dict_check.py.")
+    var exportPytorch: String?
+
     mutating func run() throws {
         print("Kestrel backend: \(Kestrel.backendDescription)")
         Kestrel.setRandomSeed(seed)
@@ -88,6 +91,9 @@ struct MNISTCNN: ParsableCommand {
         let digits = dataset == "digits"
         guard digits || dataset == "fashion" else {
             throw ValidationError("--dataset must be fashion or digits, found \(dataset)")
+        }
+        guard exportPytorch == nil || model == .pytorch else {
+            throw ValidationError("--export-pytorch needs --model pytorch (the network PyTorch's Net defines)")
         }
         let (train, test) = digits ? try MNIST.load(path: data) : try FashionMNIST.load(path: data)
         let used = min(trainSamples ?? train.count, train.count)
@@ -105,19 +111,21 @@ struct MNISTCNN: ParsableCommand {
             let (mean, std): (Float, Float) = digits ? (0.1307, 0.3081) : (0.2860, 0.3530)
             trainImages = (trainImages / 255 - mean) / std
             testImages = (testImages / 255 - mean) / std
+            // Weighted layers carry the PyTorch module names, so the state_dict export
+            // (`naming: .pytorch()`) is named conv1.weight, …, fc2.bias as in `Net`.
             network = Sequential {
                 Input(shape: [28, 28, 1])
-                Conv2D(10, kernelSize: 5)
+                Conv2D(10, kernelSize: 5, name: "conv1")
                 MaxPooling2D(poolSize: 2)
                 ReLU()
-                Conv2D(20, kernelSize: 5)
-                SpatialDropout2D(0.5)
+                Conv2D(20, kernelSize: 5, name: "conv2")
+                SpatialDropout2D(0.5, name: "conv2_drop")
                 MaxPooling2D(poolSize: 2)
                 ReLU()
                 Flatten()
-                Dense(50, activation: .relu)
+                Dense(50, activation: .relu, name: "fc1")
                 Dropout(0.5)
-                Dense(10)
+                Dense(10, name: "fc2")
             }
             optimizer = SGD(learningRate: 0.01, momentum: 0.5)
             loss = SparseCategoricalCrossentropy(fromLogits: true)
@@ -154,5 +162,18 @@ struct MNISTCNN: ParsableCommand {
                      times, mean, Int(Float(used) * (1 - validationSplit)), batchSize))
         let cpu = timer.cpuSeconds.map { String(format: "%.2f", $0) }.joined(separator: ", ")
         print("Epoch CPU times, all threads (s): \(cpu)")
+
+        if let directory = exportPytorch {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let weights = (directory as NSString).appendingPathComponent("net.safetensors")
+            try network.saveWeights(to: weights, naming: .pytorch())
+            let images = testImages[batch: 0..<min(64, testImages.shape[0])]
+            for (name, tensor) in [("inputs.json", images), ("logits.json", try network.predict(images))] {
+                let object: [String: Any] = ["shape": tensor.shape, "data": tensor.scalars.map(Double.init)]
+                try JSONSerialization.data(withJSONObject: object)
+                    .write(to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent(name)))
+            }
+            print("PyTorch state_dict: \(weights); check it with scripts/interop/torch_state_dict_check.py \(directory)")
+        }
     }
 }

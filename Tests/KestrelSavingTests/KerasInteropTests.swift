@@ -74,6 +74,8 @@ final class KerasInteropTests: XCTestCase {
             DepthwiseConv2D(kernelSize: 3, padding: .same, depthMultiplier: 2, activation: .relu)
             SeparableConv2D(4, kernelSize: 2, strides: 2)
             Conv2DTranspose(3, kernelSize: 3, strides: 2, padding: .same)
+            Conv2DTranspose(2, kernelSize: 4, strides: 2, padding: .same, activation: .relu)
+            Conv2DTranspose(2, kernelSize: [2, 1], strides: [3, 2])
             Flatten()
             Dense(2)
         }
@@ -100,6 +102,50 @@ final class KerasInteropTests: XCTestCase {
         }
     }
 
+    /// The PyTorch-layout export of the `mnist-cnn` example's port of PyTorch's MNIST `Net`,
+    /// read by a numpy re-implementation of that module's forward (NCHW convolutions, `view`
+    /// flattening channels first, Linear as `x @ W.T + b`), gives Kestrel's logits. Torch itself
+    /// is too heavy for CI; `scripts/interop/torch_state_dict_check.py` does the same with it.
+    func testPyTorchLayoutExportReproducesTheModuleInNumpy() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(22)
+        let net = Sequential {
+            Input(shape: [28, 28, 1])
+            Conv2D(10, kernelSize: 5, name: "conv1")
+            MaxPooling2D(poolSize: 2)
+            ReLU()
+            Conv2D(20, kernelSize: 5, name: "conv2")
+            SpatialDropout2D(0.5, name: "conv2_drop")
+            MaxPooling2D(poolSize: 2)
+            ReLU()
+            Flatten()
+            Dense(50, activation: .relu, name: "fc1")
+            Dropout(0.5)
+            Dense(10, name: "fc2")
+        }
+        net.compile(optimizer: SGD(learningRate: 0.01, momentum: 0.5), loss: SparseCategoricalCrossentropy(fromLogits: true))
+        let x = Tensor.randomUniform([16, 28, 28, 1], minval: -0.8, maxval: 2.8)
+        // A few steps, so that biases are not zero and the kernels not their initial values.
+        _ = try net.fit(x, Tensor(shape: [16], scalars: (0..<16).map { Float($0 % 10) }), batchSize: 8, epochs: 2, verbose: 0)
+        let file = dir.file("net.safetensors")
+        try net.saveWeights(to: file, naming: .pytorch())
+        try TensorJSON.write(x, to: dir.file("x.json"))
+        try Python.helper(["torch-net-numpy", file, dir.file("x.json"), dir.file("y.json")])
+        let logits = try net.predict(x)
+        let difference = maxAbsDifference(logits, try TensorJSON.read(dir.file("y.json")))
+        print("interop: numpy's PyTorch Net forward on Kestrel's state_dict export; max |Kestrel − numpy| = \(difference)")
+        XCTAssertLessThanOrEqual(difference, 1e-5)
+
+        // And back: a fresh model loading the state_dict predicts the same.
+        let copy = Sequential {
+            Input(shape: [28, 28, 1]); Conv2D(10, kernelSize: 5, name: "conv1"); MaxPooling2D(poolSize: 2); ReLU()
+            Conv2D(20, kernelSize: 5, name: "conv2"); MaxPooling2D(poolSize: 2); ReLU(); Flatten()
+            Dense(50, activation: .relu, name: "fc1"); Dense(10, name: "fc2")
+        }
+        try copy.loadWeights(from: file, naming: .pytorch())
+        XCTAssertLessThanOrEqual(maxAbsDifference(try copy.predict(x), logits), 1e-6)
+    }
+
     private func compareWithKeras(_ model: Model, inputs: [Tensor], dir: ScratchDirectory, name: String) throws {
         let path = dir.file("\(name).keras")
         try model.save(to: path)
@@ -121,7 +167,8 @@ final class KerasInteropTests: XCTestCase {
     func testKestrelLoadsArchivesWrittenByKeras() throws {
         let dir = try ScratchDirectory()
         let names = try Python.helper(["keras-make", dir.path]).split(separator: "\n").last!.split(separator: " ").map(String.init)
-        XCTAssertEqual(names, ["mlp", "activations", "cnn", "functional"])
+        XCTAssertEqual(names, ["mlp", "activations", "cnn", "functional", "nested_sequential", "nested_functional",
+                               "sequential_of_functional"])
         for name in names {
             let model = try Model.load(from: dir.file("\(name).keras"))
             var inputs: [Tensor] = []
@@ -136,7 +183,36 @@ final class KerasInteropTests: XCTestCase {
             // Keras compiled these with Adam and trained one epoch: the state comes along.
             XCTAssertEqual(model.optimizer?.name, "adam", name)
             XCTAssertEqual(model.optimizer?.iterations, 1, name)
+            if name.contains("nested") || name.contains("_of_") {
+                // Kestrel inlines nested models; what it saves from them Keras loads again.
+                try compareWithKeras(model, inputs: inputs, dir: dir, name: "\(name)-resaved")
+            }
         }
+    }
+
+    /// Kestrel models that use other models as layers (a Sequential in a Sequential, a
+    /// Sequential and a Functional model, one called twice, in a Functional model) save to
+    /// `.keras` files that Keras 3 loads and predicts the same with.
+    func testKerasLoadsKestrelModelsWithNestedModels() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(21)
+        let block = Sequential { Input(shape: [6]); Dense(5, activation: .relu); BatchNormalization(); Dense(4) }
+        let stack = Sequential { Input(shape: [8]); Dense(6, activation: .tanh); block; Dense(3) }
+        stack.compile(optimizer: Adam(), loss: MeanSquaredError())
+        let x = Tensor.randomUniform([10, 8], minval: -1, maxval: 1)
+        _ = try stack.fit(x, Tensor.randomUniform([10, 3]), batchSize: 5, epochs: 1, verbose: 0)
+        try compareWithKeras(stack, inputs: [x], dir: dir, name: "nested-sequential")
+
+        let t = Input(shape: [4])
+        let pair = try Model(inputs: t, outputs: try Dense(3, activation: .sigmoid)(try Dense(4, activation: .relu)(t)), name: "pair")
+        let head = Sequential { Input(shape: [3]); Dense(3, activation: .elu); Dense(2) }
+        let u = Input(shape: [5]), v = Input(shape: [5])
+        let pu = try pair(try Dense(4)(u)), pv = try pair(try Dense(4)(v))
+        let out = try Dense(2)(try Concatenate()([try head(try Add()([pu, pv])), pu]))
+        let functional = try Model(inputs: [u, v], outputs: [out], name: "outer")
+        try compareWithKeras(functional, inputs: [Tensor.randomUniform([6, 5], minval: -1, maxval: 1),
+                                                  Tensor.randomUniform([6, 5], minval: -1, maxval: 1)],
+                             dir: dir, name: "nested-functional")
     }
 
     /// Keras continues training from Kestrel's saved optimizer state exactly as Kestrel does.

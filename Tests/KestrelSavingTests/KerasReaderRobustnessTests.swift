@@ -119,6 +119,32 @@ final class KerasReaderRobustnessTests: XCTestCase {
 
         let badModel = try mutateConfig("model.keras") { $0["class_name"] = "Transformer" }
         assertFileError(badModel, containing: "unsupported model class") { _ = try Model.load(from: badModel) }
+
+        // Nested models: the valid model's Dense layers moved into a nested Sequential.
+        func nest(_ c: inout [String: Any], inputShape: Int, depth: Int) {
+            var outer = c["config"] as! [String: Any]
+            let layers = outer["layers"] as! [[String: Any]]
+            var inner: [String: Any] = ["class_name": "Sequential", "config": ["name": "inner", "layers": layers]]
+            var innerConfig = inner["config"] as! [String: Any]
+            var innerLayers = layers
+            var input = innerLayers[0]["config"] as! [String: Any]
+            input["batch_shape"] = [NSNull(), inputShape]
+            innerLayers[0]["config"] = input
+            innerConfig["layers"] = innerLayers
+            inner["config"] = innerConfig
+            for level in 1..<depth {
+                inner = ["class_name": "Sequential", "config": ["name": "inner\(level)", "layers": [layers[0], inner]]]
+            }
+            outer["layers"] = [layers[0], inner]
+            c["config"] = outer
+        }
+        // Well-formed, but the weights file keeps them at layers/dense, not under layers/sequential/.
+        let moved = try mutateConfig("moved.keras") { nest(&$0, inputShape: 5, depth: 1) }
+        assertFileError(moved, containing: "missing group 'layers/sequential/layers/dense/vars'") { _ = try Model.load(from: moved) }
+        let misfit = try mutateConfig("misfit.keras") { nest(&$0, inputShape: 7, depth: 1) }
+        assertFileError(misfit, containing: "does not fit") { _ = try Model.load(from: misfit) }
+        let deep = try mutateConfig("deep.keras") { nest(&$0, inputShape: 5, depth: 40) }
+        assertFileError(deep, containing: "nested more than 32 levels") { _ = try Model.load(from: deep) }
     }
 
     func testWeightsFileForAnotherArchitectureLeavesModelUnchanged() throws {

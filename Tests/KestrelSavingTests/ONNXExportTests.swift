@@ -44,15 +44,28 @@ final class ONNXExportTests: XCTestCase {
     }
 
     private func compareWithOnnxRuntime(_ model: Model, _ x: Tensor, name: String) throws {
+        try compareWithOnnxRuntime(model, [x], name: name)
+    }
+
+    /// Exports `model`, runs it in onnxruntime on `inputs` (fed to the model's inputs in
+    /// order) and compares the first output with Kestrel's prediction.
+    @discardableResult
+    private func compareWithOnnxRuntime(_ model: Model, _ inputs: [Tensor], name: String) throws -> Float {
         let dir = try ScratchDirectory()
         let path = dir.file("\(name).onnx")
         try model.exportONNX(to: path)
-        try TensorJSON.write(x, to: dir.file("x.json"))
-        try Python.helper(["onnx-run", path, dir.file("x.json"), dir.file("y.json")])
+        var arguments = ["onnx-run", path]
+        for (k, x) in inputs.enumerated() {
+            try TensorJSON.write(x, to: dir.file("x\(k).json"))
+            arguments.append(dir.file("x\(k).json"))
+        }
+        try Python.helper(arguments + [dir.file("y.json")])
         let runtime = try TensorJSON.read(dir.file("y.json"))
-        let difference = maxAbsDifference(try model.predict(x), runtime)
+        let ours = inputs.count == 1 ? try model.predict(inputs[0]) : try model.predict(inputs)[0]
+        let difference = maxAbsDifference(ours, runtime)
         print("interop: onnxruntime ran Kestrel's \(name) export; max |Kestrel − onnxruntime| = \(difference)")
         XCTAssertLessThanOrEqual(difference, 1e-5, name)
+        return difference
     }
 
     func testOnnxRuntimeRunsTheTutorialModel() throws {
@@ -111,12 +124,93 @@ final class ONNXExportTests: XCTestCase {
         try compareWithOnnxRuntime(model, Tensor.randomUniform([3, 7, 6, 3], minval: -1, maxval: 1), name: "depthwise")
     }
 
+    /// Conv2DTranspose as ConvTranspose: output sizes exactly as Keras computes them for
+    /// "same" and "valid", including windows shorter than the stride (trailing rows only the
+    /// bias reaches) and dilation, with and without bias.
+    func testOnnxRuntimeRunsTransposedConvolutions() throws {
+        Kestrel.setRandomSeed(17)
+        let cases: [(String, Conv2DTranspose)] = [
+            ("same-k3-s2", Conv2DTranspose(3, kernelSize: 3, strides: 2, padding: .same, activation: .relu)),
+            ("valid-k3-s2", Conv2DTranspose(2, kernelSize: 3, strides: 2)),
+            ("valid-k2x1-s3x2", Conv2DTranspose(2, kernelSize: [2, 1], strides: [3, 2], activation: .tanh)),
+            ("same-k1-s2", Conv2DTranspose(2, kernelSize: 1, strides: 2, padding: .same, useBias: false)),
+            ("same-k4-s2", Conv2DTranspose(3, kernelSize: 4, strides: 2, padding: .same)),
+            ("valid-k3-d2", Conv2DTranspose(2, kernelSize: 3, dilationRate: 2)),
+            ("same-k3x2-d2", Conv2DTranspose(2, kernelSize: [3, 2], padding: .same, dilationRate: 2, activation: .sigmoid)),
+        ]
+        for (name, layer) in cases {
+            // A non-zero bias, so the rows only the bias reaches are checked too.
+            let model = Sequential { Input(shape: [5, 4, 3]); layer }
+            try model.build()
+            var weights = layer.getWeights()
+            if weights.count == 2 { weights[1] = Tensor.randomUniform(weights[1].shape, minval: -1, maxval: 1) }
+            try layer.setWeights(weights)
+            try compareWithOnnxRuntime(model, Tensor.randomUniform([2, 5, 4, 3], minval: -1, maxval: 1), name: "transpose-\(name)")
+        }
+        // In a decoder between other convolutions.
+        let decoder = Sequential {
+            Input(shape: [8, 8, 2])
+            Conv2D(4, kernelSize: 3, strides: 2, padding: .same, activation: .relu)
+            Conv2DTranspose(4, kernelSize: 3, strides: 2, padding: .same, activation: .relu)
+            Conv2DTranspose(1, kernelSize: 3, padding: .same, activation: .sigmoid)
+        }
+        try compareWithOnnxRuntime(decoder, Tensor.randomUniform([3, 8, 8, 2]), name: "decoder")
+    }
+
+    /// Dot of per-sample matrices (batched MatMul over every pair of contracted axes Keras
+    /// allows), with and without `normalize`, and Dot of vectors with `normalize`.
+    func testOnnxRuntimeRunsDotOfMatrices() throws {
+        Kestrel.setRandomSeed(18)
+        let a = Input(shape: [3, 4], name: "a")
+        let b = Input(shape: [5, 4], name: "b")
+        let c = Input(shape: [3, 6], name: "c")
+        let v = Input(shape: [4], name: "v")
+        let ab = try Dot(axes: 2)([a, b])                                   // (3, 5)
+        let ac = try Dot(axes: (1, 1), normalize: true)([a, c])             // (4, 6)
+        let bt = try Permute([2, 1])(b)                                     // (4, 5)
+        let abt = try Dot(axes: (-1, 1))([a, bt])                           // (3, 5)
+        let ca = try Dot(axes: (1, 1))([c, a])                              // (6, 4)
+        let normalized = try Dot(axes: (2, 2), normalize: true)([ca, try Dense(4)(b)])  // (6, 5)
+        let pv = try Dot(axes: 1, normalize: true)([try Dense(4)(v), v])    // (1)
+        let features = try Concatenate()([try Flatten()(ab), try Flatten()(ac), try Flatten()(abt),
+                                          try Flatten()(normalized), pv])
+        let model = try Model(inputs: [a, b, c, v], outputs: [try Dense(3)(features)], name: "dots")
+        var inputs = [[3, 4], [5, 4], [3, 6], [4]].map { Tensor.randomUniform([4] + $0, minval: -1, maxval: 1) }
+        // A zero vector: Keras's l2_normalize keeps it zero where ONNX's LpNormalization gives NaN.
+        inputs[3] = Tensor(shape: [4, 4], scalars: inputs[3].scalars.enumerated().map { $0.offset < 4 ? 0 : $0.element })
+        try compareWithOnnxRuntime(model, inputs, name: "dot")
+    }
+
+    /// A model holding nested models exports like its inlined layers.
+    func testOnnxRuntimeRunsAModelWithNestedModels() throws {
+        Kestrel.setRandomSeed(19)
+        let block = Sequential { Input(shape: [6]); Dense(5, activation: .tanh); Dense(6) }
+        let x = Input(shape: [6])
+        let y = try Add()([try block(x), try block(try Dense(6)(x))])
+        let model = try Model(inputs: x, outputs: try Dense(2)(y), name: "outer")
+        try compareWithOnnxRuntime(model, Tensor.randomUniform([5, 6], minval: -1, maxval: 1), name: "nested")
+    }
+
+    /// A layer the exporter does not know (here a custom one) makes it throw, naming the
+    /// layer, and leaves no file behind.
     func testUnsupportedLayerThrowsAndWritesNothing() throws {
         let dir = try ScratchDirectory()
-        let model = Sequential { Input(shape: [4, 4, 2]); Conv2DTranspose(2, kernelSize: 2) }
+        let model = Sequential { Input(shape: [4]); Doubling(name: "twice") }
         XCTAssertThrowsError(try model.exportONNX(to: dir.file("p.onnx"))) { error in
-            XCTAssertTrue("\(error)".contains("Conv2DTranspose"), "\(error)")
+            XCTAssertTrue("\(error)".contains("'twice' (Doubling)"), "\(error)")
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [])
+    }
+}
+
+/// A user-defined layer (y = 2x) that has no ONNX translation.
+private final class Doubling: Layer {
+    override func forward(_ c: LayerContext) {
+        for i in 0..<(c.batch * c.inputSize) { c.output[i] = 2 * c.input[i] }
+    }
+
+    override func backward(_ c: LayerContext) {
+        guard let dx = c.inputGradient, let dy = c.outputGradient else { return }
+        for i in 0..<(c.batch * c.inputSize) { dx[i] = 2 * dy[i] }
     }
 }

@@ -119,6 +119,39 @@ final class SavingTests: XCTestCase {
         XCTAssertEqual(try c.getWeights(), try a.getWeights())
     }
 
+    /// PyTorch flattens a feature map channels-first: a Dense kernel reading a `Flatten`ed
+    /// `(H, W, C)` map (or a Conv1D's `(steps, C)`) has its rows reordered in the PyTorch
+    /// layout; one reading plain `(rows, columns)` inputs keeps them.
+    func testPyTorchLayoutReordersDenseAfterFlattenOfFeatureMaps() throws {
+        Kestrel.setRandomSeed(6)
+        let image = Sequential { Input(shape: [2, 3, 2]); Flatten(); Dropout(0.5); Dense(4, name: "fc") }
+        let sequence = Sequential { Input(shape: [4, 3]); Conv1D(2, kernelSize: 2, name: "conv"); ReLU(); Flatten(); Dense(4, name: "fc") }
+        let rows = Sequential { Input(shape: [3, 2]); Flatten(); Dense(4, name: "fc") }
+        for (model, map) in [(image, [2, 3, 2]), (sequence, [3, 2]), (rows, nil)] as [(Sequential, [Int]?)] {
+            let file = path("\(model.name).safetensors")
+            try model.saveWeights(to: file, naming: .pytorch())
+            let stored = try Safetensors.read(from: file).tensors.first { $0.name == "fc.weight" }!.tensor
+            let kernel = try model.getLayer(name: "fc").getWeights()[0]          // (features, 4)
+            let features = kernel.shape[0]
+            XCTAssertEqual(stored.shape, [4, features])
+            for o in 0..<4 {
+                for f in 0..<features {
+                    // Channels-last feature f = s·C + c is channels-first column c·S + s.
+                    var column = f
+                    if let map {
+                        let channels = map.last!, spatial = features / channels
+                        column = (f % channels) * spatial + f / channels
+                    }
+                    XCTAssertEqual(stored.scalars[o * features + column], kernel.scalars[f * 4 + o], "\(model.name) \(o) \(f)")
+                }
+            }
+            let before = try model.getWeights()
+            try model.setWeights(before.map { Tensor.zeros($0.shape) })
+            try model.loadWeights(from: file, naming: .pytorch())
+            XCTAssertEqual(try model.getWeights(), before, "\(model.name): loading undoes the reordering")
+        }
+    }
+
     func testLoadWeightsChecksEverythingFirst() throws {
         let a = model(seed: 5)
         let before = try a.getWeights()

@@ -11,12 +11,18 @@ Commands:
       Load a .keras file (compiled, with optimizer state), train one epoch without shuffling
       and write the resulting weights (flattened, concatenated) and the optimizer iterations.
   keras-make DIR
-      Write .keras files made by Keras 3 itself, with inputs and Keras's predictions, for
-      Kestrel to load: DIR/<name>.keras, DIR/<name>.inputs.json, DIR/<name>.expected.json.
-  onnx-run MODEL.onnx INPUT.json OUTPUT.json
-      Check the model with onnx.checker, run it with onnxruntime and write the first output.
+      Write .keras files made by Keras 3 itself (nested models among them), with inputs and
+      Keras's predictions, for Kestrel to load: DIR/<name>.keras, DIR/<name>.input<k>.json,
+      DIR/<name>.expected.json; prints the names.
+  onnx-run MODEL.onnx INPUT.json [INPUT2.json ...] OUTPUT.json
+      Check the model with onnx.checker, run it with onnxruntime (the inputs feed the model's
+      inputs in order) and write the first output.
   safetensors-read FILE.safetensors OUTPUT.json
       Read a safetensors file with the safetensors package and write {name: shape}.
+  torch-net-numpy FILE.safetensors INPUT.json OUTPUT.json
+      Run PyTorch's introductory MNIST `Net` (see torch_state_dict_check.py) in numpy from a
+      PyTorch state_dict stored as safetensors (NCHW convolutions, Linear as x @ W.T + b) on
+      channels-last images and write its logits (the output before log_softmax).
 """
 import json
 import os
@@ -97,6 +103,31 @@ def keras_make(directory):
     out = layers.Dense(3, activation="softmax")(layers.Concatenate()([merged, d]))
     models["functional"] = keras.Model([a, b], out)
 
+    # Nested models: a Sequential inside a Sequential; a Functional model using a two-output
+    # Functional model (called twice, so its second call is inbound node 1) and a Sequential
+    # as layers; a Sequential holding a branching Functional model.
+    block = keras.Sequential([keras.Input((6,)), layers.Dense(5, activation="tanh"), layers.BatchNormalization(),
+                              layers.Dense(4)], name="block")
+    models["nested_sequential"] = keras.Sequential([
+        keras.Input((8,)), layers.Dense(6, activation="relu"), block, layers.Dense(3),
+    ])
+    t = keras.Input((4,), name="pair_in")
+    hidden = layers.Dense(4, activation="relu", name="pair_hidden")(t)
+    pair = keras.Model(t, [layers.Dense(3, name="pair_a")(hidden), layers.Dense(3, activation="sigmoid", name="pair_b")(hidden)],
+                       name="pair")
+    head = keras.Sequential([keras.Input((3,)), layers.Dense(3, activation="elu"), layers.Dense(2)], name="head")
+    u = keras.Input((5,), name="u")
+    v = keras.Input((5,), name="v")
+    pu = pair(layers.Dense(4, name="stem_u")(u))
+    pv = pair(layers.Dense(4, name="stem_v")(v))
+    joined = layers.Concatenate()([head(layers.Add()([pu[0], pv[1]])), pu[1], pv[0]])
+    models["nested_functional"] = keras.Model([u, v], layers.Dense(2)(joined))
+    w = keras.Input((6,))
+    branches = keras.Model(w, layers.Multiply()([layers.Dense(4, activation="relu")(w), layers.Dense(4)(w)]), name="branches")
+    models["sequential_of_functional"] = keras.Sequential([
+        keras.Input((7,)), layers.Dense(6), branches, layers.Dense(2, activation="softmax"),
+    ])
+
     for name, model in models.items():
         inputs = [rng.standard_normal((7,) + tuple(i.shape[1:])).astype("float32") for i in model.inputs]
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
@@ -110,13 +141,14 @@ def keras_make(directory):
     print(" ".join(models))
 
 
-def onnx_run(model_path, input_path, output):
+def onnx_run(model_path, *paths):
     import onnx
     import onnxruntime as ort
+    *inputs, output = paths
     onnx.checker.check_model(onnx.load(model_path), full_check=True)
     session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
-    x = read_tensor(input_path)
-    y = session.run(None, {session.get_inputs()[0].name: x})[0]
+    feeds = {i.name: read_tensor(p) for i, p in zip(session.get_inputs(), inputs)}
+    y = session.run(None, feeds)[0]
     write_tensor(output, y)
 
 
@@ -127,9 +159,34 @@ def safetensors_read(path, output):
         json.dump({k: list(v.shape) for k, v in tensors.items()}, f)
 
 
+def torch_net_numpy(path, input_path, output):
+    import numpy as np
+    from safetensors.numpy import load_file
+    p = {k: v.astype(np.float64) for k, v in load_file(path).items()}
+
+    def conv2d(x, w, b):
+        # nn.Conv2d, stride 1, no padding: x (N, C, H, W), w (out, C, kH, kW).
+        windows = np.lib.stride_tricks.sliding_window_view(x, w.shape[2:], axis=(2, 3))
+        return np.einsum("nchwij,ocij->nohw", windows, w) + b[None, :, None, None]
+
+    def max_pool2d(x):
+        n, c, h, w = x.shape
+        return x[:, :, :h // 2 * 2, :w // 2 * 2].reshape(n, c, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+
+    def relu(x):
+        return np.maximum(x, 0)
+
+    x = read_tensor(input_path).astype(np.float64).transpose(0, 3, 1, 2)   # NHWC -> NCHW
+    x = relu(max_pool2d(conv2d(x, p["conv1.weight"], p["conv1.bias"])))
+    x = relu(max_pool2d(conv2d(x, p["conv2.weight"], p["conv2.bias"])))    # conv2_drop: eval
+    x = x.reshape(x.shape[0], -1)                                         # x.view(-1, 320)
+    x = relu(x @ p["fc1.weight"].T + p["fc1.bias"])
+    write_tensor(output, x @ p["fc2.weight"].T + p["fc2.bias"])
+
+
 COMMANDS = {
     "keras-predict": keras_predict, "keras-resume": keras_resume, "keras-make": keras_make,
-    "onnx-run": onnx_run, "safetensors-read": safetensors_read,
+    "onnx-run": onnx_run, "safetensors-read": safetensors_read, "torch-net-numpy": torch_net_numpy,
 }
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@ public enum WeightNaming: Sendable, Equatable {
     case keras
     /// PyTorch `state_dict` names and layouts: `<module>.weight` / `.bias` (`running_mean`, …
     /// for batch normalization), Dense kernels transposed to `(out, in)`, convolution kernels
-    /// as `(out, in, kH, kW)`. `modules` maps layer names to module names (default: the layer
-    /// name), e.g. `["dense": "fc1"]`.
+    /// as `(out, in, kH, kW)`. A Dense layer fed by `Flatten` of a convolutional feature map
+    /// gets its input columns in PyTorch's channels-first flattening order (`x.view(n, -1)` of
+    /// an NCHW tensor), so the ported module computes the same function. `modules` maps layer
+    /// names to module names (default: the layer name), e.g. `["dense": "fc1"]`.
     case pytorch(modules: [String: String] = [:])
 }
 
@@ -35,12 +37,43 @@ extension Model {
                                  "moving_mean": "running_mean", "moving_variance": "running_var",
                                  "embeddings": "weight"]
                     let variable = names[spec.name] ?? spec.name
-                    let (to, from) = PyTorchLayout.conversion(for: layer, spec: spec)
+                    let (to, from) = PyTorchLayout.conversion(for: layer, spec: spec,
+                                                              flattenedFeatureMap: flattenedFeatureMap(feeding: layer))
                     result.append((layer, i, "\(module).\(variable)", to, from))
                 }
             }
         }
         return result
+    }
+
+    /// The per-sample shape `(spatial…, channels)` of the channels-last feature map that a
+    /// `Flatten` (possibly followed by `Dropout`) turns into `layer`'s input, when `layer` is
+    /// a Dense layer fed that way; nil otherwise. PyTorch flattens the same map from
+    /// `(channels, spatial…)`, so such a kernel's rows are in a different order there.
+    ///
+    /// A rank-3 map is an image; a rank-2 map `(steps, channels)` counts only when it comes
+    /// from a 1-D convolution or pooling (a plain `(rows, columns)` input, such as the
+    /// tutorial's 28×28 images, flattens in the same order in both libraries).
+    func flattenedFeatureMap(feeding layer: Layer) -> [Int]? {
+        guard layer is Dense, let graph, shapes.count == graph.nodes.count,
+              let n = graph.nodes.firstIndex(where: { $0.layer === layer }), graph.nodes[n].inputs.count == 1 else { return nil }
+        var p = graph.nodes[n].inputs[0]
+        while graph.nodes[p].layer is Dropout, graph.nodes[p].inputs.count == 1 { p = graph.nodes[p].inputs[0] }
+        guard graph.nodes[p].layer is Flatten, graph.nodes[p].inputs.count == 1 else { return nil }
+        let source = graph.nodes[p].inputs[0]
+        let map = shapes[source]
+        guard map.count >= 2, map.last! > 1 else { return nil }
+        if map.count >= 3 { return map }
+        // Walk back through shape-preserving layers (activations, dropout, normalization) to
+        // the layer that made the sequence.
+        var q = source
+        while true {
+            let l = graph.nodes[q].layer
+            if l is Conv1D || (l as? BasePooling)?.rank == 1 { return map }
+            guard graph.nodes[q].inputs.count == 1, shapes[graph.nodes[q].inputs[0]] == map,
+                  !(l is InputLayer) else { return nil }
+            q = graph.nodes[q].inputs[0]
+        }
     }
 
     /// Saves every weight to a safetensors file (Keras `save_weights`; PyTorch names with
@@ -125,9 +158,20 @@ enum PyTorchLayout {
 
     /// Dense kernels `(in, out)` ↔ `(out, in)`; convolution kernels `(k…, in, out)` ↔
     /// `(out, in, k…)`; depthwise kernels `(kH, kW, in, multiplier)` ↔ `(in·multiplier, 1, kH, kW)`.
-    static func conversion(for layer: Layer, spec: WeightSpec) -> ((Tensor) -> Tensor, (Tensor) -> Tensor) {
+    /// A Dense kernel reading a flattened `(spatial…, C)` feature map has its rows reordered
+    /// from channels-last to channels-first flattening: `(S·C, out)` ↔ `(out, C·S)`.
+    static func conversion(for layer: Layer, spec: WeightSpec,
+                           flattenedFeatureMap map: [Int]? = nil) -> ((Tensor) -> Tensor, (Tensor) -> Tensor) {
         let rank = spec.shape.count
         guard spec.name.hasSuffix("kernel"), rank >= 2 else { return ({ $0 }, { $0 }) }
+        if let map, rank == 2, let channels = map.last, spec.shape[0] == map.reduce(1, *) {
+            let (spatial, out) = (spec.shape[0] / channels, spec.shape[1])
+            return ({ t in try! permuted(t.reshaped([spatial, channels, out]), [2, 1, 0]).reshaped([out, channels * spatial]) },
+                    { t in
+                        guard t.count == spec.count, let r = try? t.reshaped([out, channels, spatial]) else { return t }
+                        return try! permuted(r, [2, 1, 0]).reshaped([spatial * channels, out])
+                    })
+        }
         if layer.className == "DepthwiseConv2D" || spec.name == "depthwise_kernel", rank == 4 {
             let (kh, kw, cin, mult) = (spec.shape[0], spec.shape[1], spec.shape[2], spec.shape[3])
             return ({ t in try! permuted(t, [2, 3, 0, 1]).reshaped([cin * mult, 1, kh, kw]) },
