@@ -73,7 +73,7 @@ struct MNISTCNN: ParsableCommand {
     @Option(help: "Train on only the first N training samples (quick experiments).")
     var trainSamples: Int?
 
-    @Option(help: "Most threads OpenBLAS may use for one large matrix product (default: all cores).")
+    @Option(help: "Most threads Kestrel uses for large products and convolution tiles (default: all cores).")
     var threads: Int?
 
     @Option(help: "Progress output: 0 silent, 1 progress bar, 2 one line per epoch.")
