@@ -162,6 +162,13 @@ open class Layer {
     /// The weight variables the layer needs for these input shapes; none by default.
     open func weightSpecs(forInputs shapes: [[Int]]) throws -> [WeightSpec] { [] }
 
+    /// Fills a weight variable when the layer is built: with its spec's initializer by default.
+    /// Layers whose Keras initial values are not one initializer's (LSTM's unit forget bias)
+    /// override it, drawing from `generator` so that creation order still fixes the weights.
+    open func initializeWeight(_ index: Int, spec: WeightSpec, _ buffer: UnsafeMutableBufferPointer<Float>) {
+        spec.initializer.fill(buffer, shape: spec.shape, generator: &generator)
+    }
+
     /// Scratch floats this layer needs between forward and backward for a batch.
     open func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int { 0 }
 
@@ -246,9 +253,9 @@ open class Layer {
         let total = specs.reduce(0) { $0 + $1.count }
         let own = ParameterStore(count: total)
         var offset = 0
-        for spec in specs {
-            spec.initializer.fill(UnsafeMutableBufferPointer(start: own.values + offset, count: spec.count),
-                                  shape: spec.shape, generator: &generator)
+        for (index, spec) in specs.enumerated() {
+            initializeWeight(index, spec: spec,
+                             UnsafeMutableBufferPointer(start: own.values + offset, count: spec.count))
             offset += spec.count
         }
         weightSpecs = specs
