@@ -12,7 +12,9 @@ struct Workload {
     let batchSize: Int
     let inputShape: [Int]
     let classes: Int
-    let makeModel: @Sendable () -> Model
+    /// Whether the model ends in logits (the MLPs, as Keras's tutorial) rather than a softmax.
+    var fromLogits = true
+    let makeModel: @Sendable () throws -> Model
 }
 
 let workloads: [Workload] = [
@@ -30,7 +32,7 @@ let workloads: [Workload] = [
             Dense(10)
         }
     },
-    Workload(name: "cnn-mnist-convnet-b128", batchSize: 128, inputShape: [28, 28, 1], classes: 10) {
+    Workload(name: "cnn-mnist-convnet-b128", batchSize: 128, inputShape: [28, 28, 1], classes: 10, fromLogits: false) {
         Sequential {
             Input(shape: [28, 28, 1])
             Conv2D(32, kernelSize: 3, activation: .relu)
@@ -49,6 +51,23 @@ let workloads: [Workload] = [
             Dense(1024, activation: .relu)
             Dense(10)
         }
+    },
+    // Fashion-MNIST images read row by row: 28 timesteps of 28 features.
+    Workload(name: "lstm-b128", batchSize: 128, inputShape: [28, 28], classes: 10, fromLogits: false) {
+        Sequential {
+            Input(shape: [28, 28])
+            LSTM(128)
+            Dense(10, activation: .softmax)
+        }
+    },
+    // A transformer-style block over the 28 rows: self-attention, residual, layer norm.
+    Workload(name: "attention-b128", batchSize: 128, inputShape: [28, 28], classes: 10, fromLogits: false) {
+        let input = Input(shape: [28, 28])
+        let x = try Dense(64)(input)
+        let attended = try MultiHeadAttention(numHeads: 4, keyDim: 16)(query: x, value: x)
+        let normalized = try LayerNormalization()(try Add()([x, attended]))
+        let pooled = try GlobalAveragePooling1D()(normalized)
+        return try Model(inputs: input, outputs: try Dense(10, activation: .softmax)(pooled))
     },
 ]
 
@@ -119,10 +138,8 @@ struct Bench: ParsableCommand {
             Kestrel.setRandomSeed(1)
             let x = Tensor.randomUniform([samples] + w.inputShape)
             let y = Tensor(labels: (0..<samples).map { $0 % w.classes })
-            let model = w.makeModel()
-            // Keras's examples: logits for the MLPs, a softmax output for the convnet.
-            let fromLogits = !(w.name.hasPrefix("cnn"))
-            model.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy(fromLogits: fromLogits), metrics: [.accuracy])
+            let model = try w.makeModel()
+            model.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy(fromLogits: w.fromLogits), metrics: [.accuracy])
             let steps = (samples + w.batchSize - 1) / w.batchSize
 
             // Shapes of one training step's products, then their time alone.

@@ -23,6 +23,9 @@ WORKLOADS = {
     "mlp-tutorial-b256": dict(kind="mlp", hidden=[128], batch=256, input=(28, 28)),
     "mlp-3x1024-b256": dict(kind="mlp", hidden=[1024, 1024, 1024], batch=256, input=(784,)),
     "cnn-mnist-convnet-b128": dict(kind="cnn", batch=128, input=(28, 28, 1)),
+    # Images as 28 timesteps of 28 features.
+    "lstm-b128": dict(kind="lstm", batch=128, input=(28, 28)),
+    "attention-b128": dict(kind="attention", batch=128, input=(28, 28)),
 }
 SAMPLES = 60000
 
@@ -50,6 +53,17 @@ def run_keras(w):
                                  + [layers.Dense(h, activation="relu") for h in w["hidden"]]
                                  + [layers.Dense(10)])
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    elif w["kind"] == "lstm":
+        model = keras.Sequential([keras.Input(shape=w["input"]), layers.LSTM(128),
+                                  layers.Dense(10, activation="softmax")])
+        loss = "sparse_categorical_crossentropy"
+    elif w["kind"] == "attention":
+        inputs = keras.Input(shape=w["input"])
+        h = layers.Dense(64)(inputs)
+        h = layers.LayerNormalization()(layers.Add()([h, layers.MultiHeadAttention(num_heads=4, key_dim=16)(h, h)]))
+        outputs = layers.Dense(10, activation="softmax")(layers.GlobalAveragePooling1D()(h))
+        model = keras.Model(inputs, outputs)
+        loss = "sparse_categorical_crossentropy"
     else:
         model = keras.Sequential([
             keras.Input(shape=w["input"]),
@@ -90,6 +104,34 @@ def run_torch(w):
             mods += [nn.Linear(a, b), nn.ReLU()]
         mods.append(nn.Linear(sizes[-1], 10))
         model = nn.Sequential(*mods)
+        xt = torch.from_numpy(x)
+    elif w["kind"] == "lstm":
+        class LSTMClassifier(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lstm = nn.LSTM(28, 128, batch_first=True)
+                self.out = nn.Linear(128, 10)
+
+            def forward(self, x):
+                return self.out(self.lstm(x)[0][:, -1])
+
+        model = LSTMClassifier()
+        xt = torch.from_numpy(x)
+    elif w["kind"] == "attention":
+        class AttentionClassifier(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embed = nn.Linear(28, 64)
+                self.attention = nn.MultiheadAttention(64, 4, batch_first=True)   # 4 heads of 16
+                self.norm = nn.LayerNorm(64, eps=1e-3)
+                self.out = nn.Linear(64, 10)
+
+            def forward(self, x):
+                h = self.embed(x)
+                h = self.norm(h + self.attention(h, h, h, need_weights=False)[0])
+                return self.out(h.mean(dim=1))
+
+        model = AttentionClassifier()
         xt = torch.from_numpy(x)
     else:
         model = nn.Sequential(

@@ -167,6 +167,13 @@ open class Layer {
     /// layers without such arithmetic.
     open func flops(batch: Int, inputShapes: [[Int]]) -> LayerFLOPs { LayerFLOPs() }
 
+    /// Fills a weight variable when the layer is built: with its spec's initializer by default.
+    /// Layers whose Keras initial values are not one initializer's (LSTM's unit forget bias)
+    /// override it, drawing from `generator` so that creation order still fixes the weights.
+    open func initializeWeight(_ index: Int, spec: WeightSpec, _ buffer: UnsafeMutableBufferPointer<Float>) {
+        spec.initializer.fill(buffer, shape: spec.shape, generator: &generator)
+    }
+
     /// Scratch floats this layer needs between forward and backward for a batch.
     open func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int { 0 }
 
@@ -251,9 +258,9 @@ open class Layer {
         let total = specs.reduce(0) { $0 + $1.count }
         let own = ParameterStore(count: total)
         var offset = 0
-        for spec in specs {
-            spec.initializer.fill(UnsafeMutableBufferPointer(start: own.values + offset, count: spec.count),
-                                  shape: spec.shape, generator: &generator)
+        for (index, spec) in specs.enumerated() {
+            initializeWeight(index, spec: spec,
+                             UnsafeMutableBufferPointer(start: own.values + offset, count: spec.count))
             offset += spec.count
         }
         weightSpecs = specs

@@ -1,0 +1,274 @@
+/// Long short-term memory over a sequence of feature vectors (Keras `LSTM`).
+///
+/// Input samples are `(timesteps, features)`; the output is the last hidden state `(units)`, or
+/// every hidden state `(timesteps, units)` with `returnSequences`. Weights use Keras's layout and
+/// gate order (input, forget, cell, output): `kernel (features, 4·units)`, `recurrent_kernel
+/// (units, 4·units)`, `bias (4·units)`, so Keras weights load unchanged.
+///
+/// Forward projects every timestep's input with one matrix product, then runs one
+/// `(batch, units) × (units, 4·units)` product per step followed by a fused gate loop. The
+/// gates, cell states and hidden states of every step stay in the workspace, time-major, so
+/// backward through time needs no allocation and ends with one product per weight.
+/// Dropout, `returnState` and masking are not supported.
+public final class LSTM: Layer {
+    /// The size of the hidden and cell states.
+    public let units: Int
+    /// The activation of the candidate cell values and of the cell state (Keras default tanh).
+    public let activation: ActivationFunction
+    /// The activation of the input, forget and output gates (Keras default sigmoid).
+    public let recurrentActivation: ActivationFunction
+    /// Whether the gates add a bias vector.
+    public let useBias: Bool
+    /// How the input kernel starts (Keras default glorot-uniform).
+    public let kernelInitializer: Initializer
+    /// How the recurrent kernel starts (Keras default orthogonal).
+    public let recurrentInitializer: Initializer
+    /// How the bias starts (Keras default zeros).
+    public let biasInitializer: Initializer
+    /// Whether the forget gate's bias starts at one instead (Keras default true), which keeps
+    /// the cell state flowing early in training.
+    public let unitForgetBias: Bool
+    /// Whether the output holds the hidden state of every step instead of only the last.
+    public let returnSequences: Bool
+    /// Whether the sequence is read from its last step to its first; returned sequences are
+    /// then in that reading order, as in Keras.
+    public let goBackwards: Bool
+
+    /// An LSTM layer with `units` hidden units and Keras's defaults.
+    public init(_ units: Int, activation: ActivationFunction = .tanh, recurrentActivation: ActivationFunction = .sigmoid,
+                useBias: Bool = true, kernelInitializer: Initializer = .glorotUniform,
+                recurrentInitializer: Initializer = .orthogonal, biasInitializer: Initializer = .zeros,
+                unitForgetBias: Bool = true, returnSequences: Bool = false, goBackwards: Bool = false,
+                inputShape: [Int]? = nil, name: String? = nil) {
+        self.units = units
+        self.activation = activation
+        self.recurrentActivation = recurrentActivation
+        self.useBias = useBias
+        self.kernelInitializer = kernelInitializer
+        self.recurrentInitializer = recurrentInitializer
+        self.biasInitializer = biasInitializer
+        self.unitForgetBias = unitForgetBias
+        self.returnSequences = returnSequences
+        self.goBackwards = goBackwards
+        super.init(name: name, inputShape: inputShape)
+    }
+
+    public override func outputShape(for inputShape: [Int]) throws -> [Int] {
+        try checkRecurrentArguments(self, units: units, activations: [("activation", activation),
+                                                                     ("recurrentActivation", recurrentActivation)])
+        let (steps, _) = try sequenceShape(self, inputShape)
+        return returnSequences ? [steps, units] : [units]
+    }
+
+    public override func weightSpecs(forInputs shapes: [[Int]]) throws -> [WeightSpec] {
+        let features = shapes[0][1]
+        var specs = [WeightSpec(name: "kernel", shape: [features, 4 * units], initializer: kernelInitializer),
+                     WeightSpec(name: "recurrent_kernel", shape: [units, 4 * units], initializer: recurrentInitializer)]
+        if useBias { specs.append(WeightSpec(name: "bias", shape: [4 * units], initializer: biasInitializer)) }
+        return specs
+    }
+
+    public override func initializeWeight(_ index: Int, spec: WeightSpec, _ buffer: UnsafeMutableBufferPointer<Float>) {
+        guard spec.name == "bias", unitForgetBias else {
+            return super.initializeWeight(index, spec: spec, buffer)
+        }
+        // Keras: concat(init(units), ones(units), init(2·units)).
+        let u = units
+        biasInitializer.fill(UnsafeMutableBufferPointer(rebasing: buffer[0..<u]), shape: [u], generator: &generator)
+        UnsafeMutableBufferPointer(rebasing: buffer[u..<2 * u]).update(repeating: 1)
+        biasInitializer.fill(UnsafeMutableBufferPointer(rebasing: buffer[2 * u..<4 * u]), shape: [2 * u],
+                             generator: &generator)
+    }
+
+    public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int {
+        guard inputShapes[0].count == 2 else { return 0 }
+        return Workspace.size(steps: inputShapes[0][0], batch: batch, features: inputShapes[0][1], units: units)
+    }
+
+    public override var config: [String: String] {
+        ["name": name, "units": "\(units)", "activation": activation.kerasName,
+         "recurrent_activation": recurrentActivation.kerasName, "use_bias": "\(useBias)",
+         "unit_forget_bias": "\(unitForgetBias)", "return_sequences": "\(returnSequences)",
+         "go_backwards": "\(goBackwards)"]
+    }
+
+    /// The workspace, time-major in reading order: step `s` of every sample is contiguous.
+    struct Workspace {
+        /// Inputs `(steps, batch, features)`.
+        let x: UnsafeMutablePointer<Float>
+        /// Gate values after their activations `(steps, batch, 4·units)`.
+        let gates: UnsafeMutablePointer<Float>
+        /// Hidden states `(steps + 1, batch, units)`; slot 0 is the zero initial state.
+        let hidden: UnsafeMutablePointer<Float>
+        /// Cell states `(steps + 1, batch, units)`; slot 0 is the zero initial state.
+        let cell: UnsafeMutablePointer<Float>
+        /// `activation(cell)` of every step `(steps, batch, units)`.
+        let cellActivation: UnsafeMutablePointer<Float>
+        /// Backward: gradients of the gates' pre-activations `(steps, batch, 4·units)`.
+        let gateGradients: UnsafeMutablePointer<Float>
+        /// Backward: the gradient flowing into the current step's hidden and cell state.
+        let hiddenGradient: UnsafeMutablePointer<Float>, cellGradient: UnsafeMutablePointer<Float>
+        /// Backward: input gradients `(steps, batch, features)`.
+        let inputGradient: UnsafeMutablePointer<Float>
+
+        static func size(steps: Int, batch: Int, features: Int, units: Int) -> Int {
+            let t = steps, b = batch
+            return 2 * t * b * features + 2 * t * b * 4 * units + 2 * (t + 1) * b * units + t * b * units + 2 * b * units
+        }
+
+        init(_ base: UnsafeMutablePointer<Float>, steps t: Int, batch b: Int, features f: Int, units u: Int) {
+            x = base
+            gates = x + t * b * f
+            hidden = gates + t * b * 4 * u
+            cell = hidden + (t + 1) * b * u
+            cellActivation = cell + (t + 1) * b * u
+            gateGradients = cellActivation + t * b * u
+            hiddenGradient = gateGradients + t * b * 4 * u
+            cellGradient = hiddenGradient + b * u
+            inputGradient = cellGradient + b * u
+        }
+    }
+
+    public override func forward(_ c: LayerContext) {
+        let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch, u = units, g = 4 * u
+        let w = Workspace(c.workspace, steps: t, batch: b, features: f, units: u)
+        toTimeMajor(c.input, w.x, steps: t, batch: b, features: f, reversed: goBackwards)
+        Kernels.gemm(transposeA: false, transposeB: false, m: t * b, n: g, k: f, alpha: 1, a: w.x, lda: f,
+                     b: c.weights[0], ldb: g, beta: 0, c: w.gates, ldc: g)
+        w.hidden.update(repeating: 0, count: b * u)
+        w.cell.update(repeating: 0, count: b * u)
+        let recurrent = c.weights[1]
+        let bias: UnsafeMutablePointer<Float>? = useBias ? c.weights[2] : nil
+        for s in 0..<t {
+            let z = w.gates + s * b * g
+            if s > 0 {
+                Kernels.gemm(transposeA: false, transposeB: false, m: b, n: g, k: u, alpha: 1,
+                             a: w.hidden + s * b * u, lda: u, b: recurrent, ldb: g, beta: 1, c: z, ldc: g)
+            }
+            for r in 0..<b {
+                let zr = z + r * g
+                if let bias { for j in 0..<g { zr[j] += bias[j] } }
+                recurrentActivation.apply(zr, zr, count: 2 * u, rowLength: 2 * u)
+                activation.apply(zr + 2 * u, zr + 2 * u, count: u, rowLength: u)
+                recurrentActivation.apply(zr + 3 * u, zr + 3 * u, count: u, rowLength: u)
+                let previous = w.cell + (s * b + r) * u, cell = w.cell + ((s + 1) * b + r) * u
+                for j in 0..<u { cell[j] = zr[u + j] * previous[j] + zr[j] * zr[2 * u + j] }
+                let squashed = w.cellActivation + (s * b + r) * u
+                activation.apply(cell, squashed, count: u, rowLength: u)
+                let h = w.hidden + ((s + 1) * b + r) * u
+                for j in 0..<u { h[j] = zr[3 * u + j] * squashed[j] }
+            }
+        }
+        if returnSequences {
+            fromTimeMajor(w.hidden + b * u, c.output, steps: t, batch: b, features: u, reversed: false)
+        } else {
+            c.output.update(from: w.hidden + t * b * u, count: b * u)
+        }
+    }
+
+    public override func backward(_ c: LayerContext) {
+        let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch, u = units, g = 4 * u
+        let w = Workspace(c.workspace, steps: t, batch: b, features: f, units: u)
+        let dy = c.outputGradient!
+        let dh = w.hiddenGradient, dc = w.cellGradient
+        dh.update(repeating: 0, count: b * u)
+        dc.update(repeating: 0, count: b * u)
+        for s in stride(from: t - 1, through: 0, by: -1) {
+            let z = w.gates + s * b * g, dz = w.gateGradients + s * b * g
+            for r in 0..<b {
+                let dhr = dh + r * u, dcr = dc + r * u
+                if returnSequences {
+                    let y = dy + (r * t + s) * u
+                    for j in 0..<u { dhr[j] += y[j] }
+                } else if s == t - 1 {
+                    let y = dy + r * u
+                    for j in 0..<u { dhr[j] += y[j] }
+                }
+                let zr = z + r * g, dzr = dz + r * g
+                let squashed = w.cellActivation + (s * b + r) * u, previous = w.cell + (s * b + r) * u
+                // h = o · act(c): the output gate's gradient, then act(c)'s into the cell gradient.
+                for j in 0..<u {
+                    dzr[3 * u + j] = dhr[j] * squashed[j]
+                    dzr[2 * u + j] = dhr[j] * zr[3 * u + j]
+                }
+                activation.backward(x: nil, y: squashed, dy: dzr + 2 * u, dx: dzr + 2 * u, count: u, rowLength: u)
+                // c = f · c₋₁ + i · g.
+                for j in 0..<u {
+                    let dcell = dcr[j] + dzr[2 * u + j]
+                    dzr[j] = dcell * zr[2 * u + j]
+                    dzr[u + j] = dcell * previous[j]
+                    dzr[2 * u + j] = dcell * zr[j]
+                    dcr[j] = dcell * zr[u + j]
+                }
+                recurrentActivation.backward(x: nil, y: zr, dy: dzr, dx: dzr, count: 2 * u, rowLength: 2 * u)
+                activation.backward(x: nil, y: zr + 2 * u, dy: dzr + 2 * u, dx: dzr + 2 * u, count: u, rowLength: u)
+                recurrentActivation.backward(x: nil, y: zr + 3 * u, dy: dzr + 3 * u, dx: dzr + 3 * u,
+                                             count: u, rowLength: u)
+            }
+            if s > 0 {
+                Kernels.gemm(transposeA: false, transposeB: true, m: b, n: u, k: g, alpha: 1, a: dz, lda: g,
+                             b: c.weights[1], ldb: g, beta: 0, c: dh, ldc: u)
+            }
+        }
+        let beta: Float = c.accumulateWeightGradients ? 1 : 0
+        Kernels.gemm(transposeA: true, transposeB: false, m: f, n: g, k: t * b, alpha: 1, a: w.x, lda: f,
+                     b: w.gateGradients, ldb: g, beta: beta, c: c.weightGradients[0], ldc: g)
+        // Step s reads the hidden state of slot s (the previous step's); slot 0 is zero.
+        Kernels.gemm(transposeA: true, transposeB: false, m: u, n: g, k: t * b, alpha: 1, a: w.hidden, lda: u,
+                     b: w.gateGradients, ldb: g, beta: beta, c: c.weightGradients[1], ldc: g)
+        if useBias {
+            Kernels.columnSums(w.gateGradients, rows: t * b, columns: g, into: c.weightGradients[2],
+                               accumulate: c.accumulateWeightGradients)
+        }
+        if let dx = c.inputGradient {
+            Kernels.gemm(transposeA: false, transposeB: true, m: t * b, n: f, k: g, alpha: 1, a: w.gateGradients,
+                         lda: g, b: c.weights[0], ldb: g, beta: 0, c: w.inputGradient, ldc: f)
+            fromTimeMajor(w.inputGradient, dx, steps: t, batch: b, features: f, reversed: goBackwards)
+        }
+    }
+}
+
+// MARK: - Shared by the recurrent layers
+
+/// Checks the arguments every recurrent layer shares: positive units, and activations whose
+/// derivative follows from their output (the layers keep only activated values).
+func checkRecurrentArguments(_ layer: Layer, units: Int, activations: [(String, ActivationFunction)]) throws {
+    guard units > 0 else {
+        throw KestrelError.invalidArgument("\(layer.name) (\(layer.className)): units must be positive, found \(units)")
+    }
+    for (argument, f) in activations where f == .softmax || f.derivativeNeedsInput {
+        throw KestrelError.invalidArgument(
+            "\(layer.name) (\(layer.className)): \(argument) must be element-wise with a derivative given by its output (tanh, sigmoid, relu, linear, …), found \(f.kerasName)")
+    }
+}
+
+/// `(timesteps, features)` of a sequence input, or an error naming the layer.
+func sequenceShape(_ layer: Layer, _ shape: [Int]) throws -> (steps: Int, features: Int) {
+    guard shape.count == 2, shape[0] > 0, shape[1] > 0 else {
+        throw KestrelError.shapeMismatch(
+            "\(layer.name) (\(layer.className)): expected samples of shape (timesteps, features), found \(shape)")
+    }
+    return (shape[0], shape[1])
+}
+
+/// `(batch, steps, features)` → `(steps, batch, features)`, with the steps reversed if asked.
+func toTimeMajor(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, steps: Int, batch: Int,
+                 features: Int, reversed: Bool) {
+    for s in 0..<steps {
+        let time = reversed ? steps - 1 - s : s
+        for r in 0..<batch {
+            (y + (s * batch + r) * features).update(from: x + (r * steps + time) * features, count: features)
+        }
+    }
+}
+
+/// `(steps, batch, features)` → `(batch, steps, features)`, with the steps reversed if asked.
+func fromTimeMajor(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, steps: Int, batch: Int,
+                   features: Int, reversed: Bool) {
+    for s in 0..<steps {
+        let time = reversed ? steps - 1 - s : s
+        for r in 0..<batch {
+            (y + (r * steps + time) * features).update(from: x + (s * batch + r) * features, count: features)
+        }
+    }
+}

@@ -1,0 +1,88 @@
+@testable import Kestrel
+import XCTest
+
+/// MultiHeadAttention: shapes and errors, gradients against finite differences (self- and
+/// cross-attention with query and value of different lengths, a separate key, another
+/// output size), the Functional self-attention block of the benchmark, and allocation-free
+/// training steps.
+final class AttentionLayerTests: XCTestCase {
+    func testShapeInferenceAndErrors() throws {
+        let mha = MultiHeadAttention(numHeads: 4, keyDim: 16)
+        XCTAssertEqual(try mha.build(inputShapes: [[28, 64], [28, 64]]), [28, 64])
+        XCTAssertEqual(mha.weightSpecs.map(\.name), ["query/kernel", "query/bias", "key/kernel", "key/bias",
+                                                     "value/kernel", "value/bias", "attention_output/kernel",
+                                                     "attention_output/bias"])
+        XCTAssertEqual(mha.weightSpecs.map(\.shape), [[64, 4, 16], [4, 16], [64, 4, 16], [4, 16], [64, 4, 16], [4, 16],
+                                                      [4, 16, 64], [64]])
+        XCTAssertEqual(try MultiHeadAttention(numHeads: 2, keyDim: 3, valueDim: 5, outputShape: 6)
+            .build(inputShapes: [[4, 7], [9, 2], [9, 8]]), [4, 6])
+        assertThrowsMessage(try MultiHeadAttention(numHeads: 2, keyDim: 3).build(inputShapes: [[4, 7]]),
+                            contains: ["MultiHeadAttention", "[query, value]", "1"])
+        assertThrowsMessage(try MultiHeadAttention(numHeads: 2, keyDim: 3).build(inputShapes: [[4, 7], [5, 2], [6, 2]]),
+                            contains: ["MultiHeadAttention", "same number of timesteps", "[6, 2]", "[5, 2]"])
+        assertThrowsMessage(try MultiHeadAttention(numHeads: 2, keyDim: 3).build(inputShapes: [[4, 7], [5]]),
+                            contains: ["MultiHeadAttention", "value", "(timesteps, features)", "[5]"])
+        assertThrowsMessage(try MultiHeadAttention(numHeads: 0, keyDim: 3).build(inputShapes: [[4, 7], [4, 7]]),
+                            contains: ["MultiHeadAttention", "numHeads"])
+    }
+
+    func testGradients() throws {
+        Kestrel.setRandomSeed(31)
+        try LayerHarness(MultiHeadAttention(numHeads: 2, keyDim: 3), inputShapes: [[4, 5], [4, 5]], batch: 2)
+            .check(epsilon: 3e-3, label: " self-shaped")
+        try LayerHarness(MultiHeadAttention(numHeads: 3, keyDim: 2, valueDim: 4), inputShapes: [[3, 5], [6, 4]], batch: 2)
+            .check(epsilon: 3e-3, label: " query 3 steps, value 6")
+        try LayerHarness(MultiHeadAttention(numHeads: 2, keyDim: 2, useBias: false, outputShape: 3),
+                         inputShapes: [[2, 3], [5, 2], [5, 4]], batch: 2)
+            .check(epsilon: 3e-3, label: " key input, no bias, outputShape 3")
+    }
+
+    /// The benchmark's block: Dense → self-attention → residual Add → LayerNormalization →
+    /// pooling → Dense, with the same tensor as query and value.
+    static func attentionClassifier(steps: Int, features: Int, classes: Int) throws -> Model {
+        let input = Input(shape: [steps, features])
+        let x = try Dense(8)(input)
+        let attended = try MultiHeadAttention(numHeads: 2, keyDim: 4)(query: x, value: x)
+        let normalized = try LayerNormalization()(try Add()([x, attended]))
+        let pooled = try GlobalAveragePooling1D()(normalized)
+        return try Model(inputs: input, outputs: try Dense(classes, activation: .softmax)(pooled))
+    }
+
+    func testSelfAttentionModelGradientsMatchFiniteDifferences() throws {
+        // The plan gives query and value separate gradient buffers and sums them into x's.
+        Kestrel.setRandomSeed(5)
+        let model = try Self.attentionClassifier(steps: 3, features: 2, classes: 2)
+        model.compile(optimizer: SGD(learningRate: 0), loss: SparseCategoricalCrossentropy())
+        let x = Tensor.randomUniform([4, 3, 2]), y = Tensor(labels: [0, 1, 1, 0])
+        let (loss, gradients) = try model.lossAndGradients(x, y)
+        var analytic = gradients.tensors.makeIterator()
+        var checked = 0
+        for layer in model.layers {
+            for (w, spec) in layer.weightSpecs.enumerated() {
+                let expected = analytic.next()!
+                let pointer = layer.weightPointer(w)
+                for i in stride(from: 0, to: spec.count, by: max(1, spec.count / 5)) {
+                    let saved = pointer[i], h: Float = 1e-2
+                    pointer[i] = saved + h
+                    let plus = try model.lossAndGradients(x, y).loss
+                    pointer[i] = saved - h
+                    let minus = try model.lossAndGradients(x, y).loss
+                    pointer[i] = saved
+                    let numeric = (plus - minus) / (2 * h)
+                    XCTAssertEqual(expected.scalars[i], numeric, accuracy: 2e-3 + 2e-2 * abs(numeric),
+                                   "\(layer.name).\(spec.name)[\(i)]")
+                    checked += 1
+                }
+            }
+        }
+        XCTAssertGreaterThan(checked, 40)
+        XCTAssertTrue(loss.isFinite)
+    }
+
+    func testAttentionModelTrainsWithoutAllocating() throws {
+        let model = try Self.attentionClassifier(steps: 6, features: 5, classes: 3)
+        model.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy(), metrics: [.accuracy])
+        try assertTrainingStepsAllocateNothing(model, x: Tensor.randomUniform([20, 6, 5]),
+                                               y: Tensor(labels: (0..<20).map { $0 % 3 }), batchSize: 8)
+    }
+}

@@ -1,0 +1,149 @@
+@testable import Kestrel
+import KestrelAllocationCounter
+import XCTest
+
+// Sequence layers (LSTM, MultiHeadAttention, Embedding) against Keras 3 (JAX backend): output,
+// every input's gradient and every weight's gradient of sum(output · projection), with the
+// same weights. Fixtures: Fixtures/recurrent_layers.json, written by the `recurrent_layers`
+// group of make_fixtures.py. Tolerance 1e-4 relative, as for the convolution layers.
+
+struct SequenceLayerFixture: Decodable {
+    struct Case: Decodable {
+        let name: String
+        let layer: String
+        let config: [String: FixtureValue]
+        let inputs: [KerasFixtureTensor]
+        let weights: [KerasFixtureTensor]
+        let weightPaths: [String]
+        let output: KerasFixtureTensor
+        let projection: KerasFixtureTensor
+        let inputGradients: [KerasFixtureTensor]
+        let weightGradients: [KerasFixtureTensor]
+    }
+    let cases: [Case]
+}
+
+/// Runs a built layer with one or more inputs forward and backward once over owned buffers.
+struct MultiInputLayerRun {
+    var output: [Float], inputGradients: [[Float]], weightGradients: [[Float]]
+
+    init(_ layer: Layer, inputs: [Tensor], projection: [Float]) throws {
+        let samples = inputs.map { Array($0.shape.dropFirst()) }, batch = inputs[0].shape[0]
+        let outShape = try layer.build(inputShapes: samples)
+        let outCount = batch * outShape.reduce(1, *)
+        let ws = layer.workspaceSize(batch: batch, inputShapes: samples, training: true)
+        let xs = inputs.map { t -> UnsafeMutablePointer<Float> in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(t.count, 1))
+            p.initialize(from: t.scalars, count: t.count)
+            return p
+        }
+        // Gradients start as NaN: a layer must overwrite (not add to) them.
+        let dxs = inputs.map { t -> UnsafeMutablePointer<Float> in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(t.count, 1))
+            p.initialize(repeating: .nan, count: max(t.count, 1))
+            return p
+        }
+        let y = UnsafeMutablePointer<Float>.allocate(capacity: outCount), dy = UnsafeMutablePointer<Float>.allocate(capacity: outCount)
+        y.initialize(repeating: 0, count: outCount)
+        dy.initialize(from: projection, count: outCount)
+        let workspace = UnsafeMutablePointer<Float>.allocate(capacity: max(ws, 1))
+        workspace.initialize(repeating: .nan, count: max(ws, 1))
+        defer { (xs + dxs + [y, dy, workspace]).forEach { $0.deallocate() } }
+        for (spec, g) in zip(layer.weightSpecs, layer.gradientPointers()) { g.update(repeating: .nan, count: spec.count) }
+        let c = LayerContext(inputShapes: samples, outputShape: outShape, inputs: xs, output: y, workspace: workspace,
+                             weights: layer.weightPointers(), weightGradients: layer.gradientPointers(),
+                             generator: RandomGenerator(seed: 1))
+        c.batch = batch
+        c.training = true
+        c.outputGradient = dy
+        c.inputGradients = dxs
+        layer.forward(c)
+        layer.backward(c)
+        output = Array(UnsafeBufferPointer(start: y, count: outCount))
+        inputGradients = zip(dxs, inputs).map { Array(UnsafeBufferPointer(start: $0, count: $1.count)) }
+        weightGradients = zip(layer.weightSpecs, layer.gradientPointers()).map {
+            Array(UnsafeBufferPointer(start: $0.1, count: $0.0.count))
+        }
+    }
+}
+
+/// Asserts that training steps of a compiled model allocate nothing once the plan exists:
+/// 30 steps must allocate exactly as much as 1 (the per-call index array).
+func assertTrainingStepsAllocateNothing(_ model: Model, x: Tensor, y: Tensor, batchSize: Int,
+                                        file: StaticString = #filePath, line: UInt = #line) throws {
+    #if DEBUG
+    throw XCTSkip("allocation counts are checked in release builds (swift test -c release)")
+    #else
+    XCTAssertNotEqual(kestrel_allocation_counter_active(), 0, "allocation counter inactive", file: file, line: line)
+    try model.runTrainingSteps(x, y, batchSize: batchSize, count: 3)
+    let before = kestrel_allocation_count()
+    try model.runTrainingSteps(x, y, batchSize: batchSize, count: 30)
+    let after = kestrel_allocation_count()
+    let beforeOne = kestrel_allocation_count()
+    try model.runTrainingSteps(x, y, batchSize: batchSize, count: 1)
+    let one = kestrel_allocation_count() - beforeOne
+    XCTAssertEqual(after - before, one, "allocations grow with the number of steps", file: file, line: line)
+    #endif
+}
+
+final class RecurrentReferenceTests: XCTestCase {
+    /// The Kestrel layer for a fixture case, from Keras's class name and constructor arguments.
+    static func makeLayer(_ c: SequenceLayerFixture.Case) throws -> Layer {
+        let k = c.config
+        func bool(_ key: String, _ fallback: Bool) -> Bool {
+            if case .bool(let b)? = k[key] { return b }
+            return fallback
+        }
+        func activation(_ key: String, _ fallback: ActivationFunction) throws -> ActivationFunction {
+            guard case .string(let s)? = k[key] else { return fallback }
+            return try ActivationFunction(named: s)
+        }
+        switch c.layer {
+        case "LSTM":
+            return LSTM(k["units"]!.int!, activation: try activation("activation", .tanh),
+                        recurrentActivation: try activation("recurrent_activation", .sigmoid),
+                        useBias: bool("use_bias", true), returnSequences: bool("return_sequences", false),
+                        goBackwards: bool("go_backwards", false))
+        case "MultiHeadAttention":
+            return MultiHeadAttention(numHeads: k["num_heads"]!.int!, keyDim: k["key_dim"]!.int!,
+                                      valueDim: k["value_dim"]?.int, useBias: bool("use_bias", true),
+                                      outputShape: k["output_shape"]?.int)
+        case "Embedding":
+            return Embedding(inputDim: k["input_dim"]!.int!, outputDim: k["output_dim"]!.int!)
+        default:
+            throw KerasFixtureError("no Kestrel layer for Keras \(c.layer) (case \(c.name))")
+        }
+    }
+
+    func testSequenceLayersMatchKeras() throws {
+        let fixture = try KerasFixtures.load("recurrent_layers", as: SequenceLayerFixture.self)
+        XCTAssertEqual(Set(fixture.cases.map(\.layer)), ["LSTM", "MultiHeadAttention", "Embedding"])
+        for c in fixture.cases {
+            let layer = try Self.makeLayer(c)
+            try layer.build(inputShapes: c.inputs.map { Array($0.shape.dropFirst()) })
+            XCTAssertEqual(layer.weightSpecs.map(\.shape), c.weights.map(\.shape), "\(c.name) weight shapes")
+            // Keras's variable paths end with Kestrel's weight names (LSTM's sit in its cell).
+            for (spec, path) in zip(layer.weightSpecs, c.weightPaths) {
+                XCTAssertTrue(path.hasSuffix("/" + spec.name), "\(c.name): \(spec.name) vs Keras \(path)")
+            }
+            try layer.setWeights(c.weights.map(\.tensor))
+            let run = try MultiInputLayerRun(layer, inputs: c.inputs.map(\.tensor), projection: c.projection.values)
+            assertMatchesKeras(run.output, c.output.values, rtol: 1e-4, "\(c.name) output")
+            XCTAssertEqual(run.inputGradients.count, c.inputGradients.count)
+            for (i, (g, e)) in zip(run.inputGradients, c.inputGradients).enumerated() {
+                assertMatchesKeras(g, e.values, rtol: 1e-4, "\(c.name) gradient of input \(i)")
+            }
+            XCTAssertEqual(run.weightGradients.count, c.weightGradients.count, "\(c.name) trainable weights")
+            for (i, (g, e)) in zip(run.weightGradients, c.weightGradients).enumerated() {
+                // The key bias adds the same amount to every score of a query row, which the
+                // softmax cancels: its gradient is zero, and both sides hold rounding noise.
+                if c.weightPaths[i].hasSuffix("key/bias") {
+                    XCTAssertLessThan(e.values.map(abs).max()!, 1e-6, "\(c.name): Keras's key bias gradient")
+                    XCTAssertLessThan(g.map(abs).max()!, 1e-6, "\(c.name): key bias gradient")
+                    continue
+                }
+                assertMatchesKeras(g, e.values, rtol: 1e-4, "\(c.name) gradient of weight \(i)")
+            }
+        }
+    }
+}
