@@ -43,6 +43,19 @@ final class FLOPCountTests: XCTestCase {
         XCTAssertEqual(try layerFLOPs(MaxPooling2D(), input: [8, 8, 3], batch: 2), LayerFLOPs())
     }
 
+    func testRecurrentAndAttention() throws {
+        // 28 steps of 28 features into 4·128 gates, plus the recurrent 128 → 4·128 per step.
+        let lstm = try layerFLOPs(LSTM(128), input: [28, 28], batch: 2)
+        XCTAssertEqual(lstm.forward, 2 * 2 * 28 * 512 * (28 + 128))
+        XCTAssertEqual(lstm.inputGradients, 2 * 2 * 28 * 512 * 28)
+        // Query 3×8, value 5×6: projections to 2 heads of 4, scores 3×5 per head, output 8.
+        let mha = MultiHeadAttention(numHeads: 2, keyDim: 4)
+        _ = try mha.build(inputShapes: [[3, 8], [5, 6]])
+        let f = mha.flops(batch: 1, inputShapes: [[3, 8], [5, 6]])
+        let projections = 3 * 8 * 8 + 5 * 6 * 8 + 5 * 6 * 8, attention = 2 * 3 * 5 * (4 + 4), output = 3 * 8 * 8
+        XCTAssertEqual(f.forward, 2 * (projections + attention + output))
+    }
+
     /// A training step counts the first layer's input gradient out (nothing needs it).
     func testModelTrainingStepOfTheTutorialAndTheConvnet() throws {
         let mlp = Sequential {

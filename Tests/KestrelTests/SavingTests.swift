@@ -97,6 +97,29 @@ final class SavingTests: XCTestCase {
         XCTAssertGreaterThan(rejected, 2000)
     }
 
+    /// LSTM, Embedding and MultiHeadAttention weights go through safetensors with Keras's
+    /// positional names and come back identical (same predictions).
+    func testRecurrentAndAttentionWeightsRoundTrip() throws {
+        func make(_ seed: UInt64) throws -> Model {
+            Kestrel.setRandomSeed(seed)
+            let tokens = Input(shape: [6])
+            let embedded = try Embedding(inputDim: 20, outputDim: 8)(tokens)
+            let attended = try MultiHeadAttention(numHeads: 2, keyDim: 4)([embedded, embedded])
+            let summary = try LSTM(5)(attended)
+            return try Model(inputs: tokens, outputs: Dense(3)(summary))
+        }
+        let a = try make(4), b = try make(5)
+        let x = Tensor(shape: [2, 6], scalars: (0..<12).map { Float($0 % 20) })
+        XCTAssertNotEqual(try a.predict(x, verbose: 0), try b.predict(x, verbose: 0))
+        try a.saveWeights(to: path("seq.safetensors"))
+        let names = try Safetensors.read(from: path("seq.safetensors")).tensors.map(\.name)
+        XCTAssertTrue(names.contains("layers/lstm/vars/1"), "\(names)")
+        XCTAssertTrue(names.contains("layers/multi_head_attention/vars/7"), "\(names)")
+        try b.loadWeights(from: path("seq.safetensors"))
+        XCTAssertEqual(try a.getWeights(), try b.getWeights())
+        XCTAssertEqual(try a.predict(x, verbose: 0), try b.predict(x, verbose: 0))
+    }
+
     func testSaveLoadWeightsKerasAndPyTorchNames() throws {
         let a = model(seed: 2), b = model(seed: 3)
         try a.saveWeights(to: path("k.safetensors"))

@@ -91,6 +91,21 @@ public final class MultiHeadAttention: Layer {
         return [d.queryLength, outputShape ?? d.queryFeatures]
     }
 
+    public override func flops(batch: Int, inputShapes: [[Int]]) -> LayerFLOPs {
+        guard let d = try? dimensions(inputShapes) else { return LayerFLOPs() }
+        let h = numHeads, out = outputShape ?? d.queryFeatures
+        let projections = d.queryLength * d.queryFeatures * h * keyDim + d.valueLength * d.keyFeatures * h * keyDim
+            + d.valueLength * d.valueFeatures * h * valueDim
+        let attention = h * d.queryLength * d.valueLength * (keyDim + valueDim)
+        let output = d.queryLength * h * valueDim * out
+        // Backward: every projection's weight gradient, the output's input gradient and the two
+        // products of each attention product (all needed for the weights); then the three
+        // projections' input gradients.
+        return LayerFLOPs(forward: 2 * batch * (projections + attention + output),
+                          weightGradients: 2 * batch * (projections + 2 * attention + 2 * output),
+                          inputGradients: 2 * batch * projections)
+    }
+
     public override func weightSpecs(forInputs shapes: [[Int]]) throws -> [WeightSpec] {
         let d = try dimensions(shapes), h = numHeads
         let out = outputShape ?? d.queryFeatures

@@ -80,6 +80,16 @@ public final class LSTM: Layer {
                              generator: &generator)
     }
 
+    public override func flops(batch: Int, inputShapes: [[Int]]) -> LayerFLOPs {
+        guard inputShapes[0].count == 2 else { return LayerFLOPs() }
+        let rows = batch * inputShapes[0][0], f = inputShapes[0][1], g = 4 * units
+        // Forward: the inputs' projection and one recurrent product per step. Backward: both
+        // weight gradients and the state's gradient through the recurrent kernel (needed
+        // whether or not the input's is); the input gradient is one more product.
+        return LayerFLOPs(forward: 2 * rows * g * (f + units), weightGradients: 2 * rows * g * (f + 2 * units),
+                          inputGradients: 2 * rows * g * f)
+    }
+
     public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int {
         guard inputShapes[0].count == 2 else { return 0 }
         return Workspace.size(steps: inputShapes[0][0], batch: batch, features: inputShapes[0][1], units: units)
