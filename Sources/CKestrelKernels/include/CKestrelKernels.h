@@ -134,3 +134,18 @@ void kestrel_conv_direct_kernel_gradient(const float *restrict x, const float *r
 void kestrel_conv_direct_input_gradient(const float *restrict dy, const float *restrict kernel, float *restrict dx,
                                         const kestrel_window *w, size_t batch, long filters);
 #endif
+
+#ifndef CKESTREL_RECURRENT_H
+#define CKESTREL_RECURRENT_H
+// The LSTM's gate loops for sigmoid gates and a tanh cell (recurrent.c), rows shared over threads.
+
+/// Per row: adds `bias` (if not null) to the gate pre-activations `z` (i, f, c, o; 4·units),
+/// activates them in place, and writes the new cell, tanh(cell) and the hidden state.
+void kestrel_lstm_forward_gates(float *z, const float *bias, const float *previous_cell, float *cell,
+                                float *squashed, float *hidden, size_t rows, size_t units);
+
+/// Per row: the gate pre-activation gradients `dz` from the hidden-state gradient `dh` and the
+/// cell gradient `dc`, which is replaced by the previous cell's gradient.
+void kestrel_lstm_backward_gates(const float *gates, const float *previous_cell, const float *squashed,
+                                 const float *dh, float *dc, float *dz, size_t rows, size_t units);
+#endif

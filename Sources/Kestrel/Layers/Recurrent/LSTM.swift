@@ -1,3 +1,4 @@
+import CKestrelKernels
 /// Long short-term memory over a sequence of feature vectors (Keras `LSTM`).
 ///
 /// Input samples are `(timesteps, features)`; the output is the last hidden state `(units)`, or
@@ -139,6 +140,9 @@ public final class LSTM: Layer {
         }
     }
 
+    /// Keras's default activations run as one fused C loop per step.
+    private var fusedGates: Bool { recurrentActivation == .sigmoid && activation == .tanh }
+
     public override func forward(_ c: LayerContext) {
         let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch, u = units, g = 4 * u
         let w = Workspace(c.workspace, steps: t, batch: b, features: f, units: u)
@@ -154,6 +158,11 @@ public final class LSTM: Layer {
             if s > 0 {
                 Kernels.gemm(transposeA: false, transposeB: false, m: b, n: g, k: u, alpha: 1,
                              a: w.hidden + s * b * u, lda: u, b: recurrent, ldb: g, beta: 1, c: z, ldc: g)
+            }
+            if fusedGates {
+                kestrel_lstm_forward_gates(z, bias, w.cell + s * b * u, w.cell + (s + 1) * b * u,
+                                           w.cellActivation + s * b * u, w.hidden + (s + 1) * b * u, b, u)
+                continue
             }
             for r in 0..<b {
                 let zr = z + r * g
@@ -186,7 +195,7 @@ public final class LSTM: Layer {
         for s in stride(from: t - 1, through: 0, by: -1) {
             let z = w.gates + s * b * g, dz = w.gateGradients + s * b * g
             for r in 0..<b {
-                let dhr = dh + r * u, dcr = dc + r * u
+                let dhr = dh + r * u
                 if returnSequences {
                     let y = dy + (r * t + s) * u
                     for j in 0..<u { dhr[j] += y[j] }
@@ -194,6 +203,12 @@ public final class LSTM: Layer {
                     let y = dy + r * u
                     for j in 0..<u { dhr[j] += y[j] }
                 }
+            }
+            if fusedGates {
+                kestrel_lstm_backward_gates(z, w.cell + s * b * u, w.cellActivation + s * b * u, dh, dc, dz, b, u)
+            }
+            for r in 0..<b where !fusedGates {
+                let dhr = dh + r * u, dcr = dc + r * u
                 let zr = z + r * g, dzr = dz + r * g
                 let squashed = w.cellActivation + (s * b + r) * u, previous = w.cell + (s * b + r) * u
                 // h = o · act(c): the output gate's gradient, then act(c)'s into the cell gradient.
