@@ -67,25 +67,6 @@ struct MultiInputLayerRun {
     }
 }
 
-/// Asserts that training steps of a compiled model allocate nothing once the plan exists:
-/// 30 steps must allocate exactly as much as 1 (the per-call index array).
-func assertTrainingStepsAllocateNothing(_ model: Model, x: Tensor, y: Tensor, batchSize: Int,
-                                        file: StaticString = #filePath, line: UInt = #line) throws {
-    #if DEBUG
-    throw XCTSkip("allocation counts are checked in release builds (swift test -c release)")
-    #else
-    XCTAssertNotEqual(kestrel_allocation_counter_active(), 0, "allocation counter inactive", file: file, line: line)
-    try model.runTrainingSteps(x, y, batchSize: batchSize, count: 3)
-    let before = kestrel_allocation_count()
-    try model.runTrainingSteps(x, y, batchSize: batchSize, count: 30)
-    let after = kestrel_allocation_count()
-    let beforeOne = kestrel_allocation_count()
-    try model.runTrainingSteps(x, y, batchSize: batchSize, count: 1)
-    let one = kestrel_allocation_count() - beforeOne
-    XCTAssertEqual(after - before, one, "allocations grow with the number of steps", file: file, line: line)
-    #endif
-}
-
 final class RecurrentReferenceTests: XCTestCase {
     /// The Kestrel layer for a fixture case, from Keras's class name and constructor arguments.
     static func makeLayer(_ c: SequenceLayerFixture.Case) throws -> Layer {

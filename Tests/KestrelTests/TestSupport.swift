@@ -1,4 +1,5 @@
 @testable import Kestrel
+import KestrelAllocationCounter
 import XCTest
 
 /// Runs one layer forward and backward over owned buffers, for gradient checks.
@@ -162,4 +163,26 @@ func assertClose(_ a: [Float], _ b: [Float], tolerance: Float = 1e-5, _ message:
             return
         }
     }
+}
+
+/// Asserts that training steps of a compiled model allocate nothing once the plan exists:
+/// `steps` steps must allocate exactly as much as 1 (`runTrainingSteps` itself allocates a
+/// fixed handful per call, e.g. its index array), so any per-step allocation shows up.
+func assertTrainingStepsAllocateNothing(_ model: Model, x: Tensor, y: Tensor, batchSize: Int, steps: Int = 30,
+                                        file: StaticString = #filePath, line: UInt = #line) throws {
+    #if DEBUG
+    // Unoptimised builds keep temporaries on the heap that -O removes; the claim is about
+    // release builds, which is what the benchmark and `swift test -c release` run.
+    throw XCTSkip("allocation counts are checked in release builds (swift test -c release)")
+    #else
+    XCTAssertNotEqual(kestrel_allocation_counter_active(), 0, "allocation counter inactive", file: file, line: line)
+    try model.runTrainingSteps(x, y, batchSize: batchSize, count: 3)   // warm-up: plan, buffers, threads
+    let before = kestrel_allocation_count()
+    try model.runTrainingSteps(x, y, batchSize: batchSize, count: steps)
+    let after = kestrel_allocation_count()
+    let beforeOne = kestrel_allocation_count()
+    try model.runTrainingSteps(x, y, batchSize: batchSize, count: 1)
+    let one = kestrel_allocation_count() - beforeOne
+    XCTAssertEqual(after - before, one, "allocations grow with the number of steps", file: file, line: line)
+    #endif
 }
