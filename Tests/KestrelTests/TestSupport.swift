@@ -166,7 +166,7 @@ func assertClose(_ a: [Float], _ b: [Float], tolerance: Float = 1e-5, _ message:
 }
 
 /// Asserts that training steps of a compiled model allocate nothing once the plan exists:
-/// `steps` steps must allocate exactly as much as 1 (`runTrainingSteps` itself allocates a
+/// `steps` steps must allocate no more than 1 (`runTrainingSteps` itself allocates a
 /// fixed handful per call, e.g. its index array), so any per-step allocation shows up.
 func assertTrainingStepsAllocateNothing(_ model: Model, x: Tensor, y: Tensor, batchSize: Int, steps: Int = 30,
                                         file: StaticString = #filePath, line: UInt = #line) throws {
@@ -183,6 +183,9 @@ func assertTrainingStepsAllocateNothing(_ model: Model, x: Tensor, y: Tensor, ba
     let beforeOne = kestrel_allocation_count()
     try model.runTrainingSteps(x, y, batchSize: batchSize, count: 1)
     let one = kestrel_allocation_count() - beforeOne
-    XCTAssertEqual(after - before, one, "allocations grow with the number of steps", file: file, line: line)
+    // A per-step allocation adds at least `steps - 1` to the first count; a stray allocation
+    // by another thread of the test runner can add one to either, so allow two.
+    XCTAssertLessThanOrEqual(after - before, one + 2, "allocations grow with the number of steps (\(steps) steps: \(after - before), 1 step: \(one))",
+                             file: file, line: line)
     #endif
 }
