@@ -192,16 +192,14 @@ struct GroupedConvolution {
     /// Whether the convolution runs without a column matrix or matrix products.
     var isDirect: Bool { groups == 1 && !isPointwise && groupDepth <= Self.directDepthLimit }
 
+    /// Floats of one image's im2col rows.
+    private var imageColumns: Int { geometry.outputPositions * geometry.windowSize * geometry.channels }
+
     /// Floats of column matrix per image (none for a pointwise or direct convolution).
-    private var columnsPerImage: Int {
-        isPointwise || isDirect ? 0 : geometry.outputPositions * geometry.windowSize * geometry.channels
-    }
+    var columnsPerImage: Int { isPointwise || isDirect ? 0 : imageColumns }
 
     /// Images per tile.
-    var tileImages: Int {
-        let bytesPerImage = MemoryLayout<Float>.size * geometry.outputPositions * geometry.windowSize * geometry.channels
-        return max(1, Self.tileBytes / bytesPerImage)
-    }
+    var tileImages: Int { max(1, Self.tileBytes / (MemoryLayout<Float>.size * imageColumns)) }
 
     /// How many shares the work of a batch is cut into: one per thread, at most one per tile.
     /// (Scratch is sized by this; a call may use fewer, see `ConvolutionJob.shares`.)
@@ -284,7 +282,7 @@ struct ConvolutionJob {
         groups = e.groups
         kernelCount = e.kernelCount
         tileImages = e.tileImages
-        tileColumns = direct || pointwise ? 0 : min(batch, tileImages) * e.geometry.outputPositions * e.geometry.windowSize * e.geometry.channels
+        tileColumns = min(batch, tileImages) * e.columnsPerImage
         self.batch = batch
         // One share while the benchmark traces products: the trace is not thread-safe.
         shares = Kernels.gemmTrace == nil ? e.shares(batch: batch) : 1
