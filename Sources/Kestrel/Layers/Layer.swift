@@ -409,9 +409,4 @@ public struct LayerFLOPs: Sendable, Equatable {
     init(product multiplyAdds: Int) {
         self.init(forward: 2 * multiplyAdds, weightGradients: 2 * multiplyAdds, inputGradients: 2 * multiplyAdds)
     }
-
-    static func + (a: LayerFLOPs, b: LayerFLOPs) -> LayerFLOPs {
-        LayerFLOPs(forward: a.forward + b.forward, weightGradients: a.weightGradients + b.weightGradients,
-                   inputGradients: a.inputGradients + b.inputGradients)
-    }
 }
