@@ -128,6 +128,23 @@ final class ParallelTests: XCTestCase {
         }
     }
 
+    /// Dropout's mask comes from streams fixed per chunk, so the same seed gives the same mask on
+    /// one thread and on two; a fraction `rate` is dropped and the rest scaled by 1/(1-rate).
+    func testDropoutMaskIsTheSameOnAnyNumberOfThreads() throws {
+        let x = Tensor.ones([128, 1600])
+        Kestrel.setBLASThreads(2)
+        let two = try Dropout(0.3, seed: 11)(x, training: true).scalars
+        Kestrel.setBLASThreads(1)
+        let one = try Dropout(0.3, seed: 11)(x, training: true).scalars
+        XCTAssertEqual(one, two)
+        let dropped = Double(one.filter { $0 == 0 }.count) / Double(one.count)
+        XCTAssertEqual(dropped, 0.3, accuracy: 0.01)
+        XCTAssertTrue(one.allSatisfy { $0 == 0 || abs($0 - 1 / 0.7) < 1e-6 })
+        // Another call draws another mask.
+        let layer = Dropout(0.3, seed: 11)
+        XCTAssertNotEqual(try layer(x, training: true).scalars, try layer(x, training: true).scalars)
+    }
+
     /// The benchmark's large workloads: products split over threads and convolution tiles
     /// shared out, and still nothing allocated per step.
     func testThreadedTrainingStepsAllocateNothing() throws {

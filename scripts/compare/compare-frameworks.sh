@@ -19,8 +19,9 @@ workloads=("$@")
 swift build -c release --product kestrel-bench >/dev/null
 results=$(mktemp)
 for w in "${workloads[@]}"; do
-    # Each run in its own process, so peak memory is that run's.
-    .build/release/kestrel-bench --json --filter "$w" | "$venv/bin/python" -c '
+    # Each run in its own process, so peak memory is that run's; one timed epoch, like the
+    # single second epoch timed in Keras and PyTorch.
+    .build/release/kestrel-bench --json --rounds 1 --filter "$w" | "$venv/bin/python" -c '
 import json, sys
 for r in json.load(sys.stdin):
     print(json.dumps(dict(framework="kestrel", workload=r["workload"], epoch_seconds=r["epochSeconds"],

@@ -1,6 +1,7 @@
 #ifndef CKESTREL_KERNELS_H
 #define CKESTREL_KERNELS_H
 #include <stddef.h>
+#include <stdint.h>
 
 // Element-wise update loops of the optimizers, in C so that `restrict` and -fno-math-errno
 // let the compiler vectorise them (square roots included), with an AVX2 variant chosen
@@ -113,6 +114,15 @@ void kestrel_bias_relu_rows(float *restrict y, const float *restrict bias, size_
 /// dy = y > 0 ? dy : 0 (ReLU's backward given its output).
 void kestrel_relu_backward_in_place(float *restrict dy, const float *restrict y, size_t count);
 
+/// Copies `row` (`columns` values) into each of the `rows` rows of `y` (a bias before a product
+/// that adds to it, so that sgemm need not zero its output first).
+void kestrel_fill_rows(float *restrict y, const float *restrict row, size_t rows, size_t columns);
+
+/// ReLU's backward (`dy = y > 0 ? dy : 0`) and the column sums of the result (a bias
+/// gradient, stored or added to `out`) in one pass over the `rows × columns` matrix.
+void kestrel_relu_backward_column_sums(float *restrict dy, const float *restrict y, size_t rows, size_t columns,
+                                       float *restrict out, int accumulate);
+
 /// Column sums of a `rows × columns` matrix, stored in or added to `out`.
 void kestrel_column_sums(const float *restrict x, size_t rows, size_t columns, float *restrict out, int accumulate);
 #endif
@@ -133,6 +143,18 @@ void kestrel_conv_direct_kernel_gradient(const float *restrict x, const float *r
 /// The input gradient from the pre-activation gradient (dx is overwritten).
 void kestrel_conv_direct_input_gradient(const float *restrict dy, const float *restrict kernel, float *restrict dx,
                                         const kestrel_window *w, size_t batch, long filters);
+#endif
+
+#ifndef CKESTREL_DROPOUT_H
+#define CKESTREL_DROPOUT_H
+// Dropout (dropout.c), shared over threads.
+
+/// `mask[i] = u_i >= rate ? 1/(1-rate) : 0` and `y = x · mask`, with u_i uniform in [0, 1) from
+/// streams fixed by `seed` (the same mask on any number of threads).
+void kestrel_dropout_forward(const float *x, float *y, float *mask, size_t count, float rate, uint64_t seed);
+
+/// `dx = dy · mask`.
+void kestrel_dropout_backward(const float *dy, const float *mask, float *dx, size_t count);
 #endif
 
 #ifndef CKESTREL_RECURRENT_H

@@ -163,4 +163,9 @@ extension Kestrel {
         kestrel_parallel_set_threads(max(1, count))
         maxBLASThreads.store(max(1, count), ordering: .relaxed)
     }
+    /// The most threads one matrix product or parallel loop may use (`setBLASThreads`).
+    public static var blasThreads: Int {
+        _ = blasBackend
+        return kestrel_parallel_threads()
+    }
 }

@@ -15,13 +15,37 @@ public enum Kernels {
     // Only the benchmark sets this, from one thread, around a single step.
     nonisolated(unsafe) static var gemmTrace: [GEMMShape]?
 
-    /// Runs `body` and returns the shapes of every matrix product it made (for measuring the
-    /// `sgemm` floor of a workload). Not thread-safe; for benchmarks.
+    /// Runs `body` and returns the shapes of every matrix product it made, direct convolutions'
+    /// included as the products their im2col lowering would make (for measuring the `sgemm`
+    /// floor of a workload). Not thread-safe; for benchmarks.
     public static func traceGEMMs(_ body: () throws -> Void) rethrows -> [GEMMShape] {
         gemmTrace = []
         defer { gemmTrace = nil }
         try body()
         return gemmTrace!
+    }
+
+    /// Records, while `traceGEMMs` runs, a product that a kernel computes without sgemm (a
+    /// direct convolution's, as the im2col product it replaces), so that the floor covers it.
+    static func traceLoweredProduct(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int) {
+        if gemmTrace != nil { gemmTrace!.append(GEMMShape(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k)) }
+    }
+
+    /// Runs one product of each shape on `a` and `b` (large enough for every shape; their
+    /// values are irrelevant) for timing them alone. Either one after the other, each split
+    /// over the threads as `gemm` splits it, or, when `sharedOverThreads`, each whole on one
+    /// thread with the products shared out over the threads (as a convolution shares its tiles);
+    /// then `c` must hold `cStride` floats per thread of the pool.
+    public static func runGEMMs(_ shapes: [GEMMShape], a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                                c: UnsafeMutablePointer<Float>, cStride: Int, sharedOverThreads: Bool) {
+        shapes.withUnsafeBufferPointer { list in
+            var job = GEMMList(shapes: list.baseAddress!, a: a, b: b, c: c, cStride: cStride)
+            if sharedOverThreads {
+                withUnsafeMutablePointer(to: &job) { kestrel_parallel_run(gemmListPart, $0, list.count) }
+            } else {
+                for i in list.indices { job.run(i, thread: 0) }
+            }
+        }
     }
 
     /// `C = alpha * op(A) * op(B) + beta * C`, row-major, through `cblas_sgemm`. Products of
@@ -174,4 +198,23 @@ private let splitProductPart: kestrel_task = { context, part, _ in
     } else {
         product.run(rows: 0..<product.m, columns: first..<min(product.n, first + product.block))
     }
+}
+
+/// The products `Kernels.runGEMMs` runs, by pointer for the pool's C tasks.
+private struct GEMMList {
+    let shapes: UnsafePointer<Kernels.GEMMShape>
+    let a: UnsafePointer<Float>, b: UnsafePointer<Float>
+    let c: UnsafeMutablePointer<Float>
+    let cStride: Int
+
+    func run(_ index: Int, thread: Int) {
+        let s = shapes[index]
+        Kernels.gemm(transposeA: s.transposeA, transposeB: s.transposeB, m: s.m, n: s.n, k: s.k, alpha: 1,
+                     a: a, lda: s.transposeA ? s.m : s.k, b: b, ldb: s.transposeB ? s.k : s.n,
+                     beta: 0, c: c + thread * cStride, ldc: s.n)
+    }
+}
+
+private let gemmListPart: kestrel_task = { context, part, thread in
+    context!.assumingMemoryBound(to: GEMMList.self).pointee.run(part, thread: thread)
 }

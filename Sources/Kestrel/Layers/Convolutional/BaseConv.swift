@@ -157,13 +157,13 @@ public class BaseConv: Layer {
 /// with a group per input channel).
 ///
 /// Windows of few values (one group, `window · channels <= directDepthLimit`) are convolved
-/// directly. Otherwise the batch is processed in tiles of a few images: im2col of the tile into
-/// a column buffer, then one product per group with the kernel seen as a `(window ·
-/// inChannels/groups) × filters` matrix. A tile's columns stay in cache between im2col and the
-/// product (a whole batch's would stream through memory), and backward rebuilds them tile by
-/// tile. The tiles (or, for a direct convolution, equal shares of the batch) are shared out over
-/// Kestrel's threads, each with its own column buffer and, in backward, its own kernel gradient;
-/// the products inside a tile then run single-threaded.
+/// directly, an image at a time. Otherwise the batch is processed in tiles of a few images:
+/// im2col of the tile into a column buffer, then one product per group with the kernel seen as
+/// a `(window · inChannels/groups) × filters` matrix. A tile's columns stay in cache between
+/// im2col and the product (a whole batch's would stream through memory), and backward rebuilds
+/// them tile by tile. The tiles are shared out over Kestrel's threads, each with its own column
+/// buffer and, in backward, its own kernel gradient; the products inside a tile then run
+/// single-threaded.
 struct GroupedConvolution {
     let geometry: WindowGeometry
     let filters: Int
@@ -198,14 +198,14 @@ struct GroupedConvolution {
     /// Floats of column matrix per image (none for a pointwise or direct convolution).
     var columnsPerImage: Int { isPointwise || isDirect ? 0 : imageColumns }
 
-    /// Images per tile.
-    var tileImages: Int { max(1, Self.tileBytes / (MemoryLayout<Float>.size * imageColumns)) }
+    /// Images per tile (one for a direct convolution: its output, read again by the bias,
+    /// activation and gradient passes, is then still in cache).
+    var tileImages: Int { isDirect ? 1 : max(1, Self.tileBytes / (MemoryLayout<Float>.size * imageColumns)) }
 
     /// How many shares the work of a batch is cut into: one per thread, at most one per tile.
     /// (Scratch is sized by this; a call may use fewer, see `ConvolutionJob.shares`.)
     func shares(batch: Int) -> Int {
-        let units = isDirect ? batch : (batch + tileImages - 1) / tileImages
-        return max(1, min(Parallel.scratchSlots, units))
+        max(1, min(Parallel.scratchSlots, (batch + tileImages - 1) / tileImages))
     }
 
     /// Floats of scratch for a batch: a tile's columns per share, then the kernel and bias
@@ -292,14 +292,8 @@ struct ConvolutionJob {
         self.columns = columns
     }
 
-    /// The images of `share`: a contiguous run for a direct convolution, every `shares`-th
-    /// tile otherwise (each as first image and count).
+    /// The images of `share`: every `shares`-th tile (each as first image and count).
     func forEachTile(of share: Int, _ body: (Int, Int) -> Void) {
-        if direct {
-            let per = (batch + shares - 1) / shares, first = share * per
-            if first < batch { body(first, min(per, batch - first)) }
-            return
-        }
         for first in stride(from: share * tileImages, to: batch, by: shares * tileImages) {
             body(first, min(tileImages, batch - first))
         }
@@ -325,6 +319,7 @@ struct ConvolutionJob {
             let x = input + first * inputSize, y = output + first * positions * filters
             if direct {
                 kestrel_conv_direct_forward(x, kernel, y, &window, count, filters)
+                Kernels.traceLoweredProduct(transposeA: false, transposeB: false, m: rows, n: filters, k: depth)
             } else {
                 let cols: UnsafePointer<Float>
                 if pointwise {
@@ -333,14 +328,17 @@ struct ConvolutionJob {
                     kestrel_im2col(x, columns, &window, count)
                     cols = UnsafePointer(columns)
                 }
+                // The products add to the bias (sgemm then skips zeroing its output).
+                if let bias { kestrel_fill_rows(y, bias, rows, filters) }
                 for group in 0..<groups {
                     Kernels.gemm(transposeA: false, transposeB: false, m: rows, n: fg, k: depth,
                                  alpha: 1, a: cols + group * depth, lda: groups * depth, b: kernel + group * fg,
-                                 ldb: filters, beta: 0, c: y + group * fg, ldc: filters)
+                                 ldb: filters, beta: bias == nil ? 0 : 1, c: y + group * fg, ldc: filters)
                 }
             }
-            if bias != nil || activation != .linear {
-                finishOutput(y, bias: bias, rows: rows, columns: filters,
+            let biasLeft = direct ? bias : nil
+            if biasLeft != nil || activation != .linear {
+                finishOutput(y, bias: biasLeft, rows: rows, columns: filters,
                              preactivation: (preactivation ?? y) + first * positions * filters, activation: activation)
             }
         }
@@ -355,17 +353,24 @@ struct ConvolutionJob {
             defer { add = true }
             let rows = count * positions
             let x = input + first * inputSize, g = UnsafePointer(output + first * positions * filters)
-            if let reluOutput {
+            switch (reluOutput, biasGradient != nil) {
+            case let (reluOutput?, true):
+                kestrel_relu_backward_column_sums(output + first * positions * filters, reluOutput + first * positions * filters,
+                                                  rows, filters, shareBiasGradient(share), add ? 1 : 0)
+            case let (reluOutput?, false):
                 kestrel_relu_backward_in_place(output + first * positions * filters, reluOutput + first * positions * filters,
                                                rows * filters)
-            }
-            if biasGradient != nil {
+            case (nil, true):
                 kestrel_column_sums(g, rows, filters, shareBiasGradient(share), add ? 1 : 0)
+            case (nil, false):
+                break
             }
             if direct {
                 kestrel_conv_direct_kernel_gradient(x, g, gradient, &window, count, filters, add ? 1 : 0)
+                Kernels.traceLoweredProduct(transposeA: true, transposeB: false, m: depth, n: filters, k: rows)
                 if let dx = inputGradient {
                     kestrel_conv_direct_input_gradient(g, kernel, dx + first * inputSize, &window, count, filters)
+                    Kernels.traceLoweredProduct(transposeA: false, transposeB: true, m: rows, n: depth, k: filters)
                 }
                 return
             }

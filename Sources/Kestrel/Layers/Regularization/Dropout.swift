@@ -1,3 +1,5 @@
+import CKestrelKernels
+
 /// Randomly sets a fraction `rate` of inputs to zero during training and scales the rest by
 /// `1 / (1 - rate)`; the identity in inference (Keras `Dropout`).
 public final class Dropout: Layer {
@@ -27,20 +29,13 @@ public final class Dropout: Layer {
     }
 
     public override func forward(_ c: LayerContext) {
-        let n = c.batch * c.outputSize
-        let x = c.input, y = c.output, mask = c.workspace
-        let scale = 1 / (1 - rate)
-        for i in 0..<n {
-            let keep: Float = c.generator.nextUnitFloat() >= rate ? scale : 0
-            mask[i] = keep
-            y[i] = x[i] * keep
-        }
+        // One draw from the layer's generator seeds the whole mask, whose chunks the C loop
+        // shares over threads.
+        kestrel_dropout_forward(c.input, c.output, c.workspace, c.batch * c.outputSize, rate, c.generator.next())
     }
 
     public override func backward(_ c: LayerContext) {
         guard let dx = c.inputGradient else { return }
-        let n = c.batch * c.outputSize
-        let dy = c.outputGradient!, mask = c.workspace
-        for i in 0..<n { dx[i] = dy[i] * mask[i] }
+        kestrel_dropout_backward(c.outputGradient!, c.workspace, dx, c.batch * c.outputSize)
     }
 }
