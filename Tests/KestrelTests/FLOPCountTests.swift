@@ -87,5 +87,7 @@ final class FLOPCountTests: XCTestCase {
         let x = Tensor.randomUniform([128, 28, 28, 1]), y = Tensor(labels: (0..<128).map { $0 % 10 })
         let traced = try Kernels.traceGEMMs { try convnet.runTrainingSteps(x, y, batchSize: 128, count: 1) }
         XCTAssertEqual(traced.map(\.flops).reduce(0, +), 2 * c1 + 3 * c2 + 3 * d)
+        // The convolutions' tile products are shared out over the threads; the Dense layer's split.
+        XCTAssertEqual(traced.filter(\.shared).map(\.flops).reduce(0, +), 2 * c1 + 3 * c2)
     }
 }

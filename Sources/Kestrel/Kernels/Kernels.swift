@@ -8,12 +8,25 @@ public enum Kernels {
     /// The shape of one matrix product, as recorded by `traceGEMMs`.
     public struct GEMMShape: Sendable, Hashable {
         public var transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int
+        /// Whether the product is one of a loop's independent products that Kestrel shares out
+        /// over its threads (a convolution's tiles), rather than one it splits.
+        public var shared = false
         /// Multiply-adds counted as two operations.
         public var flops: Int { 2 * m * n * k }
     }
 
-    // Only the benchmark sets this, from one thread, around a single step.
+    // Only the benchmark sets these, from one thread, around a single step.
     nonisolated(unsafe) static var gemmTrace: [GEMMShape]?
+    nonisolated(unsafe) static var gemmTraceShared = false
+
+    /// Runs `body` (which shares independent products over the threads) with the products it
+    /// makes traced as shared ones.
+    static func tracingShared(_ body: () -> Void) {
+        guard gemmTrace != nil else { return body() }
+        gemmTraceShared = true
+        defer { gemmTraceShared = false }
+        body()
+    }
 
     /// Runs `body` and returns the shapes of every matrix product it made, direct convolutions'
     /// included as the products their im2col lowering would make (for measuring the `sgemm`
@@ -28,22 +41,31 @@ public enum Kernels {
     /// Records, while `traceGEMMs` runs, a product that a kernel computes without sgemm (a
     /// direct convolution's, as the im2col product it replaces), so that the floor covers it.
     static func traceLoweredProduct(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int) {
-        if gemmTrace != nil { gemmTrace!.append(GEMMShape(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k)) }
+        if gemmTrace != nil {
+            gemmTrace!.append(GEMMShape(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                                        shared: gemmTraceShared))
+        }
     }
 
     /// Runs one product of each shape on `a` and `b` (large enough for every shape; their
-    /// values are irrelevant) for timing them alone. Either one after the other, each split
-    /// over the threads as `gemm` splits it, or, when `sharedOverThreads`, each whole on one
-    /// thread with the products shared out over the threads (as a convolution shares its tiles);
-    /// then `c` must hold `cStride` floats per thread of the pool.
+    /// values are irrelevant) as the engine ran them, for timing them alone: in order, each
+    /// split over the threads as `gemm` splits it, except that each run of consecutive shared
+    /// products is shared out over the threads, each product whole on one. `c` must hold
+    /// `cStride` floats per thread of the pool.
     public static func runGEMMs(_ shapes: [GEMMShape], a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                                c: UnsafeMutablePointer<Float>, cStride: Int, sharedOverThreads: Bool) {
+                                c: UnsafeMutablePointer<Float>, cStride: Int) {
         shapes.withUnsafeBufferPointer { list in
-            var job = GEMMList(shapes: list.baseAddress!, a: a, b: b, c: c, cStride: cStride)
-            if sharedOverThreads {
-                withUnsafeMutablePointer(to: &job) { kestrel_parallel_run(gemmListPart, $0, list.count) }
-            } else {
-                for i in list.indices { job.run(i, thread: 0) }
+            var i = 0
+            while i < list.count {
+                var end = i + 1
+                if list[i].shared { while end < list.count && list[end].shared { end += 1 } }
+                var job = GEMMList(shapes: list.baseAddress! + i, a: a, b: b, c: c, cStride: cStride)
+                if list[i].shared {
+                    withUnsafeMutablePointer(to: &job) { kestrel_parallel_run(gemmListPart, $0, end - i) }
+                } else {
+                    job.run(0, thread: 0)
+                }
+                i = end
             }
         }
     }
@@ -57,7 +79,10 @@ public enum Kernels {
                             b: UnsafePointer<Float>, ldb: Int,
                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         _ = blasBackend
-        if gemmTrace != nil { gemmTrace!.append(GEMMShape(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k)) }
+        if gemmTrace != nil {
+            gemmTrace!.append(GEMMShape(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                                        shared: gemmTraceShared))
+        }
         var product = SplitProduct(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
                                    a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         let threads = kestrel_parallel_threads()

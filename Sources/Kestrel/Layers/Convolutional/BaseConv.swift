@@ -224,7 +224,9 @@ struct GroupedConvolution {
         job.bias = bias
         job.activation = activation
         job.preactivation = preactivation
-        withUnsafeMutablePointer(to: &job) { kestrel_parallel_run(convolutionForwardShare, $0, $0.pointee.shares) }
+        Kernels.tracingShared {
+            withUnsafeMutablePointer(to: &job) { kestrel_parallel_run(convolutionForwardShare, $0, $0.pointee.shares) }
+        }
     }
 
     /// Kernel gradient (stored, or added when `accumulate`), the bias gradient when asked
@@ -241,7 +243,9 @@ struct GroupedConvolution {
         job.reluOutput = reluOutput
         job.accumulate = accumulate
         job.inputGradient = dx
-        withUnsafeMutablePointer(to: &job) { kestrel_parallel_run(convolutionBackwardShare, $0, $0.pointee.shares) }
+        Kernels.tracingShared {
+            withUnsafeMutablePointer(to: &job) { kestrel_parallel_run(convolutionBackwardShare, $0, $0.pointee.shares) }
+        }
         // Every share after the first left its gradients in scratch.
         for share in 1..<job.shares {
             Kernels.add(job.shareGradient(share), to: kernelGradient, count: kernelCount)
