@@ -5,11 +5,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#if defined(__x86_64__) && defined(__clang__)
-#define KESTREL_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define KESTREL_CLONES
-#endif
+#include "clones.h"
 
 // Elements per stream.
 #define DROPOUT_CHUNK 8192

@@ -1,11 +1,7 @@
 #include "CKestrelKernels.h"
 #include <math.h>
 
-#if defined(__x86_64__) && defined(__clang__)
-#define KESTREL_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define KESTREL_CLONES
-#endif
+#include "clones.h"
 
 KESTREL_CLONES
 static void kestrel_adam_serial(float *restrict w, const float *restrict g, float *restrict m, float *restrict v,

@@ -4,11 +4,7 @@
 #include "CKestrelKernels.h"
 #include <math.h>
 
-#if defined(__x86_64__) && defined(__clang__)
-#define KESTREL_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define KESTREL_CLONES
-#endif
+#include "clones.h"
 
 static inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 

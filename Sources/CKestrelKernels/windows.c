@@ -5,11 +5,7 @@
 #include "CKestrelKernels.h"
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__clang__)
-#define KESTREL_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define KESTREL_CLONES
-#endif
+#include "clones.h"
 
 static inline long first_row(const kestrel_window *w, long out_row, long ki) {
     return out_row * w->stride_h - w->pad_top + ki * w->dilation_h;
@@ -138,38 +134,42 @@ static void kestrel_max_pool_backward_serial(const float *restrict dy, const int
     const size_t out_size = (size_t)w->out_height * w->out_width * w->channels;
     const long H = w->height, W = w->width, C = w->channels, OH = w->out_height, OW = w->out_width;
     const long kh = w->kernel_h, kw = w->kernel_w;
-    // Windows that tile the image without overlap or padding (the usual 2×2, stride 2): each
-    // input pixel is in at most one window, so dx is written once, without zeroing it first.
+    // Windows that tile the image without overlap or padding and end inside it (the usual 2×2,
+    // stride 2, "valid"): each input pixel is in at most one window, so dx is written once,
+    // without zeroing it first. ("Same" padding can add a window reaching past the last row.)
     const int tiling = w->stride_h == kh && w->stride_w == kw && w->pad_top == 0 && w->pad_left == 0 &&
-                       w->dilation_h == 1 && w->dilation_w == 1;
-    for (size_t n = 0; n < batch && tiling; n++) {
-        float *dxs = dx + n * in_size;
-        const float *dys = dy + n * out_size;
-        const int *is = argmax + n * out_size;
-        // Rows and columns past the last window get no gradient.
-        if (OH * kh < H) memset(dxs + OH * kh * W * C, 0, (size_t)((H - OH * kh) * W * C) * sizeof(float));
-        for (long oh = 0; oh < OH; oh++) {
-            for (long ki = 0; ki < kh; ki++) {
-                float *row = dxs + (oh * kh + ki) * W * C;
-                for (long ow = 0; ow < OW; ow++) {
-                    const long o = (oh * OW + ow) * C;
-                    for (long kj = 0; kj < kw; kj++) {
-                        const int base = (int)(((oh * kh + ki) * W + ow * kw + kj) * C);
-                        float *d = row + (ow * kw + kj) * C;
-                        for (long c = 0; c < C; c++) d[c] = is[o + c] == base + (int)c ? dys[o + c] : 0.0f;
+                       w->dilation_h == 1 && w->dilation_w == 1 && OH * kh <= H && OW * kw <= W;
+    if (tiling) {
+        for (size_t n = 0; n < batch; n++) {
+            float *dxs = dx + n * in_size;
+            const float *dys = dy + n * out_size;
+            const int *is = argmax + n * out_size;
+            // Rows and columns past the last window get no gradient.
+            if (OH * kh < H) memset(dxs + OH * kh * W * C, 0, (size_t)((H - OH * kh) * W * C) * sizeof(float));
+            for (long oh = 0; oh < OH; oh++) {
+                for (long ki = 0; ki < kh; ki++) {
+                    float *row = dxs + (oh * kh + ki) * W * C;
+                    for (long ow = 0; ow < OW; ow++) {
+                        const long o = (oh * OW + ow) * C;
+                        for (long kj = 0; kj < kw; kj++) {
+                            const int base = (int)(((oh * kh + ki) * W + ow * kw + kj) * C);
+                            float *d = row + (ow * kw + kj) * C;
+                            for (long c = 0; c < C; c++) d[c] = is[o + c] == base + (int)c ? dys[o + c] : 0.0f;
+                        }
                     }
+                    if (OW * kw < W) memset(row + OW * kw * C, 0, (size_t)((W - OW * kw) * C) * sizeof(float));
                 }
-                if (OW * kw < W) memset(row + OW * kw * C, 0, (size_t)((W - OW * kw) * C) * sizeof(float));
             }
         }
-    }
-    for (size_t n = 0; n < batch && !tiling; n++) {
-        float *dxs = dx + n * in_size;
-        const float *dys = dy + n * out_size;
-        const int *is = argmax + n * out_size;
-        // An image at a time, so that the scatter finds the zeroed image in cache.
-        memset(dxs, 0, in_size * sizeof(float));
-        for (size_t i = 0; i < out_size; i++) if (is[i] >= 0) dxs[is[i]] += dys[i];
+    } else {
+        for (size_t n = 0; n < batch; n++) {
+            float *dxs = dx + n * in_size;
+            const float *dys = dy + n * out_size;
+            const int *is = argmax + n * out_size;
+            // An image at a time, so that the scatter finds the zeroed image in cache.
+            memset(dxs, 0, in_size * sizeof(float));
+            for (size_t i = 0; i < out_size; i++) if (is[i] >= 0) dxs[is[i]] += dys[i];
+        }
     }
 }
 
@@ -331,19 +331,24 @@ static inline void scatter_window(float *restrict xs, const kestrel_window *w, l
 // filters × 4 bytes = 8 KB) stay in L1 while every tap and filter block passes over them.
 #define DIRECT_CHUNK 64
 
+/// Whether the window of output (oh, ow) lies wholly inside the image.
+static inline int window_inside(const kestrel_window *w, long oh, long ow) {
+    const long ih = first_row(w, oh, 0), iw = first_col(w, ow, 0);
+    return ih >= 0 && iw >= 0 && ih + (w->kernel_h - 1) * w->dilation_h < w->height &&
+           iw + (w->kernel_w - 1) * w->dilation_w < w->width;
+}
+
 /// Gathers the windows of the image's output pixels `[p0, p0 + np)` (row-major over OH × OW)
 /// into `v` (`np × K`). Windows wholly inside the image read through the precomputed tap
 /// offsets `offset` without bounds checks; the others go through `gather_window`.
 static inline void gather_chunk(const float *restrict xs, const kestrel_window *w, const long *restrict offset,
                                 long K, long p0, long np, float *restrict v) {
-    const long H = w->height, W = w->width, C = w->channels, OW = w->out_width;
-    const long reach_h = (w->kernel_h - 1) * w->dilation_h, reach_w = (w->kernel_w - 1) * w->dilation_w;
+    const long W = w->width, C = w->channels, OW = w->out_width;
     long oh = p0 / OW, ow = p0 % OW;
     for (long i = 0; i < np; i++) {
-        const long ih = first_row(w, oh, 0), iw = first_col(w, ow, 0);
         float *dst = v + i * K;
-        if (ih >= 0 && iw >= 0 && ih + reach_h < H && iw + reach_w < W) {
-            const float *origin = xs + (ih * W + iw) * C;
+        if (window_inside(w, oh, ow)) {
+            const float *origin = xs + (first_row(w, oh, 0) * W + first_col(w, ow, 0)) * C;
             for (long k = 0; k < K; k++) dst[k] = origin[offset[k]];
         } else {
             gather_window(xs, w, oh, ow, dst);
@@ -396,61 +401,41 @@ static inline void tap_block(const float *restrict v, long K, long k, const floa
         for (long f = 0; f < B; f++) dw[(k + t) * F + f] = acc[t][f];
 }
 
-/// Whether the window of output (oh, ow) lies wholly inside the image.
-static inline int window_inside(const kestrel_window *w, long oh, long ow) {
-    const long ih = first_row(w, oh, 0), iw = first_col(w, ow, 0);
-    return ih >= 0 && iw >= 0 && ih + (w->kernel_h - 1) * w->dilation_h < w->height &&
-           iw + (w->kernel_w - 1) * w->dilation_w < w->width;
+/// `filter_block` over every block of the F filters (32 at a time, then 8, then single ones).
+static inline void filter_blocks(const float *restrict v, long K, const float *restrict kernel, long F,
+                                 float *restrict y, const long P) {
+    long f = 0;
+    for (; f + 32 <= F; f += 32) filter_block(v, K, kernel + f, F, y + f, P, 32);
+    for (; f + 8 <= F; f += 8) filter_block(v, K, kernel + f, F, y + f, P, 8);
+    for (; f < F; f++) filter_block(v, K, kernel + f, F, y + f, P, 1);
 }
 
-/// `filter_block` for two pixels whose windows are inside the image, read in place through the
-/// tap offsets from their first pixels `a` and `b` (no copy of the windows).
-static inline void filter_block_inside(const float *restrict a, const float *restrict b, const long *restrict offset,
-                                       long K, const float *restrict kernel, long F, float *restrict y, const long B) {
-    float acc[2][32] = {{0}};
-    for (long k = 0; k < K; k++) {
-        const float *wk = kernel + k * F;
-        const float va = a[offset[k]], vb = b[offset[k]];
-        for (long f = 0; f < B; f++) { acc[0][f] += va * wk[f]; acc[1][f] += vb * wk[f]; }
-    }
-    for (long f = 0; f < B; f++) { y[f] = acc[0][f]; y[F + f] = acc[1][f]; }
+/// `tap_block` over every tap, two at a time, for a block of B filters.
+static inline void tap_blocks(const float *restrict v, long K, const float *restrict g, long F, long np,
+                              float *restrict dw, const long B) {
+    long k = 0;
+    for (; k + 2 <= K; k += 2) tap_block(v, K, k, g, F, np, dw, 2, B);
+    for (; k < K; k++) tap_block(v, K, k, g, F, np, dw, 1, B);
 }
 
 KESTREL_CLONES
 void kestrel_conv_direct_forward(const float *restrict x, const float *restrict kernel, float *restrict y,
                                  const kestrel_window *w, size_t batch, long filters) {
     const long C = w->channels, K = w->kernel_h * w->kernel_w * C, F = filters;
-    const long OW = w->out_width, P = w->out_height * OW, W = w->width, in_size = w->height * W * C;
+    const long P = w->out_height * w->out_width, in_size = w->height * w->width * C;
     long offset[K];
     float v[2 * K];
     tap_offsets(w, offset);
     for (size_t n = 0; n < batch; n++) {
-        const float *xs = x + n * in_size;
-        float *yn = y + n * P * F;
         // Pixels in pairs (row-major), so that each kernel row loaded serves two.
         for (long p = 0; p < P; p += 2) {
-            const long pair = P - p >= 2 ? 2 : 1;
-            const long oh0 = p / OW, ow0 = p % OW, oh1 = (p + 1) / OW, ow1 = (p + 1) % OW;
-            float *yp = yn + p * F;
-            if (pair == 2 && window_inside(w, oh0, ow0) && window_inside(w, oh1, ow1)) {
-                const float *a = xs + (first_row(w, oh0, 0) * W + first_col(w, ow0, 0)) * C;
-                const float *b = xs + (first_row(w, oh1, 0) * W + first_col(w, ow1, 0)) * C;
-                long f = 0;
-                for (; f + 32 <= F; f += 32) filter_block_inside(a, b, offset, K, kernel + f, F, yp + f, 32);
-                for (; f + 8 <= F; f += 8) filter_block_inside(a, b, offset, K, kernel + f, F, yp + f, 8);
-                for (; f < F; f++) filter_block_inside(a, b, offset, K, kernel + f, F, yp + f, 1);
-                continue;
-            }
-            gather_chunk(xs, w, offset, K, p, pair, v);
-            long f = 0;
-            if (pair == 2) {
-                for (; f + 32 <= F; f += 32) filter_block(v, K, kernel + f, F, yp + f, 2, 32);
-                for (; f + 8 <= F; f += 8) filter_block(v, K, kernel + f, F, yp + f, 2, 8);
-                for (; f < F; f++) filter_block(v, K, kernel + f, F, yp + f, 2, 1);
+            float *yp = y + (n * P + p) * F;
+            if (P - p >= 2) {
+                gather_chunk(x + n * in_size, w, offset, K, p, 2, v);
+                filter_blocks(v, K, kernel, F, yp, 2);
             } else {
-                for (; f + 32 <= F; f += 32) filter_block(v, K, kernel + f, F, yp + f, 1, 32);
-                for (; f + 8 <= F; f += 8) filter_block(v, K, kernel + f, F, yp + f, 1, 8);
-                for (; f < F; f++) filter_block(v, K, kernel + f, F, yp + f, 1, 1);
+                gather_chunk(x + n * in_size, w, offset, K, p, 1, v);
+                filter_blocks(v, K, kernel, F, yp, 1);
             }
         }
     }
@@ -471,18 +456,9 @@ void kestrel_conv_direct_kernel_gradient(const float *restrict x, const float *r
             gather_chunk(x + n * in_size, w, offset, K, p0, np, v);
             const float *g = dy + (n * P + p0) * F;
             long f = 0;
-            for (; f + 32 <= F; f += 32) {
-                long k = 0;
-                for (; k + 2 <= K; k += 2) tap_block(v, K, k, g + f, F, np, dw + f, 2, 32);
-                for (; k < K; k++) tap_block(v, K, k, g + f, F, np, dw + f, 1, 32);
-            }
-            for (; f + 8 <= F; f += 8) {
-                long k = 0;
-                for (; k + 2 <= K; k += 2) tap_block(v, K, k, g + f, F, np, dw + f, 2, 8);
-                for (; k < K; k++) tap_block(v, K, k, g + f, F, np, dw + f, 1, 8);
-            }
-            for (; f < F; f++)
-                for (long k = 0; k < K; k++) tap_block(v, K, k, g + f, F, np, dw + f, 1, 1);
+            for (; f + 32 <= F; f += 32) tap_blocks(v, K, g + f, F, np, dw + f, 32);
+            for (; f + 8 <= F; f += 8) tap_blocks(v, K, g + f, F, np, dw + f, 8);
+            for (; f < F; f++) tap_blocks(v, K, g + f, F, np, dw + f, 1);
         }
     }
 }

@@ -124,7 +124,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Samples per epoch (Fashion-MNIST's training set has 60000).")
     var samples = 60000
 
-    @Option(help: "Rounds of (sgemm floor, epoch) per workload, alternating; the fastest of each is reported, so that a passing slowdown of the machine does not skew the ratio.")
+    @Option(help: "Rounds of (epoch, sgemm floor) per workload; the fastest of each is reported, so that a passing slowdown of the machine does not skew the ratio.")
     var rounds = 3
 
     @Flag(help: "Print JSON instead of a table.")

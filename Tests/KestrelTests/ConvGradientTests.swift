@@ -88,6 +88,8 @@ final class PoolingGradientTests: XCTestCase {
             ("max 3 strides 2 same", { MaxPooling2D(poolSize: 3, strides: 2, padding: .same) }, [5, 5, 2]),
             ("max [2,3] strides 1", { MaxPooling2D(poolSize: [2, 3], strides: 1) }, [4, 5, 2]),
             ("max odd valid", { MaxPooling2D() }, [5, 5, 2]),
+            // Windows that tile the image but whose last one reaches past it.
+            ("max 2 same odd", { MaxPooling2D(padding: .same) }, [5, 5, 2]),
             ("average 2", { AveragePooling2D(poolSize: 2) }, [4, 4, 3]),
             ("average 3 strides 2 same", { AveragePooling2D(poolSize: 3, strides: 2, padding: .same) }, [5, 6, 2]),
             ("average [1,2] same", { AveragePooling2D(poolSize: [1, 2], padding: .same) }, [3, 5, 2]),

@@ -38,9 +38,11 @@ public enum Kernels {
         return gemmTrace!
     }
 
-    /// Records, while `traceGEMMs` runs, a product that a kernel computes without sgemm (a
-    /// direct convolution's, as the im2col product it replaces), so that the floor covers it.
-    static func traceLoweredProduct(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int) {
+    /// Records, while `traceGEMMs` runs, a product made by `gemm` or one that a kernel computes
+    /// without sgemm (a direct convolution's, as the im2col product it replaces), so that the
+    /// floor covers it.
+    @inline(__always)
+    static func traceProduct(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int) {
         if gemmTrace != nil {
             gemmTrace!.append(GEMMShape(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
                                         shared: gemmTraceShared))
@@ -79,10 +81,7 @@ public enum Kernels {
                             b: UnsafePointer<Float>, ldb: Int,
                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         _ = blasBackend
-        if gemmTrace != nil {
-            gemmTrace!.append(GEMMShape(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
-                                        shared: gemmTraceShared))
-        }
+        traceProduct(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k)
         var product = SplitProduct(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
                                    a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         let threads = kestrel_parallel_threads()

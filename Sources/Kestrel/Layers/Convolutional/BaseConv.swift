@@ -323,7 +323,7 @@ struct ConvolutionJob {
             let x = input + first * inputSize, y = output + first * positions * filters
             if direct {
                 kestrel_conv_direct_forward(x, kernel, y, &window, count, filters)
-                Kernels.traceLoweredProduct(transposeA: false, transposeB: false, m: rows, n: filters, k: depth)
+                Kernels.traceProduct(transposeA: false, transposeB: false, m: rows, n: filters, k: depth)
             } else {
                 let cols: UnsafePointer<Float>
                 if pointwise {
@@ -371,10 +371,10 @@ struct ConvolutionJob {
             }
             if direct {
                 kestrel_conv_direct_kernel_gradient(x, g, gradient, &window, count, filters, add ? 1 : 0)
-                Kernels.traceLoweredProduct(transposeA: true, transposeB: false, m: depth, n: filters, k: rows)
+                Kernels.traceProduct(transposeA: true, transposeB: false, m: depth, n: filters, k: rows)
                 if let dx = inputGradient {
                     kestrel_conv_direct_input_gradient(g, kernel, dx + first * inputSize, &window, count, filters)
-                    Kernels.traceLoweredProduct(transposeA: false, transposeB: true, m: rows, n: depth, k: filters)
+                    Kernels.traceProduct(transposeA: false, transposeB: true, m: rows, n: depth, k: filters)
                 }
                 return
             }
