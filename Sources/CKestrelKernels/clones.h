@@ -8,4 +8,7 @@
 #else
 #define KESTREL_CLONES
 #endif
+// For helpers of cloned loops: inlined, they are compiled into each clone. A helper the
+// compiler keeps out of line is compiled once, for plain x86-64 (128-bit vectors, no AVX2).
+#define KESTREL_INLINE static inline __attribute__((always_inline))
 #endif

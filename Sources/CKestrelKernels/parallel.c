@@ -6,6 +6,7 @@
 // context pointer and a part count; the workers spin briefly between loops (a training step
 // issues one every few tens of microseconds) and sleep on a condition variable when idle.
 #define _GNU_SOURCE
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -31,6 +32,7 @@ static struct {
     long parts;
     long workers;               // workers started
     long limit;                 // most threads a loop may use (caller included)
+    long cap;                   // most threads the current loop may use (its scratch slots)
 } pool = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .wake = PTHREAD_COND_INITIALIZER,
@@ -100,7 +102,7 @@ static void *worker_main(void *argument) {
             }
         }
         seen = atomic_load_explicit(&pool.generation, memory_order_acquire);
-        if (index < pool.limit) run_parts((unsigned long)seen, index);
+        if (index < pool.limit && index < pool.cap) run_parts((unsigned long)seen, index);
     }
     return NULL;
 }
@@ -147,8 +149,12 @@ static void ensure_workers(void) {
 }
 
 void kestrel_parallel_run(kestrel_task task, void *context, long parts) {
+    kestrel_parallel_run_on(task, context, parts, LONG_MAX);
+}
+
+void kestrel_parallel_run_on(kestrel_task task, void *context, long parts, long threads) {
     if (parts <= 0) return;
-    if (parts == 1 || pool.limit <= 1 || inside_loop || atomic_flag_test_and_set(&pool.busy)) {
+    if (parts == 1 || threads <= 1 || pool.limit <= 1 || inside_loop || atomic_flag_test_and_set(&pool.busy)) {
         for (long part = 0; part < parts; part++) task(context, part, 0);
         return;
     }
@@ -159,6 +165,7 @@ void kestrel_parallel_run(kestrel_task task, void *context, long parts) {
     pool.task = task;
     pool.context = context;
     pool.parts = parts;
+    pool.cap = threads;
     atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
     atomic_store_explicit(&pool.next, (generation & 0xffffffffUL) << 32, memory_order_release);
     atomic_store_explicit(&pool.generation, (long)generation, memory_order_seq_cst);

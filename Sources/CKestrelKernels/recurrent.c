@@ -67,7 +67,7 @@ static void backward_rows(void *context, size_t begin, size_t end) {
 
 void kestrel_lstm_backward_gates(const float *gates, const float *previous_cell, const float *squashed,
                                  const float *dh, float *dc, float *dz, size_t rows, size_t units) {
-    lstm_job j = {.z = (float *)gates, .previous = previous_cell, .squashed = squashed, .dh = dh, .dc = dc,
+    lstm_job j = {.z = (float *)gates, .previous = previous_cell, .squashed = (float *)squashed, .dh = dh, .dc = dc,
                   .dz = dz, .units = units};
     kestrel_parallel_for(backward_rows, &j, rows, units >= 256 ? 8 : 2048 / (units ? units : 1));
 }

@@ -91,6 +91,38 @@ static void kestrel_max_pool_forward_serial(const float *restrict x, float *rest
                               const kestrel_window *w, size_t batch) {
     const long H = w->height, W = w->width, C = w->channels;
     const long OH = w->out_height, OW = w->out_width;
+    const long kh = w->kernel_h, kw = w->kernel_w;
+    // Windows that tile the image and end inside it (the usual 2×2, stride 2, "valid"): no
+    // bounds to test, so each window is a run of selects over the channels that vectorises.
+    const int tiling = w->stride_h == kh && w->stride_w == kw && w->pad_top == 0 && w->pad_left == 0 &&
+                       w->dilation_h == 1 && w->dilation_w == 1 && OH * kh <= H && OW * kw <= W;
+    if (tiling) {
+        for (size_t n = 0; n < batch; n++) {
+            const float *xs = x + n * H * W * C;
+            for (long oh = 0; oh < OH; oh++) {
+                for (long ow = 0; ow < OW; ow++) {
+                    const long o = ((n * OH + oh) * OW + ow) * C;
+                    float *restrict yo = y + o;
+                    int *restrict io = argmax + o;
+                    const int corner = (int)(((oh * kh) * W + ow * kw) * C);
+                    for (long c = 0; c < C; c++) { yo[c] = xs[corner + c]; io[c] = corner + (int)c; }
+                    for (long ki = 0; ki < kh; ki++) {
+                        for (long kj = ki == 0 ? 1 : 0; kj < kw; kj++) {
+                            const int base = corner + (int)((ki * W + kj) * C);
+                            const float *restrict src = xs + base;
+                            // Strictly greater: the first maximum in window order wins.
+                            for (long c = 0; c < C; c++) {
+                                const int better = src[c] > yo[c];
+                                yo[c] = better ? src[c] : yo[c];
+                                io[c] = better ? base + (int)c : io[c];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return;
+    }
     for (size_t n = 0; n < batch; n++) {
         const float *xs = x + n * H * W * C;
         for (long oh = 0; oh < OH; oh++) {
@@ -297,8 +329,8 @@ void kestrel_column_sums(const float *restrict x, size_t rows, size_t columns, f
 // updates all filters, vectorised across the filters.
 
 /// Copies the window of output (oh, ow) into `v` (`kh·kw·C` values, zeros in the padding).
-static inline void gather_window(const float *restrict xs, const kestrel_window *w, long oh, long ow,
-                                 float *restrict v) {
+KESTREL_INLINE void gather_window(const float *restrict xs, const kestrel_window *w, long oh, long ow,
+                                  float *restrict v) {
     const long H = w->height, W = w->width, C = w->channels;
     for (long ki = 0; ki < w->kernel_h; ki++) {
         const long ih = first_row(w, oh, ki);
@@ -312,8 +344,8 @@ static inline void gather_window(const float *restrict xs, const kestrel_window 
 }
 
 /// Adds `v` back onto the window of output (oh, ow), skipping the padding (gather's adjoint).
-static inline void scatter_window(float *restrict xs, const kestrel_window *w, long oh, long ow,
-                                  const float *restrict v) {
+KESTREL_INLINE void scatter_window(float *restrict xs, const kestrel_window *w, long oh, long ow,
+                                   const float *restrict v) {
     const long H = w->height, W = w->width, C = w->channels;
     for (long ki = 0; ki < w->kernel_h; ki++) {
         const long ih = first_row(w, oh, ki);
@@ -332,7 +364,7 @@ static inline void scatter_window(float *restrict xs, const kestrel_window *w, l
 #define DIRECT_CHUNK 64
 
 /// Whether the window of output (oh, ow) lies wholly inside the image.
-static inline int window_inside(const kestrel_window *w, long oh, long ow) {
+KESTREL_INLINE int window_inside(const kestrel_window *w, long oh, long ow) {
     const long ih = first_row(w, oh, 0), iw = first_col(w, ow, 0);
     return ih >= 0 && iw >= 0 && ih + (w->kernel_h - 1) * w->dilation_h < w->height &&
            iw + (w->kernel_w - 1) * w->dilation_w < w->width;
@@ -341,8 +373,8 @@ static inline int window_inside(const kestrel_window *w, long oh, long ow) {
 /// Gathers the windows of the image's output pixels `[p0, p0 + np)` (row-major over OH × OW)
 /// into `v` (`np × K`). Windows wholly inside the image read through the precomputed tap
 /// offsets `offset` without bounds checks; the others go through `gather_window`.
-static inline void gather_chunk(const float *restrict xs, const kestrel_window *w, const long *restrict offset,
-                                long K, long p0, long np, float *restrict v) {
+KESTREL_INLINE void gather_chunk(const float *restrict xs, const kestrel_window *w, const long *restrict offset,
+                                 long K, long p0, long np, float *restrict v) {
     const long W = w->width, C = w->channels, OW = w->out_width;
     long oh = p0 / OW, ow = p0 % OW;
     for (long i = 0; i < np; i++) {
@@ -358,7 +390,7 @@ static inline void gather_chunk(const float *restrict xs, const kestrel_window *
 }
 
 /// Each tap's offset in the input from its window's first pixel.
-static inline void tap_offsets(const kestrel_window *w, long *restrict offset) {
+KESTREL_INLINE void tap_offsets(const kestrel_window *w, long *restrict offset) {
     const long W = w->width, C = w->channels;
     for (long ki = 0; ki < w->kernel_h; ki++)
         for (long kj = 0; kj < w->kernel_w; kj++)
@@ -369,8 +401,8 @@ static inline void tap_offsets(const kestrel_window *w, long *restrict offset) {
 /// `y[p][0..<B] = v[p] · kernel[:, 0..<B]` for P pixels and a block of B filters (P and B
 /// constants after inlining, so the P·B accumulators stay in vector registers and each kernel
 /// row loaded serves P pixels).
-static inline void filter_block(const float *restrict v, long K, const float *restrict kernel, long F,
-                                float *restrict y, const long P, const long B) {
+KESTREL_INLINE void filter_block(const float *restrict v, long K, const float *restrict kernel, long F,
+                                 float *restrict y, const long P, const long B) {
     float acc[2][32] = {{0}};
     for (long k = 0; k < K; k++) {
         const float *wk = kernel + k * F;
@@ -385,8 +417,8 @@ static inline void filter_block(const float *restrict v, long K, const float *re
 
 /// `dw[k..<k+T][0..<B] += Σ_p v[p][k..<k+T] ⊗ g[p][0..<B]` over `np` pixels, for T taps and a
 /// block of B filters held in registers across the pixels.
-static inline void tap_block(const float *restrict v, long K, long k, const float *restrict g, long F, long np,
-                             float *restrict dw, const long T, const long B) {
+KESTREL_INLINE void tap_block(const float *restrict v, long K, long k, const float *restrict g, long F, long np,
+                              float *restrict dw, const long T, const long B) {
     float acc[2][32];
     for (long t = 0; t < T; t++)
         for (long f = 0; f < B; f++) acc[t][f] = dw[(k + t) * F + f];
@@ -402,8 +434,8 @@ static inline void tap_block(const float *restrict v, long K, long k, const floa
 }
 
 /// `filter_block` over every block of the F filters (32 at a time, then 8, then single ones).
-static inline void filter_blocks(const float *restrict v, long K, const float *restrict kernel, long F,
-                                 float *restrict y, const long P) {
+KESTREL_INLINE void filter_blocks(const float *restrict v, long K, const float *restrict kernel, long F,
+                                  float *restrict y, const long P) {
     long f = 0;
     for (; f + 32 <= F; f += 32) filter_block(v, K, kernel + f, F, y + f, P, 32);
     for (; f + 8 <= F; f += 8) filter_block(v, K, kernel + f, F, y + f, P, 8);
@@ -411,8 +443,8 @@ static inline void filter_blocks(const float *restrict v, long K, const float *r
 }
 
 /// `tap_block` over every tap, two at a time, for a block of B filters.
-static inline void tap_blocks(const float *restrict v, long K, const float *restrict g, long F, long np,
-                              float *restrict dw, const long B) {
+KESTREL_INLINE void tap_blocks(const float *restrict v, long K, const float *restrict g, long F, long np,
+                               float *restrict dw, const long B) {
     long k = 0;
     for (; k + 2 <= K; k += 2) tap_block(v, K, k, g, F, np, dw, 2, B);
     for (; k < K; k++) tap_block(v, K, k, g, F, np, dw, 1, B);

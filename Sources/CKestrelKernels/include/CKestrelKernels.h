@@ -48,6 +48,9 @@ typedef void (*kestrel_task)(void *context, long part, long thread);
 /// another thread's loop runs, runs its parts on the calling thread alone. Allocation-free
 /// after the workers have started.
 void kestrel_parallel_run(kestrel_task task, void *context, long parts);
+/// The same with at most `threads` threads taking part (so `thread` is below it), for loops
+/// whose parts use per-thread scratch sized for that many.
+void kestrel_parallel_run_on(kestrel_task task, void *context, long parts, long threads);
 
 /// A loop body over the elements [begin, end).
 typedef void (*kestrel_range_task)(void *context, size_t begin, size_t end);

@@ -3,6 +3,7 @@
 /// kernels over these buffers, so it allocates nothing.
 ///
 /// Layers that merely reinterpret their input (`isIdentity`) share its buffer and are skipped.
+/// A pooling layer that alone reads a convolution's output runs inside that convolution.
 /// A training plan keeps every activation for backward; an inference plan hands a buffer to a
 /// later node as soon as its last reader has run.
 final class ExecutionPlan {
@@ -20,6 +21,9 @@ final class ExecutionPlan {
     /// Gradient buffers of edges that share a producer, summed into the producer's gradient.
     private var fanInSums: [(target: UnsafeMutablePointer<Float>, parts: [UnsafeMutablePointer<Float>], count: Int)?] = []
     private var needsGradient: [Bool] = []
+    /// For a pooling node run inside the convolution that produces its input, that
+    /// convolution's node (`LayerContext.fusedPooling`); such a node's own passes are skipped.
+    private var fusedProducer: [Int?] = []
     /// Where the loss writes the gradient of each model output (nil when none is needed).
     private var lossGradients: [UnsafeMutablePointer<Float>?] = []
     private var allocations: [UnsafeMutablePointer<Float>] = []
@@ -50,6 +54,19 @@ final class ExecutionPlan {
             if node.layer.isIdentity(training: training), node.inputs.count == 1 { root[i] = root[node.inputs[0]] }
         }
 
+        // A pooling layer that is the only reader of a convolution's output runs inside that
+        // convolution, on each tile while it is in cache.
+        var readers = Array(repeating: 0, count: n)
+        for node in graph.nodes { for p in node.inputs { readers[p] += 1 } }
+        for o in graph.outputNodes { readers[o] += 1 }
+        fusedProducer = Array(repeating: nil, count: n)
+        for (j, node) in graph.nodes.enumerated() where node.layer is BasePooling && node.inputs.count == 1 {
+            let i = node.inputs[0]
+            if root[i] == i, readers[i] == 1, let conv = graph.nodes[i].layer as? BaseConv, conv.acceptsPoolingFusion {
+                fusedProducer[j] = i
+            }
+        }
+
         // Output buffers.
         outputs = Array(repeating: UnsafeMutablePointer<Float>(bitPattern: 1)!, count: n)
         if training {
@@ -58,6 +75,11 @@ final class ExecutionPlan {
             // Last reader of each root buffer; outputs of the model live to the end.
             var lastUse = Array(0..<n)
             for (i, node) in graph.nodes.enumerated() { for p in node.inputs { lastUse[root[p]] = max(lastUse[root[p]], i) } }
+            // A fused pooling writes its output while the convolution still reads its input.
+            for (j, producer) in fusedProducer.enumerated() {
+                guard let i = producer else { continue }
+                for p in graph.nodes[i].inputs { lastUse[root[p]] = max(lastUse[root[p]], j) }
+            }
             for o in graph.outputNodes { lastUse[root[o]] = Int.max }
             // Logits that are an output layer's input must survive until the loss reads them.
             for k in logitsOutputs where graph.nodes[graph.outputNodes[k]].layer.logitsAreInput {
@@ -153,6 +175,11 @@ final class ExecutionPlan {
             c.logits = graph.nodes[node].layer.logitsAreInput ? c.inputs[0] : allocate(capacity * sizes[node])
             logitsBuffers[k] = c.logits
         }
+        for (j, producer) in fusedProducer.enumerated() {
+            guard let i = producer, let pooling = contexts[j], let conv = contexts[i] else { continue }
+            precondition(pooling.inputGradient == conv.outputGradient, "a fused pooling writes its producer's gradient")
+            conv.fusedPooling = (graph.nodes[j].layer as! BasePooling).fusion(pooling)
+        }
         var seen = Set<ObjectIdentifier>()
         for i in stride(from: n - 1, through: 0, by: -1) {
             guard let c = contexts[i] else { continue }
@@ -161,6 +188,9 @@ final class ExecutionPlan {
     }
 
     private var allocationSizes: [UnsafeMutablePointer<Float>: Int] = [:]
+
+    /// How many pooling layers run inside their convolution.
+    var fusedPoolingCount: Int { fusedProducer.lazy.filter { $0 != nil }.count }
 
     deinit { for p in allocations { p.deallocate() } }
 
@@ -190,7 +220,7 @@ final class ExecutionPlan {
             c.batch = batch
         }
         for (i, c) in contexts.enumerated() {
-            guard let c else { continue }
+            guard let c, fusedProducer[i] == nil else { continue }
             graph.nodes[i].layer.forward(c)
         }
     }
@@ -220,7 +250,7 @@ final class ExecutionPlan {
                 sum.target.update(from: sum.parts[0], count: count)
                 for part in sum.parts.dropFirst() { for j in 0..<count { sum.target[j] += part[j] } }
             }
-            guard needsGradient[i], let c = contexts[i] else { continue }
+            guard needsGradient[i], fusedProducer[i] == nil, let c = contexts[i] else { continue }
             graph.nodes[i].layer.backward(c)
         }
     }

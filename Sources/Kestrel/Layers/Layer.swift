@@ -83,6 +83,10 @@ public final class LayerContext {
     /// they are the layer's input), and `outputGradient` is then the gradient with respect to
     /// them, so backward skips the activation's derivative.
     public internal(set) var logits: UnsafeMutablePointer<Float>?
+    /// Set by the plan on a convolution whose only reader is a pooling layer: the convolution
+    /// pools each tile of its output while the tile is in cache, and the pooling layer's own
+    /// forward and backward are skipped.
+    var fusedPooling: PoolingFusion?
 
     init(inputShapes: [[Int]], outputShape: [Int], inputs: [UnsafeMutablePointer<Float>],
          output: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>,

@@ -103,7 +103,8 @@ public class BaseConv: Layer {
     public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int {
         guard let g = try? makeGeometry(inputShapes[0]) else { return 0 }
         let keep = activation.derivativeNeedsInput ? batch * g.outputPositions * filters : 0
-        return engine(g).columnCount(batch: batch) + keep
+        let tiles = acceptsPoolingFusion ? engine(g).tileOutputCount(batch: batch) : 0
+        return engine(g).columnCount(batch: batch) + keep + tiles
     }
 
     public override func flops(batch: Int, inputShapes: [[Int]]) -> LayerFLOPs {
@@ -133,12 +134,14 @@ public class BaseConv: Layer {
         let e = engine(geometry!)
         e.forward(input: c.input, kernel: c.weights[0], output: c.output, columns: c.workspace, batch: c.batch,
                   bias: useBias ? UnsafePointer(c.weights[1]) : nil, activation: activation,
-                  preactivation: c.workspace + e.columnCount(batch: c.batch))
+                  preactivation: c.workspace + e.columnCount(batch: c.batch), pooling: c.fusedPooling,
+                  tileOutputs: tileOutputs(c, e))
     }
 
     public override func backward(_ c: LayerContext) {
         let e = engine(geometry!)
         let rows = c.batch * e.geometry.outputPositions
+        // A fused pooling layer writes the output gradient tile by tile inside the engine.
         let dz = c.outputGradient!
         // ReLU's derivative and the bias gradient are taken tile by tile inside the engine.
         let fused = activation == .relu || activation == .linear
@@ -149,8 +152,21 @@ public class BaseConv: Layer {
         e.backward(outputGradient: dz, input: c.input, kernel: c.weights[0], kernelGradient: c.weightGradients[0],
                    accumulate: c.accumulateWeightGradients, inputGradient: c.inputGradient,
                    columns: c.workspace, batch: c.batch, biasGradient: useBias ? c.weightGradients[1] : nil,
-                   reluOutput: activation == .relu ? UnsafePointer(c.output) : nil)
+                   reluOutput: activation == .relu ? UnsafePointer(c.output) : nil, pooling: c.fusedPooling,
+                   tileOutputs: tileOutputs(c, e))
     }
+
+    /// Scratch for the tiles of output when a max pooling is fused: nothing reads the output
+    /// or its gradient outside a tile then, so they need not go to memory.
+    private func tileOutputs(_ c: LayerContext, _ e: GroupedConvolution) -> UnsafeMutablePointer<Float>? {
+        guard c.fusedPooling?.isMax == true else { return nil }
+        return c.workspace + e.columnCount(batch: c.batch)
+    }
+
+    /// Whether the plan may hand this layer the pooling layer that reads its output
+    /// (`LayerContext.fusedPooling`): only activations whose derivative the engine applies
+    /// tile by tile.
+    var acceptsPoolingFusion: Bool { activation == .relu || activation == .linear }
 }
 
 /// A grouped convolution, as used by every convolution layer (a depthwise convolution is one
@@ -161,9 +177,11 @@ public class BaseConv: Layer {
 /// im2col of the tile into a column buffer, then one product per group with the kernel seen as
 /// a `(window · inChannels/groups) × filters` matrix. A tile's columns stay in cache between
 /// im2col and the product (a whole batch's would stream through memory), and backward rebuilds
-/// them tile by tile. The tiles are shared out over Kestrel's threads, each with its own column
-/// buffer and, in backward, its own kernel gradient; the products inside a tile then run
-/// single-threaded.
+/// them tile by tile. Kestrel's threads claim tiles (forward) or slices of consecutive tiles
+/// (backward) one at a time, so that a thread slowed by something else does not hold the other
+/// up; each thread has its own column buffer, each slice its own kernel gradient, summed in
+/// slice order afterwards, so the result does not depend on which thread ran what. The
+/// products inside a tile run single-threaded.
 struct GroupedConvolution {
     let geometry: WindowGeometry
     let filters: Int
@@ -202,65 +220,89 @@ struct GroupedConvolution {
     /// activation and gradient passes, is then still in cache).
     var tileImages: Int { isDirect ? 1 : max(1, Self.tileBytes / (MemoryLayout<Float>.size * imageColumns)) }
 
-    /// How many shares the work of a batch is cut into: one per thread, at most one per tile.
-    /// (Scratch is sized by this; a call may use fewer, see `ConvolutionJob.shares`.)
-    func shares(batch: Int) -> Int {
-        max(1, min(Parallel.scratchSlots, (batch + tileImages - 1) / tileImages))
+    /// Backward slices per thread: enough that the threads finish close together.
+    static let slicesPerThread = 4
+
+    /// Tiles in a batch.
+    func tiles(batch: Int) -> Int { (batch + tileImages - 1) / tileImages }
+
+    /// How many threads take part: at most one per tile. (Scratch is sized by this; a call may
+    /// use fewer, see `ConvolutionJob.threads`.)
+    func threads(batch: Int) -> Int { max(1, min(Parallel.scratchSlots, tiles(batch: batch))) }
+
+    /// How many slices backward cuts a batch into, each with its own kernel gradient: fixed
+    /// for the process (not by the threads of the moment), so that sums are always formed alike.
+    func slices(batch: Int) -> Int { max(1, min(tiles(batch: batch), Self.slicesPerThread * Parallel.scratchSlots)) }
+
+    /// Floats of scratch for a batch: a tile's columns per thread, then the kernel and bias
+    /// gradients of every slice but the first.
+    func columnCount(batch: Int) -> Int {
+        threads(batch: batch) * min(batch, tileImages) * columnsPerImage + (slices(batch: batch) - 1) * (kernelCount + filters)
     }
 
-    /// Floats of scratch for a batch: a tile's columns per share, then the kernel and bias
-    /// gradients of every share but the first.
-    func columnCount(batch: Int) -> Int {
-        let n = shares(batch: batch)
-        return n * min(batch, tileImages) * columnsPerImage + (n - 1) * (kernelCount + filters)
-    }
+    /// Floats of scratch for the output tiles of a batch (`tileOutputs` below).
+    func tileOutputCount(batch: Int) -> Int { threads(batch: batch) * min(batch, tileImages) * geometry.outputPositions * filters }
 
     /// `output = activation(conv(input, kernel) + bias)`; `preactivation` keeps the values
-    /// before the activation where its derivative needs them.
+    /// before the activation where its derivative needs them. With `pooling`, each tile is
+    /// pooled as soon as it is done; with `tileOutputs` too (`tileOutputCount` floats),
+    /// the tiles are made there instead of in `output`, which is left as it was.
     func forward(input: UnsafePointer<Float>, kernel: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                  columns: UnsafeMutablePointer<Float>, batch: Int, bias: UnsafePointer<Float>? = nil,
-                 activation: ActivationFunction = .linear, preactivation: UnsafeMutablePointer<Float>? = nil) {
+                 activation: ActivationFunction = .linear, preactivation: UnsafeMutablePointer<Float>? = nil,
+                 pooling: PoolingFusion? = nil, tileOutputs: UnsafeMutablePointer<Float>? = nil) {
         var job = ConvolutionJob(self, input: input, kernel: kernel, output: output, columns: columns, batch: batch)
+        job.pooling = pooling
+        job.tileOutputs = pooling == nil ? nil : tileOutputs
         job.bias = bias
         job.activation = activation
         job.preactivation = preactivation
         Kernels.tracingShared {
-            withUnsafeMutablePointer(to: &job) { kestrel_parallel_run(convolutionForwardShare, $0, $0.pointee.shares) }
+            withUnsafeMutablePointer(to: &job) {
+                kestrel_parallel_run_on(convolutionForwardTile, $0, $0.pointee.tiles, $0.pointee.threads)
+            }
         }
     }
 
     /// Kernel gradient (stored, or added when `accumulate`), the bias gradient when asked
     /// for, and, when wanted, the input gradient, from the output gradient `dz`. A ReLU's
     /// derivative (given the layer's `output`) is applied to `dz` in place, tile by tile;
-    /// other activations must have been applied by the caller. `columns` is scratch.
+    /// other activations must have been applied by the caller. `columns` is scratch. With
+    /// `pooling`, `dz` is first written, tile by tile, from the pooling's output gradient
+    /// (into `tileOutputs` instead, when given, as in forward).
     func backward(outputGradient dz: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
                   kernel: UnsafePointer<Float>, kernelGradient: UnsafeMutablePointer<Float>, accumulate: Bool,
                   inputGradient dx: UnsafeMutablePointer<Float>?, columns: UnsafeMutablePointer<Float>, batch: Int,
-                  biasGradient: UnsafeMutablePointer<Float>? = nil, reluOutput: UnsafePointer<Float>? = nil) {
+                  biasGradient: UnsafeMutablePointer<Float>? = nil, reluOutput: UnsafePointer<Float>? = nil,
+                  pooling: PoolingFusion? = nil, tileOutputs: UnsafeMutablePointer<Float>? = nil) {
         var job = ConvolutionJob(self, input: input, kernel: kernel, output: dz, columns: columns, batch: batch)
+        job.pooling = pooling
+        job.tileOutputs = pooling == nil ? nil : tileOutputs
         job.kernelGradient = kernelGradient
         job.biasGradient = biasGradient
         job.reluOutput = reluOutput
         job.accumulate = accumulate
         job.inputGradient = dx
         Kernels.tracingShared {
-            withUnsafeMutablePointer(to: &job) { kestrel_parallel_run(convolutionBackwardShare, $0, $0.pointee.shares) }
+            withUnsafeMutablePointer(to: &job) {
+                kestrel_parallel_run_on(convolutionBackwardSlice, $0, $0.pointee.slices, $0.pointee.threads)
+            }
         }
-        // Every share after the first left its gradients in scratch.
-        for share in 1..<job.shares {
-            Kernels.add(job.shareGradient(share), to: kernelGradient, count: kernelCount)
-            if let biasGradient { Kernels.add(job.shareBiasGradient(share), to: biasGradient, count: filters) }
+        // Every slice after the first left its gradients in scratch.
+        for slice in 1..<job.slices {
+            Kernels.add(job.sliceGradient(slice), to: kernelGradient, count: kernelCount)
+            if let biasGradient { Kernels.add(job.sliceBiasGradient(slice), to: biasGradient, count: filters) }
         }
     }
 }
 
-/// Everything one share of a convolution needs, passed to the pool's threads by pointer (no
-/// Swift arrays or closures, so that nothing is allocated or reference-counted per call).
+/// Everything a tile or slice of a convolution needs, passed to the pool's threads by pointer
+/// (no Swift arrays or closures, so that nothing is allocated or reference-counted per call).
 struct ConvolutionJob {
     var window: kestrel_window
     var direct: Bool, pointwise: Bool
     var positions: Int, inputSize: Int, depth: Int, filters: Int, groups: Int, kernelCount: Int
-    var tileImages: Int, tileColumns: Int, batch: Int, shares: Int
+    var tileImages: Int, tileColumns: Int, batch: Int, tiles: Int, threads: Int, slices: Int
     var input: UnsafePointer<Float>, kernel: UnsafePointer<Float>
     /// The output (forward) or the pre-activation gradient (backward).
     var output: UnsafeMutablePointer<Float>
@@ -273,6 +315,10 @@ struct ConvolutionJob {
     var reluOutput: UnsafePointer<Float>? = nil
     var accumulate = false
     var inputGradient: UnsafeMutablePointer<Float>? = nil
+    /// The pooling layer run on each tile after it (forward) or before it (backward).
+    var pooling: PoolingFusion? = nil
+    /// Per-share scratch that takes each tile of output (or of its gradient) instead of `output`.
+    var tileOutputs: UnsafeMutablePointer<Float>? = nil
 
     init(_ e: GroupedConvolution, input: UnsafePointer<Float>, kernel: UnsafePointer<Float>,
          output: UnsafeMutablePointer<Float>, columns: UnsafeMutablePointer<Float>, batch: Int) {
@@ -288,84 +334,95 @@ struct ConvolutionJob {
         tileImages = e.tileImages
         tileColumns = min(batch, tileImages) * e.columnsPerImage
         self.batch = batch
-        // One share while the benchmark traces products: the trace is not thread-safe.
-        shares = Kernels.gemmTrace == nil ? e.shares(batch: batch) : 1
+        tiles = e.tiles(batch: batch)
+        // One thread while the benchmark traces products: the trace is not thread-safe.
+        threads = Kernels.gemmTrace == nil ? e.threads(batch: batch) : 1
+        slices = e.slices(batch: batch)
         self.input = input
         self.kernel = kernel
         self.output = output
         self.columns = columns
     }
 
-    /// The images of `share`: every `shares`-th tile (each as first image and count).
-    func forEachTile(of share: Int, _ body: (Int, Int) -> Void) {
-        for first in stride(from: share * tileImages, to: batch, by: shares * tileImages) {
-            body(first, min(tileImages, batch - first))
-        }
+    /// Scratch is laid out for the most threads a plan may use, whatever `threads` is now.
+    private var scratchThreads: Int { max(1, min(Parallel.scratchSlots, tiles)) }
+
+    func threadColumns(_ thread: Int) -> UnsafeMutablePointer<Float> { columns + thread * tileColumns }
+
+    /// Where `thread` makes the tile starting at image `first`: its scratch, or the tile's place in `output`.
+    func tileOutput(_ thread: Int, first: Int) -> UnsafeMutablePointer<Float> {
+        guard let tileOutputs else { return output + first * positions * filters }
+        return tileOutputs + thread * min(batch, tileImages) * positions * filters
     }
 
-    func shareColumns(_ share: Int) -> UnsafeMutablePointer<Float> { columns + share * tileColumns }
-
-    /// Where `share` puts its kernel gradient: the caller's for the first, scratch for the others.
-    func shareGradient(_ share: Int) -> UnsafeMutablePointer<Float> {
-        share == 0 ? kernelGradient! : columns + shares * tileColumns + (share - 1) * kernelCount
+    /// Where `slice` puts its kernel gradient: the caller's for the first, scratch for the others.
+    func sliceGradient(_ slice: Int) -> UnsafeMutablePointer<Float> {
+        slice == 0 ? kernelGradient! : columns + scratchThreads * tileColumns + (slice - 1) * kernelCount
     }
 
-    /// Where `share` puts its bias gradient, after every share's kernel gradient.
-    func shareBiasGradient(_ share: Int) -> UnsafeMutablePointer<Float> {
-        share == 0 ? biasGradient! : columns + shares * tileColumns + (shares - 1) * kernelCount + (share - 1) * filters
+    /// Where `slice` puts its bias gradient, after every slice's kernel gradient.
+    func sliceBiasGradient(_ slice: Int) -> UnsafeMutablePointer<Float> {
+        slice == 0 ? biasGradient! : columns + scratchThreads * tileColumns + (slices - 1) * kernelCount + (slice - 1) * filters
     }
 
-    func forward(share: Int) {
+    func forward(tile: Int, thread: Int) {
         var window = window
-        let columns = shareColumns(share), fg = filters / groups
-        forEachTile(of: share) { first, count in
-            let rows = count * positions
-            let x = input + first * inputSize, y = output + first * positions * filters
-            if direct {
-                kestrel_conv_direct_forward(x, kernel, y, &window, count, filters)
-                Kernels.traceProduct(transposeA: false, transposeB: false, m: rows, n: filters, k: depth)
+        let columns = threadColumns(thread), fg = filters / groups
+        let first = tile * tileImages, count = min(tileImages, batch - first)
+        let rows = count * positions
+        let x = input + first * inputSize, y = tileOutput(thread, first: first)
+        if direct {
+            kestrel_conv_direct_forward(x, kernel, y, &window, count, filters)
+            Kernels.traceProduct(transposeA: false, transposeB: false, m: rows, n: filters, k: depth)
+        } else {
+            let cols: UnsafePointer<Float>
+            if pointwise {
+                cols = x
             } else {
-                let cols: UnsafePointer<Float>
-                if pointwise {
-                    cols = x
-                } else {
-                    kestrel_im2col(x, columns, &window, count)
-                    cols = UnsafePointer(columns)
-                }
-                // The products add to the bias (sgemm then skips zeroing its output).
-                if let bias { kestrel_fill_rows(y, bias, rows, filters) }
-                for group in 0..<groups {
-                    Kernels.gemm(transposeA: false, transposeB: false, m: rows, n: fg, k: depth,
-                                 alpha: 1, a: cols + group * depth, lda: groups * depth, b: kernel + group * fg,
-                                 ldb: filters, beta: bias == nil ? 0 : 1, c: y + group * fg, ldc: filters)
-                }
+                kestrel_im2col(x, columns, &window, count)
+                cols = UnsafePointer(columns)
             }
-            let biasLeft = direct ? bias : nil
-            if biasLeft != nil || activation != .linear {
-                finishOutput(y, bias: biasLeft, rows: rows, columns: filters,
-                             preactivation: (preactivation ?? y) + first * positions * filters, activation: activation)
+            // The products add to the bias (sgemm then skips zeroing its output).
+            if let bias { kestrel_fill_rows(y, bias, rows, filters) }
+            for group in 0..<groups {
+                Kernels.gemm(transposeA: false, transposeB: false, m: rows, n: fg, k: depth,
+                             alpha: 1, a: cols + group * depth, lda: groups * depth, b: kernel + group * fg,
+                             ldb: filters, beta: bias == nil ? 0 : 1, c: y + group * fg, ldc: filters)
             }
         }
+        let biasLeft = direct ? bias : nil
+        if biasLeft != nil || activation != .linear {
+            finishOutput(y, bias: biasLeft, rows: rows, columns: filters,
+                         preactivation: preactivation.map { $0 + first * positions * filters } ?? y, activation: activation)
+        }
+        if var pooling { pooling.forward(tile: y, first: first, count: count) }
     }
 
-    func backward(share: Int) {
+    func backward(slice: Int, thread: Int) {
         var window = window
-        let columns = shareColumns(share), gradient = shareGradient(share), fg = filters / groups
-        // A share's later tiles add to its first one's kernel gradient.
-        var add = share == 0 && accumulate
-        forEachTile(of: share) { first, count in
+        let columns = threadColumns(thread), gradient = sliceGradient(slice), fg = filters / groups
+        // A slice's later tiles add to its first one's kernel gradient.
+        var add = slice == 0 && accumulate
+        for tile in (slice * tiles / slices)..<((slice + 1) * tiles / slices) {
             defer { add = true }
+            let first = tile * tileImages, count = min(tileImages, batch - first)
             let rows = count * positions
-            let x = input + first * inputSize, g = UnsafePointer(output + first * positions * filters)
+            let x = input + first * inputSize, dz = tileOutput(thread, first: first), g = UnsafePointer(dz)
+            var reluOutput = reluOutput
+            if var pooling {
+                // Max pooling's gradient takes the ReLU's derivative along (see `PoolingFusion`).
+                let throughMax = pooling.isMax && reluOutput != nil
+                pooling.backward(tile: dz, first: first, count: count, relu: throughMax)
+                if throughMax { reluOutput = nil }
+            }
             switch (reluOutput, biasGradient != nil) {
             case let (reluOutput?, true):
-                kestrel_relu_backward_column_sums(output + first * positions * filters, reluOutput + first * positions * filters,
-                                                  rows, filters, shareBiasGradient(share), add ? 1 : 0)
+                kestrel_relu_backward_column_sums(dz, reluOutput + first * positions * filters,
+                                                  rows, filters, sliceBiasGradient(slice), add ? 1 : 0)
             case let (reluOutput?, false):
-                kestrel_relu_backward_in_place(output + first * positions * filters, reluOutput + first * positions * filters,
-                                               rows * filters)
+                kestrel_relu_backward_in_place(dz, reluOutput + first * positions * filters, rows * filters)
             case (nil, true):
-                kestrel_column_sums(g, rows, filters, shareBiasGradient(share), add ? 1 : 0)
+                kestrel_column_sums(g, rows, filters, sliceBiasGradient(slice), add ? 1 : 0)
             case (nil, false):
                 break
             }
@@ -376,7 +433,7 @@ struct ConvolutionJob {
                     kestrel_conv_direct_input_gradient(g, kernel, dx + first * inputSize, &window, count, filters)
                     Kernels.traceProduct(transposeA: false, transposeB: true, m: rows, n: depth, k: filters)
                 }
-                return
+                continue
             }
             let cols: UnsafePointer<Float>
             if pointwise {
@@ -390,7 +447,7 @@ struct ConvolutionJob {
                              alpha: 1, a: cols + group * depth, lda: groups * depth, b: g + group * fg, ldb: filters,
                              beta: add ? 1 : 0, c: gradient + group * fg, ldc: filters)
             }
-            guard let dx = inputGradient else { return }
+            guard let dx = inputGradient else { continue }
             // The columns' gradient replaces the columns (already used above), or is the input
             // gradient itself for a pointwise convolution.
             let dxTile = dx + first * inputSize
@@ -402,20 +459,20 @@ struct ConvolutionJob {
             }
             if !pointwise { kestrel_col2im(dcols, dxTile, &window, count) }
         }
-        // A share that got no tile still owes a defined (zero) partial gradient.
-        if !add && share > 0 {
+        // A slice that got no tile still owes a defined (zero) gradient.
+        if !add {
             gradient.update(repeating: 0, count: kernelCount)
-            if biasGradient != nil { shareBiasGradient(share).update(repeating: 0, count: filters) }
+            if biasGradient != nil { sliceBiasGradient(slice).update(repeating: 0, count: filters) }
         }
     }
 }
 
-private let convolutionForwardShare: kestrel_task = { context, share, _ in
-    context!.assumingMemoryBound(to: ConvolutionJob.self).pointee.forward(share: share)
+private let convolutionForwardTile: kestrel_task = { context, tile, thread in
+    context!.assumingMemoryBound(to: ConvolutionJob.self).pointee.forward(tile: tile, thread: thread)
 }
 
-private let convolutionBackwardShare: kestrel_task = { context, share, _ in
-    context!.assumingMemoryBound(to: ConvolutionJob.self).pointee.backward(share: share)
+private let convolutionBackwardSlice: kestrel_task = { context, slice, thread in
+    context!.assumingMemoryBound(to: ConvolutionJob.self).pointee.backward(slice: slice, thread: thread)
 }
 
 /// Adds the bias to each row and applies the activation, fused into one pass for ReLU and

@@ -56,6 +56,14 @@ public class BasePooling: Layer {
         ["name": name, "pool_size": "\(poolSize)", "strides": "\(strides)", "padding": padding.rawValue]
     }
 
+    /// This layer's work, to be done by the convolution `producer` tile by tile (its output is
+    /// this layer's input; `c` is this layer's context).
+    func fusion(_ c: LayerContext) -> PoolingFusion {
+        PoolingFusion(window: geometry!.window, isMax: isMax, inputSize: c.inputSize, outputSize: c.outputSize,
+                      output: c.output, argmax: isMax ? UnsafeMutableRawPointer(c.workspace).assumingMemoryBound(to: Int32.self) : nil,
+                      outputGradient: c.outputGradient)
+    }
+
     public override func forward(_ c: LayerContext) {
         var window = geometry!.window
         if isMax {
@@ -121,5 +129,45 @@ public final class AveragePooling1D: BasePooling {
                 inputShape: [Int]? = nil, name: String? = nil) {
         super.init(max: false, rank: 1, poolSize: poolSize, strides: strides, padding: padding,
                    inputShape: inputShape, name: name)
+    }
+}
+
+/// A pooling layer run by the convolution before it, on each tile of images the convolution
+/// has just produced (or, backward, is about to consume), so that the convolution's output
+/// is pooled while it is in cache instead of being read back from memory.
+struct PoolingFusion {
+    var window: kestrel_window
+    let isMax: Bool
+    /// Floats per image of the pooling's input (the convolution's output) and output.
+    let inputSize: Int, outputSize: Int
+    let output: UnsafeMutablePointer<Float>
+    /// The winning offsets of max pooling.
+    let argmax: UnsafeMutablePointer<Int32>?
+    /// The gradient of the pooling's output (training plans).
+    let outputGradient: UnsafeMutablePointer<Float>?
+
+    /// Pools images `first..<first + count`, whose values (the convolution's output) start at `tile`.
+    mutating func forward(tile: UnsafePointer<Float>, first: Int, count: Int) {
+        let y = output + first * outputSize
+        if isMax {
+            kestrel_max_pool_forward(tile, y, argmax! + first * outputSize, &window, count)
+        } else {
+            kestrel_average_pool_forward(tile, y, &window, count)
+        }
+    }
+
+    /// Writes the gradient of images `first..<first + count` of the pooling's input to `tile`.
+    /// With `relu`, the convolution's ReLU derivative is applied first, to the pooled
+    /// gradient: a max window passes its gradient to its winner, whose value is the pooled
+    /// one, so testing that value is the same as testing the winner (and reads a quarter as
+    /// much, and not the convolution's output).
+    mutating func backward(tile dx: UnsafeMutablePointer<Float>, first: Int, count: Int, relu: Bool) {
+        let dy = outputGradient! + first * outputSize
+        if isMax {
+            if relu { kestrel_relu_backward_in_place(dy, output + first * outputSize, count * outputSize) }
+            kestrel_max_pool_backward(dy, argmax! + first * outputSize, dx, &window, count)
+        } else {
+            kestrel_average_pool_backward(dy, dx, &window, count)
+        }
     }
 }
