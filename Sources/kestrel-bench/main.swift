@@ -182,12 +182,15 @@ struct Bench: ParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(results), as: UTF8.self))
         } else {
-            print(String(format: "%-20@ %10@ %10@ %7@ %9@ %10@ %12@", "workload" as NSString, "epoch s" as NSString,
-                         "sgemm s" as NSString, "ratio" as NSString, "GFLOP/s" as NSString, "allocs/step" as NSString,
-                         "infer/s" as NSString))
+            // Foundation on Linux ignores a width given to %@, so names are padded here.
+            func column(_ name: String) -> NSString { name.padding(toLength: 24, withPad: " ", startingAt: 0) as NSString }
+            print(String(format: "%@ %9@ %9@ %6@ %11@ %8@ %12@ %10@", column("workload"), "epoch s" as NSString,
+                         "sgemm s" as NSString, "ratio" as NSString, "GFLOP/step" as NSString, "GFLOP/s" as NSString,
+                         "allocs/step" as NSString, "infer/s" as NSString))
             for r in results {
-                print(String(format: "%-20@ %10.3f %10.3f %7.2f %9.1f %10.1f %12.0f", r.workload as NSString, r.epochSeconds,
-                             r.gemmFloorSeconds, r.ratio, r.achievedGflops, r.allocationsPerStep, r.inferenceSamplesPerSecond))
+                print(String(format: "%@ %9.3f %9.3f %6.2f %11.3f %8.1f %12.1f %10.0f", column(r.workload),
+                             r.epochSeconds, r.gemmFloorSeconds, r.ratio, r.gflopsPerStep, r.achievedGflops,
+                             r.allocationsPerStep, r.inferenceSamplesPerSecond))
             }
             print(String(format: "peak resident memory: %.0f MB", peakResidentMegabytes()))
         }
