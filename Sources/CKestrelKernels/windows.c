@@ -86,17 +86,23 @@ void kestrel_col2im(const float *restrict cols, float *restrict x, const kestrel
     }
 }
 
+/// Whether a pooling's windows tile the image without overlap or padding and end inside it
+/// (the usual 2×2, stride 2, "valid"; "same" padding can add a window reaching past the last row).
+static inline int windows_tile(const kestrel_window *w) {
+    return w->stride_h == w->kernel_h && w->stride_w == w->kernel_w && w->pad_top == 0 && w->pad_left == 0 &&
+           w->dilation_h == 1 && w->dilation_w == 1 && w->out_height * w->kernel_h <= w->height &&
+           w->out_width * w->kernel_w <= w->width;
+}
+
 KESTREL_CLONES
 static void kestrel_max_pool_forward_serial(const float *restrict x, float *restrict y, int *restrict argmax,
                               const kestrel_window *w, size_t batch) {
     const long H = w->height, W = w->width, C = w->channels;
     const long OH = w->out_height, OW = w->out_width;
     const long kh = w->kernel_h, kw = w->kernel_w;
-    // Windows that tile the image and end inside it (the usual 2×2, stride 2, "valid"): no
-    // bounds to test, so each window is a run of selects over the channels that vectorises.
-    const int tiling = w->stride_h == kh && w->stride_w == kw && w->pad_top == 0 && w->pad_left == 0 &&
-                       w->dilation_h == 1 && w->dilation_w == 1 && OH * kh <= H && OW * kw <= W;
-    if (tiling) {
+    // Tiling windows have no bounds to test: each is a run of selects over the channels that
+    // vectorises.
+    if (windows_tile(w)) {
         for (size_t n = 0; n < batch; n++) {
             const float *xs = x + n * H * W * C;
             for (long oh = 0; oh < OH; oh++) {
@@ -166,12 +172,9 @@ static void kestrel_max_pool_backward_serial(const float *restrict dy, const int
     const size_t out_size = (size_t)w->out_height * w->out_width * w->channels;
     const long H = w->height, W = w->width, C = w->channels, OH = w->out_height, OW = w->out_width;
     const long kh = w->kernel_h, kw = w->kernel_w;
-    // Windows that tile the image without overlap or padding and end inside it (the usual 2×2,
-    // stride 2, "valid"): each input pixel is in at most one window, so dx is written once,
-    // without zeroing it first. ("Same" padding can add a window reaching past the last row.)
-    const int tiling = w->stride_h == kh && w->stride_w == kw && w->pad_top == 0 && w->pad_left == 0 &&
-                       w->dilation_h == 1 && w->dilation_w == 1 && OH * kh <= H && OW * kw <= W;
-    if (tiling) {
+    // With tiling windows each input pixel is in at most one window, so dx is written once,
+    // without zeroing it first.
+    if (windows_tile(w)) {
         for (size_t n = 0; n < batch; n++) {
             float *dxs = dx + n * in_size;
             const float *dys = dy + n * out_size;

@@ -56,13 +56,14 @@ final class ExecutionPlan {
 
         // A pooling layer that is the only reader of a convolution's output runs inside that
         // convolution, on each tile while it is in cache.
-        var readers = Array(repeating: 0, count: n)
-        for node in graph.nodes { for p in node.inputs { readers[p] += 1 } }
-        for o in graph.outputNodes { readers[o] += 1 }
+        // (A model output counts as a reader: the loss reads it.)
+        var consumers = Array(repeating: 0, count: n)
+        for node in graph.nodes { for p in node.inputs { consumers[p] += 1 } }
+        for o in graph.outputNodes { consumers[o] += 1 }
         fusedProducer = Array(repeating: nil, count: n)
         for (j, node) in graph.nodes.enumerated() where node.layer is BasePooling && node.inputs.count == 1 {
             let i = node.inputs[0]
-            if root[i] == i, readers[i] == 1, let conv = graph.nodes[i].layer as? BaseConv, conv.acceptsPoolingFusion {
+            if root[i] == i, consumers[i] == 1, let conv = graph.nodes[i].layer as? BaseConv, conv.acceptsPoolingFusion {
                 fusedProducer[j] = i
             }
         }
@@ -121,9 +122,6 @@ final class ExecutionPlan {
         // consumers gets its own buffer, summed into the producer's before its backward.
         gradients = Array(repeating: nil, count: n)
         fanInSums = Array(repeating: nil, count: n)
-        var consumers = Array(repeating: 0, count: n)
-        for node in graph.nodes { for p in node.inputs { consumers[p] += 1 } }
-        for o in graph.outputNodes { consumers[o] += 1 }
         var edgeGradient: [Int: [UnsafeMutablePointer<Float>]] = [:]
         func gradientForEdge(from producer: Int) -> UnsafeMutablePointer<Float>? {
             guard needsGradient[producer], let target = gradients[producer] else { return nil }
@@ -178,7 +176,7 @@ final class ExecutionPlan {
         for (j, producer) in fusedProducer.enumerated() {
             guard let i = producer, let pooling = contexts[j], let conv = contexts[i] else { continue }
             precondition(pooling.inputGradient == conv.outputGradient, "a fused pooling writes its producer's gradient")
-            conv.fusedPooling = (graph.nodes[j].layer as! BasePooling).fusion(pooling)
+            conv.fusedPooling = (graph.nodes[j].layer as! BasePooling).pass(pooling)
         }
         var seen = Set<ObjectIdentifier>()
         for i in stride(from: n - 1, through: 0, by: -1) {

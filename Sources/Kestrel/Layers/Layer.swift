@@ -86,7 +86,7 @@ public final class LayerContext {
     /// Set by the plan on a convolution whose only reader is a pooling layer: the convolution
     /// pools each tile of its output while the tile is in cache, and the pooling layer's own
     /// forward and backward are skipped.
-    var fusedPooling: PoolingFusion?
+    var fusedPooling: PoolingPass?
 
     init(inputShapes: [[Int]], outputShape: [Int], inputs: [UnsafeMutablePointer<Float>],
          output: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>,

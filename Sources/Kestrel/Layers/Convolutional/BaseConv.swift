@@ -141,7 +141,8 @@ public class BaseConv: Layer {
     public override func backward(_ c: LayerContext) {
         let e = engine(geometry!)
         let rows = c.batch * e.geometry.outputPositions
-        // A fused pooling layer writes the output gradient tile by tile inside the engine.
+        // With a fused pooling layer the engine writes this gradient (or, for max pooling, its
+        // scratch) tile by tile from the pooling's.
         let dz = c.outputGradient!
         // ReLU's derivative and the bias gradient are taken tile by tile inside the engine.
         let fused = activation == .relu || activation == .linear
@@ -250,7 +251,7 @@ struct GroupedConvolution {
     func forward(input: UnsafePointer<Float>, kernel: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                  columns: UnsafeMutablePointer<Float>, batch: Int, bias: UnsafePointer<Float>? = nil,
                  activation: ActivationFunction = .linear, preactivation: UnsafeMutablePointer<Float>? = nil,
-                 pooling: PoolingFusion? = nil, tileOutputs: UnsafeMutablePointer<Float>? = nil) {
+                 pooling: PoolingPass? = nil, tileOutputs: UnsafeMutablePointer<Float>? = nil) {
         var job = ConvolutionJob(self, input: input, kernel: kernel, output: output, columns: columns, batch: batch)
         job.pooling = pooling
         job.tileOutputs = pooling == nil ? nil : tileOutputs
@@ -274,7 +275,7 @@ struct GroupedConvolution {
                   kernel: UnsafePointer<Float>, kernelGradient: UnsafeMutablePointer<Float>, accumulate: Bool,
                   inputGradient dx: UnsafeMutablePointer<Float>?, columns: UnsafeMutablePointer<Float>, batch: Int,
                   biasGradient: UnsafeMutablePointer<Float>? = nil, reluOutput: UnsafePointer<Float>? = nil,
-                  pooling: PoolingFusion? = nil, tileOutputs: UnsafeMutablePointer<Float>? = nil) {
+                  pooling: PoolingPass? = nil, tileOutputs: UnsafeMutablePointer<Float>? = nil) {
         var job = ConvolutionJob(self, input: input, kernel: kernel, output: dz, columns: columns, batch: batch)
         job.pooling = pooling
         job.tileOutputs = pooling == nil ? nil : tileOutputs
@@ -302,7 +303,9 @@ struct ConvolutionJob {
     var window: kestrel_window
     var direct: Bool, pointwise: Bool
     var positions: Int, inputSize: Int, depth: Int, filters: Int, groups: Int, kernelCount: Int
-    var tileImages: Int, tileColumns: Int, batch: Int, tiles: Int, threads: Int, slices: Int
+    var tileImages: Int, tileColumns: Int, batch: Int, tiles: Int, slices: Int
+    /// Threads the scratch is laid out for, and those taking part now (one while tracing).
+    var scratchThreads: Int, threads: Int
     var input: UnsafePointer<Float>, kernel: UnsafePointer<Float>
     /// The output (forward) or the pre-activation gradient (backward).
     var output: UnsafeMutablePointer<Float>
@@ -316,8 +319,8 @@ struct ConvolutionJob {
     var accumulate = false
     var inputGradient: UnsafeMutablePointer<Float>? = nil
     /// The pooling layer run on each tile after it (forward) or before it (backward).
-    var pooling: PoolingFusion? = nil
-    /// Per-share scratch that takes each tile of output (or of its gradient) instead of `output`.
+    var pooling: PoolingPass? = nil
+    /// Per-thread scratch that takes each tile of output (or of its gradient) instead of `output`.
     var tileOutputs: UnsafeMutablePointer<Float>? = nil
 
     init(_ e: GroupedConvolution, input: UnsafePointer<Float>, kernel: UnsafePointer<Float>,
@@ -336,16 +339,14 @@ struct ConvolutionJob {
         self.batch = batch
         tiles = e.tiles(batch: batch)
         // One thread while the benchmark traces products: the trace is not thread-safe.
-        threads = Kernels.gemmTrace == nil ? e.threads(batch: batch) : 1
+        scratchThreads = e.threads(batch: batch)
+        threads = Kernels.gemmTrace == nil ? scratchThreads : 1
         slices = e.slices(batch: batch)
         self.input = input
         self.kernel = kernel
         self.output = output
         self.columns = columns
     }
-
-    /// Scratch is laid out for the most threads a plan may use, whatever `threads` is now.
-    private var scratchThreads: Int { max(1, min(Parallel.scratchSlots, tiles)) }
 
     func threadColumns(_ thread: Int) -> UnsafeMutablePointer<Float> { columns + thread * tileColumns }
 
@@ -410,7 +411,7 @@ struct ConvolutionJob {
             let x = input + first * inputSize, dz = tileOutput(thread, first: first), g = UnsafePointer(dz)
             var reluOutput = reluOutput
             if var pooling {
-                // Max pooling's gradient takes the ReLU's derivative along (see `PoolingFusion`).
+                // Max pooling's gradient takes the ReLU's derivative along (see `PoolingPass`).
                 let throughMax = pooling.isMax && reluOutput != nil
                 pooling.backward(tile: dz, first: first, count: count, relu: throughMax)
                 if throughMax { reluOutput = nil }

@@ -56,37 +56,23 @@ public class BasePooling: Layer {
         ["name": name, "pool_size": "\(poolSize)", "strides": "\(strides)", "padding": padding.rawValue]
     }
 
-    /// This layer's work, to be done by the convolution `producer` tile by tile (its output is
-    /// this layer's input; `c` is this layer's context).
-    func fusion(_ c: LayerContext) -> PoolingFusion {
-        PoolingFusion(window: geometry!.window, isMax: isMax, inputSize: c.inputSize, outputSize: c.outputSize,
-                      output: c.output, argmax: isMax ? UnsafeMutableRawPointer(c.workspace).assumingMemoryBound(to: Int32.self) : nil,
-                      outputGradient: c.outputGradient)
+    /// This layer's pass over the buffers of its context `c`: run here over the whole batch,
+    /// or by the convolution before it, tile by tile (`LayerContext.fusedPooling`).
+    func pass(_ c: LayerContext) -> PoolingPass {
+        PoolingPass(window: geometry!.window, isMax: isMax, inputSize: c.inputSize, outputSize: c.outputSize,
+                    output: c.output, argmax: isMax ? UnsafeMutableRawPointer(c.workspace).assumingMemoryBound(to: Int32.self) : nil,
+                    outputGradient: c.outputGradient)
     }
 
     public override func forward(_ c: LayerContext) {
-        var window = geometry!.window
-        if isMax {
-            let n = c.batch * c.outputSize
-            c.workspace.withMemoryRebound(to: Int32.self, capacity: n) { argmax in
-                kestrel_max_pool_forward(c.input, c.output, argmax, &window, c.batch)
-            }
-        } else {
-            kestrel_average_pool_forward(c.input, c.output, &window, c.batch)
-        }
+        var run = pass(c)
+        run.forward(tile: c.input, first: 0, count: c.batch)
     }
 
     public override func backward(_ c: LayerContext) {
         guard let dx = c.inputGradient else { return }
-        var window = geometry!.window
-        if isMax {
-            let n = c.batch * c.outputSize
-            c.workspace.withMemoryRebound(to: Int32.self, capacity: n) { argmax in
-                kestrel_max_pool_backward(c.outputGradient!, argmax, dx, &window, c.batch)
-            }
-        } else {
-            kestrel_average_pool_backward(c.outputGradient!, dx, &window, c.batch)
-        }
+        var run = pass(c)
+        run.backward(tile: dx, first: 0, count: c.batch, relu: false)
     }
 }
 
@@ -132,10 +118,11 @@ public final class AveragePooling1D: BasePooling {
     }
 }
 
-/// A pooling layer run by the convolution before it, on each tile of images the convolution
-/// has just produced (or, backward, is about to consume), so that the convolution's output
-/// is pooled while it is in cache instead of being read back from memory.
-struct PoolingFusion {
+/// A pooling layer's forward and backward over a run of images. The layer runs it over its
+/// batch; a convolution it is fused into runs it on each tile of images it has just produced
+/// (or, backward, is about to consume), so that the convolution's output is pooled while it
+/// is in cache instead of being read back from memory.
+struct PoolingPass {
     var window: kestrel_window
     let isMax: Bool
     /// Floats per image of the pooling's input (the convolution's output) and output.
@@ -146,7 +133,7 @@ struct PoolingFusion {
     /// The gradient of the pooling's output (training plans).
     let outputGradient: UnsafeMutablePointer<Float>?
 
-    /// Pools images `first..<first + count`, whose values (the convolution's output) start at `tile`.
+    /// Pools images `first..<first + count`, whose input values start at `tile`.
     mutating func forward(tile: UnsafePointer<Float>, first: Int, count: Int) {
         let y = output + first * outputSize
         if isMax {
@@ -157,7 +144,7 @@ struct PoolingFusion {
     }
 
     /// Writes the gradient of images `first..<first + count` of the pooling's input to `tile`.
-    /// With `relu`, the convolution's ReLU derivative is applied first, to the pooled
+    /// With `relu` (a fused convolution's ReLU), its derivative is applied first, to the pooled
     /// gradient: a max window passes its gradient to its winner, whose value is the pooled
     /// one, so testing that value is the same as testing the winner (and reads a quarter as
     /// much, and not the convolution's output).
