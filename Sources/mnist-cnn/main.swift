@@ -79,6 +79,15 @@ struct MNISTCNN: ParsableCommand {
     @Option(help: "Progress output: 0 silent, 1 progress bar, 2 one line per epoch.")
     var verbose = 2
 
+    @Option(help: "Rate of the network's dropout layers.")
+    var dropout: Float = 0.5
+
+    @Flag(help: "Keep the training samples in file order (no shuffling between epochs).")
+    var noShuffle = false
+
+    @Option(help: "Start from these weights instead of fresh ones: a safetensors file with Keras's weight paths (layers/conv2d/vars/0, …), as keras-convnet-accuracy.py --save-initial-weights writes them. With --dropout 0 --no-shuffle, training then follows Keras's own step by step.")
+    var initialWeights: String?
+
     @Option(help: "With --model pytorch: a directory to write the trained weights to as a PyTorch state_dict (net.safetensors), with 64 test images (inputs.json) and their logits (logits.json), for scripts/interop/torch_state_dict_check.py.")
     var exportPytorch: String?
 
@@ -119,12 +128,12 @@ struct MNISTCNN: ParsableCommand {
                 MaxPooling2D(poolSize: 2)
                 ReLU()
                 Conv2D(20, kernelSize: 5, name: "conv2")
-                SpatialDropout2D(0.5, name: "conv2_drop")
+                SpatialDropout2D(dropout, name: "conv2_drop")
                 MaxPooling2D(poolSize: 2)
                 ReLU()
                 Flatten()
                 Dense(50, activation: .relu, name: "fc1")
-                Dropout(0.5)
+                Dropout(dropout)
                 Dense(10, name: "fc2")
             }
             optimizer = SGD(learningRate: 0.01, momentum: 0.5)
@@ -139,13 +148,14 @@ struct MNISTCNN: ParsableCommand {
                 Conv2D(64, kernelSize: 3, activation: .relu)
                 MaxPooling2D(poolSize: 2)
                 Flatten()
-                Dropout(0.5)
+                Dropout(dropout)
                 Dense(10, activation: .softmax)
             }
             optimizer = Adam()
             loss = SparseCategoricalCrossentropy()
         }
         network.compile(optimizer: optimizer, loss: loss, metrics: [.accuracy])
+        if let initialWeights { try network.loadWeights(from: initialWeights, naming: .keras) }
         try network.summary()
 
         let epochs = epochs ?? (model == .pytorch ? 10 : 15)
@@ -153,7 +163,7 @@ struct MNISTCNN: ParsableCommand {
         let validationSplit = validationSplit ?? (model == .pytorch ? 0 : 0.1)
         let timer = EpochTimer()
         try network.fit(trainImages, trainLabels, batchSize: batchSize, epochs: epochs, verbose: verbose,
-                        callbacks: [timer], validationSplit: validationSplit)
+                        callbacks: [timer], validationSplit: validationSplit, shuffle: !noShuffle)
         let result = try network.evaluate(testImages, test.labels, batchSize: 1000, verbose: 0)
         print(String(format: "Test accuracy: %.4f  (test loss %.4f)", result["accuracy"] ?? .nan, result["loss"] ?? .nan))
         let times = timer.seconds.map { String(format: "%.2f", $0) }.joined(separator: ", ")

@@ -145,6 +145,37 @@ final class ParallelTests: XCTestCase {
         XCTAssertNotEqual(try layer(x, training: true).scalars, try layer(x, training: true).scalars)
     }
 
+    /// Dropout's masks behave as independent draws: no correlation between neighbouring
+    /// elements (within a lane group, across lanes, rows and the 8192-element chunks whose
+    /// streams are seeded apart) or between the masks of consecutive calls, and each row keeps
+    /// a binomial number of elements. Bounds are five standard errors of 20 masks.
+    func testDropoutMasksAreUncorrelated() throws {
+        let rows = 128, columns = 1600, calls = 20
+        let x = Tensor.ones([rows, columns])
+        let layer = Dropout(0.5, seed: 3)
+        let masks = try (0..<calls).map { _ in try layer(x, training: true).scalars.map { $0 > 0 ? 1.0 : -1.0 } }
+        let n = Double(rows * columns)
+        let bound = 5 / (n * Double(calls)).squareRoot()
+        for lag in [1, 7, 8, 9, 1024, columns, 8192] {
+            var c = 0.0
+            for m in masks { for i in 0..<(m.count - lag) { c += m[i] * m[i + lag] } }
+            XCTAssertLessThan(abs(c / (Double(masks[0].count - lag) * Double(calls))), bound, "lag \(lag)")
+        }
+        var consecutive = 0.0
+        for k in 1..<calls { for i in 0..<masks[k].count { consecutive += masks[k][i] * masks[k - 1][i] } }
+        XCTAssertLessThan(abs(consecutive / (n * Double(calls - 1))), bound, "consecutive calls")
+        // Kept count per row: variance p(1-p)·columns for independent draws.
+        var variance = 0.0
+        for m in masks {
+            for r in 0..<rows {
+                let kept = m[(r * columns)..<((r + 1) * columns)].reduce(0) { $0 + ($1 > 0 ? 1.0 : 0) }
+                variance += (kept - 0.5 * Double(columns)) * (kept - 0.5 * Double(columns))
+            }
+        }
+        let ratio = variance / Double(rows * calls) / (0.25 * Double(columns))
+        XCTAssertEqual(ratio, 1, accuracy: 0.2, "row keep-count variance against binomial")
+    }
+
     /// The benchmark's large workloads: products split over threads and convolution tiles
     /// shared out, and still nothing allocated per step.
     func testThreadedTrainingStepsAllocateNothing() throws {

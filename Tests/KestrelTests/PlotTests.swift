@@ -41,7 +41,7 @@ final class PlotTests: XCTestCase {
     private func history() throws -> History {
         let history = History()
         for (epoch, (loss, accuracy)) in zip([0.9, 0.6, 0.5] as [Float], [0.6, 0.75, 0.8] as [Float]).enumerated() {
-            try history.onEpochEnd(epoch, logs: ["loss": loss, "accuracy": accuracy, "val_loss": loss + 0.1,
+            history.onEpochEnd(epoch, logs: ["loss": loss, "accuracy": accuracy, "val_loss": loss + 0.1,
                                                  "val_accuracy": accuracy - 0.05])
         }
         return history

@@ -11,9 +11,9 @@ How to regenerate (from the repository root; the virtual environment lives OUTSI
     /tmp/kestrel-venv/bin/pip install 'keras==3.15.*' numpy jax
     KERAS_BACKEND=jax JAX_PLATFORMS=cpu /tmp/kestrel-venv/bin/python Tests/KestrelTests/make_fixtures.py
 
-It writes Tests/KestrelTests/Fixtures/{activations,layers,conv_layers,recurrent_layers,losses,metrics,optimizers}.json,
-read by KerasReferenceTests.swift, OptimizerTests.swift, ConvReferenceTests.swift and
-RecurrentReferenceTests.swift (pass
+It writes Tests/KestrelTests/Fixtures/{activations,layers,conv_layers,recurrent_layers,losses,metrics,optimizers,training}.json,
+read by KerasReferenceTests.swift, OptimizerTests.swift, ConvReferenceTests.swift,
+RecurrentReferenceTests.swift and TrainingReferenceTests.swift (pass
 group names, e.g. ``conv_layers``, to write only those). Everything is deterministic: the
 inputs come from fixed NumPy seeds, weights are set explicitly, and the numbers written are
 the float32 values Keras produced (shortest decimal that reads back as the same float32).
@@ -558,6 +558,43 @@ def optimizers():
     })
 
 
+# ---------------------------------------------------------------- training
+
+def training():
+    # A whole fit: a small convnet of the mnist_convnet kind (convolution, max pooling, dense
+    # softmax) trained by model.fit from weights set here, without shuffling or dropout (whose
+    # random streams Kestrel does not share), so every batch loss and the final weights are
+    # Keras's own. 40 samples in batches of 16 leave a last batch of 8; pixel values have two
+    # decimals to keep the file small.
+    rng = np.random.default_rng(11)
+    x = f32(np.round(rng.uniform(0, 1, (40, 6, 6, 1)), 2))
+    # Labels from which quarter of the image is brightest (0..2, the fourth counted as 0).
+    quarters = np.stack([x[:, :3, :3].sum((1, 2, 3)), x[:, :3, 3:].sum((1, 2, 3)),
+                         x[:, 3:, :3].sum((1, 2, 3)), x[:, 3:, 3:].sum((1, 2, 3))], 1)
+    y = (np.argmax(quarters, 1) % 3).astype("int64")
+    L = keras.layers
+    model = keras.Sequential([keras.Input(shape=(6, 6, 1)), L.Conv2D(4, 3, activation="relu"),
+                              L.MaxPooling2D(2), L.Flatten(), L.Dense(3, activation="softmax")])
+    init = [f32(rng.uniform(-0.5, 0.5, w.shape)) for w in model.get_weights()]
+    model.set_weights(init)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    batch_losses = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            batch_losses.append(float(logs["loss"]))
+
+    history = model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0, callbacks=[Record()])
+    write("training.json", {
+        "x": tensor(x), "y": [int(v) for v in y], "initial_weights": [tensor(w) for w in init],
+        "batch_losses": [scalar(v) for v in batch_losses],
+        "epoch_losses": [scalar(v) for v in history.history["loss"]],
+        "epoch_accuracies": [scalar(v) for v in history.history["accuracy"]],
+        "final_weights": [tensor(w) for w in model.get_weights()],
+    })
+
+
 def main():
     np.random.seed(0)
     keras.utils.set_random_seed(0)
@@ -565,7 +602,7 @@ def main():
     # Optional arguments choose which groups to write (default: all of them).
     groups = {"activations": activations, "layers": layers, "conv_layers": conv_layers,
               "recurrent_layers": recurrent_layers,
-              "losses": losses, "metrics": metrics, "optimizers": optimizers}
+              "losses": losses, "metrics": metrics, "optimizers": optimizers, "training": training}
     for name in sys.argv[1:] or list(groups):
         groups[name]()
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))

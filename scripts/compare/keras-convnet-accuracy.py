@@ -6,12 +6,21 @@ compared with Keras's own on this data:
 
     python keras-convnet-accuracy.py --epochs 12 --seed 1 [--validation-split 0]
 
+To check that Kestrel trains as Keras does, step for step, take the random streams out:
+no dropout, no shuffling, and Kestrel starting from Keras's initial weights:
+
+    python keras-convnet-accuracy.py --epochs 1 --validation-split 0 --dropout 0 --no-shuffle \
+        --save-initial-weights /tmp/convnet-init.safetensors
+    mnist-cnn --model convnet --epochs 1 --validation-split 0 --dropout 0 --no-shuffle \
+        --initial-weights /tmp/convnet-init.safetensors
+
 Reads the IDX files of Debian's dataset-fashion-mnist (or --data DIR).
 """
 import argparse
 import gzip
 import json
 import os
+import struct
 
 import numpy as np
 
@@ -24,12 +33,30 @@ def idx(path):
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
+def save_safetensors(path, named):
+    """Writes float32 arrays as safetensors (header length, JSON header, raw little-endian data)."""
+    header, offset, blobs = {}, 0, []
+    for name, array in named:
+        data = np.ascontiguousarray(array, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+        blobs.append(data)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--validation-split", type=float, default=0.1)
     parser.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    parser.add_argument("--dropout", type=float, default=0.5, help="rate of the Dropout layer")
+    parser.add_argument("--no-shuffle", action="store_true", help="keep the training samples in file order")
+    parser.add_argument("--save-initial-weights", metavar="FILE",
+                        help="write the initial weights as safetensors with Keras's weight paths, for mnist-cnn --initial-weights")
     args = parser.parse_args()
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -46,9 +73,14 @@ def main():
         keras.Input(shape=(28, 28, 1)),
         layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
         layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),
-        layers.Flatten(), layers.Dropout(0.5), layers.Dense(10, activation="softmax")])
+        layers.Flatten(), layers.Dropout(args.dropout), layers.Dense(10, activation="softmax")])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(x_train, y_train, batch_size=128, epochs=args.epochs, validation_split=args.validation_split, verbose=2)
+    if args.save_initial_weights:
+        # The paths Keras's .weights.h5 uses (Kestrel's WeightNaming.keras).
+        paths = [f"layers/{layer.name}/vars/{i}" for layer in model.layers for i in range(len(layer.weights))]
+        save_safetensors(args.save_initial_weights, zip(paths, model.get_weights()))
+    history = model.fit(x_train, y_train, batch_size=128, epochs=args.epochs, validation_split=args.validation_split,
+                        shuffle=not args.no_shuffle, verbose=2)
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
     print(json.dumps(dict(epochs=args.epochs, seed=args.seed, test_loss=loss, test_accuracy=accuracy,
                           val_accuracy=history.history.get("val_accuracy"), keras=keras.__version__)))

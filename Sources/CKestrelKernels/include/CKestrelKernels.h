@@ -174,3 +174,24 @@ void kestrel_lstm_forward_gates(float *z, const float *bias, const float *previo
 void kestrel_lstm_backward_gates(const float *gates, const float *previous_cell, const float *squashed,
                                  const float *dh, float *dc, float *dz, size_t rows, size_t units);
 #endif
+
+#ifndef CKESTREL_ACTIVATIONS_H
+#define CKESTREL_ACTIVATIONS_H
+// Element-wise exponentials (activations.c), vectorised; `y` may equal `x`. A few units in the
+// last place from libm's results.
+
+/// `y = 1 / (1 + e^-x)`.
+void kestrel_sigmoid(const float *x, float *y, size_t count);
+
+/// `y = tanh(x)`.
+void kestrel_tanh(const float *x, float *y, size_t count);
+
+/// `y = e^x`.
+void kestrel_exp(const float *x, float *y, size_t count);
+
+/// `y = x · sigmoid(x)` (swish, SiLU).
+void kestrel_swish(const float *x, float *y, size_t count);
+
+/// Softmax of each row of a `rows × columns` matrix, shifted by the row's maximum.
+void kestrel_softmax_rows(const float *x, float *y, size_t rows, size_t columns);
+#endif

@@ -1,3 +1,4 @@
+import CKestrelKernels
 import Foundation
 
 /// An element-wise (or, for softmax, row-wise) activation function, as in `keras.activations`.
@@ -103,9 +104,9 @@ public enum ActivationFunction: Sendable, Equatable, Hashable {
         case .relu:
             for i in 0..<count { y[i] = max(x[i], 0) }
         case .sigmoid:
-            for i in 0..<count { y[i] = 1 / (1 + expf(-x[i])) }
+            kestrel_sigmoid(x, y, count)
         case .tanh:
-            for i in 0..<count { y[i] = tanhf(x[i]) }
+            kestrel_tanh(x, y, count)
         case .softmax:
             Kernels.softmaxRows(x, y, rows: count / max(rowLength, 1), columns: rowLength)
         case .elu(let alpha):
@@ -125,13 +126,13 @@ public enum ActivationFunction: Sendable, Equatable, Hashable {
         case .softsign:
             for i in 0..<count { let v = x[i]; y[i] = v / (abs(v) + 1) }
         case .swish:
-            for i in 0..<count { let v = x[i]; y[i] = v / (1 + expf(-v)) }
+            kestrel_swish(x, y, count)
         case .leakyRelu(let slope):
             for i in 0..<count { let v = x[i]; y[i] = v >= 0 ? v : slope * v }
         case .hardSigmoid:
             for i in 0..<count { y[i] = min(max(x[i] / 6 + 0.5, 0), 1) }
         case .exponential:
-            for i in 0..<count { y[i] = expf(x[i]) }
+            kestrel_exp(x, y, count)
         }
     }
 

@@ -187,19 +187,7 @@ public enum Kernels {
     /// Row-wise softmax of `rows × columns` values, numerically stable; `y` may equal `x`.
     public static func softmaxRows(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                                    rows: Int, columns: Int) {
-        for r in 0..<rows {
-            let xr = x + r * columns, yr = y + r * columns
-            var m = -Float.infinity
-            for j in 0..<columns { m = max(m, xr[j]) }
-            var s: Float = 0
-            for j in 0..<columns {
-                let e = expf(xr[j] - m)
-                yr[j] = e
-                s += e
-            }
-            let inv = 1 / s
-            for j in 0..<columns { yr[j] *= inv }
-        }
+        kestrel_softmax_rows(x, y, rows, columns)
     }
 
     /// Copies rows `indices[i]` of a `? × rowLength` source into consecutive rows of `destination`.
