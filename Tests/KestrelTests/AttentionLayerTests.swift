@@ -55,25 +55,9 @@ final class AttentionLayerTests: XCTestCase {
         model.compile(optimizer: SGD(learningRate: 0), loss: SparseCategoricalCrossentropy())
         let x = Tensor.randomUniform([4, 3, 2]), y = Tensor(labels: [0, 1, 1, 0])
         let (loss, gradients) = try model.lossAndGradients(x, y)
-        var analytic = gradients.tensors.makeIterator()
-        var checked = 0
-        for layer in model.layers {
-            for (w, spec) in layer.weightSpecs.enumerated() {
-                let expected = analytic.next()!
-                let pointer = layer.weightPointer(w)
-                for i in stride(from: 0, to: spec.count, by: max(1, spec.count / 5)) {
-                    let saved = pointer[i], h: Float = 1e-2
-                    pointer[i] = saved + h
-                    let plus = try model.lossAndGradients(x, y).loss
-                    pointer[i] = saved - h
-                    let minus = try model.lossAndGradients(x, y).loss
-                    pointer[i] = saved
-                    let numeric = (plus - minus) / (2 * h)
-                    XCTAssertEqual(expected.scalars[i], numeric, accuracy: 2e-3 + 2e-2 * abs(numeric),
-                                   "\(layer.name).\(spec.name)[\(i)]")
-                    checked += 1
-                }
-            }
+        let checked = try assertModelGradientsMatchFiniteDifferences(model, analytic: gradients.tensors, step: 1e-2,
+                                                                     perWeight: 5) {
+            try model.lossAndGradients(x, y).loss
         }
         XCTAssertGreaterThan(checked, 40)
         XCTAssertTrue(loss.isFinite)

@@ -120,4 +120,32 @@ final class PublicTrainingAPITests: XCTestCase {
         let unseeded = try train(seed: nil, globalSeed: 1)
         XCTAssertNotEqual(unseeded.nextGlobal, a.nextGlobal, "an unseeded fit draws its seed from the global generator")
     }
+
+    /// Every epoch draws a new order, seeded or not. (Seeded by `keras.utils.set_random_seed`,
+    /// Keras's fit on TensorFlow repeats its first epoch's order instead; see
+    /// `scripts/compare/keras-epoch-order.py`.)
+    func testEveryEpochFeedsSamplesInANewOrder() throws {
+        let samples = 20
+        let m = Sequential { Dense(1, useBias: false, inputShape: [1]) }
+        m.compile(optimizer: SGD(learningRate: 0), loss: MeanSquaredError())
+        try m.build()
+        try m.setWeights([Tensor(shape: [1, 1], scalars: [1])])
+        // With one sample per batch and fixed weights, a batch's loss is its sample's index
+        // squared; the logged loss is the epoch's running mean, from which each batch's follows.
+        var orders: [[Int]] = [], current: [Int] = [], previousMean: Float = 0
+        let recorder = LambdaCallback(
+            onEpochBegin: { _, _ in current = []; previousMean = 0 },
+            onEpochEnd: { _, _ in orders.append(current) },
+            onTrainBatchEnd: { batch, logs in
+                let mean = logs["loss"]!, value = mean * Float(batch + 1) - previousMean * Float(batch)
+                previousMean = mean
+                current.append(Int(value.squareRoot().rounded()))
+            })
+        let x = Tensor(shape: [samples, 1], scalars: (0..<samples).map(Float.init))
+        try m.fit(x, Tensor.zeros([samples, 1]), batchSize: 1, epochs: 3, verbose: 0, callbacks: [recorder], seed: 1)
+        XCTAssertEqual(orders.count, 3)
+        for order in orders { XCTAssertEqual(order.sorted(), Array(0..<samples), "each epoch sees every sample once") }
+        XCTAssertEqual(Set(orders).count, 3, "three epochs, three orders: \(orders)")
+        XCTAssertNotEqual(orders[0], Array(0..<samples), "shuffled")
+    }
 }

@@ -189,3 +189,33 @@ func assertTrainingStepsAllocateNothing(_ model: Model, x: Tensor, y: Tensor, ba
                              file: file, line: line)
     #endif
 }
+
+/// Compares the analytic gradients of a whole model (`analytic`, in `getWeights()` order) with
+/// central differences of `loss` for about `perWeight` entries of every weight variable;
+/// returns how many entries it compared.
+@discardableResult
+func assertModelGradientsMatchFiniteDifferences(_ model: Model, analytic: [Tensor], step h: Float, perWeight: Int,
+                                                file: StaticString = #filePath, line: UInt = #line,
+                                                loss: () throws -> Float) throws -> Int {
+    var checked = 0
+    var expectedGradients = analytic.makeIterator()
+    for layer in model.layers {
+        for (w, spec) in layer.weightSpecs.enumerated() {
+            let expected = expectedGradients.next()!
+            let pointer = layer.weightPointer(w)
+            for i in stride(from: 0, to: spec.count, by: max(1, spec.count / perWeight)) {
+                let saved = pointer[i]
+                pointer[i] = saved + h
+                let plus = try loss()
+                pointer[i] = saved - h
+                let minus = try loss()
+                pointer[i] = saved
+                let numeric = (plus - minus) / (2 * h)
+                XCTAssertEqual(expected.scalars[i], numeric, accuracy: 2e-3 + 2e-2 * abs(numeric),
+                               "\(layer.name).\(spec.name)[\(i)]", file: file, line: line)
+                checked += 1
+            }
+        }
+    }
+    return checked
+}

@@ -14,6 +14,12 @@ no dropout, no shuffling, and Kestrel starting from Keras's initial weights:
     mnist-cnn --model convnet --epochs 1 --validation-split 0 --dropout 0 --no-shuffle \
         --initial-weights /tmp/convnet-init.safetensors
 
+Seeded as here, Keras's fit on the TensorFlow backend repeats its first epoch's sample order in
+every epoch (see keras-epoch-order.py); --reshuffle draws a new order each epoch, as Kestrel's
+fit and an unseeded Keras do:
+
+    python keras-convnet-accuracy.py --epochs 12 --seed 1 --validation-split 0 --reshuffle
+
 Reads the IDX files of Debian's dataset-fashion-mnist (or --data DIR).
 """
 import argparse
@@ -55,6 +61,9 @@ def main():
     parser.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     parser.add_argument("--dropout", type=float, default=0.5, help="rate of the Dropout layer")
     parser.add_argument("--no-shuffle", action="store_true", help="keep the training samples in file order")
+    parser.add_argument("--reshuffle", action="store_true",
+                        help="draw a new order every epoch (numpy, from --seed): seeded by keras.utils.set_random_seed, "
+                             "fit(shuffle=True) on the TensorFlow backend repeats its first epoch's order in every epoch")
     parser.add_argument("--save-initial-weights", metavar="FILE",
                         help="write the initial weights as safetensors with Keras's weight paths, for mnist-cnn --initial-weights")
     args = parser.parse_args()
@@ -79,11 +88,30 @@ def main():
         # The paths Keras's .weights.h5 uses (Kestrel's WeightNaming.keras).
         paths = [f"layers/{layer.name}/vars/{i}" for layer in model.layers for i in range(len(layer.weights))]
         save_safetensors(args.save_initial_weights, zip(paths, model.get_weights()))
-    history = model.fit(x_train, y_train, batch_size=128, epochs=args.epochs, validation_split=args.validation_split,
-                        shuffle=not args.no_shuffle, verbose=2)
+    if args.reshuffle:
+        # One fit call per epoch on a freshly permuted copy; the optimizer's state, its step count
+        # and the Dropout seed generator carry over between calls. Keras's validation_split takes
+        # the last samples before shuffling, so the split is made here the same way.
+        held = int(len(x_train) * args.validation_split)
+        keep = len(x_train) - held
+        validation = (x_train[keep:], y_train[keep:]) if held else None
+        order = np.random.default_rng(args.seed)
+        history = None
+        for epoch in range(args.epochs):
+            p = order.permutation(keep)
+            h = model.fit(x_train[:keep][p], y_train[:keep][p], batch_size=128, epochs=epoch + 1, initial_epoch=epoch,
+                          validation_data=validation, shuffle=False, verbose=2)
+            if history is None:
+                history = h
+            else:
+                for k, v in h.history.items():
+                    history.history.setdefault(k, []).extend(v)
+    else:
+        history = model.fit(x_train, y_train, batch_size=128, epochs=args.epochs,
+                            validation_split=args.validation_split, shuffle=not args.no_shuffle, verbose=2)
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
     print(json.dumps(dict(epochs=args.epochs, seed=args.seed, test_loss=loss, test_accuracy=accuracy,
-                          val_accuracy=history.history.get("val_accuracy"), keras=keras.__version__)))
+                          val_accuracy=history.history.get("val_accuracy") if history else None, keras=keras.__version__)))
 
 
 if __name__ == "__main__":
