@@ -60,8 +60,9 @@ def main():
     parser.add_argument("--validation-split", type=float, default=0.1)
     parser.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     parser.add_argument("--dropout", type=float, default=0.5, help="rate of the Dropout layer")
-    parser.add_argument("--no-shuffle", action="store_true", help="keep the training samples in file order")
-    parser.add_argument("--reshuffle", action="store_true",
+    order = parser.add_mutually_exclusive_group()
+    order.add_argument("--no-shuffle", action="store_true", help="keep the training samples in file order")
+    order.add_argument("--reshuffle", action="store_true",
                         help="draw a new order every epoch (numpy, from --seed): seeded by keras.utils.set_random_seed, "
                              "fit(shuffle=True) on the TensorFlow backend repeats its first epoch's order in every epoch")
     parser.add_argument("--save-initial-weights", metavar="FILE",
@@ -95,23 +96,20 @@ def main():
         held = int(len(x_train) * args.validation_split)
         keep = len(x_train) - held
         validation = (x_train[keep:], y_train[keep:]) if held else None
-        order = np.random.default_rng(args.seed)
-        history = None
+        generator = np.random.default_rng(args.seed)
+        val_accuracy = []
         for epoch in range(args.epochs):
-            p = order.permutation(keep)
+            p = generator.permutation(keep)
             h = model.fit(x_train[:keep][p], y_train[:keep][p], batch_size=128, epochs=epoch + 1, initial_epoch=epoch,
                           validation_data=validation, shuffle=False, verbose=2)
-            if history is None:
-                history = h
-            else:
-                for k, v in h.history.items():
-                    history.history.setdefault(k, []).extend(v)
+            val_accuracy += h.history.get("val_accuracy", [])
     else:
         history = model.fit(x_train, y_train, batch_size=128, epochs=args.epochs,
                             validation_split=args.validation_split, shuffle=not args.no_shuffle, verbose=2)
+        val_accuracy = history.history.get("val_accuracy", [])
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
     print(json.dumps(dict(epochs=args.epochs, seed=args.seed, test_loss=loss, test_accuracy=accuracy,
-                          val_accuracy=history.history.get("val_accuracy") if history else None, keras=keras.__version__)))
+                          val_accuracy=val_accuracy or None, keras=keras.__version__)))
 
 
 if __name__ == "__main__":
