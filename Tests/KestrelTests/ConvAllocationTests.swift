@@ -26,4 +26,21 @@ final class ConvAllocationTests: XCTestCase {
         let y = Tensor(labels: (0..<16).map { $0 % 3 })
         try assertTrainingStepsAllocateNothing(model, x: x, y: y, batchSize: 8)
     }
+
+    /// Per-channel and per-unit scratch grows with the layer: wide layers must not allocate
+    /// either (stack scratch over about a kilobyte goes to the heap).
+    func testWideLayersAllocateNothing() throws {
+        let model = Sequential {
+            Input(shape: [4, 4, 1])
+            Conv2D(600, kernelSize: 3, padding: .same, kernelConstraint: .maxNorm(2, axis: 3))
+            BatchNormalization()
+            GlobalAveragePooling2D()
+            Dense(700, kernelConstraint: .unitNorm)
+            Dense(3, kernelConstraint: .maxNorm(1, axis: 1))
+        }
+        model.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true))
+        let x = Tensor.randomUniform([16, 4, 4, 1])
+        let y = Tensor(labels: (0..<16).map { $0 % 3 })
+        try assertTrainingStepsAllocateNothing(model, x: x, y: y, batchSize: 8)
+    }
 }

@@ -35,6 +35,36 @@ final class RegularizerTests: XCTestCase {
         assertClose(normalised.scalars, [0.6, 1, 0.8, 0], tolerance: 1e-6)
     }
 
+    /// MaxNorm and UnitNorm over any set of axes (adjacent or not, negative, all, none) agree
+    /// with norms computed from each element's multi-index.
+    func testNormConstraintsOverAnyAxesMatchIndexArithmetic() {
+        let shape = [3, 2, 4, 5]
+        var rng = RandomGenerator(seed: 11)
+        let w = Tensor.randomUniform(shape, minval: -2, maxval: 2, generator: &rng)
+        for axes in [[0], [3], [-1], [1, 3], [0, 2], [0, 1, 2], [0, 1, 2, 3], [Int]()] {
+            let reduced = Set(axes.map { $0 < 0 ? $0 + shape.count : $0 })
+            // The slice of element i: its multi-index with the reduced axes set to zero.
+            func slice(_ i: Int) -> [Int] {
+                var rest = i, index = [Int](repeating: 0, count: shape.count)
+                for a in stride(from: shape.count - 1, through: 0, by: -1) {
+                    index[a] = reduced.contains(a) ? 0 : rest % shape[a]
+                    rest /= shape[a]
+                }
+                return index
+            }
+            var squares: [[Int]: Double] = [:]
+            for (i, v) in w.scalars.enumerated() { squares[slice(i), default: 0] += Double(v) * Double(v) }
+            for constraint in [Constraint.maxNorm(maxValue: 1.5, axes: axes), .unitNorm(axes: axes)] {
+                let expected = w.scalars.enumerated().map { i, v -> Float in
+                    let norm = Float(squares[slice(i)]!.squareRoot())
+                    if case .maxNorm = constraint { return v * min(norm, 1.5) / (1e-7 + norm) }
+                    return v / (1e-7 + norm)
+                }
+                assertClose(constraint(w).scalars, expected, tolerance: 1e-6, "\(constraint) over axes \(axes)")
+            }
+        }
+    }
+
     func testRegularizedModelReportsAndTrainsOnThePenalty() throws {
         func model(_ regularizer: Regularizer?) -> Sequential {
             Kestrel.setRandomSeed(7)

@@ -64,7 +64,19 @@ public final class BatchNormalization: Layer {
     }
 
     public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int {
-        2 * (inputShapes[0].last ?? 0)   // the mean and 1/sqrt(variance + ε) used by forward
+        // The mean and 1/sqrt(variance + ε) kept for backward, the per-channel scale and shift,
+        // and 2·channels Doubles (plus slack to align them) for the sums: stack scratch would
+        // go to the heap for wide layers and make every training step allocate.
+        8 * (inputShapes[0].last ?? 0) + 2
+    }
+
+    /// The workspace's regions: mean, inverse deviation, scale-and-shift, Double sums.
+    private func regions(_ workspace: UnsafeMutablePointer<Float>, channels: Int)
+        -> (mean: UnsafeMutablePointer<Float>, inverse: UnsafeMutablePointer<Float>,
+            ab: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Double>) {
+        let sums = UnsafeMutableRawPointer(workspace + 4 * channels).alignedUp(for: Double.self)
+            .bindMemory(to: Double.self, capacity: 2 * channels)
+        return (workspace, workspace + channels, workspace + 2 * channels, sums)
     }
 
     public override var config: [String: String] {
@@ -82,12 +94,12 @@ public final class BatchNormalization: Layer {
     public override func forward(_ c: LayerContext) {
         let channels = c.inputShapes[0].last!, rows = c.batch * (c.inputSize / channels)
         let w = indices()
-        let mean = c.workspace, inverse = c.workspace + channels
+        let (mean, inverse, ab, acc) = regions(c.workspace, channels: channels)
         let x = c.input, y = c.output
         if c.training {
             // Batch moments per channel, accumulated in Double (rows reach 10⁵ in a CNN).
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * channels) { acc in
-                acc.initialize(repeating: 0)
+            do {
+                acc.initialize(repeating: 0, count: 2 * channels)
                 for r in 0..<rows {
                     let xr = x + r * channels
                     for j in 0..<channels { acc[j] += Double(xr[j]) }
@@ -114,28 +126,26 @@ public final class BatchNormalization: Layer {
         }
         let gamma: UnsafeMutablePointer<Float>? = w.gamma.map { c.weights[$0] }
         let beta: UnsafeMutablePointer<Float>? = w.beta.map { c.weights[$0] }
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * channels) { ab in
-            // y = x · a + b per channel, one fused multiply-add per element.
-            for j in 0..<channels {
-                let a = inverse[j] * (gamma?[j] ?? 1)
-                ab[j] = a
-                ab[channels + j] = (beta?[j] ?? 0) - mean[j] * a
-            }
-            for r in 0..<rows {
-                let xr = x + r * channels, yr = y + r * channels
-                for j in 0..<channels { yr[j] = xr[j] * ab[j] + ab[channels + j] }
-            }
+        // y = x · a + b per channel, one fused multiply-add per element.
+        for j in 0..<channels {
+            let a = inverse[j] * (gamma?[j] ?? 1)
+            ab[j] = a
+            ab[channels + j] = (beta?[j] ?? 0) - mean[j] * a
+        }
+        for r in 0..<rows {
+            let xr = x + r * channels, yr = y + r * channels
+            for j in 0..<channels { yr[j] = xr[j] * ab[j] + ab[channels + j] }
         }
     }
 
     public override func backward(_ c: LayerContext) {
         let channels = c.inputShapes[0].last!, rows = c.batch * (c.inputSize / channels)
         let w = indices()
-        let mean = c.workspace, inverse = c.workspace + channels
+        let (mean, inverse, _, sums) = regions(c.workspace, channels: channels)
         let x = c.input, dy = c.outputGradient!
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * channels) { sums in
+        do {
             // Σ dy and Σ dy·x̂ per channel: the gradients of beta and gamma.
-            sums.initialize(repeating: 0)
+            sums.initialize(repeating: 0, count: 2 * channels)
             for r in 0..<rows {
                 let xr = x + r * channels, dr = dy + r * channels
                 for j in 0..<channels {

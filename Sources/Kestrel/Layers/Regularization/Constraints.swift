@@ -30,44 +30,58 @@ public enum Constraint: Sendable, Equatable {
     /// Keras's `backend.epsilon()`, added to norms before dividing.
     static let epsilon: Float = 1e-7
 
-    /// Projects a weight of `shape` in place. Norm scratch lives on the stack for weights of
-    /// ordinary size, so this does not allocate in a training step.
+    /// Projects a weight of `shape` in place, without scratch memory: a training step applies
+    /// constraints after every update and must not allocate, whatever the weight's size.
     public func apply(_ w: UnsafeMutablePointer<Float>, shape: [Int]) {
         let count = shape.reduce(1, *)
+        guard count > 0 else { return }
         switch self {
         case .nonNeg:
             for i in 0..<count where !(w[i] >= 0) { w[i] = 0 }
         case .maxNorm(_, let axes), .unitNorm(let axes):
             let rank = shape.count
-            withUnsafeTemporaryAllocation(of: Int.self, capacity: max(rank, 1)) { keptStride in
-                // Kept axes index the norms: their row-major strides over the kept shape
-                // (0 for reduced axes).
-                var slices = 1
-                for a in stride(from: rank - 1, through: 0, by: -1) {
-                    let reduced = axes.contains { ($0 < 0 ? $0 + rank : $0) == a }
-                    keptStride[a] = reduced ? 0 : slices
-                    if !reduced { slices *= shape[a] }
+            // Each slice (one index per kept axis) is scaled by its L2 norm over the reduced
+            // axes; its elements are visited in place through the weight's row-major strides.
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * max(rank, 1)) { scratch in
+                let strides = scratch.baseAddress!, order = strides + rank, index = order + rank
+                var size = 1
+                for a in stride(from: rank - 1, through: 0, by: -1) { strides[a] = size; size *= shape[a] }
+                func isReduced(_ a: Int) -> Bool { axes.contains { ($0 < 0 ? $0 + rank : $0) == a } }
+                var kept = 0
+                for a in 0..<rank where !isReduced(a) { order[kept] = a; kept += 1 }
+                var next = kept
+                for a in 0..<rank where isReduced(a) { order[next] = a; next += 1 }
+
+                // Calls body with the offset of every index over the axes order[lo..<hi], from base.
+                func visit(_ lo: Int, _ hi: Int, from base: Int, _ body: (Int) -> Void) {
+                    for k in lo..<hi { index[k] = 0 }
+                    var offset = base
+                    while true {
+                        body(offset)
+                        var k = hi - 1
+                        while k >= lo {
+                            let a = order[k]
+                            index[k] += 1
+                            offset += strides[a]
+                            if index[k] < shape[a] { break }
+                            offset -= index[k] * strides[a]
+                            index[k] = 0
+                            k -= 1
+                        }
+                        if k < lo { return }
+                    }
                 }
-                withUnsafeTemporaryAllocation(of: Double.self, capacity: slices) { norms in
-                    norms.initialize(repeating: 0)
-                    func slice(_ i: Int) -> Int {
-                        var rest = i, index = 0
-                        for a in stride(from: rank - 1, through: 0, by: -1) {
-                            index += (rest % shape[a]) * keptStride[a]
-                            rest /= shape[a]
-                        }
-                        return index
+                visit(0, kept, from: 0) { base in
+                    var sum: Double = 0
+                    visit(kept, rank, from: base) { sum += Double(w[$0]) * Double(w[$0]) }
+                    let norm = Float(sum.squareRoot())
+                    let factor: Float
+                    if case .maxNorm(let maxValue, _) = self {
+                        factor = min(max(norm, 0), maxValue) / (Constraint.epsilon + norm)
+                    } else {
+                        factor = 1 / (Constraint.epsilon + norm)
                     }
-                    for i in 0..<count { norms[slice(i)] += Double(w[i]) * Double(w[i]) }
-                    for s in 0..<slices {
-                        let norm = Float(norms[s].squareRoot())
-                        if case .maxNorm(let maxValue, _) = self {
-                            norms[s] = Double(min(max(norm, 0), maxValue) / (Constraint.epsilon + norm))
-                        } else {
-                            norms[s] = Double(1 / (Constraint.epsilon + norm))
-                        }
-                    }
-                    for i in 0..<count { w[i] *= Float(norms[slice(i)]) }
+                    visit(kept, rank, from: base) { w[$0] *= factor }
                 }
             }
         }
