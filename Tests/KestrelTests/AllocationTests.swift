@@ -42,4 +42,77 @@ final class AllocationTests: XCTestCase {
             try assertTrainingStepsAllocateNothing(model, x: x, y: y, batchSize: 16, steps: 50)
         }
     }
+
+    /// Layers not in the models above: every reshaping, pooling, convolution variant and
+    /// activation layer in one model (size-dependent scratch and per-call arrays both show here).
+    func testLayerCatalogTrainingStepAllocatesNothing() throws {
+        let model = Sequential {
+            Input(shape: [10, 10, 3])
+            ZeroPadding2D(padding: 1)
+            Conv2D(8, kernelSize: 3, strides: 2, padding: .same, dilationRate: 1, groups: 1, activation: .elu)
+            Conv2D(8, kernelSize: 3, padding: .same, dilationRate: 2, groups: 2, activation: .gelu)
+            SeparableConv2D(6, kernelSize: 3, padding: .same, depthMultiplier: 2, activation: .swish)
+            Cropping2D(cropping: 1)
+            UpSampling2D(size: 2)
+            Conv2DTranspose(4, kernelSize: 3, strides: 2, padding: .same)
+            LeakyReLU()
+            MaxPooling2D(poolSize: 3, strides: 2, padding: .same)
+            GlobalMaxPooling2D()
+            RepeatVector(5)
+            Conv1D(7, kernelSize: 2, padding: .causal, activation: .tanh)
+            MaxPooling1D(poolSize: 2)
+            SpatialDropout1D(0.3)
+            Permute([2, 1])
+            AveragePooling1D(poolSize: 2)
+            Reshape([-1])
+            Dense(12, activation: .selu)
+            Softmax()
+            Dense(4)
+        }
+        model.compile(optimizer: RMSprop(), loss: SparseCategoricalCrossentropy(fromLogits: true), metrics: [.accuracy])
+        let x = Tensor.randomUniform([16, 10, 10, 3])
+        let y = Tensor(labels: (0..<16).map { $0 % 4 })
+        try assertTrainingStepsAllocateNothing(model, x: x, y: y, batchSize: 8)
+    }
+
+    /// Every merging layer, shared inputs and attention in a Functional graph.
+    func testMergingLayersAllocateNothing() throws {
+        let input = Input(shape: [6, 5])
+        let a = try Dense(8, activation: .relu)(input)
+        let b = try Dense(8)(input)
+        let dot = try Dot(axes: 2, normalize: true)([a, b])                 // (6, 6)
+        let added = try Add()([a, b])
+        let mult = try Multiply()([a, b])
+        let sub = try Subtract()([added, mult])
+        let mx = try Maximum()([sub, a])
+        let mn = try Minimum()([mx, b])
+        let av = try Average()([mn, a])
+        let cat = try Concatenate()([av, b, dot])
+        let ln = try LayerNormalization()(cat)
+        let att = try MultiHeadAttention(numHeads: 2, keyDim: 4)([ln, ln])
+        let pooled = try GlobalAveragePooling1D()(att)
+        let out = try Dense(3, activation: .softmax)(pooled)
+        let model = try Model(inputs: input, outputs: out)
+        model.compile(optimizer: SGD(momentum: 0.9), loss: CategoricalCrossentropy(), metrics: [.accuracy])
+        let x = Tensor.randomUniform([16, 6, 5])
+        var onehot = Tensor.zeros([16, 3])
+        for i in 0..<16 { onehot.scalars[i * 3 + i % 3] = 1 }
+        try assertTrainingStepsAllocateNothing(model, x: x, y: onehot, batchSize: 8)
+    }
+
+    /// Integer inputs through Embedding and a sequence-returning LSTM, a regression loss and metric.
+    func testEmbeddingRecurrentRegressionStepAllocatesNothing() throws {
+        let model = Sequential {
+            Input(shape: [7])
+            Embedding(inputDim: 20, outputDim: 6)
+            LSTM(9, returnSequences: true)
+            GlobalMaxPooling1D()
+            Dense(2)
+        }
+        model.compile(optimizer: Adagrad(), loss: Huber(), metrics: [.meanAbsoluteError])
+        var xs = Tensor.zeros([16, 7])
+        for i in 0..<xs.scalars.count { xs.scalars[i] = Float(i % 20) }
+        let y = Tensor.randomUniform([16, 2])
+        try assertTrainingStepsAllocateNothing(model, x: xs, y: y, batchSize: 8)
+    }
 }

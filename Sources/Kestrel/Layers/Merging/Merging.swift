@@ -194,35 +194,35 @@ public final class Concatenate: Layer {
         return out
     }
 
-    /// Rows before the axis (per batch) and each input's contiguous block length.
-    private func blocks(_ c: LayerContext) -> (outer: Int, lengths: [Int]) {
+    /// Rows before the axis (per batch) and the output's block length; input `k`'s block is
+    /// `length(c, k)` (computed per call rather than collected: a step must not allocate).
+    private func blocks(_ c: LayerContext) -> (outer: Int, total: Int, axis: Int) {
         let a = try! sampleAxis(rank: c.outputShape.count)
-        let outer = c.batch * c.outputShape[..<a].reduce(1, *)
-        return (outer, c.inputShapes.map { $0[a...].reduce(1, *) })
+        return (c.batch * c.outputShape[..<a].reduce(1, *), c.outputShape[a...].reduce(1, *), a)
     }
 
     public override func forward(_ c: LayerContext) {
-        let (outer, lengths) = blocks(c)
-        let total = lengths.reduce(0, +)
-        for o in 0..<outer {
-            var offset = 0
-            for (k, len) in lengths.enumerated() {
+        let (outer, total, a) = blocks(c)
+        var offset = 0
+        for k in c.inputShapes.indices {
+            let len = c.inputShapes[k][a...].reduce(1, *)
+            for o in 0..<outer {
                 (c.output + o * total + offset).update(from: c.inputs[k] + o * len, count: len)
-                offset += len
             }
+            offset += len
         }
     }
 
     public override func backward(_ c: LayerContext) {
-        let (outer, lengths) = blocks(c)
-        let total = lengths.reduce(0, +)
+        let (outer, total, a) = blocks(c)
         let dy = c.outputGradient!
-        for o in 0..<outer {
-            var offset = 0
-            for (k, len) in lengths.enumerated() {
-                c.inputGradients[k]?.advanced(by: o * len).update(from: dy + o * total + offset, count: len)
-                offset += len
+        var offset = 0
+        for k in c.inputShapes.indices {
+            let len = c.inputShapes[k][a...].reduce(1, *)
+            if let dx = c.inputGradients[k] {
+                for o in 0..<outer { (dx + o * len).update(from: dy + o * total + offset, count: len) }
             }
+            offset += len
         }
     }
 }
