@@ -26,12 +26,12 @@ extension Model {
             throw KestrelError.invalidArgument("\(name).save: \(path): the file name must end in .keras")
         }
         let config = try KerasModelConfig.config(of: self)
-        let configData = try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys])
+        let configData = try KerasJSON.data(config, context: "\(name).save: config")
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.dateFormat = "yyyy-MM-dd@HH:mm:ss"
         let metadata: [String: Any] = ["keras_version": KerasFormat.kerasVersion, "date_saved": formatter.string(from: Date())]
-        let metadataData = try JSONSerialization.data(withJSONObject: metadata, options: [.sortedKeys])
+        let metadataData = try KerasJSON.data(metadata, context: "\(name).save: metadata")
 
         let scratch = try TemporaryDirectory()
         let weights = scratch.url.appendingPathComponent("model.weights.h5")

@@ -28,9 +28,11 @@ enum KerasLayers {
             c["use_bias"] = l.useBias
             c["kernel_initializer"] = initializerConfig(l.kernelInitializer)
             c["bias_initializer"] = initializerConfig(l.biasInitializer)
-            for key in ["kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"] {
-                c[key] = NSNull()
-            }
+            c["kernel_regularizer"] = regularizerConfig(l.kernelRegularizer)
+            c["bias_regularizer"] = regularizerConfig(l.biasRegularizer)
+            c["activity_regularizer"] = NSNull()
+            c["kernel_constraint"] = constraintConfig(l.kernelConstraint)
+            c["bias_constraint"] = constraintConfig(l.biasConstraint)
         case is Flatten:
             className = "Flatten"
             c["data_format"] = "channels_last"
@@ -82,10 +84,11 @@ enum KerasLayers {
             c["use_bias"] = l.useBias
             c["kernel_initializer"] = initializerConfig(l.kernelInitializer)
             c["bias_initializer"] = initializerConfig(l.biasInitializer)
-            // Regularizers and constraints only shape training; Kestrel's are not serialized yet.
-            for key in ["kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"] {
-                c[key] = NSNull()
-            }
+            c["kernel_regularizer"] = regularizerConfig(l.kernelRegularizer)
+            c["bias_regularizer"] = regularizerConfig(l.biasRegularizer)
+            c["activity_regularizer"] = NSNull()
+            c["kernel_constraint"] = constraintConfig(l.kernelConstraint)
+            c["bias_constraint"] = constraintConfig(l.biasConstraint)
         case let l as BasePooling where (l is MaxPooling2D || l is AveragePooling2D || l is MaxPooling1D || l is AveragePooling1D):
             className = l.className
             c["pool_size"] = l.poolSize
@@ -133,9 +136,11 @@ enum KerasLayers {
             c["use_bias"] = l.useBias
             c["kernel_initializer"] = initializerConfig(l.kernelInitializer)
             c["bias_initializer"] = initializerConfig(l.biasInitializer)
-            for key in ["kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"] {
-                c[key] = NSNull()
-            }
+            c["kernel_regularizer"] = regularizerConfig(l.kernelRegularizer)
+            c["bias_regularizer"] = regularizerConfig(l.biasRegularizer)
+            c["activity_regularizer"] = NSNull()
+            c["kernel_constraint"] = constraintConfig(l.kernelConstraint)
+            c["bias_constraint"] = constraintConfig(l.biasConstraint)
         case let l as DepthwiseConv2D:
             className = "DepthwiseConv2D"
             c["kernel_size"] = l.kernelSize
@@ -148,9 +153,11 @@ enum KerasLayers {
             c["use_bias"] = l.useBias
             c["depthwise_initializer"] = initializerConfig(l.depthwiseInitializer)
             c["bias_initializer"] = initializerConfig(l.biasInitializer)
-            for key in ["depthwise_regularizer", "bias_regularizer", "activity_regularizer", "depthwise_constraint", "bias_constraint"] {
-                c[key] = NSNull()
-            }
+            c["depthwise_regularizer"] = regularizerConfig(l.depthwiseRegularizer)
+            c["bias_regularizer"] = regularizerConfig(l.biasRegularizer)
+            c["activity_regularizer"] = NSNull()
+            c["depthwise_constraint"] = constraintConfig(l.depthwiseConstraint)
+            c["bias_constraint"] = constraintConfig(l.biasConstraint)
         case let l as SeparableConv2D:
             className = "SeparableConv2D"
             c["filters"] = l.filters
@@ -165,10 +172,13 @@ enum KerasLayers {
             c["depthwise_initializer"] = initializerConfig(l.depthwiseInitializer)
             c["pointwise_initializer"] = initializerConfig(l.pointwiseInitializer)
             c["bias_initializer"] = initializerConfig(l.biasInitializer)
-            for key in ["depthwise_regularizer", "pointwise_regularizer", "bias_regularizer", "activity_regularizer",
-                        "depthwise_constraint", "pointwise_constraint", "bias_constraint"] {
-                c[key] = NSNull()
-            }
+            c["depthwise_regularizer"] = regularizerConfig(l.depthwiseRegularizer)
+            c["pointwise_regularizer"] = regularizerConfig(l.pointwiseRegularizer)
+            c["bias_regularizer"] = regularizerConfig(l.biasRegularizer)
+            c["activity_regularizer"] = NSNull()
+            c["depthwise_constraint"] = constraintConfig(l.depthwiseConstraint)
+            c["pointwise_constraint"] = constraintConfig(l.pointwiseConstraint)
+            c["bias_constraint"] = constraintConfig(l.biasConstraint)
         case let l as Permute:
             className = "Permute"
             c["dims"] = l.dims
@@ -235,6 +245,29 @@ enum KerasLayers {
         return ["module": "keras.initializers", "class_name": name, "config": config, "registered_name": NSNull()]
     }
 
+    /// A regularizer as Keras serialises it (`L1`, `L2` or `L1L2`), or null.
+    static func regularizerConfig(_ r: Regularizer?) -> Any {
+        guard let r else { return NSNull() }
+        let config: [String: Any] = switch r.kerasName {
+        case "L1": ["l1": jsonNumber(r.l1)]
+        case "L2": ["l2": jsonNumber(r.l2)]
+        default: ["l1": jsonNumber(r.l1), "l2": jsonNumber(r.l2)]
+        }
+        return ["module": "keras.regularizers", "class_name": r.kerasName, "config": config, "registered_name": NSNull()]
+    }
+
+    /// A constraint as Keras serialises it (`MaxNorm`, `NonNeg`, `UnitNorm`), or null.
+    static func constraintConfig(_ c: Constraint?) -> Any {
+        guard let c else { return NSNull() }
+        func axis(_ axes: [Int]) -> Any { axes.count == 1 ? axes[0] : axes }
+        let config: [String: Any] = switch c {
+        case .maxNorm(let maxValue, let axes): ["max_value": jsonNumber(maxValue), "axis": axis(axes)]
+        case .nonNeg: [:]
+        case .unitNorm(let axes): ["axis": axis(axes)]
+        }
+        return ["module": "keras.constraints", "class_name": c.kerasName, "config": config, "registered_name": NSNull()]
+    }
+
     // MARK: Reading
 
     /// The Keras layer classes this reader understands (besides InputLayer).
@@ -261,9 +294,14 @@ enum KerasLayers {
             guard units > 0, units <= 1 << 28 else {
                 throw KestrelError.fileError("\(c.context): 'units' must be positive, found \(units)")
             }
+            try rejectUnsupported(c)
             layer = Dense(units, activation: try activation(c, "activation"), useBias: try c.bool("use_bias", default: true),
                           kernelInitializer: try initializer(c, "kernel_initializer", default: .glorotUniform),
-                          biasInitializer: try initializer(c, "bias_initializer", default: .zeros), name: name)
+                          biasInitializer: try initializer(c, "bias_initializer", default: .zeros),
+                          kernelRegularizer: try regularizer(c, "kernel_regularizer"),
+                          biasRegularizer: try regularizer(c, "bias_regularizer"),
+                          kernelConstraint: try constraint(c, "kernel_constraint"),
+                          biasConstraint: try constraint(c, "bias_constraint"), name: name)
         case "Flatten":
             if let format = try c.optionalString("data_format"), format != "channels_last" {
                 throw KestrelError.fileError("\(c.context): data_format '\(format)' is not supported (Kestrel is channels-last)")
@@ -315,14 +353,21 @@ enum KerasLayers {
             let strides = try c.has("strides") ? c.ints("strides", count: rank) : Array(repeating: 1, count: rank)
             let dilation = try c.has("dilation_rate") ? c.ints("dilation_rate", count: rank) : Array(repeating: 1, count: rank)
             let padding = try self.padding(c)
+            try rejectUnsupported(c)
             let args = (filters, SpatialSize(kernel), SpatialSize(strides), padding, SpatialSize(dilation), try c.int("groups", default: 1),
                         try activation(c, "activation"), try c.bool("use_bias", default: true),
                         try initializer(c, "kernel_initializer", default: .glorotUniform), try initializer(c, "bias_initializer", default: .zeros))
+            let penalties = (try regularizer(c, "kernel_regularizer"), try regularizer(c, "bias_regularizer"),
+                             try constraint(c, "kernel_constraint"), try constraint(c, "bias_constraint"))
             layer = rank == 2
                 ? Conv2D(args.0, kernelSize: args.1, strides: args.2, padding: args.3, dilationRate: args.4, groups: args.5,
-                         activation: args.6, useBias: args.7, kernelInitializer: args.8, biasInitializer: args.9, name: name)
+                         activation: args.6, useBias: args.7, kernelInitializer: args.8, biasInitializer: args.9,
+                         kernelRegularizer: penalties.0, biasRegularizer: penalties.1,
+                         kernelConstraint: penalties.2, biasConstraint: penalties.3, name: name)
                 : Conv1D(args.0, kernelSize: args.1, strides: args.2, padding: args.3, dilationRate: args.4, groups: args.5,
-                         activation: args.6, useBias: args.7, kernelInitializer: args.8, biasInitializer: args.9, name: name)
+                         activation: args.6, useBias: args.7, kernelInitializer: args.8, biasInitializer: args.9,
+                         kernelRegularizer: penalties.0, biasRegularizer: penalties.1,
+                         kernelConstraint: penalties.2, biasConstraint: penalties.3, name: name)
         case "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D":
             let rank = className.hasSuffix("2D") ? 2 : 1
             try channelsLast(c)
@@ -349,6 +394,7 @@ enum KerasLayers {
             }
         case "BatchNormalization":
             try lastAxis(c)
+            try rejectUnsupported(c, ["beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"])
             layer = BatchNormalization(momentum: try c.float("momentum", default: 0.99), epsilon: try c.float("epsilon", default: 1e-3),
                                        center: try c.bool("center", default: true), scale: try c.bool("scale", default: true),
                                        betaInitializer: try initializer(c, "beta_initializer", default: .zeros),
@@ -358,6 +404,7 @@ enum KerasLayers {
                                        name: name)
         case "LayerNormalization":
             try lastAxis(c)
+            try rejectUnsupported(c, ["beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"])
             if try c.bool("rms_scaling", default: false) {
                 throw KestrelError.fileError("\(c.context): LayerNormalization with rms_scaling is not supported")
             }
@@ -382,25 +429,36 @@ enum KerasLayers {
             let padding = try self.padding(c)
             let activation = try activation(c, "activation"), useBias = try c.bool("use_bias", default: true)
             let bias = try initializer(c, "bias_initializer", default: .zeros)
+            try rejectUnsupported(c)
+            let biasRegularizer = try regularizer(c, "bias_regularizer"), biasConstraint = try constraint(c, "bias_constraint")
             switch className {
             case "Conv2DTranspose":
                 layer = Conv2DTranspose(filters, kernelSize: SpatialSize(kernel), strides: SpatialSize(strides), padding: padding,
                                         dilationRate: SpatialSize(dilation), activation: activation, useBias: useBias,
                                         kernelInitializer: try initializer(c, "kernel_initializer", default: .glorotUniform),
-                                        biasInitializer: bias, name: name)
+                                        biasInitializer: bias, kernelRegularizer: try regularizer(c, "kernel_regularizer"),
+                                        biasRegularizer: biasRegularizer, kernelConstraint: try constraint(c, "kernel_constraint"),
+                                        biasConstraint: biasConstraint, name: name)
             case "DepthwiseConv2D":
                 layer = DepthwiseConv2D(kernelSize: SpatialSize(kernel), strides: SpatialSize(strides), padding: padding,
                                         depthMultiplier: multiplier, dilationRate: SpatialSize(dilation), activation: activation,
                                         useBias: useBias,
                                         depthwiseInitializer: try initializer(c, "depthwise_initializer", default: .glorotUniform),
-                                        biasInitializer: bias, name: name)
+                                        biasInitializer: bias, depthwiseRegularizer: try regularizer(c, "depthwise_regularizer"),
+                                        biasRegularizer: biasRegularizer, depthwiseConstraint: try constraint(c, "depthwise_constraint"),
+                                        biasConstraint: biasConstraint, name: name)
             default:
                 layer = SeparableConv2D(filters, kernelSize: SpatialSize(kernel), strides: SpatialSize(strides), padding: padding,
                                         depthMultiplier: multiplier, dilationRate: SpatialSize(dilation), activation: activation,
                                         useBias: useBias,
                                         depthwiseInitializer: try initializer(c, "depthwise_initializer", default: .glorotUniform),
                                         pointwiseInitializer: try initializer(c, "pointwise_initializer", default: .glorotUniform),
-                                        biasInitializer: bias, name: name)
+                                        biasInitializer: bias, depthwiseRegularizer: try regularizer(c, "depthwise_regularizer"),
+                                        pointwiseRegularizer: try regularizer(c, "pointwise_regularizer"),
+                                        biasRegularizer: biasRegularizer,
+                                        depthwiseConstraint: try constraint(c, "depthwise_constraint"),
+                                        pointwiseConstraint: try constraint(c, "pointwise_constraint"),
+                                        biasConstraint: biasConstraint, name: name)
             }
         case "Permute":
             let dims = try c.ints("dims")
@@ -539,6 +597,73 @@ enum KerasLayers {
         case "TruncatedNormal": return .truncatedNormal(mean: number("mean", 0), stddev: number("stddev", 0.05))
         case "Orthogonal": return .orthogonal(gain: number("gain", 1))
         default: return fallback
+        }
+    }
+
+    /// A Keras class name and config from a string alias ("l2", "max_norm") or a serialised object.
+    private static func kerasObject(_ c: JSONObject, _ key: String) throws -> (className: String, config: [String: Any])? {
+        guard c.has(key) else { return nil }
+        if let alias = c.values[key] as? String {
+            return (alias.split(separator: "_").map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined(), [:])
+        }
+        guard let o = c.values[key] as? [String: Any], let className = o["class_name"] as? String else {
+            throw KestrelError.fileError("\(c.context): '\(key)' should be a name or a serialised Keras object")
+        }
+        return (className, o["config"] as? [String: Any] ?? [:])
+    }
+
+    /// A non-negative finite factor from a regularizer or constraint config.
+    private static func factor(_ config: [String: Any], _ name: String, default value: Float,
+                               _ c: JSONObject, _ key: String) throws -> Float {
+        guard let raw = config[name], !(raw is NSNull) else { return value }
+        guard let d = jsonDouble(raw), d.isFinite, d >= 0 else {
+            throw KestrelError.fileError("\(c.context): '\(key)' needs a non-negative number for '\(name)'")
+        }
+        return Float(d)
+    }
+
+    /// A weight regularizer (`L1`, `L2`, `L1L2`); others throw, since dropping one would
+    /// silently change what training minimises.
+    private static func regularizer(_ c: JSONObject, _ key: String) throws -> Regularizer? {
+        guard let (className, config) = try kerasObject(c, key) else { return nil }
+        switch className {
+        case "L1": return .l1(try factor(config, "l1", default: 0.01, c, key))
+        case "L2": return .l2(try factor(config, "l2", default: 0.01, c, key))
+        case "L1L2", "L1L2Regularizer":
+            return .l1l2(l1: try factor(config, "l1", default: 0, c, key), l2: try factor(config, "l2", default: 0, c, key))
+        default:
+            throw KestrelError.fileError(
+                "\(c.context): '\(key)' is a \(className.prefix(40)) regularizer; Kestrel implements L1, L2 and L1L2")
+        }
+    }
+
+    /// A weight constraint (`MaxNorm`, `NonNeg`, `UnitNorm`); others throw.
+    private static func constraint(_ c: JSONObject, _ key: String) throws -> Constraint? {
+        guard let (className, config) = try kerasObject(c, key) else { return nil }
+        func axes() throws -> [Int] {
+            guard let raw = config["axis"], !(raw is NSNull) else { return [0] }
+            if let a = jsonInt(raw) { return [a] }
+            if let list = raw as? [Any], !list.isEmpty, list.count <= 8 {
+                let ints = list.compactMap(jsonInt)
+                if ints.count == list.count { return ints }
+            }
+            throw KestrelError.fileError("\(c.context): '\(key)' needs an integer or a list of integers for 'axis'")
+        }
+        switch className {
+        case "MaxNorm": return .maxNorm(maxValue: try factor(config, "max_value", default: 2, c, key), axes: try axes())
+        case "NonNeg": return .nonNeg
+        case "UnitNorm": return .unitNorm(axes: try axes())
+        default:
+            throw KestrelError.fileError(
+                "\(c.context): '\(key)' is a \(className.prefix(40)) constraint; Kestrel implements MaxNorm, NonNeg and UnitNorm")
+        }
+    }
+
+    /// Options Kestrel does not implement (activity regularizers, penalties on normalization
+    /// weights): refusing the layer is better than training it without them.
+    private static func rejectUnsupported(_ c: JSONObject, _ keys: [String] = ["activity_regularizer"]) throws {
+        for key in keys where c.has(key) {
+            throw KestrelError.fileError("\(c.context): '\(key)' is not supported by Kestrel; remove it before saving")
         }
     }
 }

@@ -180,6 +180,92 @@ final class KerasArchiveTests: XCTestCase {
         XCTAssertEqual(try loaded.optimizerState(), try model.optimizerState())
     }
 
+    /// Every weighted convolution and Dense with Keras's per-weight regularizers and constraints.
+    static func regularized() -> Sequential {
+        Sequential {
+            Input(shape: [6, 6, 2])
+            // (L1 with NonNeg on one weight would make exact zeros, where backends disagree on
+            // |w|'s slope: 0 for TensorFlow, PyTorch and Kestrel, 1 for JAX, which the interop test runs.)
+            Conv2D(3, kernelSize: 3, activation: .relu, kernelRegularizer: .l2(0.02), biasRegularizer: .l2(0.01),
+                   kernelConstraint: .maxNorm(maxValue: 0.8, axes: [0, 1, 2]), biasConstraint: .nonNeg)
+            DepthwiseConv2D(kernelSize: 2, depthMultiplier: 2, depthwiseRegularizer: .l1l2(l1: 0.01, l2: 0.03),
+                            depthwiseConstraint: .unitNorm(axes: [0, 1]))
+            SeparableConv2D(4, kernelSize: 2, padding: .same, depthwiseRegularizer: .l2(0.01),
+                            pointwiseRegularizer: .l1(0.02), biasRegularizer: .l2(0.05),
+                            depthwiseConstraint: .nonNeg, pointwiseConstraint: .maxNorm(1.5), biasConstraint: .nonNeg)
+            Conv2DTranspose(2, kernelSize: 2, strides: 2, kernelRegularizer: .l2(0.01),
+                            kernelConstraint: .maxNorm(maxValue: 0.5, axes: [0, 1, 3]))
+            Flatten()
+            Dense(3, kernelRegularizer: .l1l2(l1: 0.001, l2: 0.01), biasRegularizer: .l2(0.1),
+                  kernelConstraint: .unitNorm, biasConstraint: .maxNorm(0.2))
+        }
+    }
+
+    /// Regularizers and constraints come back from a `.keras` archive: the same penalties in
+    /// the loss, the same projections after each step.
+    func testRegularizersAndConstraintsRoundTrip() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(5)
+        let model = Self.regularized()
+        model.compile(optimizer: SGD(learningRate: 0.05), loss: MeanSquaredError())
+        let x = Tensor.randomUniform([6, 6, 6, 2], minval: -1, maxval: 1)
+        let y = Tensor.randomUniform([6, 3], minval: -1, maxval: 1)
+        _ = try model.fit(x, y, batchSize: 3, epochs: 1, verbose: 0)
+        let path = dir.file("regularized.keras")
+        try model.save(to: path)
+        let loaded = try Model.load(from: path)
+
+        let conv = try XCTUnwrap(loaded.layers[0] as? Conv2D)
+        XCTAssertEqual(conv.kernelRegularizer, .l2(0.02))
+        XCTAssertEqual(conv.biasRegularizer, .l2(0.01))
+        XCTAssertEqual(conv.kernelConstraint, .maxNorm(maxValue: 0.8, axes: [0, 1, 2]))
+        XCTAssertEqual(conv.biasConstraint, .nonNeg)
+        let depthwise = try XCTUnwrap(loaded.layers[1] as? DepthwiseConv2D)
+        XCTAssertEqual(depthwise.depthwiseRegularizer, .l1l2(l1: 0.01, l2: 0.03))
+        XCTAssertEqual(depthwise.depthwiseConstraint, .unitNorm(axes: [0, 1]))
+        XCTAssertNil(depthwise.biasRegularizer)
+        let separable = try XCTUnwrap(loaded.layers[2] as? SeparableConv2D)
+        XCTAssertEqual([separable.depthwiseRegularizer, separable.pointwiseRegularizer, separable.biasRegularizer],
+                       [.l2(0.01), .l1(0.02), .l2(0.05)])
+        XCTAssertEqual([separable.depthwiseConstraint, separable.pointwiseConstraint, separable.biasConstraint],
+                       [.nonNeg, .maxNorm(1.5), .nonNeg])
+        let transpose = try XCTUnwrap(loaded.layers[3] as? Conv2DTranspose)
+        XCTAssertEqual(transpose.kernelRegularizer, .l2(0.01))
+        XCTAssertEqual(transpose.kernelConstraint, .maxNorm(maxValue: 0.5, axes: [0, 1, 3]))
+        let dense = try XCTUnwrap(loaded.layers[5] as? Dense)
+        XCTAssertEqual(dense.kernelRegularizer, .l1l2(l1: 0.001, l2: 0.01))
+        XCTAssertEqual(dense.kernelConstraint, .unitNorm)
+        XCTAssertEqual(dense.biasConstraint, .maxNorm(0.2))
+
+        // The reported loss includes the penalties, and training goes on identically.
+        XCTAssertEqual(try loaded.evaluate(x, y, verbose: 0)["loss"]!, try model.evaluate(x, y, verbose: 0)["loss"]!, accuracy: 1e-6)
+        _ = try model.fit(x, y, batchSize: 3, epochs: 1, verbose: 0, shuffle: false)
+        _ = try loaded.fit(x, y, batchSize: 3, epochs: 1, verbose: 0, shuffle: false)
+        for (a, b) in zip(try loaded.getWeights(), try model.getWeights()) { XCTAssertLessThanOrEqual(maxAbsDifference(a, b), 1e-6) }
+    }
+
+    /// Floats are written as JSON floats (`0.0`, `1.0`) and integers as integers: Keras refuses
+    /// `SGD(momentum=0)` and `learning_rate=1` when Python reads them as ints.
+    func testConfigWritesFloatsAsFloats() throws {
+        let dir = try ScratchDirectory()
+        let model = Sequential { Input(shape: [3]); Dropout(0); Dense(2, kernelConstraint: .maxNorm(2)) }
+        model.compile(optimizer: SGD(learningRate: 1), loss: MeanSquaredError())
+        let path = dir.file("floats.keras")
+        try model.save(to: path)
+        let archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
+        var data = Data()
+        _ = try archive.extract(archive["config.json"]!) { data.append($0) }
+        let text = String(decoding: data, as: UTF8.self)
+        for fragment in ["\"momentum\": 0.0", "\"learning_rate\": 1.0", "\"rate\": 0.0", "\"max_value\": 2.0",
+                         "\"units\": 2", "\"batch_shape\": [null, 3]", "\"nesterov\": false"] {
+            XCTAssertTrue(text.contains(fragment), "config.json lacks \(fragment)")
+        }
+        XCTAssertFalse(text.contains("\"units\": 2.0"))
+        // Foundation reads it back, and so does Kestrel.
+        XCTAssertNoThrow(try JSONSerialization.jsonObject(with: data))
+        XCTAssertEqual((try Model.load(from: path).optimizer as? SGD)?.learningRate, 1)
+    }
+
     func testFailedSaveLeavesPreviousFileIntact() throws {
         let dir = try ScratchDirectory()
         let model = Self.mlp()

@@ -239,4 +239,29 @@ final class KerasInteropTests: XCTestCase {
         print("interop: Keras resumed Adam training from Kestrel's state; max weight difference after one more epoch = \(difference)")
         XCTAssertLessThanOrEqual(difference, 1e-5)
     }
+
+    /// Keras reads Kestrel's regularizers and constraints and trains with them as Kestrel
+    /// does: one more epoch from the same archive gives the same weights.
+    func testKerasTrainsKestrelRegularizedModelsTheSame() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(6)
+        let model = KerasArchiveTests.regularized()
+        model.compile(optimizer: SGD(learningRate: 0.05), loss: MeanSquaredError())
+        let x = Tensor.randomUniform([16, 6, 6, 2], minval: -1, maxval: 1)
+        let y = Tensor.randomUniform([16, 3], minval: -1, maxval: 1)
+        _ = try model.fit(x, y, batchSize: 8, epochs: 1, verbose: 0)
+        let path = dir.file("regularized.keras")
+        try model.save(to: path)
+        try TensorJSON.write(x, to: dir.file("x.json"))
+        try TensorJSON.write(y, to: dir.file("y.json"))
+        try Python.helper(["keras-resume", path, dir.file("x.json"), dir.file("y.json"), dir.file("after.json")])
+        let before = Tensor(try model.getWeights().flatMap(\.scalars))
+        _ = try model.fit(x, y, batchSize: 8, epochs: 1, verbose: 0, shuffle: false)
+        let ours = Tensor(try model.getWeights().flatMap(\.scalars))
+        let keras = try TensorJSON.read(dir.file("after.json"))
+        let moved = maxAbsDifference(ours, before), difference = maxAbsDifference(ours, keras)
+        print("interop: Keras trained Kestrel's regularized, constrained model one epoch; weights moved by up to \(moved), max |Kestrel − Keras| = \(difference)")
+        XCTAssertGreaterThan(moved, 1e-3)
+        XCTAssertLessThanOrEqual(difference, 1e-6)
+    }
 }

@@ -117,6 +117,36 @@ final class KerasReaderRobustnessTests: XCTestCase {
         })
         assertFileError(badUnits, containing: "'units' should be an integer") { _ = try Model.load(from: badUnits) }
 
+        // Regularizers and constraints: Keras's string aliases read with Keras's defaults; what
+        // Kestrel cannot apply is refused rather than dropped.
+        func withLayerKey(_ key: String, _ value: Any) -> (inout [String: Any]) -> Void {
+            mutateLayer(1) { l in
+                var c = l["config"] as! [String: Any]
+                c[key] = value
+                l["config"] = c
+            }
+        }
+        let alias = try mutateConfig("alias.keras", withLayerKey("kernel_regularizer", "l2"))
+        XCTAssertEqual((try Model.load(from: alias).layers[0] as? Dense)?.kernelRegularizer, .l2(0.01))
+        let aliasConstraint = try mutateConfig("alias-constraint.keras", withLayerKey("bias_constraint", "non_neg"))
+        XCTAssertEqual((try Model.load(from: aliasConstraint).layers[0] as? Dense)?.biasConstraint, .nonNeg)
+        let activity = try mutateConfig("activity.keras", withLayerKey("activity_regularizer", "l1"))
+        assertFileError(activity, containing: "'activity_regularizer' is not supported") { _ = try Model.load(from: activity) }
+        let orthogonal = try mutateConfig("orthogonal.keras", withLayerKey("kernel_regularizer", [
+            "module": "keras.regularizers", "class_name": "OrthogonalRegularizer", "config": ["factor": 0.01]]))
+        assertFileError(orthogonal, containing: "OrthogonalRegularizer regularizer; Kestrel implements L1, L2 and L1L2") {
+            _ = try Model.load(from: orthogonal)
+        }
+        let negative = try mutateConfig("negative.keras", withLayerKey("kernel_regularizer", [
+            "module": "keras.regularizers", "class_name": "L2", "config": ["l2": -1]]))
+        assertFileError(negative, containing: "non-negative number for 'l2'") { _ = try Model.load(from: negative) }
+        let minMax = try mutateConfig("minmax.keras", withLayerKey("kernel_constraint", [
+            "module": "keras.constraints", "class_name": "MinMaxNorm", "config": ["min_value": 0, "max_value": 1]]))
+        assertFileError(minMax, containing: "MinMaxNorm constraint") { _ = try Model.load(from: minMax) }
+        let badAxis = try mutateConfig("axis.keras", withLayerKey("kernel_constraint", [
+            "module": "keras.constraints", "class_name": "UnitNorm", "config": ["axis": "rows"]]))
+        assertFileError(badAxis, containing: "integer or a list of integers for 'axis'") { _ = try Model.load(from: badAxis) }
+
         let badModel = try mutateConfig("model.keras") { $0["class_name"] = "Transformer" }
         assertFileError(badModel, containing: "unsupported model class") { _ = try Model.load(from: badModel) }
 

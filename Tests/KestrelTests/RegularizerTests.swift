@@ -116,4 +116,75 @@ final class RegularizerTests: XCTestCase {
             XCTAssertLessThanOrEqual(norm, 0.5 + 1e-5)
         }
     }
+
+    /// Conv2DTranspose, DepthwiseConv2D and SeparableConv2D take Keras's per-weight
+    /// regularizers and constraints: each penalty is in the reported loss and its gradient in
+    /// the weight's gradient, and each constraint holds after training.
+    func testEveryConvolutionVariantTakesRegularizersAndConstraints() throws {
+        // One layer per variant, with an L2 factor per weight in Keras's weight order.
+        let variants: [(name: String, factors: [Float], make: (Bool) -> Layer)] = [
+            ("Conv2DTranspose", [0.1, 0.2], { on in
+                Conv2DTranspose(2, kernelSize: 2, strides: 2, biasInitializer: .constant(0.5),
+                                kernelRegularizer: on ? .l2(0.1) : nil, biasRegularizer: on ? .l2(0.2) : nil) }),
+            ("DepthwiseConv2D", [0.3, 0.2], { on in
+                DepthwiseConv2D(kernelSize: 3, depthMultiplier: 2, biasInitializer: .constant(0.5),
+                                depthwiseRegularizer: on ? .l2(0.3) : nil, biasRegularizer: on ? .l2(0.2) : nil) }),
+            ("SeparableConv2D", [0.3, 0.1, 0.2], { on in
+                SeparableConv2D(3, kernelSize: 3, depthMultiplier: 2, biasInitializer: .constant(0.5),
+                                depthwiseRegularizer: on ? .l2(0.3) : nil, pointwiseRegularizer: on ? .l2(0.1) : nil,
+                                biasRegularizer: on ? .l2(0.2) : nil) }),
+        ]
+        var rng = RandomGenerator(seed: 3)
+        let x = Tensor.randomUniform([5, 5, 5, 2], generator: &rng)
+        let y = Tensor(labels: [0, 1, 2, 1, 0])
+        for variant in variants {
+            func model(_ on: Bool) -> Sequential {
+                let m = Sequential {
+                    Input(shape: [5, 5, 2])
+                    variant.make(on)
+                    Flatten()
+                    Dense(3)
+                }
+                m.compile(optimizer: SGD(), loss: SparseCategoricalCrossentropy(fromLogits: true))
+                return m
+            }
+            let plain = model(false), regularized = model(true)
+            try regularized.setWeights(try plain.getWeights())
+            XCTAssertEqual(regularized.layers.filter(\.hasWeightPenaltiesOrConstraints).count, 1, variant.name)
+            let weights = try plain.getWeights()
+            var penalty: Float = 0
+            for (w, f) in zip(weights, variant.factors) { penalty += f * w.scalars.reduce(0) { $0 + $1 * $1 } }
+            let base = try plain.evaluate(x, y, verbose: 0)["loss"]!
+            XCTAssertEqual(try regularized.evaluate(x, y, verbose: 0)["loss"]! - base, penalty, accuracy: 1e-4, variant.name)
+            let (_, g0) = try plain.lossAndGradients(x, y)
+            let (_, g1) = try regularized.lossAndGradients(x, y)
+            for (i, f) in variant.factors.enumerated() {
+                let expected = zip(g0.tensors[i].scalars, weights[i].scalars).map { $0 + 2 * f * $1 }
+                assertClose(g1.tensors[i].scalars, expected, tolerance: 1e-5, "\(variant.name) weight \(i)")
+            }
+        }
+
+        // Constraints: NonNeg on every weight, and MaxNorm(0.3) per output channel of a kernel.
+        let constrained = Sequential {
+            Input(shape: [5, 5, 2])
+            Conv2DTranspose(2, kernelSize: 2, strides: 2, kernelConstraint: .maxNorm(maxValue: 0.3, axes: [0, 1, 3]),
+                            biasConstraint: .nonNeg)
+            DepthwiseConv2D(kernelSize: 3, depthwiseConstraint: .nonNeg, biasConstraint: .nonNeg)
+            SeparableConv2D(3, kernelSize: 3, depthwiseConstraint: .nonNeg, pointwiseConstraint: .nonNeg,
+                            biasConstraint: .nonNeg)
+            Flatten()
+            Dense(3)
+        }
+        constrained.compile(optimizer: Adam(learningRate: 0.05), loss: SparseCategoricalCrossentropy(fromLogits: true))
+        try constrained.fit(x, y, batchSize: 2, epochs: 3, verbose: 0)
+        let w = try constrained.getWeights()
+        let kernel = w[0]   // (2, 2, filters 2, channels 2): norms over all but the filters axis
+        for f in 0..<2 {
+            var sum: Float = 0
+            for i in 0..<2 { for j in 0..<2 { for c in 0..<2 { let v = kernel[i, j, f, c]; sum += v * v } } }
+            XCTAssertLessThanOrEqual(sum.squareRoot(), 0.3 + 1e-5)
+        }
+        for i in 1..<7 { XCTAssertTrue(w[i].scalars.allSatisfy { $0 >= 0 }, "weight \(i) of the constrained model") }
+        XCTAssertTrue(w[7].scalars.contains { $0 < 0 }, "the unconstrained Dense kernel keeps negative weights")
+    }
 }

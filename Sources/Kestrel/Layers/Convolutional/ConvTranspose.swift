@@ -26,6 +26,14 @@ public final class Conv2DTranspose: Layer {
     public let kernelInitializer: Initializer
     /// How the bias starts (Keras default zeros).
     public let biasInitializer: Initializer
+    /// The penalty on the kernel added to the loss, if any.
+    public let kernelRegularizer: Regularizer?
+    /// The penalty on the bias added to the loss, if any.
+    public let biasRegularizer: Regularizer?
+    /// The projection applied to the kernel after each optimizer step, if any.
+    public let kernelConstraint: Constraint?
+    /// The projection applied to the bias after each optimizer step, if any.
+    public let biasConstraint: Constraint?
 
     private let arguments: (kernel: SpatialSize, strides: SpatialSize, dilation: SpatialSize)
     /// The window geometry seen from the output: the output is the "image", the input the
@@ -36,6 +44,8 @@ public final class Conv2DTranspose: Layer {
     public init(_ filters: Int, kernelSize: SpatialSize, strides: SpatialSize = 1, padding: Padding = .valid,
                 dilationRate: SpatialSize = 1, activation: ActivationFunction = .linear, useBias: Bool = true,
                 kernelInitializer: Initializer = .glorotUniform, biasInitializer: Initializer = .zeros,
+                kernelRegularizer: Regularizer? = nil, biasRegularizer: Regularizer? = nil,
+                kernelConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
                 inputShape: [Int]? = nil, name: String? = nil) {
         self.filters = filters
         self.kernelSize = kernelSize.resolved(rank: 2) ?? kernelSize.values
@@ -46,6 +56,10 @@ public final class Conv2DTranspose: Layer {
         self.useBias = useBias
         self.kernelInitializer = kernelInitializer
         self.biasInitializer = biasInitializer
+        self.kernelRegularizer = kernelRegularizer
+        self.biasRegularizer = biasRegularizer
+        self.kernelConstraint = kernelConstraint
+        self.biasConstraint = biasConstraint
         arguments = (kernelSize, strides, dilationRate)
         super.init(name: name, inputShape: inputShape)
     }
@@ -105,6 +119,18 @@ public final class Conv2DTranspose: Layer {
         ["name": name, "filters": "\(filters)", "kernel_size": "\(kernelSize)", "strides": "\(strides)",
          "padding": padding.rawValue, "dilation_rate": "\(dilationRate)", "activation": activation.kerasName,
          "use_bias": "\(useBias)"]
+    }
+
+    public override var hasWeightPenaltiesOrConstraints: Bool {
+        kernelRegularizer != nil || biasRegularizer != nil || kernelConstraint != nil || biasConstraint != nil
+    }
+
+    public override func regularizationPenalty(addGradients: Bool) -> Float {
+        weightPenalty(self, [kernelRegularizer, useBias ? biasRegularizer : nil], addGradients: addGradients)
+    }
+
+    public override func applyConstraints() {
+        constrainWeights(self, [kernelConstraint, useBias ? biasConstraint : nil])
     }
 
     public override func forward(_ c: LayerContext) {

@@ -23,6 +23,14 @@ public final class DepthwiseConv2D: Layer {
     public let depthwiseInitializer: Initializer
     /// How the bias starts (Keras default zeros).
     public let biasInitializer: Initializer
+    /// The penalty on the depthwise kernel added to the loss, if any.
+    public let depthwiseRegularizer: Regularizer?
+    /// The penalty on the bias added to the loss, if any.
+    public let biasRegularizer: Regularizer?
+    /// The projection applied to the depthwise kernel after each optimizer step, if any.
+    public let depthwiseConstraint: Constraint?
+    /// The projection applied to the bias after each optimizer step, if any.
+    public let biasConstraint: Constraint?
 
     private let arguments: (kernel: SpatialSize, strides: SpatialSize, dilation: SpatialSize)
     private var engine: GroupedConvolution?
@@ -31,7 +39,10 @@ public final class DepthwiseConv2D: Layer {
     public init(kernelSize: SpatialSize, strides: SpatialSize = 1, padding: Padding = .valid,
                 depthMultiplier: Int = 1, dilationRate: SpatialSize = 1, activation: ActivationFunction = .linear,
                 useBias: Bool = true, depthwiseInitializer: Initializer = .glorotUniform,
-                biasInitializer: Initializer = .zeros, inputShape: [Int]? = nil, name: String? = nil) {
+                biasInitializer: Initializer = .zeros,
+                depthwiseRegularizer: Regularizer? = nil, biasRegularizer: Regularizer? = nil,
+                depthwiseConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
+                inputShape: [Int]? = nil, name: String? = nil) {
         self.kernelSize = kernelSize.resolved(rank: 2) ?? kernelSize.values
         self.strides = strides.resolved(rank: 2) ?? strides.values
         self.padding = padding
@@ -41,6 +52,10 @@ public final class DepthwiseConv2D: Layer {
         self.useBias = useBias
         self.depthwiseInitializer = depthwiseInitializer
         self.biasInitializer = biasInitializer
+        self.depthwiseRegularizer = depthwiseRegularizer
+        self.biasRegularizer = biasRegularizer
+        self.depthwiseConstraint = depthwiseConstraint
+        self.biasConstraint = biasConstraint
         arguments = (kernelSize, strides, dilationRate)
         super.init(name: name, inputShape: inputShape)
     }
@@ -95,6 +110,18 @@ public final class DepthwiseConv2D: Layer {
          "activation": activation.kerasName, "use_bias": "\(useBias)"]
     }
 
+    public override var hasWeightPenaltiesOrConstraints: Bool {
+        depthwiseRegularizer != nil || biasRegularizer != nil || depthwiseConstraint != nil || biasConstraint != nil
+    }
+
+    public override func regularizationPenalty(addGradients: Bool) -> Float {
+        weightPenalty(self, [depthwiseRegularizer, useBias ? biasRegularizer : nil], addGradients: addGradients)
+    }
+
+    public override func applyConstraints() {
+        constrainWeights(self, [depthwiseConstraint, useBias ? biasConstraint : nil])
+    }
+
     public override func forward(_ c: LayerContext) {
         let e = engine!
         e.forward(input: c.input, kernel: c.weights[0], output: c.output, columns: c.workspace, batch: c.batch)
@@ -145,6 +172,18 @@ public final class SeparableConv2D: Layer {
     public let pointwiseInitializer: Initializer
     /// How the bias starts (Keras default zeros).
     public let biasInitializer: Initializer
+    /// The penalty on the depthwise kernel added to the loss, if any.
+    public let depthwiseRegularizer: Regularizer?
+    /// The penalty on the pointwise kernel added to the loss, if any.
+    public let pointwiseRegularizer: Regularizer?
+    /// The penalty on the bias added to the loss, if any.
+    public let biasRegularizer: Regularizer?
+    /// The projection applied to the depthwise kernel after each optimizer step, if any.
+    public let depthwiseConstraint: Constraint?
+    /// The projection applied to the pointwise kernel after each optimizer step, if any.
+    public let pointwiseConstraint: Constraint?
+    /// The projection applied to the bias after each optimizer step, if any.
+    public let biasConstraint: Constraint?
 
     private let depthwise: DepthwiseConv2D
     private var engine: GroupedConvolution?
@@ -154,6 +193,9 @@ public final class SeparableConv2D: Layer {
                 depthMultiplier: Int = 1, dilationRate: SpatialSize = 1, activation: ActivationFunction = .linear,
                 useBias: Bool = true, depthwiseInitializer: Initializer = .glorotUniform,
                 pointwiseInitializer: Initializer = .glorotUniform, biasInitializer: Initializer = .zeros,
+                depthwiseRegularizer: Regularizer? = nil, pointwiseRegularizer: Regularizer? = nil,
+                biasRegularizer: Regularizer? = nil, depthwiseConstraint: Constraint? = nil,
+                pointwiseConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
                 inputShape: [Int]? = nil, name: String? = nil) {
         self.filters = filters
         depthwise = DepthwiseConv2D(kernelSize: kernelSize, strides: strides, padding: padding,
@@ -169,6 +211,12 @@ public final class SeparableConv2D: Layer {
         self.depthwiseInitializer = depthwiseInitializer
         self.pointwiseInitializer = pointwiseInitializer
         self.biasInitializer = biasInitializer
+        self.depthwiseRegularizer = depthwiseRegularizer
+        self.pointwiseRegularizer = pointwiseRegularizer
+        self.biasRegularizer = biasRegularizer
+        self.depthwiseConstraint = depthwiseConstraint
+        self.pointwiseConstraint = pointwiseConstraint
+        self.biasConstraint = biasConstraint
         super.init(name: name, inputShape: inputShape)
     }
 
@@ -217,6 +265,20 @@ public final class SeparableConv2D: Layer {
         ["name": name, "filters": "\(filters)", "kernel_size": "\(kernelSize)", "strides": "\(strides)",
          "padding": padding.rawValue, "depth_multiplier": "\(depthMultiplier)",
          "dilation_rate": "\(dilationRate)", "activation": activation.kerasName, "use_bias": "\(useBias)"]
+    }
+
+    public override var hasWeightPenaltiesOrConstraints: Bool {
+        depthwiseRegularizer != nil || pointwiseRegularizer != nil || biasRegularizer != nil
+            || depthwiseConstraint != nil || pointwiseConstraint != nil || biasConstraint != nil
+    }
+
+    public override func regularizationPenalty(addGradients: Bool) -> Float {
+        weightPenalty(self, [depthwiseRegularizer, pointwiseRegularizer, useBias ? biasRegularizer : nil],
+                      addGradients: addGradients)
+    }
+
+    public override func applyConstraints() {
+        constrainWeights(self, [depthwiseConstraint, pointwiseConstraint, useBias ? biasConstraint : nil])
     }
 
     public override func forward(_ c: LayerContext) {

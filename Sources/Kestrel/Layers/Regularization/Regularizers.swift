@@ -32,7 +32,7 @@ public struct Regularizer: Sendable, Equatable, CustomStringConvertible {
             squares += Double(w[i] * w[i])
         }
         if let gradient {
-            // d|w|/dw taken as sign(w), 0 at 0 (as the gradient of Keras's abs).
+            // d|w|/dw taken as sign(w), 0 at 0: TensorFlow's and PyTorch's choice (Keras on JAX takes 1).
             let twoL2 = 2 * l2
             for i in 0..<count {
                 let sign: Float = w[i] > 0 ? 1 : w[i] < 0 ? -1 : 0
