@@ -23,20 +23,13 @@ fit and an unseeded Keras do:
 Reads the IDX files of Debian's dataset-fashion-mnist (or --data DIR).
 """
 import argparse
-import gzip
 import json
 import os
 import struct
 
 import numpy as np
 
-
-def idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    dims = raw[3]
-    shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+import fashion_idx
 
 
 def save_safetensors(path, named):
@@ -74,11 +67,8 @@ def main():
     from keras import layers
 
     keras.utils.set_random_seed(args.seed)
-    load = lambda name: idx(os.path.join(args.data, name))
-    x_train = load("train-images-idx3-ubyte.gz").astype("float32")[..., None] / 255
-    y_train = load("train-labels-idx1-ubyte.gz").astype("int64")
-    x_test = load("t10k-images-idx3-ubyte.gz").astype("float32")[..., None] / 255
-    y_test = load("t10k-labels-idx1-ubyte.gz").astype("int64")
+    x_train, y_train, x_test, y_test = fashion_idx.load(args.data)
+    x_train, x_test = x_train[..., None], x_test[..., None]
     model = keras.Sequential([
         keras.Input(shape=(28, 28, 1)),
         layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),

@@ -10,11 +10,12 @@ if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && cmp -s "$stamp" "$here/requir
     echo "$venv/bin/python"
     exit 0
 fi
-if ! python3 -c "import urllib.request; urllib.request.urlopen('https://pypi.org/simple/pip/', timeout=20)" >/dev/null 2>&1; then
-    echo "ensure-venv: PyPI cannot be reached" >&2
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2
+# Ask the index pip is configured for (its own settings, a mirror included) rather than a fixed host.
+if ! "$venv/bin/python" -m pip index versions pip --disable-pip-version-check --timeout 20 --retries 0 >/dev/null 2>&1; then
+    echo "ensure-venv: the Python package index cannot be reached" >&2
     exit 3
 fi
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt" >&2
 cp "$here/requirements.txt" "$stamp"
 echo "$venv/bin/python"

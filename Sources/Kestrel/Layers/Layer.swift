@@ -210,18 +210,31 @@ open class Layer {
     /// Keras-style configuration (name, arguments) for summaries and saving.
     open var config: [String: String] { ["name": name] }
 
+    /// Each weight's regularizer, in weight order (nil: none). Layers taking Keras's
+    /// `*_regularizer` arguments set it in their initialiser; the default
+    /// `regularizationPenalty` applies it.
+    public var weightRegularizers: [Regularizer?] = []
+
+    /// Each weight's constraint, in weight order (nil: none), applied by the default
+    /// `applyConstraints`.
+    public var weightConstraints: [Constraint?] = []
+
     /// The penalty the layer's weight regularizers add to the loss for the current weights;
     /// when `addGradients` is set it also adds the penalty's gradient to the weight gradients.
-    /// Zero by default. Called once per step, so it must not allocate.
-    open func regularizationPenalty(addGradients: Bool) -> Float { 0 }
+    /// Called once per step, so it must not allocate.
+    open func regularizationPenalty(addGradients: Bool) -> Float {
+        weightPenalty(self, weightRegularizers, addGradients: addGradients)
+    }
 
     /// Projects the weights onto the layer's constraints after an optimizer step (Keras
-    /// `kernel_constraint`); nothing by default.
-    open func applyConstraints() {}
+    /// `kernel_constraint`).
+    open func applyConstraints() { constrainWeights(self, weightConstraints) }
 
     /// Whether `regularizationPenalty` or `applyConstraints` do anything, so a model calls
     /// them only for the layers that need it.
-    open var hasWeightPenaltiesOrConstraints: Bool { false }
+    open var hasWeightPenaltiesOrConstraints: Bool {
+        weightRegularizers.contains { $0 != nil } || weightConstraints.contains { $0 != nil }
+    }
 
     /// The `index`-th weight variable in the current store (no allocation).
     public func weightPointer(_ index: Int) -> UnsafeMutablePointer<Float> {

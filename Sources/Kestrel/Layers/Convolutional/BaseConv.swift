@@ -60,6 +60,8 @@ public class BaseConv: Layer {
         self.biasConstraint = biasConstraint
         arguments = (kernelSize, strides, dilationRate)
         super.init(name: name, inputShape: inputShape)
+        weightRegularizers = [kernelRegularizer, useBias ? biasRegularizer : nil]
+        weightConstraints = [kernelConstraint, useBias ? biasConstraint : nil]
     }
 
     private var describe: String { "\(name) (\(className))" }
@@ -118,17 +120,6 @@ public class BaseConv: Layer {
          "activation": activation.kerasName, "use_bias": "\(useBias)"]
     }
 
-    public override var hasWeightPenaltiesOrConstraints: Bool {
-        kernelRegularizer != nil || biasRegularizer != nil || kernelConstraint != nil || biasConstraint != nil
-    }
-
-    public override func regularizationPenalty(addGradients: Bool) -> Float {
-        weightPenalty(self, [kernelRegularizer, useBias ? biasRegularizer : nil], addGradients: addGradients)
-    }
-
-    public override func applyConstraints() {
-        constrainWeights(self, [kernelConstraint, useBias ? biasConstraint : nil])
-    }
 
     public override func forward(_ c: LayerContext) {
         let e = engine(geometry!)

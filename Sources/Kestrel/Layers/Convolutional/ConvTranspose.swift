@@ -62,6 +62,8 @@ public final class Conv2DTranspose: Layer {
         self.biasConstraint = biasConstraint
         arguments = (kernelSize, strides, dilationRate)
         super.init(name: name, inputShape: inputShape)
+        weightRegularizers = [kernelRegularizer, useBias ? biasRegularizer : nil]
+        weightConstraints = [kernelConstraint, useBias ? biasConstraint : nil]
     }
 
     private func makeGeometry(_ inputShape: [Int]) throws -> WindowGeometry {
@@ -121,17 +123,6 @@ public final class Conv2DTranspose: Layer {
          "use_bias": "\(useBias)"]
     }
 
-    public override var hasWeightPenaltiesOrConstraints: Bool {
-        kernelRegularizer != nil || biasRegularizer != nil || kernelConstraint != nil || biasConstraint != nil
-    }
-
-    public override func regularizationPenalty(addGradients: Bool) -> Float {
-        weightPenalty(self, [kernelRegularizer, useBias ? biasRegularizer : nil], addGradients: addGradients)
-    }
-
-    public override func applyConstraints() {
-        constrainWeights(self, [kernelConstraint, useBias ? biasConstraint : nil])
-    }
 
     public override func forward(_ c: LayerContext) {
         let g = geometry!

@@ -58,6 +58,8 @@ public final class DepthwiseConv2D: Layer {
         self.biasConstraint = biasConstraint
         arguments = (kernelSize, strides, dilationRate)
         super.init(name: name, inputShape: inputShape)
+        weightRegularizers = [depthwiseRegularizer, useBias ? biasRegularizer : nil]
+        weightConstraints = [depthwiseConstraint, useBias ? biasConstraint : nil]
     }
 
     func makeEngine(_ inputShape: [Int]) throws -> GroupedConvolution {
@@ -110,17 +112,6 @@ public final class DepthwiseConv2D: Layer {
          "activation": activation.kerasName, "use_bias": "\(useBias)"]
     }
 
-    public override var hasWeightPenaltiesOrConstraints: Bool {
-        depthwiseRegularizer != nil || biasRegularizer != nil || depthwiseConstraint != nil || biasConstraint != nil
-    }
-
-    public override func regularizationPenalty(addGradients: Bool) -> Float {
-        weightPenalty(self, [depthwiseRegularizer, useBias ? biasRegularizer : nil], addGradients: addGradients)
-    }
-
-    public override func applyConstraints() {
-        constrainWeights(self, [depthwiseConstraint, useBias ? biasConstraint : nil])
-    }
 
     public override func forward(_ c: LayerContext) {
         let e = engine!
@@ -218,6 +209,8 @@ public final class SeparableConv2D: Layer {
         self.pointwiseConstraint = pointwiseConstraint
         self.biasConstraint = biasConstraint
         super.init(name: name, inputShape: inputShape)
+        weightRegularizers = [depthwiseRegularizer, pointwiseRegularizer, useBias ? biasRegularizer : nil]
+        weightConstraints = [depthwiseConstraint, pointwiseConstraint, useBias ? biasConstraint : nil]
     }
 
     public override func outputShape(for inputShape: [Int]) throws -> [Int] {
@@ -267,19 +260,6 @@ public final class SeparableConv2D: Layer {
          "dilation_rate": "\(dilationRate)", "activation": activation.kerasName, "use_bias": "\(useBias)"]
     }
 
-    public override var hasWeightPenaltiesOrConstraints: Bool {
-        depthwiseRegularizer != nil || pointwiseRegularizer != nil || biasRegularizer != nil
-            || depthwiseConstraint != nil || pointwiseConstraint != nil || biasConstraint != nil
-    }
-
-    public override func regularizationPenalty(addGradients: Bool) -> Float {
-        weightPenalty(self, [depthwiseRegularizer, pointwiseRegularizer, useBias ? biasRegularizer : nil],
-                      addGradients: addGradients)
-    }
-
-    public override func applyConstraints() {
-        constrainWeights(self, [depthwiseConstraint, pointwiseConstraint, useBias ? biasConstraint : nil])
-    }
 
     public override func forward(_ c: LayerContext) {
         let e = engine!, l = layout(e, batch: c.batch)

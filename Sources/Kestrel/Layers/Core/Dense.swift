@@ -39,19 +39,10 @@ public final class Dense: Layer {
         self.kernelConstraint = kernelConstraint
         self.biasConstraint = biasConstraint
         super.init(name: name, inputShape: inputShape)
+        weightRegularizers = [kernelRegularizer, useBias ? biasRegularizer : nil]
+        weightConstraints = [kernelConstraint, useBias ? biasConstraint : nil]
     }
 
-    public override var hasWeightPenaltiesOrConstraints: Bool {
-        kernelRegularizer != nil || biasRegularizer != nil || kernelConstraint != nil || biasConstraint != nil
-    }
-
-    public override func regularizationPenalty(addGradients: Bool) -> Float {
-        weightPenalty(self, [kernelRegularizer, useBias ? biasRegularizer : nil], addGradients: addGradients)
-    }
-
-    public override func applyConstraints() {
-        constrainWeights(self, [kernelConstraint, useBias ? biasConstraint : nil])
-    }
 
     public override func outputShape(for inputShape: [Int]) throws -> [Int] {
         guard units > 0 else {
