@@ -120,7 +120,6 @@ public class BaseConv: Layer {
          "activation": activation.kerasName, "use_bias": "\(useBias)"]
     }
 
-
     public override func forward(_ c: LayerContext) {
         let e = engine(geometry!)
         e.forward(input: c.input, kernel: c.weights[0], output: c.output, columns: c.workspace, batch: c.batch,

@@ -123,7 +123,6 @@ public final class Conv2DTranspose: Layer {
          "use_bias": "\(useBias)"]
     }
 
-
     public override func forward(_ c: LayerContext) {
         let g = geometry!
         var window = g.window

@@ -112,7 +112,6 @@ public final class DepthwiseConv2D: Layer {
          "activation": activation.kerasName, "use_bias": "\(useBias)"]
     }
 
-
     public override func forward(_ c: LayerContext) {
         let e = engine!
         e.forward(input: c.input, kernel: c.weights[0], output: c.output, columns: c.workspace, batch: c.batch)
@@ -259,7 +258,6 @@ public final class SeparableConv2D: Layer {
          "padding": padding.rawValue, "depth_multiplier": "\(depthMultiplier)",
          "dilation_rate": "\(dilationRate)", "activation": activation.kerasName, "use_bias": "\(useBias)"]
     }
-
 
     public override func forward(_ c: LayerContext) {
         let e = engine!, l = layout(e, batch: c.batch)

@@ -43,7 +43,6 @@ public final class Dense: Layer {
         weightConstraints = [kernelConstraint, useBias ? biasConstraint : nil]
     }
 
-
     public override func outputShape(for inputShape: [Int]) throws -> [Int] {
         guard units > 0 else {
             throw KestrelError.invalidArgument("\(name) (Dense): units must be positive, found \(units)")
