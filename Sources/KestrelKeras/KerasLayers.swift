@@ -28,11 +28,8 @@ enum KerasLayers {
             c["use_bias"] = l.useBias
             c["kernel_initializer"] = initializerConfig(l.kernelInitializer)
             c["bias_initializer"] = initializerConfig(l.biasInitializer)
-            c["kernel_regularizer"] = regularizerConfig(l.kernelRegularizer)
-            c["bias_regularizer"] = regularizerConfig(l.biasRegularizer)
-            c["activity_regularizer"] = NSNull()
-            c["kernel_constraint"] = constraintConfig(l.kernelConstraint)
-            c["bias_constraint"] = constraintConfig(l.biasConstraint)
+            writePenalties(&c, [("kernel", l.kernelRegularizer, l.kernelConstraint),
+                                ("bias", l.biasRegularizer, l.biasConstraint)])
         case is Flatten:
             className = "Flatten"
             c["data_format"] = "channels_last"
@@ -84,11 +81,8 @@ enum KerasLayers {
             c["use_bias"] = l.useBias
             c["kernel_initializer"] = initializerConfig(l.kernelInitializer)
             c["bias_initializer"] = initializerConfig(l.biasInitializer)
-            c["kernel_regularizer"] = regularizerConfig(l.kernelRegularizer)
-            c["bias_regularizer"] = regularizerConfig(l.biasRegularizer)
-            c["activity_regularizer"] = NSNull()
-            c["kernel_constraint"] = constraintConfig(l.kernelConstraint)
-            c["bias_constraint"] = constraintConfig(l.biasConstraint)
+            writePenalties(&c, [("kernel", l.kernelRegularizer, l.kernelConstraint),
+                                ("bias", l.biasRegularizer, l.biasConstraint)])
         case let l as BasePooling where (l is MaxPooling2D || l is AveragePooling2D || l is MaxPooling1D || l is AveragePooling1D):
             className = l.className
             c["pool_size"] = l.poolSize
@@ -136,11 +130,8 @@ enum KerasLayers {
             c["use_bias"] = l.useBias
             c["kernel_initializer"] = initializerConfig(l.kernelInitializer)
             c["bias_initializer"] = initializerConfig(l.biasInitializer)
-            c["kernel_regularizer"] = regularizerConfig(l.kernelRegularizer)
-            c["bias_regularizer"] = regularizerConfig(l.biasRegularizer)
-            c["activity_regularizer"] = NSNull()
-            c["kernel_constraint"] = constraintConfig(l.kernelConstraint)
-            c["bias_constraint"] = constraintConfig(l.biasConstraint)
+            writePenalties(&c, [("kernel", l.kernelRegularizer, l.kernelConstraint),
+                                ("bias", l.biasRegularizer, l.biasConstraint)])
         case let l as DepthwiseConv2D:
             className = "DepthwiseConv2D"
             c["kernel_size"] = l.kernelSize
@@ -153,11 +144,8 @@ enum KerasLayers {
             c["use_bias"] = l.useBias
             c["depthwise_initializer"] = initializerConfig(l.depthwiseInitializer)
             c["bias_initializer"] = initializerConfig(l.biasInitializer)
-            c["depthwise_regularizer"] = regularizerConfig(l.depthwiseRegularizer)
-            c["bias_regularizer"] = regularizerConfig(l.biasRegularizer)
-            c["activity_regularizer"] = NSNull()
-            c["depthwise_constraint"] = constraintConfig(l.depthwiseConstraint)
-            c["bias_constraint"] = constraintConfig(l.biasConstraint)
+            writePenalties(&c, [("depthwise", l.depthwiseRegularizer, l.depthwiseConstraint),
+                                ("bias", l.biasRegularizer, l.biasConstraint)])
         case let l as SeparableConv2D:
             className = "SeparableConv2D"
             c["filters"] = l.filters
@@ -172,13 +160,9 @@ enum KerasLayers {
             c["depthwise_initializer"] = initializerConfig(l.depthwiseInitializer)
             c["pointwise_initializer"] = initializerConfig(l.pointwiseInitializer)
             c["bias_initializer"] = initializerConfig(l.biasInitializer)
-            c["depthwise_regularizer"] = regularizerConfig(l.depthwiseRegularizer)
-            c["pointwise_regularizer"] = regularizerConfig(l.pointwiseRegularizer)
-            c["bias_regularizer"] = regularizerConfig(l.biasRegularizer)
-            c["activity_regularizer"] = NSNull()
-            c["depthwise_constraint"] = constraintConfig(l.depthwiseConstraint)
-            c["pointwise_constraint"] = constraintConfig(l.pointwiseConstraint)
-            c["bias_constraint"] = constraintConfig(l.biasConstraint)
+            writePenalties(&c, [("depthwise", l.depthwiseRegularizer, l.depthwiseConstraint),
+                                ("pointwise", l.pointwiseRegularizer, l.pointwiseConstraint),
+                                ("bias", l.biasRegularizer, l.biasConstraint)])
         case let l as Permute:
             className = "Permute"
             c["dims"] = l.dims
@@ -243,6 +227,16 @@ enum KerasLayers {
         case .orthogonal(let gain): ("Orthogonal", ["gain": jsonNumber(gain), "seed": NSNull()])
         }
         return ["module": "keras.initializers", "class_name": name, "config": config, "registered_name": NSNull()]
+    }
+
+    /// `<weight>_regularizer` and `<weight>_constraint` for each named weight, and the
+    /// `activity_regularizer` Kestrel never has.
+    private static func writePenalties(_ c: inout [String: Any], _ weights: [(String, Regularizer?, Constraint?)]) {
+        for (weight, regularizer, constraint) in weights {
+            c["\(weight)_regularizer"] = regularizerConfig(regularizer)
+            c["\(weight)_constraint"] = constraintConfig(constraint)
+        }
+        c["activity_regularizer"] = NSNull()
     }
 
     /// A regularizer as Keras serialises it (`L1`, `L2` or `L1L2`), or null.

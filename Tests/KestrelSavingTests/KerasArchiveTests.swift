@@ -180,9 +180,11 @@ final class KerasArchiveTests: XCTestCase {
         XCTAssertEqual(try loaded.optimizerState(), try model.optimizerState())
     }
 
-    /// Every weighted convolution and Dense with Keras's per-weight regularizers and constraints.
-    static func regularized() -> Sequential {
-        Sequential {
+    /// Every weighted convolution and Dense with Keras's per-weight regularizers and constraints,
+    /// compiled with SGD and MSE and trained one epoch on `samples` random samples (returned).
+    static func trainedRegularized(seed: UInt64, samples: Int, batchSize: Int) throws -> (Sequential, x: Tensor, y: Tensor) {
+        Kestrel.setRandomSeed(seed)
+        let model = Sequential {
             Input(shape: [6, 6, 2])
             // (L1 with NonNeg on one weight would make exact zeros, where backends disagree on
             // |w|'s slope: 0 for TensorFlow, PyTorch and Kestrel, 1 for JAX, which the interop test runs.)
@@ -199,18 +201,18 @@ final class KerasArchiveTests: XCTestCase {
             Dense(3, kernelRegularizer: .l1l2(l1: 0.001, l2: 0.01), biasRegularizer: .l2(0.1),
                   kernelConstraint: .unitNorm, biasConstraint: .maxNorm(0.2))
         }
+        model.compile(optimizer: SGD(learningRate: 0.05), loss: MeanSquaredError())
+        let x = Tensor.randomUniform([samples, 6, 6, 2], minval: -1, maxval: 1)
+        let y = Tensor.randomUniform([samples, 3], minval: -1, maxval: 1)
+        _ = try model.fit(x, y, batchSize: batchSize, epochs: 1, verbose: 0)
+        return (model, x, y)
     }
 
     /// Regularizers and constraints come back from a `.keras` archive: the same penalties in
     /// the loss, the same projections after each step.
     func testRegularizersAndConstraintsRoundTrip() throws {
         let dir = try ScratchDirectory()
-        Kestrel.setRandomSeed(5)
-        let model = Self.regularized()
-        model.compile(optimizer: SGD(learningRate: 0.05), loss: MeanSquaredError())
-        let x = Tensor.randomUniform([6, 6, 6, 2], minval: -1, maxval: 1)
-        let y = Tensor.randomUniform([6, 3], minval: -1, maxval: 1)
-        _ = try model.fit(x, y, batchSize: 3, epochs: 1, verbose: 0)
+        let (model, x, y) = try Self.trainedRegularized(seed: 5, samples: 6, batchSize: 3)
         let path = dir.file("regularized.keras")
         try model.save(to: path)
         let loaded = try Model.load(from: path)

@@ -244,12 +244,7 @@ final class KerasInteropTests: XCTestCase {
     /// does: one more epoch from the same archive gives the same weights.
     func testKerasTrainsKestrelRegularizedModelsTheSame() throws {
         let dir = try ScratchDirectory()
-        Kestrel.setRandomSeed(6)
-        let model = KerasArchiveTests.regularized()
-        model.compile(optimizer: SGD(learningRate: 0.05), loss: MeanSquaredError())
-        let x = Tensor.randomUniform([16, 6, 6, 2], minval: -1, maxval: 1)
-        let y = Tensor.randomUniform([16, 3], minval: -1, maxval: 1)
-        _ = try model.fit(x, y, batchSize: 8, epochs: 1, verbose: 0)
+        let (model, x, y) = try KerasArchiveTests.trainedRegularized(seed: 6, samples: 16, batchSize: 8)
         let path = dir.file("regularized.keras")
         try model.save(to: path)
         try TensorJSON.write(x, to: dir.file("x.json"))

@@ -194,8 +194,9 @@ public final class Concatenate: Layer {
         return out
     }
 
-    /// Rows before the axis (per batch) and the output's block length; input `k`'s block is
-    /// `length(c, k)` (computed per call rather than collected: a step must not allocate).
+    /// Rows before the axis (per batch), the output's block length and the sample axis. Each
+    /// input's block length is computed where it is used, not collected into an array: a
+    /// training step must not allocate.
     private func blocks(_ c: LayerContext) -> (outer: Int, total: Int, axis: Int) {
         let a = try! sampleAxis(rank: c.outputShape.count)
         return (c.batch * c.outputShape[..<a].reduce(1, *), c.outputShape[a...].reduce(1, *), a)

@@ -98,24 +98,22 @@ public final class BatchNormalization: Layer {
         let x = c.input, y = c.output
         if c.training {
             // Batch moments per channel, accumulated in Double (rows reach 10⁵ in a CNN).
-            do {
-                acc.initialize(repeating: 0, count: 2 * channels)
-                for r in 0..<rows {
-                    let xr = x + r * channels
-                    for j in 0..<channels { acc[j] += Double(xr[j]) }
-                }
-                for j in 0..<channels { mean[j] = Float(acc[j] / Double(rows)) }
-                for r in 0..<rows {
-                    let xr = x + r * channels
-                    for j in 0..<channels { let d = Double(xr[j] - mean[j]); acc[channels + j] += d * d }
-                }
-                let movingMean = c.weights[w.mean], movingVariance = c.weights[w.variance]
-                for j in 0..<channels {
-                    let variance = Float(acc[channels + j] / Double(rows))
-                    inverse[j] = 1 / (variance + epsilon).squareRoot()
-                    movingMean[j] = movingMean[j] * momentum + mean[j] * (1 - momentum)
-                    movingVariance[j] = movingVariance[j] * momentum + variance * (1 - momentum)
-                }
+            acc.initialize(repeating: 0, count: 2 * channels)
+            for r in 0..<rows {
+                let xr = x + r * channels
+                for j in 0..<channels { acc[j] += Double(xr[j]) }
+            }
+            for j in 0..<channels { mean[j] = Float(acc[j] / Double(rows)) }
+            for r in 0..<rows {
+                let xr = x + r * channels
+                for j in 0..<channels { let d = Double(xr[j] - mean[j]); acc[channels + j] += d * d }
+            }
+            let movingMean = c.weights[w.mean], movingVariance = c.weights[w.variance]
+            for j in 0..<channels {
+                let variance = Float(acc[channels + j] / Double(rows))
+                inverse[j] = 1 / (variance + epsilon).squareRoot()
+                movingMean[j] = movingMean[j] * momentum + mean[j] * (1 - momentum)
+                movingVariance[j] = movingVariance[j] * momentum + variance * (1 - momentum)
             }
         } else {
             let movingMean = c.weights[w.mean], movingVariance = c.weights[w.variance]
@@ -143,43 +141,41 @@ public final class BatchNormalization: Layer {
         let w = indices()
         let (mean, inverse, _, sums) = regions(c.workspace, channels: channels)
         let x = c.input, dy = c.outputGradient!
-        do {
-            // Σ dy and Σ dy·x̂ per channel: the gradients of beta and gamma.
-            sums.initialize(repeating: 0, count: 2 * channels)
+        // Σ dy and Σ dy·x̂ per channel: the gradients of beta and gamma.
+        sums.initialize(repeating: 0, count: 2 * channels)
+        for r in 0..<rows {
+            let xr = x + r * channels, dr = dy + r * channels
+            for j in 0..<channels {
+                sums[j] += Double(dr[j])
+                sums[channels + j] += Double(dr[j] * (xr[j] - mean[j]) * inverse[j])
+            }
+        }
+        let accumulate = c.accumulateWeightGradients
+        if let g = w.gamma {
+            let dg = c.weightGradients[g]
+            for j in 0..<channels { dg[j] = (accumulate ? dg[j] : 0) + Float(sums[channels + j]) }
+        }
+        if let b = w.beta {
+            let db = c.weightGradients[b]
+            for j in 0..<channels { db[j] = (accumulate ? db[j] : 0) + Float(sums[j]) }
+        }
+        guard let dx = c.inputGradient else { return }
+        let gamma: UnsafeMutablePointer<Float>? = w.gamma.map { c.weights[$0] }
+        if c.training {
+            // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy·x̂)): the batch statistics depend on x.
+            let n = Double(rows)
             for r in 0..<rows {
-                let xr = x + r * channels, dr = dy + r * channels
+                let xr = x + r * channels, dr = dy + r * channels, gr = dx + r * channels
                 for j in 0..<channels {
-                    sums[j] += Double(dr[j])
-                    sums[channels + j] += Double(dr[j] * (xr[j] - mean[j]) * inverse[j])
+                    let xhat = (xr[j] - mean[j]) * inverse[j]
+                    let centered = dr[j] - Float(sums[j] / n) - xhat * Float(sums[channels + j] / n)
+                    gr[j] = (gamma?[j] ?? 1) * inverse[j] * centered
                 }
             }
-            let accumulate = c.accumulateWeightGradients
-            if let g = w.gamma {
-                let dg = c.weightGradients[g]
-                for j in 0..<channels { dg[j] = (accumulate ? dg[j] : 0) + Float(sums[channels + j]) }
-            }
-            if let b = w.beta {
-                let db = c.weightGradients[b]
-                for j in 0..<channels { db[j] = (accumulate ? db[j] : 0) + Float(sums[j]) }
-            }
-            guard let dx = c.inputGradient else { return }
-            let gamma: UnsafeMutablePointer<Float>? = w.gamma.map { c.weights[$0] }
-            if c.training {
-                // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy·x̂)): the batch statistics depend on x.
-                let n = Double(rows)
-                for r in 0..<rows {
-                    let xr = x + r * channels, dr = dy + r * channels, gr = dx + r * channels
-                    for j in 0..<channels {
-                        let xhat = (xr[j] - mean[j]) * inverse[j]
-                        let centered = dr[j] - Float(sums[j] / n) - xhat * Float(sums[channels + j] / n)
-                        gr[j] = (gamma?[j] ?? 1) * inverse[j] * centered
-                    }
-                }
-            } else {
-                for r in 0..<rows {
-                    let dr = dy + r * channels, gr = dx + r * channels
-                    for j in 0..<channels { gr[j] = dr[j] * (gamma?[j] ?? 1) * inverse[j] }
-                }
+        } else {
+            for r in 0..<rows {
+                let dr = dy + r * channels, gr = dx + r * channels
+                for j in 0..<channels { gr[j] = dr[j] * (gamma?[j] ?? 1) * inverse[j] }
             }
         }
     }
