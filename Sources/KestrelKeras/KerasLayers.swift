@@ -123,7 +123,7 @@ enum KerasLayers {
             c["kernel_size"] = l.kernelSize
             c["strides"] = l.strides
             c["padding"] = l.padding.rawValue
-            c["output_padding"] = NSNull()
+            c["output_padding"] = l.outputPadding.map { $0 as Any } ?? NSNull()
             c["data_format"] = "channels_last"
             c["dilation_rate"] = l.dilationRate
             c["activation"] = try activationName(l.activation, layer: l)
@@ -173,7 +173,7 @@ enum KerasLayers {
             className = "UpSampling2D"
             c["size"] = l.size
             c["data_format"] = "channels_last"
-            c["interpolation"] = "nearest"
+            c["interpolation"] = l.interpolation.rawValue
         case let l as ZeroPadding2D:
             className = "ZeroPadding2D"
             c["padding"] = l.amounts
@@ -408,11 +408,12 @@ enum KerasLayers {
                                        gammaInitializer: try initializer(c, "gamma_initializer", default: .ones), name: name)
         case "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D":
             try channelsLast(c)
-            if c.has("output_padding") {
-                throw KestrelError.fileError("\(c.context): Conv2DTranspose with an output_padding is not supported")
-            }
             let kernel = try c.ints("kernel_size", count: 2)
             let strides = try c.has("strides") ? c.ints("strides", count: 2) : [1, 1]
+            let outputPadding = try c.has("output_padding") ? c.ints("output_padding", count: 2) : nil
+            if let extra = outputPadding, !zip(extra, strides).allSatisfy({ $0 >= 0 && $0 < $1 }) {
+                throw KestrelError.fileError("\(c.context): output_padding must be non-negative and less than strides \(strides), found \(extra)")
+            }
             let dilation = try c.has("dilation_rate") ? c.ints("dilation_rate", count: 2) : [1, 1]
             let filters = className == "DepthwiseConv2D" ? 1 : try c.int("filters")
             let multiplier = try c.int("depth_multiplier", default: 1)
@@ -428,7 +429,7 @@ enum KerasLayers {
             switch className {
             case "Conv2DTranspose":
                 layer = Conv2DTranspose(filters, kernelSize: SpatialSize(kernel), strides: SpatialSize(strides), padding: padding,
-                                        dilationRate: SpatialSize(dilation), activation: activation, useBias: useBias,
+                                        outputPadding: outputPadding.map(SpatialSize.init), dilationRate: SpatialSize(dilation), activation: activation, useBias: useBias,
                                         kernelInitializer: try initializer(c, "kernel_initializer", default: .glorotUniform),
                                         biasInitializer: bias, kernelRegularizer: try regularizer(c, "kernel_regularizer"),
                                         biasRegularizer: biasRegularizer, kernelConstraint: try constraint(c, "kernel_constraint"),
@@ -466,12 +467,16 @@ enum KerasLayers {
             layer = RepeatVector(n, name: name)
         case "UpSampling2D":
             try channelsLast(c)
-            if let interpolation = try c.optionalString("interpolation"), interpolation != "nearest" {
-                throw KestrelError.fileError("\(c.context): UpSampling2D interpolation '\(interpolation.prefix(40))' is not supported (only nearest)")
+            var interpolation = Interpolation.nearest
+            if let given = try c.optionalString("interpolation") {
+                guard let known = Interpolation(rawValue: given.lowercased()) else {
+                    throw KestrelError.fileError("\(c.context): UpSampling2D interpolation '\(given.prefix(40))' is not supported (only nearest and bilinear)")
+                }
+                interpolation = known
             }
             let size = try c.ints("size", count: 2)
             guard size.allSatisfy({ $0 > 0 && $0 <= 1 << 10 }) else { throw KestrelError.fileError("\(c.context): invalid size \(size)") }
-            layer = UpSampling2D(size: SpatialSize(size), name: name)
+            layer = UpSampling2D(size: SpatialSize(size), interpolation: interpolation, name: name)
         case "ZeroPadding2D", "Cropping2D":
             try channelsLast(c)
             let key = className == "ZeroPadding2D" ? "padding" : "cropping"

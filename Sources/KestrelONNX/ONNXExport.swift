@@ -176,4 +176,12 @@ enum Attribute {
         a.f = v
         return a
     }
+
+    static func string(_ name: String, _ v: String) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name
+        a.type = .string
+        a.s = Data(v.utf8)
+        return a
+    }
 }

@@ -134,15 +134,16 @@ extension ONNXGraphBuilder {
                                 int64Constant("\(base)/ends", [Int64(s[0] - a[0][1]), Int64(s[1] - a[1][1])]),
                                 int64Constant("\(base)/axes", [1, 2])], base: base)
         case let l as UpSampling2D:
-            // Nearest-neighbour repetition: with "asymmetric" coordinates and "floor" rounding,
-            // output pixel i reads input pixel floor(i / size), as Keras's repeat does.
+            // Nearest: with "asymmetric" coordinates and "floor" rounding, output pixel i reads
+            // input pixel floor(i / size), as Keras's repeat does. Bilinear: "half_pixel"
+            // coordinates, which clamp at the border as Kestrel and Keras do.
             let x = op("Transpose", [inputs[0]], base: base, [Attribute.ints("perm", Self.toChannelsFirst(2))])
             let scales = constant("\(base)/scales", shape: [4], scalars: [1, 1, Float(l.size[0]), Float(l.size[1])])
-            var mode = Onnx_AttributeProto(), transform = Onnx_AttributeProto(), rounding = Onnx_AttributeProto()
-            mode.name = "mode"; mode.type = .string; mode.s = Data("nearest".utf8)
-            transform.name = "coordinate_transformation_mode"; transform.type = .string; transform.s = Data("asymmetric".utf8)
-            rounding.name = "nearest_mode"; rounding.type = .string; rounding.s = Data("floor".utf8)
-            let y = op("Resize", [x, "", scales], base: base, [mode, transform, rounding])
+            let attributes = l.interpolation == .nearest
+                ? [Attribute.string("mode", "nearest"), Attribute.string("coordinate_transformation_mode", "asymmetric"),
+                   Attribute.string("nearest_mode", "floor")]
+                : [Attribute.string("mode", "linear"), Attribute.string("coordinate_transformation_mode", "half_pixel")]
+            let y = op("Resize", [x, "", scales], base: base, attributes)
             return op("Transpose", [y], base: base, [Attribute.ints("perm", Self.toChannelsLast(2))])
         default:
             throw unsupported()
@@ -281,11 +282,16 @@ extension ONNXGraphBuilder {
             }
         }
         let outSpatial = Array(outputShape.prefix(2)), inSpatial = Array(inputShape.prefix(2))
-        let pads = Self.pads(outSpatial, kernel: l.kernelSize, strides: l.strides, dilation: l.dilationRate, padding: l.padding)
-        let outputPadding = (0..<2).map { a in
+        // ONNX's size is (in − 1)·s + span − pads + output_padding: the leading pads place the
+        // windows; trailing pads trim what overhangs the end, output_padding adds what is short.
+        let before = try l.placement(forInputShape: inputShape).padBefore
+        let natural = (0..<2).map { (a: Int) -> Int in
             let span = (l.kernelSize[a] - 1) * l.dilationRate[a] + 1
-            return outSpatial[a] - ((inSpatial[a] - 1) * l.strides[a] + span - pads[a] - pads[a + 2])
+            return (inSpatial[a] - 1) * l.strides[a] + span - before[a]
         }
+        let after = (0..<2).map { a in max(natural[a] - outSpatial[a], 0) }
+        let pads = before + after
+        let outputPadding = (0..<2).map { a in outSpatial[a] - (natural[a] - after[a]) }
         var args = [op("Transpose", [x], base: base, [Attribute.ints("perm", Self.toChannelsFirst(2))]),
                     constant("\(base)/kernel", shape: [cin, out, kh, kw], scalars: permuted)]
         if l.useBias { args.append(constant("\(base)/bias", shape: [out], scalars: w[1].scalars)) }

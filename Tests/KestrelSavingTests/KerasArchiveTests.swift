@@ -151,6 +151,7 @@ final class KerasArchiveTests: XCTestCase {
             Conv2D(4, kernelSize: 3, padding: .same, activation: .relu)
             BatchNormalization()
             UpSampling2D(size: [2, 3])
+            UpSampling2D(size: [1, 2], interpolation: .bilinear)
             SpatialDropout2D(0.3)
             Cropping2D(cropping: [[1, 2], [0, 3]])
             AveragePooling2D(poolSize: 2)
@@ -166,6 +167,7 @@ final class KerasArchiveTests: XCTestCase {
             DepthwiseConv2D(kernelSize: 1, depthMultiplier: 2)
             SeparableConv2D(3, kernelSize: 1)
             Conv2DTranspose(2, kernelSize: 2, strides: 2)
+            Conv2DTranspose(2, kernelSize: 3, strides: 2, padding: .same, outputPadding: [1, 0])
             Flatten()
             Dense(2)
         }
@@ -178,6 +180,8 @@ final class KerasArchiveTests: XCTestCase {
         XCTAssertEqual(loaded.layers.map(\.className), model.layers.map(\.className))
         XCTAssertEqual(try loaded.predict(x).scalars, try model.predict(x).scalars)
         XCTAssertEqual(try loaded.optimizerState(), try model.optimizerState())
+        XCTAssertEqual(loaded.layers.compactMap { ($0 as? UpSampling2D)?.interpolation }, [.nearest, .bilinear])
+        XCTAssertEqual(loaded.layers.compactMap { ($0 as? Conv2DTranspose)?.outputPadding }, [[1, 0]])
     }
 
     /// Every weighted convolution and Dense with Keras's per-weight regularizers and constraints,

@@ -60,6 +60,7 @@ final class KerasInteropTests: XCTestCase {
             SpatialDropout2D(0.3)
             Cropping2D(cropping: [[1, 2], [0, 3]])
             Conv2D(3, kernelSize: 2, strides: 2)
+            UpSampling2D(size: [3, 2], interpolation: .bilinear)
             Permute([2, 1, 3])
             Reshape([-1, 3])
             Conv1D(4, kernelSize: 3, padding: .causal)
@@ -76,6 +77,8 @@ final class KerasInteropTests: XCTestCase {
             Conv2DTranspose(3, kernelSize: 3, strides: 2, padding: .same)
             Conv2DTranspose(2, kernelSize: 4, strides: 2, padding: .same, activation: .relu)
             Conv2DTranspose(2, kernelSize: [2, 1], strides: [3, 2])
+            Conv2DTranspose(2, kernelSize: 3, strides: 2, padding: .same, outputPadding: [1, 0])
+            Conv2DTranspose(2, kernelSize: 2, strides: [2, 3], outputPadding: [1, 2])
             Flatten()
             Dense(2)
         }

@@ -177,6 +177,47 @@ final class KerasReaderRobustnessTests: XCTestCase {
         assertFileError(deep, containing: "nested more than 32 levels") { _ = try Model.load(from: deep) }
     }
 
+    /// UpSampling2D's interpolation and Conv2DTranspose's output_padding as Keras writes them:
+    /// accepted where Kestrel computes the same thing, refused by name where it does not.
+    func testInterpolationAndOutputPaddingFromArchives() throws {
+        let dir = try ScratchDirectory()
+        let model = Sequential {
+            Input(shape: [3, 3, 2])
+            UpSampling2D(size: 2)
+            Conv2DTranspose(2, kernelSize: 3, strides: 2)
+        }
+        try model.build()
+        let path = dir.file("image.keras")
+        try model.save(to: path)
+        func with(_ name: String, layer index: Int, _ key: String, _ value: Any) throws -> String {
+            var c = try config(of: path)
+            var inner = c["config"] as! [String: Any]
+            var layers = inner["layers"] as! [[String: Any]]
+            var layerConfig = layers[index]["config"] as! [String: Any]
+            layerConfig[key] = value
+            layers[index]["config"] = layerConfig
+            inner["layers"] = layers
+            c["config"] = inner
+            let out = dir.file(name)
+            try rewrite(path, to: out, member: "config.json", data: try JSONSerialization.data(withJSONObject: c))
+            return out
+        }
+        let bilinear = try with("bilinear.keras", layer: 1, "interpolation", "bilinear")
+        XCTAssertEqual((try Model.load(from: bilinear).layers[0] as? UpSampling2D)?.interpolation, .bilinear)
+        let bicubic = try with("bicubic.keras", layer: 1, "interpolation", "bicubic")
+        assertFileError(bicubic, containing: "interpolation 'bicubic' is not supported (only nearest and bilinear)") {
+            _ = try Model.load(from: bicubic)
+        }
+        let padded = try with("padded.keras", layer: 2, "output_padding", [1, 0])
+        let loaded = try Model.load(from: padded)
+        XCTAssertEqual((loaded.layers[1] as? Conv2DTranspose)?.outputPadding, [1, 0])
+        XCTAssertEqual(loaded.outputShape, [14, 13, 2])
+        let tooWide = try with("too-wide.keras", layer: 2, "output_padding", [2, 0])
+        assertFileError(tooWide, containing: "output_padding must be non-negative and less than strides [2, 2], found [2, 0]") {
+            _ = try Model.load(from: tooWide)
+        }
+    }
+
     func testWeightsFileForAnotherArchitectureLeavesModelUnchanged() throws {
         let dir = try ScratchDirectory()
         let (_, model, x) = try validArchive(in: dir)

@@ -102,6 +102,7 @@ final class ONNXExportTests: XCTestCase {
             SpatialDropout2D(0.3)
             Cropping2D(cropping: [[1, 2], [0, 3]])
             Conv2D(3, kernelSize: 2, strides: 2)
+            UpSampling2D(size: [3, 2], interpolation: .bilinear)
             Permute([2, 1, 3])
             Reshape([-1, 3])
             GlobalAveragePooling1D()
@@ -126,7 +127,7 @@ final class ONNXExportTests: XCTestCase {
 
     /// Conv2DTranspose as ConvTranspose: output sizes exactly as Keras computes them for
     /// "same" and "valid", including windows shorter than the stride (trailing rows only the
-    /// bias reaches) and dilation, with and without bias.
+    /// bias reaches), dilation and output padding, with and without bias.
     func testOnnxRuntimeRunsTransposedConvolutions() throws {
         Kestrel.setRandomSeed(17)
         let cases: [(String, Conv2DTranspose)] = [
@@ -137,6 +138,10 @@ final class ONNXExportTests: XCTestCase {
             ("same-k4-s2", Conv2DTranspose(3, kernelSize: 4, strides: 2, padding: .same)),
             ("valid-k3-d2", Conv2DTranspose(2, kernelSize: 3, dilationRate: 2)),
             ("same-k3x2-d2", Conv2DTranspose(2, kernelSize: [3, 2], padding: .same, dilationRate: 2, activation: .sigmoid)),
+            ("valid-k3-s2-op1", Conv2DTranspose(2, kernelSize: 3, strides: 2, outputPadding: 1)),
+            ("same-k3-s2-op1x0", Conv2DTranspose(2, kernelSize: 3, strides: 2, padding: .same, outputPadding: [1, 0])),
+            ("same-k4-s2-op0", Conv2DTranspose(2, kernelSize: 4, strides: 2, padding: .same, outputPadding: 0)),
+            ("same-k5x2-s3x2-op2x1", Conv2DTranspose(2, kernelSize: [5, 2], strides: [3, 2], padding: .same, outputPadding: [2, 1])),
         ]
         for (name, layer) in cases {
             // A non-zero bias, so the rows only the bias reaches are checked too.

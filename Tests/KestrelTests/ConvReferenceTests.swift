@@ -129,7 +129,8 @@ final class ConvReferenceTests: XCTestCase {
         case "GlobalAveragePooling1D": return GlobalAveragePooling1D(keepDims: bool("keepdims", false))
         case "Conv2DTranspose":
             return Conv2DTranspose(k["filters"]!.int!, kernelSize: size("kernel_size", 1), strides: size("strides", 1),
-                                   padding: try padding(), dilationRate: size("dilation_rate", 1),
+                                   padding: try padding(), outputPadding: k["output_padding"]?.size,
+                                   dilationRate: size("dilation_rate", 1),
                                    activation: try activation(), useBias: useBias)
         case "DepthwiseConv2D":
             return DepthwiseConv2D(kernelSize: size("kernel_size", 1), strides: size("strides", 1), padding: try padding(),
@@ -155,7 +156,13 @@ final class ConvReferenceTests: XCTestCase {
                 return Cropping2D(cropping: rows.map { $0.ints! })
             }
             return Cropping2D(cropping: size("cropping", 0))
-        case "UpSampling2D": return UpSampling2D(size: size("size", 2))
+        case "UpSampling2D":
+            var interpolation = Interpolation.nearest
+            if case .string(let name)? = k["interpolation"] {
+                guard let known = Interpolation(rawValue: name) else { throw KerasFixtureError("unknown interpolation \(name)") }
+                interpolation = known
+            }
+            return UpSampling2D(size: size("size", 2), interpolation: interpolation)
         case "Permute": return Permute(k["dims"]!.ints!)
         case "RepeatVector": return RepeatVector(k["n"]!.int!)
         default:
@@ -165,7 +172,7 @@ final class ConvReferenceTests: XCTestCase {
 
     func testLayersMatchKeras() throws {
         let fixture = try KerasFixtures.load("conv_layers", as: ConvLayerFixture.self)
-        XCTAssertGreaterThanOrEqual(fixture.cases.count, 40)
+        XCTAssertGreaterThanOrEqual(fixture.cases.count, 52)
         for c in fixture.cases {
             let layer: Layer
             do { layer = try Self.makeLayer(c) } catch { XCTFail("\(c.name): \(error)"); continue }

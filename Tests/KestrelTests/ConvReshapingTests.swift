@@ -10,6 +10,12 @@ final class ConvReshapingTests: XCTestCase {
             ("transpose 4 strides 2 same", { Conv2DTranspose(2, kernelSize: 4, strides: 2, padding: .same) }, [3, 2, 3]),
             ("transpose [3,2] same tanh", { Conv2DTranspose(2, kernelSize: [3, 2], padding: .same, activation: .tanh) }, [3, 3, 2]),
             ("transpose dilation 2", { Conv2DTranspose(2, kernelSize: 2, dilationRate: 2) }, [3, 3, 2]),
+            ("transpose 3 strides 2 valid output padding 1",
+             { Conv2DTranspose(2, kernelSize: 3, strides: 2, outputPadding: 1) }, [3, 2, 2]),
+            ("transpose [3,2] strides [3,2] same output padding [2,1]",
+             { Conv2DTranspose(2, kernelSize: [3, 2], strides: [3, 2], padding: .same, outputPadding: [2, 1]) }, [2, 3, 2]),
+            ("transpose 4 strides 2 same output padding 0 relu",
+             { Conv2DTranspose(2, kernelSize: 4, strides: 2, padding: .same, outputPadding: 0, activation: .relu) }, [3, 2, 2]),
             ("depthwise 3", { DepthwiseConv2D(kernelSize: 3) }, [5, 5, 3]),
             ("depthwise x2 same strides 2", { DepthwiseConv2D(kernelSize: 3, strides: 2, padding: .same, depthMultiplier: 2) }, [5, 4, 2]),
             ("depthwise dilation 2", { DepthwiseConv2D(kernelSize: 2, dilationRate: 2, useBias: false) }, [5, 5, 2]),
@@ -29,6 +35,9 @@ final class ConvReshapingTests: XCTestCase {
             ("cropping symmetric", { Cropping2D(cropping: 1) }, [4, 4, 2]),
             ("upsampling 2", { UpSampling2D() }, [3, 2, 2]),
             ("upsampling [2,3]", { UpSampling2D(size: [2, 3]) }, [2, 3, 2]),
+            ("upsampling bilinear 2", { UpSampling2D(interpolation: .bilinear) }, [3, 2, 2]),
+            ("upsampling bilinear [3,1]", { UpSampling2D(size: [3, 1], interpolation: .bilinear) }, [2, 3, 2]),
+            ("upsampling bilinear 4 on one pixel", { UpSampling2D(size: 4, interpolation: .bilinear) }, [1, 1, 3]),
             ("permute [2,1]", { Permute([2, 1]) }, [3, 4]),
             ("permute [3,1,2]", { Permute([3, 1, 2]) }, [3, 4, 2]),
             ("repeat vector", { RepeatVector(3) }, [5]),
@@ -63,6 +72,19 @@ final class ConvReshapingTests: XCTestCase {
     func testShapesAndErrors() throws {
         XCTAssertEqual(try Conv2DTranspose(4, kernelSize: 3, strides: 2).build(inputShape: [5, 5, 2]), [11, 11, 4])
         XCTAssertEqual(try Conv2DTranspose(4, kernelSize: 3, strides: 2, padding: .same).build(inputShape: [5, 5, 2]), [10, 10, 4])
+        // With an output padding: (n − 1)·s + window + extra for "valid", (n − 1)·s + window mod 2
+        // + extra for "same" (Keras); an even window and no extra make "same" one stride short.
+        XCTAssertEqual(try Conv2DTranspose(4, kernelSize: 3, strides: 2, outputPadding: 1).build(inputShape: [5, 4, 2]), [12, 10, 4])
+        XCTAssertEqual(try Conv2DTranspose(4, kernelSize: 3, strides: 2, padding: .same, outputPadding: [1, 0])
+            .build(inputShape: [5, 4, 2]), [10, 7, 4])
+        XCTAssertEqual(try Conv2DTranspose(4, kernelSize: 4, strides: 2, padding: .same, outputPadding: 0)
+            .build(inputShape: [5, 4, 2]), [8, 6, 4])
+        assertThrowsMessage(try Conv2DTranspose(4, kernelSize: 3, strides: [2, 1], outputPadding: 1).build(inputShape: [5, 5, 2]),
+                            contains: ["Conv2DTranspose", "outputPadding", "less than strides", "[1, 1]"])
+        assertThrowsMessage(try Conv2DTranspose(4, kernelSize: 3, strides: 2, outputPadding: [1, 1, 1]).build(inputShape: [5, 5, 2]),
+                            contains: ["Conv2DTranspose", "outputPadding", "[1, 1, 1]"])
+        assertThrowsMessage(try Conv2DTranspose(4, kernelSize: 2, strides: 2, padding: .same, outputPadding: 0)
+            .build(inputShape: [1, 3, 2]), contains: ["Conv2DTranspose", "empty output"])
         let transpose = Conv2DTranspose(4, kernelSize: [3, 2])
         try transpose.build(inputShape: [5, 5, 2])
         XCTAssertEqual(transpose.weightSpecs.map(\.shape), [[3, 2, 4, 2], [4]])

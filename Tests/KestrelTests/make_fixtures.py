@@ -64,9 +64,14 @@ def short(v):
     return d
 
 
+def compact(d):
+    """Whole numbers as JSON integers (``2`` rather than ``2.0``), which keeps fixtures small."""
+    return int(d) if d.is_integer() and abs(d) < 1e6 else d
+
+
 def tensor(x):
     a = np.asarray(x)
-    return {"shape": list(a.shape), "values": [short(v) for v in f32(a).reshape(-1)]}
+    return {"shape": list(a.shape), "values": [compact(short(v)) for v in f32(a).reshape(-1)]}
 
 
 def scalar(x):
@@ -307,6 +312,27 @@ def conv_layers():
     run("permute_2_1", "Permute", {"dims": [2, 1]}, img(2, 3, 4))
     run("permute_3_1_2", "Permute", {"dims": [3, 1, 2]}, img(2, 3, 4, 2))
     run("repeat_vector_3", "RepeatVector", {"n": 3}, img(2, 5))
+    # Added after the first set, so that the cases above keep their random inputs; one
+    # sample each, to stay within the fixture budget.
+    run("up_sampling2d_bilinear", "UpSampling2D", {"interpolation": "bilinear"}, img(1, 3, 3, 2))
+    run("up_sampling2d_bilinear_3_2", "UpSampling2D", {"size": [3, 2], "interpolation": "bilinear"}, img(1, 2, 3, 2))
+    run("up_sampling2d_bilinear_1_4", "UpSampling2D", {"size": [1, 4], "interpolation": "bilinear"}, img(1, 3, 2, 1))
+    run("conv2d_transpose_3_strides2_valid_output_padding1", "Conv2DTranspose",
+        {"filters": 2, "kernel_size": 3, "strides": 2, "output_padding": 1}, img(1, 2, 2, 2))
+    run("conv2d_transpose_3_strides2_same_output_padding1", "Conv2DTranspose",
+        {"filters": 2, "kernel_size": 3, "strides": 2, "padding": "same", "output_padding": 1}, img(1, 2, 3, 2))
+    run("conv2d_transpose_4_strides2_same_output_padding0", "Conv2DTranspose",
+        {"filters": 2, "kernel_size": 4, "strides": 2, "padding": "same", "output_padding": 0,
+         "activation": "relu"}, img(1, 3, 3, 2))
+    run("conv2d_transpose_3x2_strides3x2_same_output_padding_2_1", "Conv2DTranspose",
+        {"filters": 2, "kernel_size": [3, 2], "strides": [3, 2], "padding": "same", "output_padding": [2, 1]},
+        img(1, 2, 3, 2))
+    run("conv2d_transpose_5_strides3_same_output_padding1", "Conv2DTranspose",
+        {"filters": 1, "kernel_size": 5, "strides": 3, "padding": "same", "output_padding": 1, "use_bias": False},
+        img(1, 3, 2, 2))
+    run("conv2d_transpose_2_dilation2_same_output_padding0", "Conv2DTranspose",
+        {"filters": 2, "kernel_size": 2, "dilation_rate": 2, "padding": "same", "output_padding": 0},
+        img(1, 3, 3, 2))
     write("conv_layers.json", {"cases": cases})
 
 

@@ -101,6 +101,19 @@ struct WindowGeometry {
         padBefore = pads
     }
 
+    /// A geometry with output sizes and leading padding given rather than derived from a
+    /// `Padding` (windows that reach past the input's end read zeros).
+    init(inputSpatial: [Int], channels: Int, outputSpatial: [Int], kernel: [Int], strides: [Int], dilation: [Int],
+         padBefore: [Int]) {
+        self.inputSpatial = inputSpatial
+        self.channels = channels
+        self.outputSpatial = outputSpatial
+        self.kernel = kernel
+        self.strides = strides
+        self.dilation = dilation
+        self.padBefore = padBefore
+    }
+
     /// The C kernel's view (height 1 for 1-D).
     var window: kestrel_window {
         let two = inputSpatial.count == 1

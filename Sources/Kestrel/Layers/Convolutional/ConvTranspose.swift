@@ -14,8 +14,13 @@ public final class Conv2DTranspose: Layer {
     /// The upsampling step along each spatial axis.
     public let strides: [Int]
     /// How borders are treated: "valid" output is `input · stride + max(window − stride, 0)`,
-    /// "same" output is `input · stride`.
+    /// "same" output is `input · stride` (without an `outputPadding`).
     public let padding: Padding
+    /// Extra rows and columns at the output's end, each below its stride; when given, the
+    /// output is `(input − 1) · stride + window + outputPadding` for "valid" and
+    /// `(input − 1) · stride + window mod 2 + outputPadding` for "same" (Keras's formulas;
+    /// the window counts dilation). `nil`: Keras's default sizes above.
+    public let outputPadding: [Int]?
     /// The spacing between kernel taps.
     public let dilationRate: [Int]
     /// The activation applied to the output.
@@ -35,14 +40,14 @@ public final class Conv2DTranspose: Layer {
     /// The projection applied to the bias after each optimizer step, if any.
     public let biasConstraint: Constraint?
 
-    private let arguments: (kernel: SpatialSize, strides: SpatialSize, dilation: SpatialSize)
+    private let arguments: (kernel: SpatialSize, strides: SpatialSize, dilation: SpatialSize, outputPadding: SpatialSize?)
     /// The window geometry seen from the output: the output is the "image", the input the
     /// grid of window positions.
     private var geometry: WindowGeometry?
 
     /// A transposed convolution with `filters` outputs and a `kernelSize` window; defaults as in Keras.
     public init(_ filters: Int, kernelSize: SpatialSize, strides: SpatialSize = 1, padding: Padding = .valid,
-                dilationRate: SpatialSize = 1, activation: ActivationFunction = .linear, useBias: Bool = true,
+                outputPadding: SpatialSize? = nil, dilationRate: SpatialSize = 1, activation: ActivationFunction = .linear, useBias: Bool = true,
                 kernelInitializer: Initializer = .glorotUniform, biasInitializer: Initializer = .zeros,
                 kernelRegularizer: Regularizer? = nil, biasRegularizer: Regularizer? = nil,
                 kernelConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
@@ -51,6 +56,7 @@ public final class Conv2DTranspose: Layer {
         self.kernelSize = kernelSize.resolved(rank: 2) ?? kernelSize.values
         self.strides = strides.resolved(rank: 2) ?? strides.values
         self.padding = padding
+        self.outputPadding = outputPadding.map { $0.resolved(rank: 2) ?? $0.values }
         self.dilationRate = dilationRate.resolved(rank: 2) ?? dilationRate.values
         self.activation = activation
         self.useBias = useBias
@@ -60,7 +66,7 @@ public final class Conv2DTranspose: Layer {
         self.biasRegularizer = biasRegularizer
         self.kernelConstraint = kernelConstraint
         self.biasConstraint = biasConstraint
-        arguments = (kernelSize, strides, dilationRate)
+        arguments = (kernelSize, strides, dilationRate, outputPadding)
         super.init(name: name, inputShape: inputShape)
         weightRegularizers = [kernelRegularizer, useBias ? biasRegularizer : nil]
         weightConstraints = [kernelConstraint, useBias ? biasConstraint : nil]
@@ -78,19 +84,55 @@ public final class Conv2DTranspose: Layer {
         guard inputShape.count == 3, inputShape.allSatisfy({ $0 > 0 }) else {
             throw KestrelError.shapeMismatch("\(describe): expected samples of rank 3 (height, width, channels), found shape \(inputShape)")
         }
-        // Output sizes as Keras computes them; the padding is the one a Conv2D from that
-        // output size back to the input size would use, which makes this its adjoint.
-        var outSpatial: [Int] = []
+        var outputPadding: [Int]?
+        if let given = arguments.outputPadding {
+            guard let values = given.resolved(rank: 2), values.allSatisfy({ $0 >= 0 }) else {
+                throw KestrelError.invalidArgument(
+                    "\(describe): outputPadding must be one non-negative integer or 2 of them, found \(given)")
+            }
+            guard zip(values, strides).allSatisfy({ $0 < $1 }) else {
+                throw KestrelError.invalidArgument(
+                    "\(describe): outputPadding must be less than strides on every axis, found \(values) with strides \(strides)")
+            }
+            outputPadding = values
+        }
+        // Output sizes and placement as Keras computes them (its JAX backend's padding of the
+        // stride-dilated input, which TensorFlow agrees with wherever it accepts the sizes).
+        // The geometry is that of the Conv2D from the output back to the input, which makes
+        // this layer its adjoint: input pixel i's window starts at output row i · s − before.
+        var outSpatial: [Int] = [], before: [Int] = []
         for axis in 0..<2 {
             let span = (kernel[axis] - 1) * dilation[axis] + 1
             let n = inputShape[axis], s = strides[axis]
-            outSpatial.append(padding == .valid ? n * s + max(span - s, 0) : n * s)
+            let dilatedPadding: (left: Int, right: Int)
+            switch (padding, outputPadding?[axis]) {
+            case (.valid, let extra):
+                dilatedPadding = (span - 1, span - 1 + (extra ?? max(span, s) - span))
+            case (_, let extra):
+                let total = extra.map { span + span % 2 - 2 + $0 } ?? s + span - 2
+                let left = min((total + 1) / 2, span - 1)
+                dilatedPadding = (left, total - left)
+            }
+            let length = (n - 1) * s + 1 + dilatedPadding.left + dilatedPadding.right - span + 1
+            guard length > 0 else {
+                throw KestrelError.shapeMismatch(
+                    "\(describe): input shape \(inputShape) gives an empty output with kernelSize \(kernel), strides \(strides) and padding \"\(padding.rawValue)\"")
+            }
+            outSpatial.append(length)
+            before.append(span - 1 - dilatedPadding.left)
         }
-        var g = try WindowGeometry(inputShape: outSpatial + [filters], rank: 2, kernel: kernel, strides: strides,
-                                   dilation: dilation, padding: padding, describe: describe)
-        precondition(g.outputSpatial == Array(inputShape.prefix(2)), "transposed geometry must invert")
+        var g = WindowGeometry(inputSpatial: outSpatial, channels: filters, outputSpatial: Array(inputShape.prefix(2)),
+                               kernel: kernel, strides: strides, dilation: dilation, padBefore: before)
         g.groups = 1
         return g
+    }
+
+    /// Where the output of an input of `inputShape` lies: its spatial sizes, and for each axis
+    /// how far before output row 0 the window of input pixel 0 starts (the padding of the
+    /// Conv2D this layer is the adjoint of; ONNX's leading `pads`).
+    public func placement(forInputShape inputShape: [Int]) throws -> (outputSpatial: [Int], padBefore: [Int]) {
+        let g = try makeGeometry(inputShape)
+        return (g.inputSpatial, g.padBefore)
     }
 
     public override func outputShape(for inputShape: [Int]) throws -> [Int] {
@@ -119,7 +161,7 @@ public final class Conv2DTranspose: Layer {
 
     public override var config: [String: String] {
         ["name": name, "filters": "\(filters)", "kernel_size": "\(kernelSize)", "strides": "\(strides)",
-         "padding": padding.rawValue, "dilation_rate": "\(dilationRate)", "activation": activation.kerasName,
+         "padding": padding.rawValue, "output_padding": outputPadding.map { "\($0)" } ?? "None", "dilation_rate": "\(dilationRate)", "activation": activation.kerasName,
          "use_bias": "\(useBias)"]
     }
 
