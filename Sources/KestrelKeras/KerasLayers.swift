@@ -169,6 +169,30 @@ enum KerasLayers {
         case let l as RepeatVector:
             className = "RepeatVector"
             c["n"] = l.n
+        case let l as Rescaling:
+            className = "Rescaling"
+            c["scale"] = jsonNumber(l.scale)
+            c["offset"] = jsonNumber(l.offset)
+        case let l as Normalization:
+            className = "Normalization"
+            c["axis"] = l.axis
+            c["invert"] = l.invert
+            // A given mean and variance in the shape Keras broadcasts them from.
+            func statistics(_ values: [Float]?) -> Any {
+                guard let values else { return NSNull() }
+                if values.count == 1 { return jsonNumber(values[0]) }
+                func nest(_ flat: ArraySlice<Float>, _ shape: ArraySlice<Int>) -> Any {
+                    guard shape.count > 1 else { return flat.map(jsonNumber) }
+                    let step = flat.count / shape.first!
+                    return (0..<shape.first!).map { i in
+                        nest(flat[(flat.startIndex + i * step)..<(flat.startIndex + (i + 1) * step)], shape.dropFirst())
+                    }
+                }
+                let shape = l.keptShape.reduce(1, *) == values.count ? l.keptShape : [values.count]
+                return nest(values[...], shape[...])
+            }
+            c["mean"] = statistics(l.mean)
+            c["variance"] = statistics(l.variance)
         case let l as UpSampling2D:
             className = "UpSampling2D"
             c["size"] = l.size
@@ -272,6 +296,7 @@ enum KerasLayers {
         "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
         "BatchNormalization", "LayerNormalization", "Permute", "RepeatVector", "UpSampling2D", "ZeroPadding2D",
         "Cropping2D", "SpatialDropout1D", "SpatialDropout2D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D",
+        "Rescaling", "Normalization",
     ]
 
     /// A layer from its Keras class name and config; throws for unknown classes and bad values.
@@ -465,6 +490,42 @@ enum KerasLayers {
             let n = try c.int("n")
             guard n > 0, n <= 1 << 20 else { throw KestrelError.fileError("\(c.context): invalid n \(n)") }
             layer = RepeatVector(n, name: name)
+        case "Rescaling":
+            guard let scale = jsonDouble(c.values["scale"]), scale.isFinite else {
+                throw KestrelError.fileError("\(c.context): Rescaling scale must be one number (per-channel scales are not supported), found \(describeJSON(c.values["scale"]))")
+            }
+            let offset = c.has("offset") ? jsonDouble(c.values["offset"]) : 0
+            guard let offset, offset.isFinite else {
+                throw KestrelError.fileError("\(c.context): Rescaling offset must be one number, found \(describeJSON(c.values["offset"]))")
+            }
+            layer = Rescaling(Float(scale), offset: Float(offset), name: name)
+        case "Normalization":
+            // Keras's default is the last axis; null (its axis=None) keeps none.
+            var axes = [-1]
+            if let value = c.values["axis"] {
+                if value is NSNull { axes = [] } else if let one = jsonInt(value) { axes = [one] } else { axes = try c.ints("axis") }
+            }
+            guard axes.count <= 8, axes.allSatisfy({ abs($0) <= 8 }) else {
+                throw KestrelError.fileError("\(c.context): invalid Normalization axis \(axes)")
+            }
+            // A given mean and variance: a number or (nested) lists of numbers.
+            func statistics(_ key: String) throws -> [Float]? {
+                guard c.has(key) else { return nil }
+                var values: [Float] = []
+                func collect(_ value: Any?, depth: Int) throws {
+                    if let d = jsonDouble(value), d.isFinite, values.count < 1 << 24 {
+                        values.append(Float(d))
+                    } else if let list = value as? [Any], depth < 8 {
+                        for v in list { try collect(v, depth: depth + 1) }
+                    } else {
+                        throw KestrelError.fileError("\(c.context): Normalization '\(key)' should be a number or lists of numbers")
+                    }
+                }
+                try collect(c.values[key], depth: 0)
+                return values
+            }
+            layer = Normalization(axis: axes, mean: try statistics("mean"), variance: try statistics("variance"),
+                                  invert: try c.bool("invert", default: false), name: name)
         case "UpSampling2D":
             try channelsLast(c)
             var interpolation = Interpolation.nearest

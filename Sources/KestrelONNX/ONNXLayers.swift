@@ -35,6 +35,30 @@ extension ONNXGraphBuilder {
             return op("Softmax", [inputs[0]], base: base, [Attribute.int("axis", l.axis)])
         case is Dropout, is SpatialDropout, is InputLayer:
             return inputs[0]
+        case let l as Rescaling:
+            let scaled = op("Mul", [inputs[0], constant("\(base)/scale", shape: [], scalars: [l.scale])], base: base)
+            return op("Add", [scaled, constant("\(base)/offset", shape: [], scalars: [l.offset])], base: base)
+        case let l as Normalization:
+            // The statistics as constants broadcasting over the axes that share them.
+            let kept = l.keptShape.reduce(1, *)
+            var means: [Float], variances: [Float]
+            if let mean = l.mean, let variance = l.variance {
+                (means, variances) = mean.count == 1
+                    ? (Array(repeating: mean[0], count: kept), Array(repeating: variance[0], count: kept)) : (mean, variance)
+            } else {
+                let w = l.getWeights()
+                (means, variances) = (w[0].scalars, w[1].scalars)
+            }
+            let deviations = variances.map { max($0.squareRoot(), 1e-7) }
+            let rank = inputShapes[0].count
+            let keptAxes = Set(l.axis.map { $0 < 0 ? $0 + rank : $0 - 1 })
+            let shape = [1] + inputShapes[0].enumerated().map { keptAxes.contains($0.offset) ? $0.element : 1 }
+            let mean = constant("\(base)/mean", shape: shape, scalars: means)
+            let deviation = constant("\(base)/deviation", shape: shape, scalars: deviations)
+            if l.invert {
+                return op("Add", [op("Mul", [inputs[0], deviation], base: base), mean], base: base)
+            }
+            return op("Div", [op("Sub", [inputs[0], mean], base: base), deviation], base: base)
         case is Flatten:
             // Values are channels-last here, so ONNX's row-major Flatten matches Keras's order.
             return op("Flatten", [inputs[0]], base: base, [Attribute.int("axis", 1)])

@@ -184,6 +184,39 @@ final class KerasArchiveTests: XCTestCase {
         XCTAssertEqual(loaded.layers.compactMap { ($0 as? Conv2DTranspose)?.outputPadding }, [[1, 0]])
     }
 
+    /// Rescaling and Normalization (adapted, given per position, over everything and inverted)
+    /// keep their arguments and statistics through an archive.
+    func testPreprocessingLayersRoundTrip() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(33)
+        let x = Tensor.randomUniform([8, 2, 3], minval: 0, maxval: 255)
+        let perChannel = Normalization()
+        try perChannel.adapt(x)
+        let model = Sequential {
+            Input(shape: [2, 3])
+            Rescaling(1 / 255, offset: -0.5)
+            perChannel
+            Normalization(axis: [1, 2], mean: [0, 1, 2, 3, 4, 5], variance: [1, 2, 3, 4, 5, 6])
+            Normalization(axis: [], mean: [0.5], variance: [4], invert: true)
+            Flatten()
+            Dense(2)
+        }
+        model.compile(optimizer: Adam(), loss: MeanSquaredError())
+        _ = try model.fit(x, Tensor.randomUniform([8, 2]), batchSize: 4, epochs: 1, verbose: 0)
+        let path = dir.file("preprocessing.keras")
+        try model.save(to: path)
+        let loaded = try Model.load(from: path)
+        XCTAssertEqual(try loaded.predict(x).scalars, try model.predict(x).scalars)
+        let rescaling = try XCTUnwrap(loaded.layers[0] as? Rescaling)
+        XCTAssertEqual([rescaling.scale, rescaling.offset], [1 / 255, -0.5])
+        let normalizations = loaded.layers.compactMap { $0 as? Normalization }
+        XCTAssertEqual(normalizations.map(\.axis), [[-1], [1, 2], []])
+        XCTAssertEqual(normalizations.map(\.invert), [false, false, true])
+        XCTAssertEqual(normalizations[0].getWeights(), perChannel.getWeights())
+        XCTAssertEqual(normalizations[1].mean, [0, 1, 2, 3, 4, 5])
+        XCTAssertEqual(normalizations[2].variance, [4])
+    }
+
     /// Every weighted convolution and Dense with Keras's per-weight regularizers and constraints,
     /// compiled with SGD and MSE and trained one epoch on `samples` random samples (returned).
     static func trainedRegularized(seed: UInt64, samples: Int, batchSize: Int) throws -> (Sequential, x: Tensor, y: Tensor) {

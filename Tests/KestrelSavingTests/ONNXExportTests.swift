@@ -113,6 +113,24 @@ final class ONNXExportTests: XCTestCase {
         try compareWithOnnxRuntime(model, Tensor.randomUniform([3, 5, 4, 2], minval: -1, maxval: 1), name: "reshaping")
     }
 
+    func testOnnxRuntimeRunsPreprocessingLayers() throws {
+        Kestrel.setRandomSeed(19)
+        let x = Tensor.randomUniform([5, 2, 3], minval: 0, maxval: 255)
+        let perChannel = Normalization()
+        try perChannel.adapt(x)
+        let model = Sequential {
+            Input(shape: [2, 3])
+            Rescaling(1 / 127.5, offset: -1)
+            Normalization(axis: [1, 2], mean: [0, 0.1, 0.2, 0.3, 0.4, 0.5], variance: [1, 2, 3, 4, 5, 6])
+            Normalization(axis: [], mean: [0.5], variance: [4], invert: true)
+            Flatten()
+            Dense(3)
+        }
+        try compareWithOnnxRuntime(model, x, name: "preprocessing")
+        let adapted = Sequential { Input(shape: [2, 3]); perChannel; Dense(2) }
+        try compareWithOnnxRuntime(adapted, x, name: "normalization-adapted")
+    }
+
     func testOnnxRuntimeRunsDepthwiseAndSeparableConvolutions() throws {
         Kestrel.setRandomSeed(16)
         let model = Sequential {

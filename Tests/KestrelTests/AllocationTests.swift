@@ -48,6 +48,8 @@ final class AllocationTests: XCTestCase {
     func testLayerCatalogTrainingStepAllocatesNothing() throws {
         let model = Sequential {
             Input(shape: [10, 10, 3])
+            Rescaling(0.5, offset: 0.1)
+            Normalization(axis: [2, 3])
             ZeroPadding2D(padding: 1)
             Conv2D(8, kernelSize: 3, strides: 2, padding: .same, dilationRate: 1, groups: 1, activation: .elu)
             Conv2D(8, kernelSize: 3, padding: .same, dilationRate: 2, groups: 2, activation: .gelu)

@@ -11,11 +11,12 @@ import XCTest
 
 /// A JSON scalar or list, for layer configurations of any shape.
 enum FixtureValue: Decodable, Equatable {
-    case number(Double), bool(Bool), string(String), list([FixtureValue])
+    case number(Double), bool(Bool), string(String), list([FixtureValue]), null
 
     init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
         else if let d = try? c.decode(Double.self) { self = .number(d) }
         else if let s = try? c.decode(String.self) { self = .string(s) }
         else { self = .list(try c.decode([FixtureValue].self)) }
@@ -165,6 +166,15 @@ final class ConvReferenceTests: XCTestCase {
             return UpSampling2D(size: size("size", 2), interpolation: interpolation)
         case "Permute": return Permute(k["dims"]!.ints!)
         case "RepeatVector": return RepeatVector(k["n"]!.int!)
+        case "Rescaling": return Rescaling(k["scale"]!.float!, offset: k["offset"]?.float ?? 0)
+        case "Normalization":
+            // Keras's axis: an int, a list, or null for none; absent for the last axis.
+            let axis: [Int] = k["axis"] == .null ? [] : k["axis"]?.ints ?? [-1]
+            func values(_ key: String) -> [Float]? {
+                guard case .list(let l)? = k[key] else { return nil }
+                return l.compactMap(\.float)
+            }
+            return Normalization(axis: axis, mean: values("mean"), variance: values("variance"), invert: bool("invert", false))
         default:
             throw KerasFixtureError("no Kestrel layer for Keras \(c.layer) (case \(c.name))")
         }
@@ -172,7 +182,7 @@ final class ConvReferenceTests: XCTestCase {
 
     func testLayersMatchKeras() throws {
         let fixture = try KerasFixtures.load("conv_layers", as: ConvLayerFixture.self)
-        XCTAssertGreaterThanOrEqual(fixture.cases.count, 52)
+        XCTAssertGreaterThanOrEqual(fixture.cases.count, 58)
         for c in fixture.cases {
             let layer: Layer
             do { layer = try Self.makeLayer(c) } catch { XCTFail("\(c.name): \(error)"); continue }

@@ -127,6 +127,18 @@ def keras_make(directory):
     models["sequential_of_functional"] = keras.Sequential([
         keras.Input((7,)), layers.Dense(6), branches, layers.Dense(2, activation="softmax"),
     ])
+    # Preprocessing: Rescaling, Normalization adapted per channel, given per position (nested
+    # lists in the config) and over everything, inverted.
+    per_channel = layers.Normalization(axis=-1)
+    per_channel.adapt(rng.normal(3, 2, (50, 4, 3)).astype("float32"))
+    everything = layers.Normalization(axis=None, invert=True)
+    everything.adapt(rng.normal(-1, 0.5, (20, 4, 3)).astype("float32"))
+    given = layers.Normalization(axis=(1, 2), mean=rng.normal(0, 1, (4, 3)).tolist(),
+                                 variance=rng.uniform(0.5, 2, (4, 3)).tolist())
+    models["preprocessing"] = keras.Sequential([
+        keras.Input((4, 3)), layers.Rescaling(0.5, offset=1.0), per_channel, given, everything,
+        layers.Flatten(), layers.Dense(3),
+    ])
 
     for name, model in models.items():
         inputs = [rng.standard_normal((7,) + tuple(i.shape[1:])).astype("float32") for i in model.inputs]

@@ -1,0 +1,109 @@
+@testable import Kestrel
+import XCTest
+
+/// Rescaling and Normalization: shapes, errors, gradients, `adapt`, and the Keras regression
+/// tutorial's use (an adapted Normalization first in a trained model). Their outputs and input
+/// gradients against Keras are in ConvReferenceTests (fixtures `rescaling_*`, `normalization_*`).
+final class PreprocessingLayerTests: XCTestCase {
+    func testShapesAndErrors() throws {
+        XCTAssertEqual(try Rescaling(1 / 255).build(inputShape: [28, 28, 1]), [28, 28, 1])
+        let cases: [([Int], [Int], [Int])] = [
+            ([-1], [2, 3, 4], [4]), ([1, 3], [2, 3, 4], [2, 4]), ([3, 1], [2, 3, 4], [2, 4]),
+            ([], [2, 3, 4], []), ([-2], [5, 6], [5]), ([1], [7], [7]),
+        ]
+        for (axis, shape, kept) in cases {
+            let layer = Normalization(axis: axis)
+            XCTAssertEqual(try layer.build(inputShape: shape), shape)
+            XCTAssertEqual(layer.keptShape, kept, "axis \(axis) of \(shape)")
+            // Keras's non-trainable mean, variance and count (a scalar).
+            XCTAssertEqual(layer.weightSpecs.map(\.shape), [kept, kept, []])
+            XCTAssertEqual(layer.trainableParameterCount, 0)
+        }
+        XCTAssertEqual(Normalization(axis: 2).axis, [2])
+        XCTAssertTrue(try Normalization(mean: [1, 2], variance: [3, 4]).build(inputShape: [3, 2]) == [3, 2])
+        XCTAssertEqual(Normalization(mean: [1], variance: [1]).weightSpecs.count, 0)
+        assertThrowsMessage(try Normalization(axis: 0).build(inputShape: [3]), contains: ["Normalization", "axis 0", "batch axis"])
+        assertThrowsMessage(try Normalization(axis: 3).build(inputShape: [3, 4]), contains: ["axis 3", "[3, 4]"])
+        assertThrowsMessage(try Normalization(axis: [-1, 2]).build(inputShape: [3, 4]), contains: ["twice"])
+        assertThrowsMessage(try Normalization(mean: [1, 2, 3], variance: [1, 2, 3]).build(inputShape: [3, 2]),
+                            contains: ["1 or 2 values", "found 3 and 3"])
+        assertThrowsMessage(try Normalization(mean: [1]).build(inputShape: [3]), contains: ["both mean and variance"])
+        assertThrowsMessage(try Rescaling(.infinity).build(inputShape: [3]), contains: ["Rescaling", "finite"])
+    }
+
+    func testGradients() throws {
+        try LayerHarness(Rescaling(0.25, offset: -1), inputShapes: [[3, 2]], batch: 2).check(label: " rescaling")
+        let variants: [(String, Normalization, [Int])] = [
+            ("last axis", Normalization(), [3, 4]),
+            ("axes 1 and 3", Normalization(axis: [1, 3]), [2, 3, 2]),
+            ("one mean, inverted", Normalization(axis: [], invert: true), [2, 3]),
+        ]
+        for (label, layer, shape) in variants {
+            let harness = try LayerHarness(layer, inputShapes: [shape], batch: 2)
+            let kept = layer.keptShape, count = kept.reduce(1, *)
+            try layer.setWeights([Tensor(shape: kept, scalars: (0..<count).map { Float($0) * 0.3 - 0.5 }),
+                                  Tensor(shape: kept, scalars: (0..<count).map { Float($0) * 0.7 + 0.2 }),
+                                  Tensor(shape: [], scalars: [0])])
+            harness.check(label: " normalization \(label)")
+        }
+        try LayerHarness(Normalization(mean: [1, -2], variance: [0.5, 3]), inputShapes: [[3, 2]], batch: 2).check(label: " given")
+    }
+
+    /// `adapt` sets each kept position's mean and population variance (Keras: `np.mean`,
+    /// `np.var` over the other axes) and leaves `count` at 0 as Keras does.
+    func testAdaptComputesPopulationStatistics() throws {
+        let data = Tensor(shape: [4, 2], scalars: [1, 10, 2, 20, 3, 30, 4, 40])
+        let layer = Normalization()
+        try layer.adapt(data)
+        let w = layer.getWeights()
+        XCTAssertEqual(w[0].scalars, [2.5, 25])
+        XCTAssertEqual(w[1].scalars, [1.25, 125])
+        XCTAssertEqual(w[2].scalars, [0])
+        let y = try layer(data)
+        for (k, v) in y.scalars.enumerated() {
+            let column = k % 2, mean: Float = column == 0 ? 2.5 : 25, deviation = (column == 0 ? Float(1.25) : 125).squareRoot()
+            XCTAssertEqual(v, (data.scalars[k] - mean) / deviation, accuracy: 1e-6)
+        }
+        // One mean and variance over everything; then over image channels.
+        let whole = Normalization(axis: [])
+        try whole.adapt(data)
+        XCTAssertEqual(whole.getWeights()[0].scalars[0], 13.75, accuracy: 1e-5)
+        XCTAssertEqual(whole.getWeights()[1].scalars[0], (data.scalars.map { ($0 - 13.75) * ($0 - 13.75) }.reduce(0, +) / 8), accuracy: 1e-3)
+        let images = Tensor(shape: [2, 2, 1, 3], scalars: (0..<12).map { Float($0) })
+        let channels = Normalization()
+        try channels.adapt(images)
+        XCTAssertEqual(channels.getWeights()[0].scalars, [4.5, 5.5, 6.5])
+        XCTAssertEqual(channels.getWeights()[1].scalars, [11.25, 11.25, 11.25])
+
+        assertThrowsMessage(try layer.adapt(Tensor(shape: [2, 3], scalars: Array(repeating: 0, count: 6))),
+                            contains: ["Normalization", "built for samples of shape [2]", "[2, 3]"])
+        assertThrowsMessage(try Normalization(mean: [0], variance: [1]).adapt(data), contains: ["adapt has nothing to set"])
+        assertThrowsMessage(try Normalization().adapt(Tensor(shape: [3], scalars: [1, 2, 3])), contains: ["at least 2 axes"])
+    }
+
+    /// The Keras regression tutorial: `normalizer.adapt(train_features)`, then the normalizer
+    /// first in a Sequential trained with Adam and MAE. Training leaves its statistics alone.
+    func testAdaptedNormalizationInATrainedModel() throws {
+        Kestrel.setRandomSeed(31)
+        let x = Tensor.randomUniform([64, 3], minval: 0, maxval: 100)
+        let y = Tensor(shape: [64, 1], scalars: (0..<64).map { n in
+            0.05 * x.scalars[n * 3] - 0.02 * x.scalars[n * 3 + 1] + 3
+        })
+        let normalizer = Normalization(axis: -1)
+        try normalizer.adapt(x)
+        let statistics = normalizer.getWeights()
+        let model = Sequential {
+            Input(shape: [3])
+            normalizer
+            Dense(16, activation: .relu)
+            Dense(1)
+        }
+        model.compile(optimizer: Adam(learningRate: 0.01), loss: MeanAbsoluteError())
+        let history = try model.fit(x, y, batchSize: 16, epochs: 30, verbose: 0)
+        let losses = try XCTUnwrap(history.history["loss"])
+        XCTAssertLessThan(losses.last!, losses.first! * 0.5, "training reduces the loss")
+        XCTAssertEqual(normalizer.getWeights(), statistics, "the optimizer leaves the statistics alone")
+        XCTAssertEqual(model.layers[0].trainableParameterCount, 0)
+        XCTAssertEqual(model.layers[0].parameterCount, 7)
+    }
+}
