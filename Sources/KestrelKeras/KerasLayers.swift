@@ -169,6 +169,33 @@ enum KerasLayers {
         case let l as RepeatVector:
             className = "RepeatVector"
             c["n"] = l.n
+        case let l as AffineAugmentation:
+            func range(_ r: AugmentationRange) -> Any { r.values.count == 1 ? jsonNumber(r.values[0]) : r.values.map(jsonNumber) }
+            switch l {
+            case let rotation as RandomRotation:
+                className = "RandomRotation"
+                c["factor"] = range(rotation.factor)
+            case let zoom as RandomZoom:
+                className = "RandomZoom"
+                c["height_factor"] = range(zoom.heightFactor)
+                c["width_factor"] = zoom.widthFactor.map(range) ?? NSNull()
+            case let translation as RandomTranslation:
+                className = "RandomTranslation"
+                c["height_factor"] = range(translation.heightFactor)
+                c["width_factor"] = range(translation.widthFactor)
+            default:
+                throw KestrelError.invalidArgument("\(l.name) (\(l.className)): no Keras equivalent to save")
+            }
+            c["fill_mode"] = l.fillMode.rawValue
+            c["interpolation"] = l.interpolation.rawValue
+            c["fill_value"] = jsonNumber(l.fillValue)
+            c["seed"] = l.seed.map { Int(truncatingIfNeeded: $0) as Any } ?? NSNull()
+            c["data_format"] = "channels_last"
+        case let l as RandomFlip:
+            className = "RandomFlip"
+            c["mode"] = l.mode.rawValue
+            c["seed"] = l.seed.map { Int(truncatingIfNeeded: $0) as Any } ?? NSNull()
+            c["data_format"] = "channels_last"
         case let l as Rescaling:
             className = "Rescaling"
             c["scale"] = jsonNumber(l.scale)
@@ -296,7 +323,7 @@ enum KerasLayers {
         "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
         "BatchNormalization", "LayerNormalization", "Permute", "RepeatVector", "UpSampling2D", "ZeroPadding2D",
         "Cropping2D", "SpatialDropout1D", "SpatialDropout2D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D",
-        "Rescaling", "Normalization",
+        "Rescaling", "Normalization", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
     ]
 
     /// A layer from its Keras class name and config; throws for unknown classes and bad values.
@@ -490,6 +517,44 @@ enum KerasLayers {
             let n = try c.int("n")
             guard n > 0, n <= 1 << 20 else { throw KestrelError.fileError("\(c.context): invalid n \(n)") }
             layer = RepeatVector(n, name: name)
+        case "RandomRotation", "RandomZoom", "RandomTranslation", "RandomFlip":
+            try channelsLast(c)
+            let seed = jsonInt(c.values["seed"]).map { UInt64(bitPattern: Int64($0)) }
+            if className == "RandomFlip" {
+                let text = try c.optionalString("mode") ?? FlipMode.horizontalAndVertical.rawValue
+                guard let mode = FlipMode(rawValue: text) else {
+                    throw KestrelError.fileError("\(c.context): RandomFlip mode '\(text.prefix(40))' is not horizontal, vertical or horizontal_and_vertical")
+                }
+                layer = RandomFlip(mode: mode, seed: seed, name: name)
+                break
+            }
+            func range(_ key: String) throws -> AugmentationRange {
+                if let one = jsonDouble(c.values[key]) { return AugmentationRange(Float(one)) }
+                guard let list = c.values[key] as? [Any], list.count == 2, let a = jsonDouble(list[0]), let b = jsonDouble(list[1]) else {
+                    throw KestrelError.fileError("\(c.context): '\(key)' should be a number or a list of two numbers, found \(describeJSON(c.values[key]))")
+                }
+                return AugmentationRange(Float(a), Float(b))
+            }
+            let fillText = try c.optionalString("fill_mode") ?? "reflect", interpolationText = try c.optionalString("interpolation") ?? "bilinear"
+            guard let fill = FillMode(rawValue: fillText) else {
+                throw KestrelError.fileError("\(c.context): fill_mode '\(fillText.prefix(40))' is not reflect, wrap, constant or nearest")
+            }
+            guard let interpolation = Interpolation(rawValue: interpolationText) else {
+                throw KestrelError.fileError("\(c.context): interpolation '\(interpolationText.prefix(40))' is not nearest or bilinear")
+            }
+            let value = try c.float("fill_value", default: 0)
+            switch className {
+            case "RandomRotation":
+                layer = RandomRotation(try range("factor"), fillMode: fill, interpolation: interpolation, seed: seed,
+                                       fillValue: value, name: name)
+            case "RandomZoom":
+                layer = RandomZoom(heightFactor: try range("height_factor"),
+                                   widthFactor: c.has("width_factor") ? try range("width_factor") : nil, fillMode: fill,
+                                   interpolation: interpolation, seed: seed, fillValue: value, name: name)
+            default:
+                layer = RandomTranslation(heightFactor: try range("height_factor"), widthFactor: try range("width_factor"),
+                                          fillMode: fill, interpolation: interpolation, seed: seed, fillValue: value, name: name)
+            }
         case "Rescaling":
             guard let scale = jsonDouble(c.values["scale"]), scale.isFinite else {
                 throw KestrelError.fileError("\(c.context): Rescaling scale must be one number (per-channel scales are not supported), found \(describeJSON(c.values["scale"]))")

@@ -33,7 +33,8 @@ extension ONNXGraphBuilder {
             return op("LeakyRelu", [inputs[0]], base: base, [Attribute.float("alpha", l.negativeSlope)])
         case let l as Softmax:
             return op("Softmax", [inputs[0]], base: base, [Attribute.int("axis", l.axis)])
-        case is Dropout, is SpatialDropout, is InputLayer:
+        case is Dropout, is SpatialDropout, is InputLayer, is AffineAugmentation, is RandomFlip:
+            // Training-only layers: the identity in inference.
             return inputs[0]
         case let l as Rescaling:
             let scaled = op("Mul", [inputs[0], constant("\(base)/scale", shape: [], scalars: [l.scale])], base: base)

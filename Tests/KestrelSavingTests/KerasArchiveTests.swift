@@ -185,7 +185,8 @@ final class KerasArchiveTests: XCTestCase {
     }
 
     /// Rescaling and Normalization (adapted, given per position, over everything and inverted)
-    /// keep their arguments and statistics through an archive.
+    /// keep their arguments and statistics through an archive, the random augmentations their
+    /// arguments.
     func testPreprocessingLayersRoundTrip() throws {
         let dir = try ScratchDirectory()
         Kestrel.setRandomSeed(33)
@@ -215,6 +216,39 @@ final class KerasArchiveTests: XCTestCase {
         XCTAssertEqual(normalizations[0].getWeights(), perChannel.getWeights())
         XCTAssertEqual(normalizations[1].mean, [0, 1, 2, 3, 4, 5])
         XCTAssertEqual(normalizations[2].variance, [4])
+
+        // The augmentations: arguments only (they are the identity in inference).
+        let augmented = Sequential {
+            Input(shape: [6, 5, 2])
+            RandomFlip(mode: .horizontal, seed: 5)
+            RandomRotation([0.1, 0.2], fillMode: .constant, interpolation: .nearest, seed: 9, fillValue: 0.5)
+            RandomZoom(heightFactor: 0.2)
+            RandomTranslation(heightFactor: [-0.1, 0.2], widthFactor: 0.3, fillMode: .wrap)
+            Flatten()
+            Dense(2)
+        }
+        try augmented.build()
+        try augmented.save(to: dir.file("augmented.keras"))
+        let back = try Model.load(from: dir.file("augmented.keras"))
+        let image = Tensor.randomUniform([2, 6, 5, 2])
+        XCTAssertEqual(try back.predict(image), try augmented.predict(image))
+        let flip = try XCTUnwrap(back.layers[0] as? RandomFlip)
+        XCTAssertEqual(flip.mode, .horizontal)
+        XCTAssertEqual(flip.seed, 5)
+        let rotation = try XCTUnwrap(back.layers[1] as? RandomRotation)
+        XCTAssertEqual(rotation.factor, [0.1, 0.2])
+        XCTAssertEqual(rotation.fillMode, .constant)
+        XCTAssertEqual(rotation.interpolation, .nearest)
+        XCTAssertEqual(rotation.fillValue, 0.5)
+        XCTAssertEqual(rotation.seed, 9)
+        let zoom = try XCTUnwrap(back.layers[2] as? RandomZoom)
+        XCTAssertEqual(zoom.heightFactor, 0.2)
+        XCTAssertNil(zoom.widthFactor)
+        XCTAssertEqual(zoom.fillMode, .reflect)
+        let translation = try XCTUnwrap(back.layers[3] as? RandomTranslation)
+        XCTAssertEqual(translation.heightFactor, [-0.1, 0.2])
+        XCTAssertEqual(translation.widthFactor, 0.3)
+        XCTAssertEqual(translation.fillMode, .wrap)
     }
 
     /// Every weighted convolution and Dense with Keras's per-weight regularizers and constraints,

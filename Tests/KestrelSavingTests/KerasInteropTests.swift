@@ -171,7 +171,7 @@ final class KerasInteropTests: XCTestCase {
         let dir = try ScratchDirectory()
         let names = try Python.helper(["keras-make", dir.path]).split(separator: "\n").last!.split(separator: " ").map(String.init)
         XCTAssertEqual(names, ["mlp", "activations", "cnn", "functional", "nested_sequential", "nested_functional",
-                               "sequential_of_functional", "preprocessing"])
+                               "sequential_of_functional", "preprocessing", "augmentation"])
         for name in names {
             let model = try Model.load(from: dir.file("\(name).keras"))
             var inputs: [Tensor] = []
@@ -186,9 +186,21 @@ final class KerasInteropTests: XCTestCase {
             // Keras compiled these with Adam and trained one epoch: the state comes along.
             XCTAssertEqual(model.optimizer?.name, "adam", name)
             XCTAssertEqual(model.optimizer?.iterations, 1, name)
-            if name.contains("nested") || name.contains("_of_") || name == "preprocessing" {
+            if name == "augmentation" {
+                // Keras's arguments as Keras wrote them (rotation's factor as its two ends).
+                let flip = try XCTUnwrap(model.layers[0] as? RandomFlip)
+                XCTAssertEqual([flip.mode.rawValue, "\(flip.seed.map(String.init) ?? "nil")"], ["horizontal", "3"])
+                XCTAssertEqual((model.layers[1] as? RandomRotation)?.factor.bounds?.lower ?? 0, -0.1, accuracy: 1e-7)
+                let zoom = try XCTUnwrap(model.layers[2] as? RandomZoom)
+                XCTAssertEqual([zoom.fillMode.rawValue, "\(zoom.fillValue)", "\(zoom.heightFactor)"], ["constant", "0.5", "0.2"])
+                let translation = try XCTUnwrap(model.layers[3] as? RandomTranslation)
+                XCTAssertEqual([translation.interpolation.rawValue, translation.fillMode.rawValue, "\(translation.heightFactor)"],
+                               ["nearest", "wrap", "[-0.1, 0.2]"])
+            }
+            if name.contains("nested") || name.contains("_of_") || name == "preprocessing" || name == "augmentation" {
                 // Kestrel inlines nested models; what it saves from them Keras loads again.
-                // (Preprocessing: Keras's statistics, as Kestrel writes them back.)
+                // (Preprocessing: Keras's statistics and augmentation arguments, as Kestrel
+                // writes them back.)
                 try compareWithKeras(model, inputs: inputs, dir: dir, name: "\(name)-resaved")
             }
         }

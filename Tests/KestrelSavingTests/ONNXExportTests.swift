@@ -129,6 +129,18 @@ final class ONNXExportTests: XCTestCase {
         try compareWithOnnxRuntime(model, x, name: "preprocessing")
         let adapted = Sequential { Input(shape: [2, 3]); perChannel; Dense(2) }
         try compareWithOnnxRuntime(adapted, x, name: "normalization-adapted")
+        // Augmentation is for training: the export is the identity, as Kestrel's inference.
+        let augmented = Sequential {
+            Input(shape: [6, 5, 2])
+            RandomFlip()
+            RandomRotation(0.2)
+            RandomZoom(heightFactor: 0.1)
+            RandomTranslation(heightFactor: 0.1, widthFactor: 0.1)
+            Conv2D(2, kernelSize: 3)
+            Flatten()
+            Dense(2)
+        }
+        try compareWithOnnxRuntime(augmented, Tensor.randomUniform([3, 6, 5, 2]), name: "augmentation")
     }
 
     func testOnnxRuntimeRunsDepthwiseAndSeparableConvolutions() throws {

@@ -166,6 +166,25 @@ final class ConvReferenceTests: XCTestCase {
             return UpSampling2D(size: size("size", 2), interpolation: interpolation)
         case "Permute": return Permute(k["dims"]!.ints!)
         case "RepeatVector": return RepeatVector(k["n"]!.int!)
+        case "RandomRotation", "RandomZoom", "RandomTranslation":
+            func range(_ key: String) -> AugmentationRange? {
+                guard let values = k[key], case .list(let l) = values else { return k[key]?.float.map { AugmentationRange($0) } }
+                return AugmentationRange(l.compactMap(\.float)[0], l.compactMap(\.float)[1])
+            }
+            var fill = FillMode.reflect, interpolation = Interpolation.bilinear
+            if case .string(let s)? = k["fill_mode"] { fill = try XCTUnwrap(FillMode(rawValue: s)) }
+            if case .string(let s)? = k["interpolation"] { interpolation = try XCTUnwrap(Interpolation(rawValue: s)) }
+            let value = k["fill_value"]?.float ?? 0
+            switch c.layer {
+            case "RandomRotation":
+                return RandomRotation(range("factor")!, fillMode: fill, interpolation: interpolation, fillValue: value)
+            case "RandomZoom":
+                return RandomZoom(heightFactor: range("height_factor")!, widthFactor: range("width_factor"), fillMode: fill,
+                                  interpolation: interpolation, fillValue: value)
+            default:
+                return RandomTranslation(heightFactor: range("height_factor")!, widthFactor: range("width_factor")!,
+                                         fillMode: fill, interpolation: interpolation, fillValue: value)
+            }
         case "Rescaling": return Rescaling(k["scale"]!.float!, offset: k["offset"]?.float ?? 0)
         case "Normalization":
             // Keras's axis: an int, a list, or null for none; absent for the last axis.
@@ -182,7 +201,7 @@ final class ConvReferenceTests: XCTestCase {
 
     func testLayersMatchKeras() throws {
         let fixture = try KerasFixtures.load("conv_layers", as: ConvLayerFixture.self)
-        XCTAssertGreaterThanOrEqual(fixture.cases.count, 58)
+        XCTAssertGreaterThanOrEqual(fixture.cases.count, 64)
         for c in fixture.cases {
             let layer: Layer
             do { layer = try Self.makeLayer(c) } catch { XCTFail("\(c.name): \(error)"); continue }

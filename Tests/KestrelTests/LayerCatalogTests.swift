@@ -100,7 +100,9 @@ final class LayerCatalogTests: XCTestCase {
             Sizes typed `SpatialSize` take one integer for every axis (`3`) or one per axis (`[3, 5]`).
             Weight regularizers are `Regularizer.l1(_:)`, `.l2(_:)`, `.l1l2(l1:l2:)` (Keras `L1`, `L2`,
             `L1L2`); constraints are `Constraint.maxNorm(_:axis:)`, `.nonNeg`, `.unitNorm` (Keras
-            `MaxNorm`, `NonNeg`, `UnitNorm`).
+            `MaxNorm`, `NonNeg`, `UnitNorm`). Augmentation ranges typed `AugmentationRange` take one
+            number (`0.2`: −0.2…0.2) or two ends (`[-0.1, 0.3]`), as Keras's `factor` arguments; the
+            random augmentations act in training only and pass images through in inference.
 
             """
         let families = Dictionary(grouping: layers, by: \.family)

@@ -235,6 +235,9 @@ def conv_layers():
                 "output": tensor(np.asarray(y)), "projection": tensor(projection),
                 "input_gradient": tensor(np.asarray(gx)),
                 "weight_gradients": [tensor(np.asarray(g)) for g in gw]}
+        # (A random layer's seed-generator state is Keras's own bookkeeping, not a weight.)
+        new_ntv = [v for v, variable in zip(new_ntv, layer.non_trainable_variables)
+                   if "seed_generator" not in variable.path]
         if training and new_ntv:
             case["updated_non_trainable"] = [tensor(np.asarray(v)) for v in new_ntv]
         cases.append(case)
@@ -345,6 +348,22 @@ def conv_layers():
     run("normalization_axis_none_invert", "Normalization", {"axis": None, "invert": True}, img(2, 3, 2))
     run("normalization_given", "Normalization",
         {"axis": -1, "mean": [0.5, -1.0, 2.0], "variance": [4.0, 0.25, 1e-16]}, img(2, 2, 3))
+    # Geometric augmentations in training, with each range one value wide so that Keras's draw
+    # is fixed: its transform, fill modes and resampling against Kestrel's.
+    run("random_rotation_36deg_reflect", "RandomRotation", {"factor": [0.1, 0.1]}, img(1, 5, 4, 2), training=True)
+    run("random_rotation_-72deg_constant_nearest", "RandomRotation",
+        {"factor": [-0.2, -0.2], "fill_mode": "constant", "fill_value": 0.5, "interpolation": "nearest"},
+        img(1, 4, 5, 1), training=True)
+    run("random_zoom_out_in_wrap", "RandomZoom", {"height_factor": [0.3, 0.3], "width_factor": [-0.2, -0.2],
+                                                  "fill_mode": "wrap"}, img(1, 5, 5, 2), training=True)
+    run("random_zoom_in_nearest_fill", "RandomZoom", {"height_factor": [-0.25, -0.25], "fill_mode": "nearest"},
+        img(1, 4, 4, 1), training=True)
+    run("random_translation_constant", "RandomTranslation",
+        {"height_factor": [0.2, 0.2], "width_factor": [-0.3, -0.3], "fill_mode": "constant"},
+        img(1, 5, 4, 1), training=True)
+    run("random_translation_reflect_nearest", "RandomTranslation",
+        {"height_factor": [-0.35, -0.35], "width_factor": [0.15, 0.15], "interpolation": "nearest"},
+        img(1, 4, 6, 1), training=True)
     write("conv_layers.json", {"cases": cases})
 
 

@@ -139,6 +139,12 @@ def keras_make(directory):
         keras.Input((4, 3)), layers.Rescaling(0.5, offset=1.0), per_channel, given, everything,
         layers.Flatten(), layers.Dense(3),
     ])
+    models["augmentation"] = keras.Sequential([
+        keras.Input((6, 5, 2)), layers.RandomFlip("horizontal", seed=3), layers.RandomRotation(0.1),
+        layers.RandomZoom(0.2, fill_mode="constant", fill_value=0.5),
+        layers.RandomTranslation((-0.1, 0.2), 0.2, interpolation="nearest", fill_mode="wrap"),
+        layers.Conv2D(2, 3), layers.Flatten(), layers.Dense(3),
+    ])
 
     for name, model in models.items():
         inputs = [rng.standard_normal((7,) + tuple(i.shape[1:])).astype("float32") for i in model.inputs]
