@@ -196,6 +196,17 @@ enum KerasLayers {
             c["mode"] = l.mode.rawValue
             c["seed"] = l.seed.map { Int(truncatingIfNeeded: $0) as Any } ?? NSNull()
             c["data_format"] = "channels_last"
+        case let l as Resizing:
+            className = "Resizing"
+            c["height"] = l.height
+            c["width"] = l.width
+            c["interpolation"] = l.interpolation.rawValue
+            c["crop_to_aspect_ratio"] = l.cropToAspectRatio
+            c["pad_to_aspect_ratio"] = false
+            c["fill_mode"] = "constant"
+            c["fill_value"] = 0.0
+            c["antialias"] = false
+            c["data_format"] = "channels_last"
         case let l as Rescaling:
             className = "Rescaling"
             c["scale"] = jsonNumber(l.scale)
@@ -323,7 +334,7 @@ enum KerasLayers {
         "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
         "BatchNormalization", "LayerNormalization", "Permute", "RepeatVector", "UpSampling2D", "ZeroPadding2D",
         "Cropping2D", "SpatialDropout1D", "SpatialDropout2D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D",
-        "Rescaling", "Normalization", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
+        "Rescaling", "Normalization", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
     ]
 
     /// A layer from its Keras class name and config; throws for unknown classes and bad values.
@@ -555,6 +566,21 @@ enum KerasLayers {
                 layer = RandomTranslation(heightFactor: try range("height_factor"), widthFactor: try range("width_factor"),
                                           fillMode: fill, interpolation: interpolation, seed: seed, fillValue: value, name: name)
             }
+        case "Resizing":
+            try channelsLast(c)
+            let height = try c.int("height"), width = try c.int("width")
+            guard height > 0, width > 0, height <= 1 << 16, width <= 1 << 16 else {
+                throw KestrelError.fileError("\(c.context): invalid Resizing size \(height) × \(width)")
+            }
+            let text = try c.optionalString("interpolation") ?? "bilinear"
+            guard let interpolation = Interpolation(rawValue: text) else {
+                throw KestrelError.fileError("\(c.context): Resizing interpolation '\(text.prefix(40))' is not supported (only nearest and bilinear)")
+            }
+            for key in ["pad_to_aspect_ratio", "antialias"] where try c.bool(key, default: false) {
+                throw KestrelError.fileError("\(c.context): Resizing with \(key) is not supported")
+            }
+            layer = Resizing(height, width, interpolation: interpolation,
+                             cropToAspectRatio: try c.bool("crop_to_aspect_ratio", default: false), name: name)
         case "Rescaling":
             guard let scale = jsonDouble(c.values["scale"]), scale.isFinite else {
                 throw KestrelError.fileError("\(c.context): Rescaling scale must be one number (per-channel scales are not supported), found \(describeJSON(c.values["scale"]))")

@@ -158,6 +158,30 @@ extension ONNXGraphBuilder {
             return op("Slice", [inputs[0], int64Constant("\(base)/starts", [Int64(a[0][0]), Int64(a[1][0])]),
                                 int64Constant("\(base)/ends", [Int64(s[0] - a[0][1]), Int64(s[1] - a[1][1])]),
                                 int64Constant("\(base)/axes", [1, 2])], base: base)
+        case let l as Resizing:
+            // NCHW; the crop as a Slice; the output size from the input's batch and channels
+            // (the batch is symbolic) and the target height and width.
+            var x = op("Transpose", [inputs[0]], base: base, [Attribute.ints("perm", Self.toChannelsFirst(2))])
+            if l.cropToAspectRatio {
+                let (rows, columns) = (inputShapes[0][0], inputShapes[0][1])
+                let cropRows = max(min(rows, Int(Double(columns * l.height) / Double(l.width))), 1)
+                let cropColumns = max(min(columns, Int(Double(rows * l.width) / Double(l.height))), 1)
+                let (top, left) = (Int(Double(rows - cropRows) / 2), Int(Double(columns - cropColumns) / 2))
+                x = op("Slice", [x, int64Constant("\(base)/crop_starts", [Int64(top), Int64(left)]),
+                                 int64Constant("\(base)/crop_ends", [Int64(top + cropRows), Int64(left + cropColumns)]),
+                                 int64Constant("\(base)/crop_axes", [2, 3])], base: base)
+            }
+            let leading = op("Slice", [op("Shape", [x], base: base), int64Constant("\(base)/shape_starts", [0]),
+                                       int64Constant("\(base)/shape_ends", [2])], base: base)
+            let sizes = op("Concat", [leading, int64Constant("\(base)/size", [Int64(l.height), Int64(l.width)])], base: base,
+                           [Attribute.int("axis", 0)])
+            // Keras's nearest reads floor((o + 0.5) · in / out): "tf_half_pixel_for_nn" with "floor".
+            let attributes = l.interpolation == .nearest
+                ? [Attribute.string("mode", "nearest"), Attribute.string("coordinate_transformation_mode", "tf_half_pixel_for_nn"),
+                   Attribute.string("nearest_mode", "floor")]
+                : [Attribute.string("mode", "linear"), Attribute.string("coordinate_transformation_mode", "half_pixel")]
+            let y = op("Resize", [x, "", "", sizes], base: base, attributes)
+            return op("Transpose", [y], base: base, [Attribute.ints("perm", Self.toChannelsLast(2))])
         case let l as UpSampling2D:
             // Nearest: with "asymmetric" coordinates and "floor" rounding, output pixel i reads
             // input pixel floor(i / size), as Keras's repeat does. Bilinear: "half_pixel"

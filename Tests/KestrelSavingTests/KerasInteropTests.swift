@@ -188,12 +188,13 @@ final class KerasInteropTests: XCTestCase {
             XCTAssertEqual(model.optimizer?.iterations, 1, name)
             if name == "augmentation" {
                 // Keras's arguments as Keras wrote them (rotation's factor as its two ends).
-                let flip = try XCTUnwrap(model.layers[0] as? RandomFlip)
+                XCTAssertEqual((model.layers[0] as? Resizing)?.cropToAspectRatio, true)
+                let flip = try XCTUnwrap(model.layers[1] as? RandomFlip)
                 XCTAssertEqual([flip.mode.rawValue, "\(flip.seed.map(String.init) ?? "nil")"], ["horizontal", "3"])
-                XCTAssertEqual((model.layers[1] as? RandomRotation)?.factor.bounds?.lower ?? 0, -0.1, accuracy: 1e-7)
-                let zoom = try XCTUnwrap(model.layers[2] as? RandomZoom)
+                XCTAssertEqual((model.layers[2] as? RandomRotation)?.factor.bounds?.lower ?? 0, -0.1, accuracy: 1e-7)
+                let zoom = try XCTUnwrap(model.layers[3] as? RandomZoom)
                 XCTAssertEqual([zoom.fillMode.rawValue, "\(zoom.fillValue)", "\(zoom.heightFactor)"], ["constant", "0.5", "0.2"])
-                let translation = try XCTUnwrap(model.layers[3] as? RandomTranslation)
+                let translation = try XCTUnwrap(model.layers[4] as? RandomTranslation)
                 XCTAssertEqual([translation.interpolation.rawValue, translation.fillMode.rawValue, "\(translation.heightFactor)"],
                                ["nearest", "wrap", "[-0.1, 0.2]"])
             }

@@ -141,6 +141,12 @@ final class ONNXExportTests: XCTestCase {
             Dense(2)
         }
         try compareWithOnnxRuntime(augmented, Tensor.randomUniform([3, 6, 5, 2]), name: "augmentation")
+        for (name, resizing) in [("resizing-up", Resizing(9, 7)), ("resizing-down", Resizing(4, 3)),
+                                 ("resizing-nearest", Resizing(4, 7, interpolation: .nearest)),
+                                 ("resizing-crop", Resizing(5, 5, cropToAspectRatio: true))] {
+            let model = Sequential { Input(shape: [6, 5, 2]); resizing; Flatten(); Dense(2) }
+            try compareWithOnnxRuntime(model, Tensor.randomUniform([3, 6, 5, 2]), name: name)
+        }
     }
 
     func testOnnxRuntimeRunsDepthwiseAndSeparableConvolutions() throws {

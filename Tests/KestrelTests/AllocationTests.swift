@@ -54,6 +54,7 @@ final class AllocationTests: XCTestCase {
             RandomRotation(0.1)
             RandomZoom(heightFactor: 0.2, widthFactor: 0.1, fillMode: .constant)
             RandomTranslation(heightFactor: 0.1, widthFactor: 0.2, fillMode: .wrap, interpolation: .nearest)
+            Resizing(12, 9)
             ZeroPadding2D(padding: 1)
             Conv2D(8, kernelSize: 3, strides: 2, padding: .same, dilationRate: 1, groups: 1, activation: .elu)
             Conv2D(8, kernelSize: 3, padding: .same, dilationRate: 2, groups: 2, activation: .gelu)

@@ -186,6 +186,11 @@ final class ConvReferenceTests: XCTestCase {
                                          fillMode: fill, interpolation: interpolation, fillValue: value)
             }
         case "Rescaling": return Rescaling(k["scale"]!.float!, offset: k["offset"]?.float ?? 0)
+        case "Resizing":
+            var interpolation = Interpolation.bilinear
+            if case .string(let s)? = k["interpolation"] { interpolation = try XCTUnwrap(Interpolation(rawValue: s)) }
+            return Resizing(k["height"]!.int!, k["width"]!.int!, interpolation: interpolation,
+                            cropToAspectRatio: bool("crop_to_aspect_ratio", false))
         case "Normalization":
             // Keras's axis: an int, a list, or null for none; absent for the last axis.
             let axis: [Int] = k["axis"] == .null ? [] : k["axis"]?.ints ?? [-1]
@@ -201,7 +206,7 @@ final class ConvReferenceTests: XCTestCase {
 
     func testLayersMatchKeras() throws {
         let fixture = try KerasFixtures.load("conv_layers", as: ConvLayerFixture.self)
-        XCTAssertGreaterThanOrEqual(fixture.cases.count, 64)
+        XCTAssertGreaterThanOrEqual(fixture.cases.count, 68)
         for c in fixture.cases {
             let layer: Layer
             do { layer = try Self.makeLayer(c) } catch { XCTFail("\(c.name): \(error)"); continue }

@@ -1,9 +1,10 @@
 @testable import Kestrel
 import XCTest
 
-/// Rescaling and Normalization: shapes, errors, gradients, `adapt`, and the Keras regression
-/// tutorial's use (an adapted Normalization first in a trained model). Their outputs and input
-/// gradients against Keras are in ConvReferenceTests (fixtures `rescaling_*`, `normalization_*`).
+/// Rescaling, Normalization and Resizing: shapes, errors, gradients, `adapt`, and the Keras
+/// regression tutorial's use (an adapted Normalization first in a trained model). Their outputs
+/// and input gradients against Keras are in ConvReferenceTests (fixtures `rescaling_*`,
+/// `normalization_*`, `resizing_*`).
 final class PreprocessingLayerTests: XCTestCase {
     func testShapesAndErrors() throws {
         XCTAssertEqual(try Rescaling(1 / 255).build(inputShape: [28, 28, 1]), [28, 28, 1])
@@ -31,8 +32,26 @@ final class PreprocessingLayerTests: XCTestCase {
         assertThrowsMessage(try Rescaling(.infinity).build(inputShape: [3]), contains: ["Rescaling", "finite"])
     }
 
+    func testResizingShapesAndErrors() throws {
+        XCTAssertEqual(try Resizing(7, 5).build(inputShape: [3, 4, 2]), [7, 5, 2])
+        XCTAssertEqual(try Resizing(2, 2, cropToAspectRatio: true).build(inputShape: [6, 4, 3]), [2, 2, 3])
+        assertThrowsMessage(try Resizing(0, 5).build(inputShape: [3, 4, 2]), contains: ["Resizing", "positive", "0"])
+        assertThrowsMessage(try Resizing(2, 5).build(inputShape: [3, 4]), contains: ["Resizing", "rank 3"])
+        // The same size resizes to itself, and a crop of the same aspect ratio is the image.
+        let image = Tensor.randomUniform([2, 4, 6, 3])
+        XCTAssertEqual(try Resizing(4, 6)(image), image)
+        XCTAssertEqual(try Resizing(4, 6, interpolation: .nearest, cropToAspectRatio: true)(image), image)
+        // Halving by nearest keeps every second pixel from index 1: floor((o + 0.5) · 2).
+        let halved = try Resizing(2, 3, interpolation: .nearest)(image)
+        XCTAssertEqual(halved[1, 1, 2, 0], image[1, 3, 5, 0])
+        XCTAssertEqual(halved[0, 0, 0, 2], image[0, 1, 1, 2])
+    }
+
     func testGradients() throws {
         try LayerHarness(Rescaling(0.25, offset: -1), inputShapes: [[3, 2]], batch: 2).check(label: " rescaling")
+        try LayerHarness(Resizing(5, 3), inputShapes: [[3, 4, 2]], batch: 2).check(label: " resizing bilinear")
+        try LayerHarness(Resizing(2, 5, interpolation: .nearest), inputShapes: [[3, 4, 2]], batch: 2).check(label: " resizing nearest")
+        try LayerHarness(Resizing(3, 3, cropToAspectRatio: true), inputShapes: [[5, 3, 1]], batch: 2).check(label: " resizing crop")
         let variants: [(String, Normalization, [Int])] = [
             ("last axis", Normalization(), [3, 4]),
             ("axes 1 and 3", Normalization(axis: [1, 3]), [2, 3, 2]),

@@ -364,6 +364,11 @@ def conv_layers():
     run("random_translation_reflect_nearest", "RandomTranslation",
         {"height_factor": [-0.35, -0.35], "width_factor": [0.15, 0.15], "interpolation": "nearest"},
         img(1, 4, 6, 1), training=True)
+    run("resizing_up_bilinear", "Resizing", {"height": 5, "width": 7}, img(1, 3, 4, 2))
+    run("resizing_down_bilinear", "Resizing", {"height": 4, "width": 3}, img(1, 6, 5, 1))
+    run("resizing_nearest", "Resizing", {"height": 3, "width": 6, "interpolation": "nearest"}, img(1, 5, 4, 1))
+    run("resizing_crop_to_aspect_ratio", "Resizing", {"height": 3, "width": 3, "crop_to_aspect_ratio": True},
+        img(1, 6, 4, 1))
     write("conv_layers.json", {"cases": cases})
 
 

@@ -140,7 +140,8 @@ def keras_make(directory):
         layers.Flatten(), layers.Dense(3),
     ])
     models["augmentation"] = keras.Sequential([
-        keras.Input((6, 5, 2)), layers.RandomFlip("horizontal", seed=3), layers.RandomRotation(0.1),
+        keras.Input((6, 5, 2)), layers.Resizing(7, 4, crop_to_aspect_ratio=True),
+        layers.RandomFlip("horizontal", seed=3), layers.RandomRotation(0.1),
         layers.RandomZoom(0.2, fill_mode="constant", fill_value=0.5),
         layers.RandomTranslation((-0.1, 0.2), 0.2, interpolation="nearest", fill_mode="wrap"),
         layers.Conv2D(2, 3), layers.Flatten(), layers.Dense(3),

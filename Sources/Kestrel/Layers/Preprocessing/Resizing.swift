@@ -1,0 +1,63 @@
+/// Resizes `(height, width, channels)` images to `height × width` (Keras `Resizing`), bilinearly
+/// by default, as Keras's `image.resize` without antialiasing; `cropToAspectRatio` first
+/// crops the largest centred window with the target's aspect ratio, so nothing is stretched.
+public final class Resizing: Layer {
+    /// The output height.
+    public let height: Int
+    /// The output width.
+    public let width: Int
+    /// How pixels are resampled (Keras default "bilinear").
+    public let interpolation: Interpolation
+    /// Whether to crop to the target aspect ratio before resizing (Keras default false).
+    public let cropToAspectRatio: Bool
+
+    private var resizer = ImageResizer()
+
+    /// A layer resizing images to `height × width`.
+    public init(_ height: Int, _ width: Int, interpolation: Interpolation = .bilinear, cropToAspectRatio: Bool = false,
+                inputShape: [Int]? = nil, name: String? = nil) {
+        self.height = height
+        self.width = width
+        self.interpolation = interpolation
+        self.cropToAspectRatio = cropToAspectRatio
+        super.init(name: name, inputShape: inputShape)
+    }
+
+    public override func outputShape(for inputShape: [Int]) throws -> [Int] {
+        guard height > 0, width > 0 else {
+            throw KestrelError.invalidArgument("\(name) (Resizing): height and width must be positive, found \(height) and \(width)")
+        }
+        guard inputShape.count == 3, inputShape.allSatisfy({ $0 > 0 }) else {
+            throw KestrelError.shapeMismatch(
+                "\(name) (Resizing): expected images of rank 3 (height, width, channels), found shape \(inputShape)")
+        }
+        var (rows, columns, top, left) = (inputShape[0], inputShape[1], 0, 0)
+        if cropToAspectRatio {
+            // Keras's centred crop box, with its integer truncations.
+            let cropRows = max(min(rows, Int(Double(columns * height) / Double(width))), 1)
+            let cropColumns = max(min(columns, Int(Double(rows * width) / Double(height))), 1)
+            (top, left) = (Int(Double(rows - cropRows) / 2), Int(Double(columns - cropColumns) / 2))
+            (rows, columns) = (cropRows, cropColumns)
+        }
+        resizer = ImageResizer(rows: ResizeAxis(input: rows, output: height, interpolation: interpolation, offset: top),
+                               columns: ResizeAxis(input: columns, output: width, interpolation: interpolation, offset: left),
+                               inputWidth: inputShape[1], channels: inputShape[2])
+        return [height, width, inputShape[2]]
+    }
+
+    public override var backwardNeedsInput: Bool { false }
+    public override var config: [String: String] {
+        ["name": name, "height": "\(height)", "width": "\(width)", "interpolation": interpolation.rawValue,
+         "crop_to_aspect_ratio": "\(cropToAspectRatio)"]
+    }
+
+    public override func forward(_ c: LayerContext) {
+        for n in 0..<c.batch { resizer.forward(c.input + n * c.inputSize, c.output + n * c.outputSize) }
+    }
+
+    public override func backward(_ c: LayerContext) {
+        guard let dx = c.inputGradient, let dy = c.outputGradient else { return }
+        dx.update(repeating: 0, count: c.batch * c.inputSize)
+        for n in 0..<c.batch { resizer.backward(dy + n * c.outputSize, dx + n * c.inputSize) }
+    }
+}
