@@ -70,9 +70,25 @@ struct AffineSampler {
         return (offset(r0, c0), wr0 * wc0, offset(r0, c1), wr0 * wc1, offset(r1, c0), wr1 * wc0, offset(r1, c1), wr1 * wc1)
     }
 
+    /// The taps of an output pixel whose source lies wholly inside the image (all taps in
+    /// range, so no fill rule applies): the offset of the top-left tap and the two weights, or
+    /// nil when some tap falls outside. The common case, kept free of the general path's
+    /// per-tap fill rules.
+    @inline(__always)
+    func interiorTap(_ sourceRow: Float, _ sourceColumn: Float) -> (offset: Int, rowWeight: Float, columnWeight: Float)? {
+        if interpolation == .nearest {
+            let r = sourceRow.rounded(.toNearestOrAwayFromZero), c = sourceColumn.rounded(.toNearestOrAwayFromZero)
+            guard r >= 0, r < Float(height), c >= 0, c < Float(width) else { return nil }
+            return ((Int(r) * width + Int(c)) * channels, 0, 0)
+        }
+        let r = sourceRow.rounded(.down), c = sourceColumn.rounded(.down)
+        guard r >= 0, r + 1 < Float(height), c >= 0, c + 1 < Float(width) else { return nil }
+        return ((Int(r) * width + Int(c)) * channels, sourceRow - r, sourceColumn - c)
+    }
+
     /// Transforms one image `x` into `y` with `t` = (a0, a1, a2, b0, b1, b2).
     func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ t: UnsafePointer<Float>) {
-        let fill = fillValue, channels = channels
+        let fill = fillValue, channels = channels, rowLength = width * channels
         @inline(__always) func add(_ out: UnsafeMutablePointer<Float>, _ offset: Int?, _ weight: Float) {
             if let offset {
                 let src = x + offset
@@ -83,8 +99,22 @@ struct AffineSampler {
         }
         for row in 0..<height {
             for column in 0..<width {
-                let (o0, w0, o1, w1, o2, w2, o3, w3) = taps(row: row, column: column, t)
                 let out = y + (row * width + column) * channels
+                let (fx, fy) = (Float(column), Float(row))
+                if let tap = interiorTap(t[3] * fx + t[4] * fy + t[5], t[0] * fx + t[1] * fy + t[2]) {
+                    let p = x + tap.offset, (a, b) = (tap.rowWeight, tap.columnWeight)
+                    if interpolation == .nearest {
+                        out.update(from: p, count: channels)
+                        continue
+                    }
+                    for k in 0..<channels {
+                        let upper = (1 - b) * p[k] + b * p[channels + k]
+                        let lower = (1 - b) * p[rowLength + k] + b * p[rowLength + channels + k]
+                        out[k] = (1 - a) * upper + a * lower
+                    }
+                    continue
+                }
+                let (o0, w0, o1, w1, o2, w2, o3, w3) = taps(row: row, column: column, t)
                 out.update(repeating: 0, count: channels)
                 add(out, o0, w0)
                 if interpolation == .bilinear {
@@ -99,7 +129,7 @@ struct AffineSampler {
     /// Adds the gradient of one transformed image, `dy`, back to its input's `dx` (zeroed by
     /// the caller); taps that read the constant fill pass nothing back.
     func backward(_ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ t: UnsafePointer<Float>) {
-        let channels = channels
+        let channels = channels, rowLength = width * channels
         @inline(__always) func add(_ g: UnsafePointer<Float>, _ offset: Int?, _ weight: Float) {
             guard let offset else { return }
             let dst = dx + offset
@@ -107,8 +137,24 @@ struct AffineSampler {
         }
         for row in 0..<height {
             for column in 0..<width {
-                let (o0, w0, o1, w1, o2, w2, o3, w3) = taps(row: row, column: column, t)
                 let g = dy + (row * width + column) * channels
+                let (fx, fy) = (Float(column), Float(row))
+                if let tap = interiorTap(t[3] * fx + t[4] * fy + t[5], t[0] * fx + t[1] * fy + t[2]) {
+                    let p = dx + tap.offset, (a, b) = (tap.rowWeight, tap.columnWeight)
+                    if interpolation == .nearest {
+                        for k in 0..<channels { p[k] += g[k] }
+                        continue
+                    }
+                    for k in 0..<channels {
+                        let upper = (1 - a) * g[k], lower = a * g[k]
+                        p[k] += (1 - b) * upper
+                        p[channels + k] += b * upper
+                        p[rowLength + k] += (1 - b) * lower
+                        p[rowLength + channels + k] += b * lower
+                    }
+                    continue
+                }
+                let (o0, w0, o1, w1, o2, w2, o3, w3) = taps(row: row, column: column, t)
                 add(g, o0, w0)
                 if interpolation == .bilinear {
                     add(g, o1, w1)
