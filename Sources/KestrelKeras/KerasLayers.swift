@@ -244,6 +244,16 @@ enum KerasLayers {
             className = "Cropping2D"
             c["cropping"] = l.amounts
             c["data_format"] = "channels_last"
+        case let l as ZeroPadding1D:
+            className = "ZeroPadding1D"
+            c["padding"] = l.amounts[0]
+            c["data_format"] = "channels_last"
+        case let l as Cropping1D:
+            className = "Cropping1D"
+            c["cropping"] = l.amounts[0]
+        case let l as UpSampling1D:
+            className = "UpSampling1D"
+            c["size"] = l.size
         case let l as SpatialDropout:
             className = l.rank == 2 ? "SpatialDropout2D" : "SpatialDropout1D"
             // Keras's SpatialDropout layers take no `trainable` argument.
@@ -334,7 +344,7 @@ enum KerasLayers {
         "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
         "BatchNormalization", "LayerNormalization", "Permute", "RepeatVector", "UpSampling2D", "ZeroPadding2D",
         "Cropping2D", "SpatialDropout1D", "SpatialDropout2D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D",
-        "Rescaling", "Normalization", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
+        "ZeroPadding1D", "Cropping1D", "UpSampling1D", "Rescaling", "Normalization", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
     ]
 
     /// A layer from its Keras class name and config; throws for unknown classes and bad values.
@@ -634,6 +644,18 @@ enum KerasLayers {
             let key = className == "ZeroPadding2D" ? "padding" : "cropping"
             let amounts = try borderAmounts(c, key)
             layer = className == "ZeroPadding2D" ? ZeroPadding2D(padding: amounts, name: name) : Cropping2D(cropping: amounts, name: name)
+        case "ZeroPadding1D", "Cropping1D":
+            try channelsLast(c)
+            let key = className == "ZeroPadding1D" ? "padding" : "cropping"
+            let amounts = try c.ints(key, count: 2)
+            guard amounts.allSatisfy({ $0 >= 0 && $0 <= 1 << 20 }) else {
+                throw KestrelError.fileError("\(c.context): invalid \(key) \(amounts)")
+            }
+            layer = className == "ZeroPadding1D" ? ZeroPadding1D(padding: amounts, name: name) : Cropping1D(cropping: amounts, name: name)
+        case "UpSampling1D":
+            let size = try c.int("size", default: 2)
+            guard size > 0, size <= 1 << 10 else { throw KestrelError.fileError("\(c.context): invalid size \(size)") }
+            layer = UpSampling1D(size: size, name: name)
         case "SpatialDropout1D", "SpatialDropout2D":
             try channelsLast(c)
             let rate = try c.float("rate")

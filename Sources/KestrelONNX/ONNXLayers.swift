@@ -158,6 +158,19 @@ extension ONNXGraphBuilder {
             return op("Slice", [inputs[0], int64Constant("\(base)/starts", [Int64(a[0][0]), Int64(a[1][0])]),
                                 int64Constant("\(base)/ends", [Int64(s[0] - a[0][1]), Int64(s[1] - a[1][1])]),
                                 int64Constant("\(base)/axes", [1, 2])], base: base)
+        case let l as ZeroPadding1D:
+            let a = l.amounts[0]
+            return op("Pad", [inputs[0], int64Constant("\(base)/pads", [0, a[0], 0, 0, a[1], 0].map(Int64.init))], base: base)
+        case let l as Cropping1D:
+            let a = l.amounts[0], steps = inputShapes[0][0]
+            return op("Slice", [inputs[0], int64Constant("\(base)/starts", [Int64(a[0])]),
+                                int64Constant("\(base)/ends", [Int64(steps - a[1])]), int64Constant("\(base)/axes", [1])], base: base)
+        case let l as UpSampling1D:
+            // Step i reads step floor(i / size), along axis 1 of (batch, steps, channels).
+            let scales = constant("\(base)/scales", shape: [3], scalars: [1, Float(l.size), 1])
+            return op("Resize", [inputs[0], "", scales], base: base,
+                      [Attribute.string("mode", "nearest"), Attribute.string("coordinate_transformation_mode", "asymmetric"),
+                       Attribute.string("nearest_mode", "floor")])
         case let l as Resizing:
             // NCHW; the crop as a Slice; the output size from the input's batch and channels
             // (the batch is symbolic) and the target height and width.

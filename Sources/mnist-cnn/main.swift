@@ -8,6 +8,8 @@
 //   --model convnet   Keras's "Simple MNIST convnet" example: Conv2D(32, 3, relu) → MaxPooling2D →
 //                     Conv2D(64, 3, relu) → MaxPooling2D → Flatten → Dropout(0.5) →
 //                     Dense(10, softmax), Adam, batches of 128, 10% held out for validation.
+//   --augment         Either network behind Keras's tutorial augmentation (random flips,
+//                     rotations and zooms of the training images).
 //
 // Docs/MigratingFromPyTorch.md walks through the PyTorch original beside this port.
 import ArgumentParser
@@ -82,6 +84,9 @@ struct MNISTCNN: ParsableCommand {
     @Option(help: "Rate of the network's dropout layers.")
     var dropout: Float = 0.5
 
+    @Flag(help: "Augment the training images first, as Keras's image-classification tutorial does: RandomFlip(horizontal), RandomRotation(0.1), RandomZoom(0.1) (training only; evaluation sees the images as they are).")
+    var augment = false
+
     @Flag(help: "Keep the training samples in file order (no shuffling between epochs).")
     var noShuffle = false
 
@@ -110,6 +115,13 @@ struct MNISTCNN: ParsableCommand {
         let trainLabels = train.labels[batch: 0..<used]
         var testImages = try test.images.reshaped([-1, 28, 28, 1])
 
+        // Keras's tutorial augmentation, as one block (a Sequential used as a layer).
+        let augmentation = Sequential(name: "augmentation") {
+            Input(shape: [28, 28, 1])
+            RandomFlip(mode: .horizontal)
+            RandomRotation(0.1)
+            RandomZoom(heightFactor: 0.1)
+        }
         let network: Sequential
         let optimizer: Optimizer
         let loss: Loss
@@ -124,6 +136,7 @@ struct MNISTCNN: ParsableCommand {
             // (`naming: .pytorch()`) is named conv1.weight, …, fc2.bias as in `Net`.
             network = Sequential {
                 Input(shape: [28, 28, 1])
+                if augment { augmentation }
                 Conv2D(10, kernelSize: 5, name: "conv1")
                 MaxPooling2D(poolSize: 2)
                 ReLU()
@@ -143,6 +156,7 @@ struct MNISTCNN: ParsableCommand {
             testImages = testImages / 255
             network = Sequential {
                 Input(shape: [28, 28, 1])
+                if augment { augmentation }
                 Conv2D(32, kernelSize: 3, activation: .relu)
                 MaxPooling2D(poolSize: 2)
                 Conv2D(64, kernelSize: 3, activation: .relu)

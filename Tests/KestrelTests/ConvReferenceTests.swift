@@ -157,6 +157,11 @@ final class ConvReferenceTests: XCTestCase {
                 return Cropping2D(cropping: rows.map { $0.ints! })
             }
             return Cropping2D(cropping: size("cropping", 0))
+        case "ZeroPadding1D":
+            return k["padding"]?.ints.map { $0.count == 2 ? ZeroPadding1D(padding: $0) : ZeroPadding1D(padding: $0[0]) } ?? ZeroPadding1D()
+        case "Cropping1D":
+            return k["cropping"]?.ints.map { $0.count == 2 ? Cropping1D(cropping: $0) : Cropping1D(cropping: $0[0]) } ?? Cropping1D()
+        case "UpSampling1D": return UpSampling1D(size: k["size"]?.int ?? 2)
         case "UpSampling2D":
             var interpolation = Interpolation.nearest
             if case .string(let name)? = k["interpolation"] {
@@ -206,7 +211,7 @@ final class ConvReferenceTests: XCTestCase {
 
     func testLayersMatchKeras() throws {
         let fixture = try KerasFixtures.load("conv_layers", as: ConvLayerFixture.self)
-        XCTAssertGreaterThanOrEqual(fixture.cases.count, 68)
+        XCTAssertGreaterThanOrEqual(fixture.cases.count, 74)
         for c in fixture.cases {
             let layer: Layer
             do { layer = try Self.makeLayer(c) } catch { XCTFail("\(c.name): \(error)"); continue }

@@ -41,6 +41,9 @@ final class ConvReshapingTests: XCTestCase {
             ("permute [2,1]", { Permute([2, 1]) }, [3, 4]),
             ("permute [3,1,2]", { Permute([3, 1, 2]) }, [3, 4, 2]),
             ("repeat vector", { RepeatVector(3) }, [5]),
+            ("zero padding 1d", { ZeroPadding1D(padding: [2, 1]) }, [3, 2]),
+            ("cropping 1d", { Cropping1D(cropping: [1, 2]) }, [5, 2]),
+            ("upsampling 1d", { UpSampling1D(size: 3) }, [3, 2]),
         ]
         for (label, make, shape) in cases {
             try LayerHarness(make(), inputShapes: [shape], batch: 2).check(label: " " + label)
@@ -101,6 +104,14 @@ final class ConvReshapingTests: XCTestCase {
         assertThrowsMessage(try Permute([1, 1]).build(inputShape: [3, 5]), contains: ["Permute", "permutation", "[1, 1]"])
         assertThrowsMessage(try RepeatVector(2).build(inputShape: [3, 5]), contains: ["RepeatVector", "rank 1"])
         assertThrowsMessage(try UpSampling2D().build(inputShape: [3, 5]), contains: ["UpSampling2D", "rank 3"])
+        XCTAssertEqual(try ZeroPadding1D().build(inputShape: [4, 3]), [6, 3])
+        XCTAssertEqual(try Cropping1D().build(inputShape: [4, 3]), [2, 3])
+        XCTAssertEqual(try UpSampling1D().build(inputShape: [4, 3]), [8, 3])
+        assertThrowsMessage(try Cropping1D(cropping: [2, 2]).build(inputShape: [4, 3]), contains: ["Cropping1D", "leaves nothing"])
+        assertThrowsMessage(try ZeroPadding1D(padding: [1, -1]).build(inputShape: [4, 3]),
+                            contains: ["ZeroPadding1D", "[start, end]", "[1, -1]"])
+        assertThrowsMessage(try UpSampling1D().build(inputShape: [4, 3, 2]), contains: ["UpSampling1D", "rank 2"])
+        assertThrowsMessage(try ZeroPadding1D().build(inputShape: [4, 3, 2]), contains: ["ZeroPadding1D", "rank 2 (steps, channels)"])
         assertThrowsMessage(try DepthwiseConv2D(kernelSize: 3, depthMultiplier: 0).build(inputShape: [5, 5, 1]),
                             contains: ["depthMultiplier", "0"])
     }

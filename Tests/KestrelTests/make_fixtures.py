@@ -369,6 +369,12 @@ def conv_layers():
     run("resizing_nearest", "Resizing", {"height": 3, "width": 6, "interpolation": "nearest"}, img(1, 5, 4, 1))
     run("resizing_crop_to_aspect_ratio", "Resizing", {"height": 3, "width": 3, "crop_to_aspect_ratio": True},
         img(1, 6, 4, 1))
+    run("zero_padding1d_default", "ZeroPadding1D", {}, img(2, 3, 2))
+    run("zero_padding1d_2_1", "ZeroPadding1D", {"padding": [2, 1]}, img(1, 3, 2))
+    run("cropping1d_default", "Cropping1D", {}, img(2, 4, 2))
+    run("cropping1d_0_2", "Cropping1D", {"cropping": [0, 2]}, img(1, 5, 2))
+    run("up_sampling1d_default", "UpSampling1D", {}, img(2, 3, 2))
+    run("up_sampling1d_3", "UpSampling1D", {"size": 3}, img(1, 2, 3))
     write("conv_layers.json", {"cases": cases})
 
 

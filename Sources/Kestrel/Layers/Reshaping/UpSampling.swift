@@ -80,3 +80,46 @@ public final class UpSampling2D: Layer {
         for n in 0..<c.batch { resizer.backward(c.outputGradient! + n * c.outputSize, dx + n * c.inputSize) }
     }
 }
+
+/// Repeats each step of `(steps, channels)` sequences `size` times (Keras `UpSampling1D`).
+public final class UpSampling1D: Layer {
+    /// The repeat factor.
+    public let size: Int
+
+    /// Upsampling by `size` (Keras default 2).
+    public init(size: Int = 2, inputShape: [Int]? = nil, name: String? = nil) {
+        self.size = size
+        super.init(name: name, inputShape: inputShape)
+    }
+
+    public override func outputShape(for inputShape: [Int]) throws -> [Int] {
+        guard size > 0 else { throw KestrelError.invalidArgument("\(name) (UpSampling1D): size must be positive, found \(size)") }
+        guard inputShape.count == 2 else {
+            throw KestrelError.shapeMismatch("\(name) (UpSampling1D): expected samples of rank 2 (steps, channels), found shape \(inputShape)")
+        }
+        return [inputShape[0] * size, inputShape[1]]
+    }
+
+    public override var backwardNeedsInput: Bool { false }
+    public override var config: [String: String] { ["name": name, "size": "\(size)"] }
+
+    public override func forward(_ c: LayerContext) {
+        let ch = c.inputShapes[0][1], steps = c.batch * c.inputShapes[0][0]
+        for s in 0..<steps {
+            for r in 0..<size { (c.output + (s * size + r) * ch).update(from: c.input + s * ch, count: ch) }
+        }
+    }
+
+    public override func backward(_ c: LayerContext) {
+        guard let dx = c.inputGradient, let dy = c.outputGradient else { return }
+        let ch = c.inputShapes[0][1], steps = c.batch * c.inputShapes[0][0]
+        for s in 0..<steps {
+            let g = dx + s * ch
+            g.update(from: dy + s * size * ch, count: ch)
+            for r in 1..<max(size, 1) {
+                let d = dy + (s * size + r) * ch
+                for k in 0..<ch { g[k] += d[k] }
+            }
+        }
+    }
+}
