@@ -117,8 +117,8 @@ enum KerasLayers {
             c["beta_initializer"] = initializerConfig(l.betaInitializer)
             c["gamma_initializer"] = initializerConfig(l.gammaInitializer)
             for key in ["beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"] { c[key] = NSNull() }
-        case let l as Conv2DTranspose:
-            className = "Conv2DTranspose"
+        case let l as BaseConvTranspose:
+            className = l.rank == 1 ? "Conv1DTranspose" : "Conv2DTranspose"
             c["filters"] = l.filters
             c["kernel_size"] = l.kernelSize
             c["strides"] = l.strides
@@ -344,7 +344,7 @@ enum KerasLayers {
         "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
         "BatchNormalization", "LayerNormalization", "Permute", "RepeatVector", "UpSampling2D", "ZeroPadding2D",
         "Cropping2D", "SpatialDropout1D", "SpatialDropout2D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D",
-        "ZeroPadding1D", "Cropping1D", "UpSampling1D", "Rescaling", "Normalization", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
+        "Conv1DTranspose", "ZeroPadding1D", "Cropping1D", "UpSampling1D", "Rescaling", "Normalization", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
     ]
 
     /// A layer from its Keras class name and config; throws for unknown classes and bad values.
@@ -479,15 +479,16 @@ enum KerasLayers {
                                        scale: try c.bool("scale", default: true),
                                        betaInitializer: try initializer(c, "beta_initializer", default: .zeros),
                                        gammaInitializer: try initializer(c, "gamma_initializer", default: .ones), name: name)
-        case "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D":
+        case "Conv2DTranspose", "Conv1DTranspose", "DepthwiseConv2D", "SeparableConv2D":
             try channelsLast(c)
-            let kernel = try c.ints("kernel_size", count: 2)
-            let strides = try c.has("strides") ? c.ints("strides", count: 2) : [1, 1]
-            let outputPadding = try c.has("output_padding") ? c.ints("output_padding", count: 2) : nil
+            let rank = className == "Conv1DTranspose" ? 1 : 2
+            let kernel = try c.ints("kernel_size", count: rank)
+            let strides = try c.has("strides") ? c.ints("strides", count: rank) : Array(repeating: 1, count: rank)
+            let outputPadding = try c.has("output_padding") ? c.ints("output_padding", count: rank) : nil
             if let extra = outputPadding, !zip(extra, strides).allSatisfy({ $0 >= 0 && $0 < $1 }) {
                 throw KestrelError.fileError("\(c.context): output_padding must be non-negative and less than strides \(strides), found \(extra)")
             }
-            let dilation = try c.has("dilation_rate") ? c.ints("dilation_rate", count: 2) : [1, 1]
+            let dilation = try c.has("dilation_rate") ? c.ints("dilation_rate", count: rank) : Array(repeating: 1, count: rank)
             let filters = className == "DepthwiseConv2D" ? 1 : try c.int("filters")
             let multiplier = try c.int("depth_multiplier", default: 1)
             guard filters > 0, filters <= 1 << 20, multiplier > 0, multiplier <= 1 << 12,
@@ -500,13 +501,23 @@ enum KerasLayers {
             try rejectUnsupported(c)
             let biasRegularizer = try regularizer(c, "bias_regularizer"), biasConstraint = try constraint(c, "bias_constraint")
             switch className {
-            case "Conv2DTranspose":
-                layer = Conv2DTranspose(filters, kernelSize: SpatialSize(kernel), strides: SpatialSize(strides), padding: padding,
-                                        outputPadding: outputPadding.map(SpatialSize.init), dilationRate: SpatialSize(dilation), activation: activation, useBias: useBias,
-                                        kernelInitializer: try initializer(c, "kernel_initializer", default: .glorotUniform),
-                                        biasInitializer: bias, kernelRegularizer: try regularizer(c, "kernel_regularizer"),
-                                        biasRegularizer: biasRegularizer, kernelConstraint: try constraint(c, "kernel_constraint"),
-                                        biasConstraint: biasConstraint, name: name)
+            case "Conv2DTranspose", "Conv1DTranspose":
+                let (kernelInitializer, kernelRegularizer) = (try initializer(c, "kernel_initializer", default: .glorotUniform),
+                                                              try regularizer(c, "kernel_regularizer"))
+                let kernelConstraint = try constraint(c, "kernel_constraint")
+                if rank == 1 {
+                    layer = Conv1DTranspose(filters, kernelSize: SpatialSize(kernel), strides: SpatialSize(strides), padding: padding,
+                                            outputPadding: outputPadding.map(SpatialSize.init), dilationRate: SpatialSize(dilation),
+                                            activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
+                                            biasInitializer: bias, kernelRegularizer: kernelRegularizer, biasRegularizer: biasRegularizer,
+                                            kernelConstraint: kernelConstraint, biasConstraint: biasConstraint, name: name)
+                } else {
+                    layer = Conv2DTranspose(filters, kernelSize: SpatialSize(kernel), strides: SpatialSize(strides), padding: padding,
+                                            outputPadding: outputPadding.map(SpatialSize.init), dilationRate: SpatialSize(dilation),
+                                            activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
+                                            biasInitializer: bias, kernelRegularizer: kernelRegularizer, biasRegularizer: biasRegularizer,
+                                            kernelConstraint: kernelConstraint, biasConstraint: biasConstraint, name: name)
+                }
             case "DepthwiseConv2D":
                 layer = DepthwiseConv2D(kernelSize: SpatialSize(kernel), strides: SpatialSize(strides), padding: padding,
                                         depthMultiplier: multiplier, dilationRate: SpatialSize(dilation), activation: activation,

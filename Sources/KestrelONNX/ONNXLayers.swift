@@ -81,7 +81,7 @@ extension ONNXGraphBuilder {
             return op("Concat", inputs, base: base, [Attribute.int("axis", l.axis)])
         case let l as Dot:
             return dot(l, inputs, inputShapes: inputShapes, base: base)
-        case let l as Conv2DTranspose:
+        case let l as BaseConvTranspose:
             return try transposedConvolution(l, inputs[0], inputShape: inputShapes[0], outputShape: outputShape, base: base)
         case let l as BaseConv where (l is Conv2D || l is Conv1D):
             return try convolution(l, inputs[0], inputShape: inputShapes[0], base: base)
@@ -322,47 +322,43 @@ extension ONNXGraphBuilder {
         return op("Div", [x, norm], base: base)
     }
 
-    /// Keras's `Conv2DTranspose` as ONNX ConvTranspose between layout transposes. The pads are
-    /// those of the Conv2D that maps Keras's output size back to the input size (the layer is
-    /// that convolution's adjoint); `output_padding` adds the trailing rows and columns that
-    /// only the bias reaches when the window is shorter than the stride, so the output size is
-    /// exactly Keras's.
-    mutating func transposedConvolution(_ l: Conv2DTranspose, _ x: String, inputShape: [Int], outputShape: [Int],
+    /// Keras's `Conv1DTranspose`/`Conv2DTranspose` as ONNX ConvTranspose between layout
+    /// transposes. The leading pads are those of the convolution that maps Keras's output size
+    /// back to the input size (the layer is that convolution's adjoint); trailing pads or
+    /// `output_padding` make up the rest, so the output size is exactly Keras's.
+    mutating func transposedConvolution(_ l: BaseConvTranspose, _ x: String, inputShape: [Int], outputShape: [Int],
                                         base: String) throws -> String {
         let w = l.getWeights()
-        let kernel = w[0]
-        let (kh, kw, out, cin) = (kernel.shape[0], kernel.shape[1], kernel.shape[2], kernel.shape[3])
-        // Keras's (kH, kW, out, in) as ONNX's (in, out, kH, kW).
+        let kernel = w[0], rank = l.rank
+        let window = Array(kernel.shape.prefix(rank)), out = kernel.shape[rank], cin = kernel.shape[rank + 1]
+        let taps = window.reduce(1, *)
+        // Keras's (window…, out, in) as ONNX's (in, out, window…).
         var permuted = [Float](repeating: 0, count: kernel.count)
-        for h in 0..<kh {
-            for v in 0..<kw {
-                for o in 0..<out {
-                    for i in 0..<cin {
-                        permuted[((i * out + o) * kh + h) * kw + v] = kernel.scalars[((h * kw + v) * out + o) * cin + i]
-                    }
-                }
+        for t in 0..<taps {
+            for o in 0..<out {
+                for i in 0..<cin { permuted[(i * out + o) * taps + t] = kernel.scalars[(t * out + o) * cin + i] }
             }
         }
-        let outSpatial = Array(outputShape.prefix(2)), inSpatial = Array(inputShape.prefix(2))
+        let outSpatial = Array(outputShape.prefix(rank)), inSpatial = Array(inputShape.prefix(rank))
         // ONNX's size is (in − 1)·s + span − pads + output_padding: the leading pads place the
         // windows; trailing pads trim what overhangs the end, output_padding adds what is short.
         let before = try l.placement(forInputShape: inputShape).padBefore
-        let natural = (0..<2).map { (a: Int) -> Int in
+        let natural = (0..<rank).map { (a: Int) -> Int in
             let span = (l.kernelSize[a] - 1) * l.dilationRate[a] + 1
             return (inSpatial[a] - 1) * l.strides[a] + span - before[a]
         }
-        let after = (0..<2).map { a in max(natural[a] - outSpatial[a], 0) }
+        let after = (0..<rank).map { a in max(natural[a] - outSpatial[a], 0) }
         let pads = before + after
-        let outputPadding = (0..<2).map { a in outSpatial[a] - (natural[a] - after[a]) }
-        var args = [op("Transpose", [x], base: base, [Attribute.ints("perm", Self.toChannelsFirst(2))]),
-                    constant("\(base)/kernel", shape: [cin, out, kh, kw], scalars: permuted)]
+        let outputPadding = (0..<rank).map { a in outSpatial[a] - (natural[a] - after[a]) }
+        var args = [op("Transpose", [x], base: base, [Attribute.ints("perm", Self.toChannelsFirst(rank))]),
+                    constant("\(base)/kernel", shape: [cin, out] + window, scalars: permuted)]
         if l.useBias { args.append(constant("\(base)/bias", shape: [out], scalars: w[1].scalars)) }
         let y = op("ConvTranspose", args, base: base, [
-            Attribute.ints("kernel_shape", [kh, kw]), Attribute.ints("strides", l.strides),
+            Attribute.ints("kernel_shape", window), Attribute.ints("strides", l.strides),
             Attribute.ints("dilations", l.dilationRate), Attribute.ints("pads", pads),
             Attribute.ints("output_padding", outputPadding),
         ])
-        let back = op("Transpose", [y], base: base, [Attribute.ints("perm", Self.toChannelsLast(2))])
+        let back = op("Transpose", [y], base: base, [Attribute.ints("perm", Self.toChannelsLast(rank))])
         return try activation(l.activation, back, base: base, layer: l)
     }
 

@@ -160,6 +160,7 @@ final class KerasArchiveTests: XCTestCase {
             ZeroPadding1D(padding: [1, 2])
             UpSampling1D(size: 2)
             Cropping1D(cropping: [3, 1])
+            Conv1DTranspose(3, kernelSize: 3, strides: 2, outputPadding: 1)
             Conv1D(3, kernelSize: 2, padding: .causal)
             MaxPooling1D(poolSize: 2)
             LayerNormalization()

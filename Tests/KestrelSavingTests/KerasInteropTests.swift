@@ -66,6 +66,7 @@ final class KerasInteropTests: XCTestCase {
             ZeroPadding1D(padding: [1, 2])
             UpSampling1D(size: 3)
             Cropping1D(cropping: [2, 1])
+            Conv1DTranspose(3, kernelSize: 4, strides: 2, padding: .same, outputPadding: 1)
             Conv1D(4, kernelSize: 3, padding: .causal)
             MaxPooling1D(poolSize: 2)
             GlobalAveragePooling1D()

@@ -191,6 +191,12 @@ final class ONNXExportTests: XCTestCase {
             try layer.setWeights(weights)
             try compareWithOnnxRuntime(model, Tensor.randomUniform([2, 5, 4, 3], minval: -1, maxval: 1), name: "transpose-\(name)")
         }
+        for (name, layer) in [("1d-valid-k3-s2", Conv1DTranspose(3, kernelSize: 3, strides: 2, activation: .relu)),
+                              ("1d-same-k4-s3-op2", Conv1DTranspose(2, kernelSize: 4, strides: 3, padding: .same, outputPadding: 2)),
+                              ("1d-same-k2-d3", Conv1DTranspose(2, kernelSize: 2, padding: .same, dilationRate: 3, useBias: false))] {
+            let model = Sequential { Input(shape: [5, 3]); layer }
+            try compareWithOnnxRuntime(model, Tensor.randomUniform([2, 5, 3], minval: -1, maxval: 1), name: "transpose-\(name)")
+        }
         // In a decoder between other convolutions.
         let decoder = Sequential {
             Input(shape: [8, 8, 2])

@@ -70,6 +70,7 @@ final class AllocationTests: XCTestCase {
             ZeroPadding1D(padding: [1, 2])
             UpSampling1D(size: 2)
             Cropping1D(cropping: [2, 1])
+            Conv1DTranspose(5, kernelSize: 3, strides: 2, padding: .same, outputPadding: 1)
             Conv1D(7, kernelSize: 2, padding: .causal, activation: .tanh)
             MaxPooling1D(poolSize: 2)
             SpatialDropout1D(0.3)

@@ -133,6 +133,10 @@ final class ConvReferenceTests: XCTestCase {
                                    padding: try padding(), outputPadding: k["output_padding"]?.size,
                                    dilationRate: size("dilation_rate", 1),
                                    activation: try activation(), useBias: useBias)
+        case "Conv1DTranspose":
+            return Conv1DTranspose(k["filters"]!.int!, kernelSize: size("kernel_size", 1), strides: size("strides", 1),
+                                   padding: try padding(), outputPadding: k["output_padding"]?.size,
+                                   dilationRate: size("dilation_rate", 1), activation: try activation(), useBias: useBias)
         case "DepthwiseConv2D":
             return DepthwiseConv2D(kernelSize: size("kernel_size", 1), strides: size("strides", 1), padding: try padding(),
                                    depthMultiplier: k["depth_multiplier"]?.int ?? 1, dilationRate: size("dilation_rate", 1),
@@ -211,7 +215,7 @@ final class ConvReferenceTests: XCTestCase {
 
     func testLayersMatchKeras() throws {
         let fixture = try KerasFixtures.load("conv_layers", as: ConvLayerFixture.self)
-        XCTAssertGreaterThanOrEqual(fixture.cases.count, 74)
+        XCTAssertGreaterThanOrEqual(fixture.cases.count, 77)
         for c in fixture.cases {
             let layer: Layer
             do { layer = try Self.makeLayer(c) } catch { XCTFail("\(c.name): \(error)"); continue }

@@ -14,8 +14,12 @@ final class ConvReshapingTests: XCTestCase {
              { Conv2DTranspose(2, kernelSize: 3, strides: 2, outputPadding: 1) }, [3, 2, 2]),
             ("transpose [3,2] strides [3,2] same output padding [2,1]",
              { Conv2DTranspose(2, kernelSize: [3, 2], strides: [3, 2], padding: .same, outputPadding: [2, 1]) }, [2, 3, 2]),
-            ("transpose 4 strides 2 same output padding 0 relu",
-             { Conv2DTranspose(2, kernelSize: 4, strides: 2, padding: .same, outputPadding: 0, activation: .relu) }, [3, 2, 2]),
+            ("transpose 4 strides 2 same output padding 0 sigmoid",
+             { Conv2DTranspose(2, kernelSize: 4, strides: 2, padding: .same, outputPadding: 0, activation: .sigmoid) }, [3, 2, 2]),
+            ("transpose 1d 3 strides 2", { Conv1DTranspose(3, kernelSize: 3, strides: 2) }, [4, 2]),
+            ("transpose 1d 4 strides 3 same output padding 2 tanh",
+             { Conv1DTranspose(2, kernelSize: 4, strides: 3, padding: .same, outputPadding: 2, activation: .tanh) }, [3, 2]),
+            ("transpose 1d dilation 2 no bias", { Conv1DTranspose(2, kernelSize: 2, dilationRate: 2, useBias: false) }, [4, 3]),
             ("depthwise 3", { DepthwiseConv2D(kernelSize: 3) }, [5, 5, 3]),
             ("depthwise x2 same strides 2", { DepthwiseConv2D(kernelSize: 3, strides: 2, padding: .same, depthMultiplier: 2) }, [5, 4, 2]),
             ("depthwise dilation 2", { DepthwiseConv2D(kernelSize: 2, dilationRate: 2, useBias: false) }, [5, 5, 2]),
@@ -88,6 +92,15 @@ final class ConvReshapingTests: XCTestCase {
                             contains: ["Conv2DTranspose", "outputPadding", "[1, 1, 1]"])
         assertThrowsMessage(try Conv2DTranspose(4, kernelSize: 2, strides: 2, padding: .same, outputPadding: 0)
             .build(inputShape: [1, 3, 2]), contains: ["Conv2DTranspose", "empty output"])
+        XCTAssertEqual(try Conv1DTranspose(4, kernelSize: 3, strides: 2).build(inputShape: [5, 2]), [11, 4])
+        XCTAssertEqual(try Conv1DTranspose(4, kernelSize: 3, strides: 2, padding: .same, outputPadding: 1).build(inputShape: [5, 2]), [10, 4])
+        let transpose1D = Conv1DTranspose(4, kernelSize: 3)
+        try transpose1D.build(inputShape: [5, 2])
+        XCTAssertEqual(transpose1D.weightSpecs.map(\.shape), [[3, 4, 2], [4]])
+        assertThrowsMessage(try Conv1DTranspose(4, kernelSize: 3).build(inputShape: [5, 5, 2]),
+                            contains: ["Conv1DTranspose", "rank 2 (steps, channels)"])
+        assertThrowsMessage(try Conv1DTranspose(4, kernelSize: [3, 3]).build(inputShape: [5, 2]),
+                            contains: ["Conv1DTranspose", "kernelSize", "1 of them"])
         let transpose = Conv2DTranspose(4, kernelSize: [3, 2])
         try transpose.build(inputShape: [5, 5, 2])
         XCTAssertEqual(transpose.weightSpecs.map(\.shape), [[3, 2, 4, 2], [4]])

@@ -375,6 +375,13 @@ def conv_layers():
     run("cropping1d_0_2", "Cropping1D", {"cropping": [0, 2]}, img(1, 5, 2))
     run("up_sampling1d_default", "UpSampling1D", {}, img(2, 3, 2))
     run("up_sampling1d_3", "UpSampling1D", {"size": 3}, img(1, 2, 3))
+    run("conv1d_transpose_3_strides2_valid", "Conv1DTranspose", {"filters": 2, "kernel_size": 3, "strides": 2},
+        img(2, 4, 3))
+    run("conv1d_transpose_4_strides3_same_output_padding2", "Conv1DTranspose",
+        {"filters": 3, "kernel_size": 4, "strides": 3, "padding": "same", "output_padding": 2, "activation": "tanh"},
+        img(1, 3, 2))
+    run("conv1d_transpose_2_dilation3_same", "Conv1DTranspose",
+        {"filters": 2, "kernel_size": 2, "dilation_rate": 3, "padding": "same", "use_bias": False}, img(1, 5, 2))
     write("conv_layers.json", {"cases": cases})
 
 

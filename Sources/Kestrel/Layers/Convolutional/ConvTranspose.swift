@@ -1,12 +1,14 @@
 import CKestrelKernels
 
-/// A transposed 2-D convolution ("deconvolution"): the adjoint of a Conv2D, which spreads
-/// each input pixel over a window of the larger output (Keras `Conv2DTranspose`).
+/// What the transposed convolutions share: the adjoint of a convolution, which spreads each
+/// input position over a window of the larger output.
 ///
 /// The kernel has Keras's layout `kernelSize + (filters, inChannels)`. Forward multiplies the
-/// input by the kernel (one product) into per-pixel windows and folds them into the output
+/// input by the kernel (one product) into per-position windows and folds them into the output
 /// with col2im; backward is im2col of the output gradient and two products.
-public final class Conv2DTranspose: Layer {
+public class BaseConvTranspose: Layer {
+    /// The number of spatial axes (1 for `Conv1DTranspose`, 2 for `Conv2DTranspose`).
+    public let rank: Int
     /// The number of output channels.
     public let filters: Int
     /// The window size along each spatial axis.
@@ -45,19 +47,18 @@ public final class Conv2DTranspose: Layer {
     /// grid of window positions.
     private var geometry: WindowGeometry?
 
-    /// A transposed convolution with `filters` outputs and a `kernelSize` window; defaults as in Keras.
-    public init(_ filters: Int, kernelSize: SpatialSize, strides: SpatialSize = 1, padding: Padding = .valid,
-                outputPadding: SpatialSize? = nil, dilationRate: SpatialSize = 1, activation: ActivationFunction = .linear, useBias: Bool = true,
-                kernelInitializer: Initializer = .glorotUniform, biasInitializer: Initializer = .zeros,
-                kernelRegularizer: Regularizer? = nil, biasRegularizer: Regularizer? = nil,
-                kernelConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
-                inputShape: [Int]? = nil, name: String? = nil) {
+    init(rank: Int, filters: Int, kernelSize: SpatialSize, strides: SpatialSize, padding: Padding,
+         outputPadding: SpatialSize?, dilationRate: SpatialSize, activation: ActivationFunction, useBias: Bool,
+         kernelInitializer: Initializer, biasInitializer: Initializer, kernelRegularizer: Regularizer?,
+         biasRegularizer: Regularizer?, kernelConstraint: Constraint?, biasConstraint: Constraint?,
+         inputShape: [Int]?, name: String?) {
+        self.rank = rank
         self.filters = filters
-        self.kernelSize = kernelSize.resolved(rank: 2) ?? kernelSize.values
-        self.strides = strides.resolved(rank: 2) ?? strides.values
+        self.kernelSize = kernelSize.resolved(rank: rank) ?? kernelSize.values
+        self.strides = strides.resolved(rank: rank) ?? strides.values
         self.padding = padding
-        self.outputPadding = outputPadding.map { $0.resolved(rank: 2) ?? $0.values }
-        self.dilationRate = dilationRate.resolved(rank: 2) ?? dilationRate.values
+        self.outputPadding = outputPadding.map { $0.resolved(rank: rank) ?? $0.values }
+        self.dilationRate = dilationRate.resolved(rank: rank) ?? dilationRate.values
         self.activation = activation
         self.useBias = useBias
         self.kernelInitializer = kernelInitializer
@@ -73,22 +74,23 @@ public final class Conv2DTranspose: Layer {
     }
 
     private func makeGeometry(_ inputShape: [Int]) throws -> WindowGeometry {
-        let describe = "\(name) (Conv2DTranspose)"
+        let describe = "\(name) (\(className))"
         guard filters > 0 else { throw KestrelError.invalidArgument("\(describe): filters must be positive, found \(filters)") }
         guard padding != .causal else {
             throw KestrelError.invalidArgument("\(describe): padding must be \"valid\" or \"same\", found \"causal\"")
         }
-        let kernel = try resolve(arguments.kernel, rank: 2, "kernelSize", describe)
-        let strides = try resolve(arguments.strides, rank: 2, "strides", describe)
-        let dilation = try resolve(arguments.dilation, rank: 2, "dilationRate", describe)
-        guard inputShape.count == 3, inputShape.allSatisfy({ $0 > 0 }) else {
-            throw KestrelError.shapeMismatch("\(describe): expected samples of rank 3 (height, width, channels), found shape \(inputShape)")
+        let kernel = try resolve(arguments.kernel, rank: rank, "kernelSize", describe)
+        let strides = try resolve(arguments.strides, rank: rank, "strides", describe)
+        let dilation = try resolve(arguments.dilation, rank: rank, "dilationRate", describe)
+        guard inputShape.count == rank + 1, inputShape.allSatisfy({ $0 > 0 }) else {
+            let layout = rank == 1 ? "2 (steps, channels)" : "3 (height, width, channels)"
+            throw KestrelError.shapeMismatch("\(describe): expected samples of rank \(layout), found shape \(inputShape)")
         }
         var outputPadding: [Int]?
         if let given = arguments.outputPadding {
-            guard let values = given.resolved(rank: 2), values.allSatisfy({ $0 >= 0 }) else {
+            guard let values = given.resolved(rank: rank), values.allSatisfy({ $0 >= 0 }) else {
                 throw KestrelError.invalidArgument(
-                    "\(describe): outputPadding must be one non-negative integer or 2 of them, found \(given)")
+                    "\(describe): outputPadding must be one non-negative integer or \(rank) of them, found \(given)")
             }
             guard zip(values, strides).allSatisfy({ $0 < $1 }) else {
                 throw KestrelError.invalidArgument(
@@ -101,7 +103,7 @@ public final class Conv2DTranspose: Layer {
         // The geometry is that of the Conv2D from the output back to the input, which makes
         // this layer its adjoint: input pixel i's window starts at output row i · s − before.
         var outSpatial: [Int] = [], before: [Int] = []
-        for axis in 0..<2 {
+        for axis in 0..<rank {
             let span = (kernel[axis] - 1) * dilation[axis] + 1
             let n = inputShape[axis], s = strides[axis]
             let dilatedPadding: (left: Int, right: Int)
@@ -121,7 +123,7 @@ public final class Conv2DTranspose: Layer {
             outSpatial.append(length)
             before.append(span - 1 - dilatedPadding.left)
         }
-        var g = WindowGeometry(inputSpatial: outSpatial, channels: filters, outputSpatial: Array(inputShape.prefix(2)),
+        var g = WindowGeometry(inputSpatial: outSpatial, channels: filters, outputSpatial: Array(inputShape.prefix(rank)),
                                kernel: kernel, strides: strides, dilation: dilation, padBefore: before)
         g.groups = 1
         return g
@@ -150,7 +152,7 @@ public final class Conv2DTranspose: Layer {
 
     public override func flops(batch: Int, inputShapes: [[Int]]) -> LayerFLOPs {
         guard let g = try? makeGeometry(inputShapes[0]) else { return LayerFLOPs() }
-        return LayerFLOPs(product: batch * g.outputPositions * g.windowSize * filters * inputShapes[0][2])
+        return LayerFLOPs(product: batch * g.outputPositions * g.windowSize * filters * inputShapes[0][rank])
     }
 
     public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int {
@@ -168,7 +170,7 @@ public final class Conv2DTranspose: Layer {
     public override func forward(_ c: LayerContext) {
         let g = geometry!
         var window = g.window
-        let pixels = c.batch * g.outputPositions, channels = c.inputShapes[0][2], depth = g.windowSize * filters
+        let pixels = c.batch * g.outputPositions, channels = c.inputShapes[0][rank], depth = g.windowSize * filters
         // Each input pixel's window contribution: x · kernelᵀ, kernel seen as (window · filters) × channels.
         Kernels.gemm(transposeA: false, transposeB: true, m: pixels, n: depth, k: channels,
                      alpha: 1, a: c.input, lda: channels, b: c.weights[0], ldb: channels,
@@ -181,7 +183,7 @@ public final class Conv2DTranspose: Layer {
     public override func backward(_ c: LayerContext) {
         let g = geometry!
         var window = g.window
-        let pixels = c.batch * g.outputPositions, channels = c.inputShapes[0][2], depth = g.windowSize * filters
+        let pixels = c.batch * g.outputPositions, channels = c.inputShapes[0][rank], depth = g.windowSize * filters
         let rows = c.batch * g.inputPositions
         let dz = c.outputGradient!
         activationBackward(dz, output: c.output, count: rows * filters, rowLength: filters,
@@ -197,5 +199,43 @@ public final class Conv2DTranspose: Layer {
                          alpha: 1, a: c.workspace, lda: depth, b: c.weights[0], ldb: channels,
                          beta: 0, c: dx, ldc: channels)
         }
+    }
+}
+
+/// A transposed 2-D convolution ("deconvolution") over `(height, width, channels)` samples: the
+/// adjoint of a Conv2D, which spreads each input pixel over a window of the larger output
+/// (Keras `Conv2DTranspose`).
+public final class Conv2DTranspose: BaseConvTranspose {
+    /// A transposed convolution with `filters` outputs and a `kernelSize` window; defaults as in Keras.
+    public init(_ filters: Int, kernelSize: SpatialSize, strides: SpatialSize = 1, padding: Padding = .valid,
+                outputPadding: SpatialSize? = nil, dilationRate: SpatialSize = 1, activation: ActivationFunction = .linear,
+                useBias: Bool = true, kernelInitializer: Initializer = .glorotUniform, biasInitializer: Initializer = .zeros,
+                kernelRegularizer: Regularizer? = nil, biasRegularizer: Regularizer? = nil,
+                kernelConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
+                inputShape: [Int]? = nil, name: String? = nil) {
+        super.init(rank: 2, filters: filters, kernelSize: kernelSize, strides: strides, padding: padding,
+                   outputPadding: outputPadding, dilationRate: dilationRate, activation: activation, useBias: useBias,
+                   kernelInitializer: kernelInitializer, biasInitializer: biasInitializer,
+                   kernelRegularizer: kernelRegularizer, biasRegularizer: biasRegularizer,
+                   kernelConstraint: kernelConstraint, biasConstraint: biasConstraint, inputShape: inputShape, name: name)
+    }
+}
+
+/// A transposed 1-D convolution over `(steps, channels)` samples: the adjoint of a Conv1D,
+/// which spreads each input step over a window of the longer output (Keras `Conv1DTranspose`).
+public final class Conv1DTranspose: BaseConvTranspose {
+    /// A transposed convolution with `filters` outputs and a window of `kernelSize` steps;
+    /// defaults as in Keras.
+    public init(_ filters: Int, kernelSize: SpatialSize, strides: SpatialSize = 1, padding: Padding = .valid,
+                outputPadding: SpatialSize? = nil, dilationRate: SpatialSize = 1, activation: ActivationFunction = .linear,
+                useBias: Bool = true, kernelInitializer: Initializer = .glorotUniform, biasInitializer: Initializer = .zeros,
+                kernelRegularizer: Regularizer? = nil, biasRegularizer: Regularizer? = nil,
+                kernelConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
+                inputShape: [Int]? = nil, name: String? = nil) {
+        super.init(rank: 1, filters: filters, kernelSize: kernelSize, strides: strides, padding: padding,
+                   outputPadding: outputPadding, dilationRate: dilationRate, activation: activation, useBias: useBias,
+                   kernelInitializer: kernelInitializer, biasInitializer: biasInitializer,
+                   kernelRegularizer: kernelRegularizer, biasRegularizer: biasRegularizer,
+                   kernelConstraint: kernelConstraint, biasConstraint: biasConstraint, inputShape: inputShape, name: name)
     }
 }
