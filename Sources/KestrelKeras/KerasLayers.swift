@@ -189,12 +189,12 @@ enum KerasLayers {
             c["fill_mode"] = l.fillMode.rawValue
             c["interpolation"] = l.interpolation.rawValue
             c["fill_value"] = jsonNumber(l.fillValue)
-            c["seed"] = l.seed.map { Int(truncatingIfNeeded: $0) as Any } ?? NSNull()
+            c["seed"] = seedJSON(l.seed)
             c["data_format"] = "channels_last"
         case let l as RandomFlip:
             className = "RandomFlip"
             c["mode"] = l.mode.rawValue
-            c["seed"] = l.seed.map { Int(truncatingIfNeeded: $0) as Any } ?? NSNull()
+            c["seed"] = seedJSON(l.seed)
             c["data_format"] = "channels_last"
         case let l as Resizing:
             className = "Resizing"
@@ -397,7 +397,7 @@ enum KerasLayers {
             if c.has("noise_shape") {
                 throw KestrelError.fileError("\(c.context): Dropout with a noise_shape is not supported")
             }
-            layer = Dropout(rate, seed: jsonInt(c.values["seed"]).map { UInt64(bitPattern: Int64($0)) }, name: name)
+            layer = Dropout(rate, seed: seed(c), name: name)
         case "Add": layer = Add(name: name)
         case "Subtract": layer = Subtract(name: name)
         case "Multiply": layer = Multiply(name: name)
@@ -551,13 +551,9 @@ enum KerasLayers {
             layer = RepeatVector(n, name: name)
         case "RandomRotation", "RandomZoom", "RandomTranslation", "RandomFlip":
             try channelsLast(c)
-            let seed = jsonInt(c.values["seed"]).map { UInt64(bitPattern: Int64($0)) }
+            let seed = Self.seed(c)
             if className == "RandomFlip" {
-                let text = try c.optionalString("mode") ?? FlipMode.horizontalAndVertical.rawValue
-                guard let mode = FlipMode(rawValue: text) else {
-                    throw KestrelError.fileError("\(c.context): RandomFlip mode '\(text.prefix(40))' is not horizontal, vertical or horizontal_and_vertical")
-                }
-                layer = RandomFlip(mode: mode, seed: seed, name: name)
+                layer = RandomFlip(mode: try option(c, "mode", FlipMode.horizontalAndVertical, layer: className), seed: seed, name: name)
                 break
             }
             func range(_ key: String) throws -> AugmentationRange {
@@ -567,13 +563,8 @@ enum KerasLayers {
                 }
                 return AugmentationRange(Float(a), Float(b))
             }
-            let fillText = try c.optionalString("fill_mode") ?? "reflect", interpolationText = try c.optionalString("interpolation") ?? "bilinear"
-            guard let fill = FillMode(rawValue: fillText) else {
-                throw KestrelError.fileError("\(c.context): fill_mode '\(fillText.prefix(40))' is not reflect, wrap, constant or nearest")
-            }
-            guard let interpolation = Interpolation(rawValue: interpolationText) else {
-                throw KestrelError.fileError("\(c.context): interpolation '\(interpolationText.prefix(40))' is not nearest or bilinear")
-            }
+            let fill = try option(c, "fill_mode", FillMode.reflect, layer: className)
+            let interpolation = try option(c, "interpolation", Interpolation.bilinear, layer: className)
             let value = try c.float("fill_value", default: 0)
             switch className {
             case "RandomRotation":
@@ -593,10 +584,7 @@ enum KerasLayers {
             guard height > 0, width > 0, height <= 1 << 16, width <= 1 << 16 else {
                 throw KestrelError.fileError("\(c.context): invalid Resizing size \(height) × \(width)")
             }
-            let text = try c.optionalString("interpolation") ?? "bilinear"
-            guard let interpolation = Interpolation(rawValue: text) else {
-                throw KestrelError.fileError("\(c.context): Resizing interpolation '\(text.prefix(40))' is not supported (only nearest and bilinear)")
-            }
+            let interpolation = try option(c, "interpolation", Interpolation.bilinear, layer: className)
             for key in ["pad_to_aspect_ratio", "antialias"] where try c.bool(key, default: false) {
                 throw KestrelError.fileError("\(c.context): Resizing with \(key) is not supported")
             }
@@ -640,13 +628,7 @@ enum KerasLayers {
                                   invert: try c.bool("invert", default: false), name: name)
         case "UpSampling2D":
             try channelsLast(c)
-            var interpolation = Interpolation.nearest
-            if let given = try c.optionalString("interpolation") {
-                guard let known = Interpolation(rawValue: given.lowercased()) else {
-                    throw KestrelError.fileError("\(c.context): UpSampling2D interpolation '\(given.prefix(40))' is not supported (only nearest and bilinear)")
-                }
-                interpolation = known
-            }
+            let interpolation = try option(c, "interpolation", Interpolation.nearest, layer: className)
             let size = try c.ints("size", count: 2)
             guard size.allSatisfy({ $0 > 0 && $0 <= 1 << 10 }) else { throw KestrelError.fileError("\(c.context): invalid size \(size)") }
             layer = UpSampling2D(size: SpatialSize(size), interpolation: interpolation, name: name)
@@ -671,7 +653,7 @@ enum KerasLayers {
             try channelsLast(c)
             let rate = try c.float("rate")
             guard rate >= 0, rate < 1 else { throw KestrelError.fileError("\(c.context): rate must be in [0, 1), found \(rate)") }
-            let seed = jsonInt(c.values["seed"]).map { UInt64(bitPattern: Int64($0)) }
+            let seed = Self.seed(c)
             layer = className == "SpatialDropout2D" ? SpatialDropout2D(rate, seed: seed, name: name) : SpatialDropout1D(rate, seed: seed, name: name)
         default:
             throw KestrelError.fileError(
@@ -845,6 +827,25 @@ enum KerasLayers {
 
     /// Options Kestrel does not implement (activity regularizers, penalties on normalization
     /// weights): refusing the layer is better than training it without them.
+    /// A string option naming one case of `E` (Keras lowercases these), or `fallback` when
+    /// absent; anything else is refused with the choices Kestrel has.
+    private static func option<E: RawRepresentable & CaseIterable>(_ c: JSONObject, _ key: String, _ fallback: E,
+                                                                    layer: String) throws -> E where E.RawValue == String {
+        guard let text = try c.optionalString(key) else { return fallback }
+        if let value = E(rawValue: text.lowercased()) { return value }
+        let names = E.allCases.map(\.rawValue)
+        let list = names.count == 1 ? names[0] : names.dropLast().joined(separator: ", ") + " and " + names.last!
+        throw KestrelError.fileError("\(c.context): \(layer) \(key) '\(text.prefix(40))' is not supported (only \(list))")
+    }
+
+    /// A random layer's `seed` (null: none).
+    private static func seed(_ c: JSONObject) -> UInt64? {
+        jsonInt(c.values["seed"]).map { UInt64(bitPattern: Int64($0)) }
+    }
+
+    /// A seed as Keras writes it: the integer, or null.
+    private static func seedJSON(_ seed: UInt64?) -> Any { seed.map { Int(truncatingIfNeeded: $0) as Any } ?? NSNull() }
+
     private static func rejectUnsupported(_ c: JSONObject, _ keys: [String] = ["activity_regularizer"]) throws {
         for key in keys where c.has(key) {
             throw KestrelError.fileError("\(c.context): '\(key)' is not supported by Kestrel; remove it before saving")

@@ -41,19 +41,8 @@ extension ONNXGraphBuilder {
             return op("Add", [scaled, constant("\(base)/offset", shape: [], scalars: [l.offset])], base: base)
         case let l as Normalization:
             // The statistics as constants broadcasting over the axes that share them.
-            let kept = l.keptShape.reduce(1, *)
-            var means: [Float], variances: [Float]
-            if let mean = l.mean, let variance = l.variance {
-                (means, variances) = mean.count == 1
-                    ? (Array(repeating: mean[0], count: kept), Array(repeating: variance[0], count: kept)) : (mean, variance)
-            } else {
-                let w = l.getWeights()
-                (means, variances) = (w[0].scalars, w[1].scalars)
-            }
-            let deviations = variances.map { max($0.squareRoot(), 1e-7) }
-            let rank = inputShapes[0].count
-            let keptAxes = Set(l.axis.map { $0 < 0 ? $0 + rank : $0 - 1 })
-            let shape = [1] + inputShapes[0].enumerated().map { keptAxes.contains($0.offset) ? $0.element : 1 }
+            let (means, deviations) = try l.statistics()
+            let shape = [1] + inputShapes[0].enumerated().map { l.keptAxes.contains($0.offset) ? $0.element : 1 }
             let mean = constant("\(base)/mean", shape: shape, scalars: means)
             let deviation = constant("\(base)/deviation", shape: shape, scalars: deviations)
             if l.invert {
@@ -176,12 +165,9 @@ extension ONNXGraphBuilder {
             // (the batch is symbolic) and the target height and width.
             var x = op("Transpose", [inputs[0]], base: base, [Attribute.ints("perm", Self.toChannelsFirst(2))])
             if l.cropToAspectRatio {
-                let (rows, columns) = (inputShapes[0][0], inputShapes[0][1])
-                let cropRows = max(min(rows, Int(Double(columns * l.height) / Double(l.width))), 1)
-                let cropColumns = max(min(columns, Int(Double(rows * l.width) / Double(l.height))), 1)
-                let (top, left) = (Int(Double(rows - cropRows) / 2), Int(Double(columns - cropColumns) / 2))
-                x = op("Slice", [x, int64Constant("\(base)/crop_starts", [Int64(top), Int64(left)]),
-                                 int64Constant("\(base)/crop_ends", [Int64(top + cropRows), Int64(left + cropColumns)]),
+                let crop = l.cropBox(forInputShape: inputShapes[0])
+                x = op("Slice", [x, int64Constant("\(base)/crop_starts", [Int64(crop.top), Int64(crop.left)]),
+                                 int64Constant("\(base)/crop_ends", [Int64(crop.top + crop.rows), Int64(crop.left + crop.columns)]),
                                  int64Constant("\(base)/crop_axes", [2, 3])], base: base)
             }
             let leading = op("Slice", [op("Shape", [x], base: base), int64Constant("\(base)/shape_starts", [0]),

@@ -43,7 +43,7 @@ struct AffineSampler {
 
     /// The taps (index or nil, weight) along one axis at `coordinate`.
     @inline(__always)
-    func taps(_ coordinate: Float, _ size: Int) -> ((Int?, Float), (Int?, Float)) {
+    func axisTaps(_ coordinate: Float, _ size: Int) -> ((Int?, Float), (Int?, Float)) {
         if interpolation == .nearest {
             // Rounding half away from zero, as lax.round.
             let index = Int(coordinate.rounded(.toNearestOrAwayFromZero))
@@ -55,14 +55,19 @@ struct AffineSampler {
         return ((fix(index, size), 1 - upper), (fix(index + 1, size), upper))
     }
 
-    /// The four taps of output pixel (row, column) under `t`: each tap's input offset (nil for
-    /// the constant fill) and weight. The nearest pixel is one tap with weight 1 (the others 0).
+    /// Where output pixel (row, column) reads the input under `t`.
     @inline(__always)
-    func taps(row: Int, column: Int, _ t: UnsafePointer<Float>)
-        -> (Int?, Float, Int?, Float, Int?, Float, Int?, Float) {
+    func source(row: Int, column: Int, _ t: UnsafePointer<Float>) -> (row: Float, column: Float) {
         let (fx, fy) = (Float(column), Float(row))
-        let sourceColumn = t[0] * fx + t[1] * fy + t[2], sourceRow = t[3] * fx + t[4] * fy + t[5]
-        let ((r0, wr0), (r1, wr1)) = taps(sourceRow, height), ((c0, wc0), (c1, wc1)) = taps(sourceColumn, width)
+        return (t[3] * fx + t[4] * fy + t[5], t[0] * fx + t[1] * fy + t[2])
+    }
+
+    /// The four taps at input position (sourceRow, sourceColumn): each tap's input offset (nil
+    /// for the constant fill) and weight. The nearest pixel is one tap with weight 1 (the
+    /// others 0).
+    @inline(__always)
+    func taps(_ sourceRow: Float, _ sourceColumn: Float) -> (Int?, Float, Int?, Float, Int?, Float, Int?, Float) {
+        let ((r0, wr0), (r1, wr1)) = axisTaps(sourceRow, height), ((c0, wc0), (c1, wc1)) = axisTaps(sourceColumn, width)
         func offset(_ r: Int?, _ c: Int?) -> Int? {
             guard let r, let c else { return nil }
             return (r * width + c) * channels
@@ -100,8 +105,8 @@ struct AffineSampler {
         for row in 0..<height {
             for column in 0..<width {
                 let out = y + (row * width + column) * channels
-                let (fx, fy) = (Float(column), Float(row))
-                if let tap = interiorTap(t[3] * fx + t[4] * fy + t[5], t[0] * fx + t[1] * fy + t[2]) {
+                let at = source(row: row, column: column, t)
+                if let tap = interiorTap(at.row, at.column) {
                     let p = x + tap.offset, (a, b) = (tap.rowWeight, tap.columnWeight)
                     if interpolation == .nearest {
                         out.update(from: p, count: channels)
@@ -114,7 +119,7 @@ struct AffineSampler {
                     }
                     continue
                 }
-                let (o0, w0, o1, w1, o2, w2, o3, w3) = taps(row: row, column: column, t)
+                let (o0, w0, o1, w1, o2, w2, o3, w3) = taps(at.row, at.column)
                 out.update(repeating: 0, count: channels)
                 add(out, o0, w0)
                 if interpolation == .bilinear {
@@ -138,8 +143,8 @@ struct AffineSampler {
         for row in 0..<height {
             for column in 0..<width {
                 let g = dy + (row * width + column) * channels
-                let (fx, fy) = (Float(column), Float(row))
-                if let tap = interiorTap(t[3] * fx + t[4] * fy + t[5], t[0] * fx + t[1] * fy + t[2]) {
+                let at = source(row: row, column: column, t)
+                if let tap = interiorTap(at.row, at.column) {
                     let p = dx + tap.offset, (a, b) = (tap.rowWeight, tap.columnWeight)
                     if interpolation == .nearest {
                         for k in 0..<channels { p[k] += g[k] }
@@ -154,7 +159,7 @@ struct AffineSampler {
                     }
                     continue
                 }
-                let (o0, w0, o1, w1, o2, w2, o3, w3) = taps(row: row, column: column, t)
+                let (o0, w0, o1, w1, o2, w2, o3, w3) = taps(at.row, at.column)
                 add(g, o0, w0)
                 if interpolation == .bilinear {
                     add(g, o1, w1)

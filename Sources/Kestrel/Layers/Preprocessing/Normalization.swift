@@ -22,6 +22,8 @@ public final class Normalization: Layer {
     private var parameterIndex: [Int] = []
     /// The shape of the mean and variance once built (the kept axes' sizes).
     public private(set) var keptShape: [Int] = []
+    /// The kept axes once built, as sample axes (0 is the first axis after the batch), ascending.
+    public private(set) var keptAxes: [Int] = []
 
     /// A normalization keeping a mean and variance per position along `axis` (Keras default
     /// the last axis); `mean` and `variance` fix them instead of `adapt(_:)`.
@@ -59,6 +61,7 @@ public final class Normalization: Layer {
             kept.append(resolved - 1)
         }
         kept.sort()
+        keptAxes = kept
         keptShape = kept.map { inputShape[$0] }
         let count = keptShape.reduce(1, *)
         if (mean == nil) != (variance == nil) {
@@ -104,25 +107,37 @@ public final class Normalization: Layer {
          "mean": mean.map { "\($0)" } ?? "None", "variance": variance.map { "\($0)" } ?? "None"]
     }
 
-    /// Puts each kept position's mean and standard deviation (at least 1e-7) in the workspace.
-    private func statistics(_ c: LayerContext) -> (mean: UnsafeMutablePointer<Float>, deviation: UnsafeMutablePointer<Float>) {
-        let count = keptCount
-        let means = c.workspace, deviations = c.workspace + count
-        for p in 0..<count {
+    /// Writes each kept position's mean and standard deviation (√variance, at least 1e-7) to
+    /// `means` and `deviations`, from the given values or the weights `variables`.
+    private func statistics(into means: UnsafeMutablePointer<Float>, _ deviations: UnsafeMutablePointer<Float>,
+                            variables: [UnsafeMutablePointer<Float>]) {
+        for p in 0..<keptCount {
             let (m, v): (Float, Float)
             if let mean, let variance {
                 (m, v) = mean.count == 1 ? (mean[0], variance[0]) : (mean[p], variance[p])
             } else {
-                (m, v) = (c.weights[0][p], c.weights[1][p])
+                (m, v) = (variables[0][p], variables[1][p])
             }
             means[p] = m
             deviations[p] = max(v.squareRoot(), Self.epsilon)
         }
+    }
+
+    /// Each kept position's mean and standard deviation (√variance, at least 1e-7) as the layer
+    /// applies them, in `keptShape` order.
+    public func statistics() throws -> (mean: [Float], deviation: [Float]) {
+        guard isBuilt else {
+            throw KestrelError.notReady("\(name).statistics: the layer is not built yet; build it, adapt it or build its model first")
+        }
+        var means = [Float](repeating: 0, count: keptCount), deviations = means
+        let variables = mean == nil ? [weightPointer(0), weightPointer(1)] : []
+        statistics(into: &means, &deviations, variables: variables)
         return (means, deviations)
     }
 
     public override func forward(_ c: LayerContext) {
-        let (means, deviations) = statistics(c)
+        let means = c.workspace, deviations = c.workspace + keptCount
+        statistics(into: means, deviations, variables: c.weights)
         let size = c.inputSize
         parameterIndex.withUnsafeBufferPointer { index in
             for n in 0..<c.batch {

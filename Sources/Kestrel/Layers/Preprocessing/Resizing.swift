@@ -31,18 +31,22 @@ public final class Resizing: Layer {
             throw KestrelError.shapeMismatch(
                 "\(name) (Resizing): expected images of rank 3 (height, width, channels), found shape \(inputShape)")
         }
-        var (rows, columns, top, left) = (inputShape[0], inputShape[1], 0, 0)
-        if cropToAspectRatio {
-            // Keras's centred crop box, with its integer truncations.
-            let cropRows = max(min(rows, Int(Double(columns * height) / Double(width))), 1)
-            let cropColumns = max(min(columns, Int(Double(rows * width) / Double(height))), 1)
-            (top, left) = (Int(Double(rows - cropRows) / 2), Int(Double(columns - cropColumns) / 2))
-            (rows, columns) = (cropRows, cropColumns)
-        }
-        resizer = ImageResizer(rows: ResizeAxis(input: rows, output: height, interpolation: interpolation, offset: top),
-                               columns: ResizeAxis(input: columns, output: width, interpolation: interpolation, offset: left),
+        let crop = cropBox(forInputShape: inputShape)
+        resizer = ImageResizer(rows: ResizeAxis(input: crop.rows, output: height, interpolation: interpolation, offset: crop.top),
+                               columns: ResizeAxis(input: crop.columns, output: width, interpolation: interpolation,
+                                                   offset: crop.left),
                                inputWidth: inputShape[1], channels: inputShape[2])
         return [height, width, inputShape[2]]
+    }
+
+    /// The part of an image of `inputShape` that is resized: all of it, or with
+    /// `cropToAspectRatio` Keras's centred crop box (with its integer truncations).
+    public func cropBox(forInputShape inputShape: [Int]) -> (top: Int, left: Int, rows: Int, columns: Int) {
+        let (rows, columns) = (inputShape[0], inputShape[1])
+        guard cropToAspectRatio else { return (0, 0, rows, columns) }
+        let cropRows = max(min(rows, Int(Double(columns * height) / Double(width))), 1)
+        let cropColumns = max(min(columns, Int(Double(rows * width) / Double(height))), 1)
+        return (Int(Double(rows - cropRows) / 2), Int(Double(columns - cropColumns) / 2), cropRows, cropColumns)
     }
 
     public override var backwardNeedsInput: Bool { false }
