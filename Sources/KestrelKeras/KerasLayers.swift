@@ -170,7 +170,7 @@ enum KerasLayers {
             className = "RepeatVector"
             c["n"] = l.n
         case let l as AffineAugmentation:
-            func range(_ r: AugmentationRange) -> Any { r.values.count == 1 ? jsonNumber(r.values[0]) : r.values.map(jsonNumber) }
+            let range = augmentationRangeJSON
             switch l {
             case let rotation as RandomRotation:
                 className = "RandomRotation"
@@ -194,6 +194,28 @@ enum KerasLayers {
         case let l as RandomFlip:
             className = "RandomFlip"
             c["mode"] = l.mode.rawValue
+            c["seed"] = seedJSON(l.seed)
+            c["data_format"] = "channels_last"
+        case let l as ColorAugmentation:
+            switch l {
+            case let contrast as RandomContrast:
+                // Keras turns one number f into [0, f]; the pair keeps Kestrel's 1 − f…1 + f.
+                className = "RandomContrast"
+                let values = contrast.factor.values
+                c["factor"] = (values.count == 1 ? [values[0], values[0]] : values).map(jsonNumber)
+            case let brightness as RandomBrightness:
+                className = "RandomBrightness"
+                c["factor"] = augmentationRangeJSON(brightness.factor)
+            default:
+                throw KestrelError.invalidArgument("\(l.name) (\(l.className)): no Keras equivalent to save")
+            }
+            c["value_range"] = [jsonNumber(l.valueRange.lowerBound), jsonNumber(l.valueRange.upperBound)]
+            c["seed"] = seedJSON(l.seed)
+            c["data_format"] = "channels_last"
+        case let l as RandomCrop:
+            className = "RandomCrop"
+            c["height"] = l.height
+            c["width"] = l.width
             c["seed"] = seedJSON(l.seed)
             c["data_format"] = "channels_last"
         case let l as Resizing:
@@ -345,6 +367,7 @@ enum KerasLayers {
         "BatchNormalization", "LayerNormalization", "Permute", "RepeatVector", "UpSampling2D", "ZeroPadding2D",
         "Cropping2D", "SpatialDropout1D", "SpatialDropout2D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D",
         "Conv1DTranspose", "ZeroPadding1D", "Cropping1D", "UpSampling1D", "Rescaling", "Normalization", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
+        "RandomContrast", "RandomBrightness", "RandomCrop",
     ]
 
     /// A layer from its Keras class name and config; throws for unknown classes and bad values.
@@ -556,13 +579,7 @@ enum KerasLayers {
                 layer = RandomFlip(mode: try option(c, "mode", FlipMode.horizontalAndVertical, layer: className), seed: seed, name: name)
                 break
             }
-            func range(_ key: String) throws -> AugmentationRange {
-                if let one = jsonDouble(c.values[key]) { return AugmentationRange(Float(one)) }
-                guard let list = c.values[key] as? [Any], list.count == 2, let a = jsonDouble(list[0]), let b = jsonDouble(list[1]) else {
-                    throw KestrelError.fileError("\(c.context): '\(key)' should be a number or a list of two numbers, found \(describeJSON(c.values[key]))")
-                }
-                return AugmentationRange(Float(a), Float(b))
-            }
+            func range(_ key: String) throws -> AugmentationRange { try augmentationRange(c, key) }
             let fill = try option(c, "fill_mode", FillMode.reflect, layer: className)
             let interpolation = try option(c, "interpolation", Interpolation.bilinear, layer: className)
             let value = try c.float("fill_value", default: 0)
@@ -578,6 +595,28 @@ enum KerasLayers {
                 layer = RandomTranslation(heightFactor: try range("height_factor"), widthFactor: try range("width_factor"),
                                           fillMode: fill, interpolation: interpolation, seed: seed, fillValue: value, name: name)
             }
+        case "RandomContrast", "RandomBrightness":
+            try channelsLast(c)
+            guard let list = c.values["value_range"] as? [Any], list.count == 2, let a = jsonDouble(list[0]),
+                  let b = jsonDouble(list[1]), a.isFinite, b.isFinite else {
+                throw KestrelError.fileError("\(c.context): 'value_range' should be a list of two numbers, found \(describeJSON(c.values["value_range"]))")
+            }
+            let valueRange = Float(min(a, b))...Float(max(a, b))
+            var factor = try augmentationRange(c, "factor")
+            if className == "RandomContrast" {
+                // Keras reads one number f as [0, f] (contrast 1…1 + f); Kestrel's own archives write the pair.
+                if factor.values.count == 1 { factor = AugmentationRange(0, factor.values[0]) }
+                layer = RandomContrast(factor, valueRange: valueRange, seed: Self.seed(c), name: name)
+            } else {
+                layer = RandomBrightness(factor, valueRange: valueRange, seed: Self.seed(c), name: name)
+            }
+        case "RandomCrop":
+            try channelsLast(c)
+            let height = try c.int("height"), width = try c.int("width")
+            guard height > 0, width > 0, height <= 1 << 16, width <= 1 << 16 else {
+                throw KestrelError.fileError("\(c.context): invalid RandomCrop size \(height) × \(width)")
+            }
+            layer = RandomCrop(height, width, seed: Self.seed(c), name: name)
         case "Resizing":
             try channelsLast(c)
             let height = try c.int("height"), width = try c.int("width")
@@ -836,6 +875,20 @@ enum KerasLayers {
         let names = E.allCases.map(\.rawValue)
         let list = names.count == 1 ? names[0] : names.dropLast().joined(separator: ", ") + " and " + names.last!
         throw KestrelError.fileError("\(c.context): \(layer) \(key) '\(text.prefix(40))' is not supported (only \(list))")
+    }
+
+    /// A Keras augmentation factor: one number or a list of two.
+    private static func augmentationRange(_ c: JSONObject, _ key: String) throws -> AugmentationRange {
+        if let one = jsonDouble(c.values[key]) { return AugmentationRange(Float(one)) }
+        guard let list = c.values[key] as? [Any], list.count == 2, let a = jsonDouble(list[0]), let b = jsonDouble(list[1]) else {
+            throw KestrelError.fileError("\(c.context): '\(key)' should be a number or a list of two numbers, found \(describeJSON(c.values[key]))")
+        }
+        return AugmentationRange(Float(a), Float(b))
+    }
+
+    /// An augmentation factor as Keras writes it: the number, or the list of two.
+    private static func augmentationRangeJSON(_ r: AugmentationRange) -> Any {
+        r.values.count == 1 ? jsonNumber(r.values[0]) : r.values.map(jsonNumber)
     }
 
     /// A random layer's `seed` (null: none).

@@ -33,7 +33,7 @@ extension ONNXGraphBuilder {
             return op("LeakyRelu", [inputs[0]], base: base, [Attribute.float("alpha", l.negativeSlope)])
         case let l as Softmax:
             return op("Softmax", [inputs[0]], base: base, [Attribute.int("axis", l.axis)])
-        case is Dropout, is SpatialDropout, is InputLayer, is AffineAugmentation, is RandomFlip:
+        case is Dropout, is SpatialDropout, is InputLayer, is AffineAugmentation, is RandomFlip, is ColorAugmentation:
             // Training-only layers: the identity in inference.
             return inputs[0]
         case let l as Rescaling:
@@ -161,26 +161,12 @@ extension ONNXGraphBuilder {
                       [Attribute.string("mode", "nearest"), Attribute.string("coordinate_transformation_mode", "asymmetric"),
                        Attribute.string("nearest_mode", "floor")])
         case let l as Resizing:
-            // NCHW; the crop as a Slice; the output size from the input's batch and channels
-            // (the batch is symbolic) and the target height and width.
-            var x = op("Transpose", [inputs[0]], base: base, [Attribute.ints("perm", Self.toChannelsFirst(2))])
-            if l.cropToAspectRatio {
-                let crop = l.cropBox(forInputShape: inputShapes[0])
-                x = op("Slice", [x, int64Constant("\(base)/crop_starts", [Int64(crop.top), Int64(crop.left)]),
-                                 int64Constant("\(base)/crop_ends", [Int64(crop.top + crop.rows), Int64(crop.left + crop.columns)]),
-                                 int64Constant("\(base)/crop_axes", [2, 3])], base: base)
-            }
-            let leading = op("Slice", [op("Shape", [x], base: base), int64Constant("\(base)/shape_starts", [0]),
-                                       int64Constant("\(base)/shape_ends", [2])], base: base)
-            let sizes = op("Concat", [leading, int64Constant("\(base)/size", [Int64(l.height), Int64(l.width)])], base: base,
-                           [Attribute.int("axis", 0)])
-            // Keras's nearest reads floor((o + 0.5) · in / out): "tf_half_pixel_for_nn" with "floor".
-            let attributes = l.interpolation == .nearest
-                ? [Attribute.string("mode", "nearest"), Attribute.string("coordinate_transformation_mode", "tf_half_pixel_for_nn"),
-                   Attribute.string("nearest_mode", "floor")]
-                : [Attribute.string("mode", "linear"), Attribute.string("coordinate_transformation_mode", "half_pixel")]
-            let y = op("Resize", [x, "", "", sizes], base: base, attributes)
-            return op("Transpose", [y], base: base, [Attribute.ints("perm", Self.toChannelsLast(2))])
+            return resize(inputs[0], crop: l.cropToAspectRatio ? l.cropBox(forInputShape: inputShapes[0]) : nil,
+                          height: l.height, width: l.width, interpolation: l.interpolation, base: base)
+        case let l as RandomCrop:
+            // Its inference: the centred window with the target's aspect ratio, resized.
+            return resize(inputs[0], crop: l.resizeBox(forInputShape: inputShapes[0]), height: l.height, width: l.width,
+                          interpolation: .bilinear, base: base)
         case let l as UpSampling2D:
             // Nearest: with "asymmetric" coordinates and "floor" rounding, output pixel i reads
             // input pixel floor(i / size), as Keras's repeat does. Bilinear: "half_pixel"
@@ -389,6 +375,29 @@ extension ONNXGraphBuilder {
             let gate = op("Mul", [half, op("Add", [one, inner], base: base)], base: base)
             return op("Mul", [x, gate], base: base)
         }
+    }
+
+    /// A channels-last image resize: NCHW, the crop (if any) as a Slice, the output size from
+    /// the input's batch and channels (the batch is symbolic) and the target height and width.
+    mutating func resize(_ input: String, crop: (top: Int, left: Int, rows: Int, columns: Int)?, height: Int, width: Int,
+                         interpolation: Interpolation, base: String) -> String {
+        var x = op("Transpose", [input], base: base, [Attribute.ints("perm", Self.toChannelsFirst(2))])
+        if let crop {
+            x = op("Slice", [x, int64Constant("\(base)/crop_starts", [Int64(crop.top), Int64(crop.left)]),
+                             int64Constant("\(base)/crop_ends", [Int64(crop.top + crop.rows), Int64(crop.left + crop.columns)]),
+                             int64Constant("\(base)/crop_axes", [2, 3])], base: base)
+        }
+        let leading = op("Slice", [op("Shape", [x], base: base), int64Constant("\(base)/shape_starts", [0]),
+                                   int64Constant("\(base)/shape_ends", [2])], base: base)
+        let sizes = op("Concat", [leading, int64Constant("\(base)/size", [Int64(height), Int64(width)])], base: base,
+                       [Attribute.int("axis", 0)])
+        // Keras's nearest reads floor((o + 0.5) · in / out): "tf_half_pixel_for_nn" with "floor".
+        let attributes = interpolation == .nearest
+            ? [Attribute.string("mode", "nearest"), Attribute.string("coordinate_transformation_mode", "tf_half_pixel_for_nn"),
+               Attribute.string("nearest_mode", "floor")]
+            : [Attribute.string("mode", "linear"), Attribute.string("coordinate_transformation_mode", "half_pixel")]
+        let y = op("Resize", [x, "", "", sizes], base: base, attributes)
+        return op("Transpose", [y], base: base, [Attribute.ints("perm", Self.toChannelsLast(2))])
     }
 
     /// Keras's ReLU: `min(x·[x > threshold], maxValue) − negativeSlope·max(threshold − x, 0)`.

@@ -229,6 +229,9 @@ final class KerasArchiveTests: XCTestCase {
             RandomRotation([0.1, 0.2], fillMode: .constant, interpolation: .nearest, seed: 9, fillValue: 0.5)
             RandomZoom(heightFactor: 0.2)
             RandomTranslation(heightFactor: [-0.1, 0.2], widthFactor: 0.3, fillMode: .wrap)
+            RandomContrast(0.3, valueRange: 0...1, seed: 2)
+            RandomBrightness([-0.1, 0.2])
+            RandomCrop(5, 4, seed: 7)
             Flatten()
             Dense(2)
         }
@@ -258,6 +261,19 @@ final class KerasArchiveTests: XCTestCase {
         XCTAssertEqual(translation.heightFactor, [-0.1, 0.2])
         XCTAssertEqual(translation.widthFactor, 0.3)
         XCTAssertEqual(translation.fillMode, .wrap)
+        // One contrast number is written as the pair Keras reads the same way (1 − f…1 + f).
+        let contrast = try XCTUnwrap(back.layers[5] as? RandomContrast)
+        XCTAssertEqual(contrast.factor, [0.3, 0.3])
+        XCTAssertEqual(contrast.contrastRange?.lower, RandomContrast(0.3).contrastRange?.lower)
+        XCTAssertEqual(contrast.valueRange, 0...1)
+        XCTAssertEqual(contrast.seed, 2)
+        let brightness = try XCTUnwrap(back.layers[6] as? RandomBrightness)
+        XCTAssertEqual(brightness.factor, [-0.1, 0.2])
+        XCTAssertEqual(brightness.valueRange, 0...255)
+        XCTAssertNil(brightness.seed)
+        let crop = try XCTUnwrap(back.layers[7] as? RandomCrop)
+        XCTAssertEqual([crop.height, crop.width], [5, 4])
+        XCTAssertEqual(crop.seed, 7)
     }
 
     /// Every weighted convolution and Dense with Keras's per-weight regularizers and constraints,

@@ -201,6 +201,14 @@ final class KerasInteropTests: XCTestCase {
                 let translation = try XCTUnwrap(model.layers[4] as? RandomTranslation)
                 XCTAssertEqual([translation.interpolation.rawValue, translation.fillMode.rawValue, "\(translation.heightFactor)"],
                                ["nearest", "wrap", "[-0.1, 0.2]"])
+                // Keras wrote RandomContrast(0.2) as the pair [0, 0.2] it draws from (1…1.2).
+                let contrast = try XCTUnwrap(model.layers[5] as? RandomContrast)
+                XCTAssertEqual(contrast.contrastRange?.lower, 1)
+                XCTAssertEqual(contrast.contrastRange?.upper ?? 0, 1.2, accuracy: 1e-6)
+                XCTAssertEqual(contrast.seed, 4)
+                let brightness = try XCTUnwrap(model.layers[6] as? RandomBrightness)
+                XCTAssertEqual(brightness.factor.bounds?.lower ?? 0, -0.2, accuracy: 1e-7)
+                XCTAssertEqual(brightness.valueRange, 0...1)
             }
             if name.contains("nested") || name.contains("_of_") || name == "preprocessing" || name == "augmentation" {
                 // Kestrel inlines nested models; what it saves from them Keras loads again.

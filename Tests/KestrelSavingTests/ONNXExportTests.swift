@@ -139,6 +139,8 @@ final class ONNXExportTests: XCTestCase {
             RandomRotation(0.2)
             RandomZoom(heightFactor: 0.1)
             RandomTranslation(heightFactor: 0.1, widthFactor: 0.1)
+            RandomContrast(0.2)
+            RandomBrightness(0.1)
             Conv2D(2, kernelSize: 3)
             Flatten()
             Dense(2)
@@ -146,7 +148,9 @@ final class ONNXExportTests: XCTestCase {
         try compareWithOnnxRuntime(augmented, Tensor.randomUniform([3, 6, 5, 2]), name: "augmentation")
         for (name, resizing) in [("resizing-up", Resizing(9, 7)), ("resizing-down", Resizing(4, 3)),
                                  ("resizing-nearest", Resizing(4, 7, interpolation: .nearest)),
-                                 ("resizing-crop", Resizing(5, 5, cropToAspectRatio: true))] {
+                                 ("resizing-crop", Resizing(5, 5, cropToAspectRatio: true)),
+                                 // RandomCrop's inference: the centred window of the target's shape, resized.
+                                 ("random-crop", RandomCrop(4, 2)), ("random-crop-larger", RandomCrop(8, 3))] as [(String, Layer)] {
             let model = Sequential { Input(shape: [6, 5, 2]); resizing; Flatten(); Dense(2) }
             try compareWithOnnxRuntime(model, Tensor.randomUniform([3, 6, 5, 2]), name: name)
         }

@@ -109,3 +109,123 @@ final class AugmentationLayerTests: XCTestCase {
         XCTAssertGreaterThan(below, 120)
     }
 }
+
+/// RandomContrast, RandomBrightness and RandomCrop: shapes and argument errors, gradients
+/// (cropping, resizing and the clip), inference, exact known results and the spread of the
+/// draws. Contrast and brightness against Keras are in ConvReferenceTests (`random_contrast_*`,
+/// `random_brightness_*`); RandomCrop's resize is Resizing's, checked against Keras there.
+final class ColorAndCropAugmentationTests: XCTestCase {
+    func testShapesAndErrors() throws {
+        XCTAssertEqual(try RandomContrast(0.2).build(inputShape: [5, 4, 3]), [5, 4, 3])
+        XCTAssertEqual(try RandomBrightness(0.2).build(inputShape: [5, 4, 3]), [5, 4, 3])
+        XCTAssertEqual(try RandomCrop(3, 2).build(inputShape: [5, 4, 3]), [3, 2, 3])
+        XCTAssertEqual(try RandomCrop(8, 9).build(inputShape: [5, 4, 3]), [8, 9, 3])
+        for layer in [RandomContrast(0.1), RandomBrightness(0.1), RandomCrop(2, 2)] as [Layer] {
+            assertThrowsMessage(try layer.build(inputShape: [5, 4]), contains: [layer.className, "rank 3", "[5, 4]"])
+        }
+        // Keras's documented range: one number f is 1 − f…1 + f, a pair [a, b] 1 − a…1 + b.
+        XCTAssertEqual(RandomContrast(0.2).contrastRange?.lower ?? 0, 0.8, accuracy: 1e-7)
+        XCTAssertEqual(RandomContrast(0.2).contrastRange?.upper ?? 0, 1.2, accuracy: 1e-7)
+        XCTAssertEqual(RandomContrast([0.4, 0.1]).contrastRange?.lower ?? 0, 0.9, accuracy: 1e-7)
+        XCTAssertEqual(RandomContrast([0.4, 0.1]).contrastRange?.upper ?? 0, 1.4, accuracy: 1e-7)
+        assertThrowsMessage(try RandomContrast(1.5).build(inputShape: [4, 4, 1]),
+                            contains: ["RandomContrast", "factor", "[0.0, 1.0]", "1.5"])
+        assertThrowsMessage(try RandomContrast([0.1, -2]).build(inputShape: [4, 4, 1]), contains: ["[-1.0, 1.0]", "-2.0"])
+        assertThrowsMessage(try RandomBrightness([0.1, 1.2]).build(inputShape: [4, 4, 1]),
+                            contains: ["RandomBrightness", "factor", "[-1.0, 1.0]"])
+        assertThrowsMessage(try RandomBrightness(0.1, valueRange: 0...Float.infinity).build(inputShape: [4, 4, 1]),
+                            contains: ["RandomBrightness", "valueRange", "finite"])
+        assertThrowsMessage(try RandomCrop(0, 2).build(inputShape: [4, 4, 1]), contains: ["RandomCrop", "positive", "0"])
+    }
+
+    func testGradients() throws {
+        let layers: [(String, Layer, [Int], Bool)] = [
+            ("contrast", RandomContrast(0.4, valueRange: -1.6...1.6, seed: 1), [4, 3, 2], true),
+            ("contrast no clip", RandomContrast([0.3, 0.6], valueRange: -50...50, seed: 2), [3, 3, 3], true),
+            ("brightness", RandomBrightness(0.3, valueRange: -1...1, seed: 3), [4, 3, 2], true),
+            ("crop", RandomCrop(3, 2, seed: 4), [5, 4, 2], true),
+            ("crop too small: resized", RandomCrop(4, 5, seed: 5), [3, 6, 1], true),
+            ("crop inference", RandomCrop(3, 3, seed: 6), [5, 4, 2], false),
+        ]
+        for (label, layer, shape, training) in layers {
+            try LayerHarness(layer, inputShapes: [shape], batch: 3, training: training).check(label: " " + label)
+        }
+    }
+
+    /// Outside training contrast and brightness are the identity; RandomCrop resizes the centred
+    /// window of the target's aspect ratio, as Resizing with cropToAspectRatio.
+    func testInference() throws {
+        let x = Tensor.randomUniform([4, 6, 5, 2], minval: 0, maxval: 255)
+        for layer in [RandomContrast(0.5, seed: 1), RandomBrightness(0.5, seed: 2)] as [Layer] {
+            XCTAssertEqual(try layer(x, training: false), x, layer.className)
+            XCTAssertNotEqual(try layer(x, training: true), x, layer.className)
+        }
+        for (height, width) in [(3, 2), (4, 4), (9, 3), (6, 5)] {
+            let resized = try Resizing(height, width, cropToAspectRatio: true)(x)
+            XCTAssertEqual(try RandomCrop(height, width)(x, training: false), resized, "\(height)×\(width)")
+        }
+        // In training too when the input does not cover the target.
+        XCTAssertEqual(try RandomCrop(9, 3)(x, training: true), try Resizing(9, 3, cropToAspectRatio: true)(x))
+        XCTAssertEqual(try RandomCrop(6, 5)(x, training: true), x)
+    }
+
+    /// One-value ranges give known results: contrast 2 about each channel's mean, brightness
+    /// +1 on 0…10, both clipped.
+    func testKnownResults() throws {
+        let image = Tensor(shape: [1, 2, 2, 2], scalars: [1, 10, 2, 10, 3, 10, 10, 0])
+        // Channel means 4 and 7.5; (x − m)·2 + m, clipped to 0…10.
+        let contrast = try RandomContrast([-1, 1], valueRange: 0...10)(image, training: true)
+        XCTAssertEqual(contrast.scalars, [0, 10, 0, 10, 2, 10, 10, 0])
+        let brighter = try RandomBrightness([0.1, 0.1], valueRange: 0...10)(image, training: true)
+        XCTAssertEqual(brighter.scalars, [2, 10, 3, 10, 4, 10, 10, 1])
+    }
+
+    /// The drawn factors spread over the whole range, on both sides of 1 for contrast (Keras
+    /// 3.x's own single-number reading only raises it), and each image draws its own.
+    func testDrawsCoverTheRange() throws {
+        let x = Tensor(shape: [300, 1, 2, 1], scalars: (0..<600).map { (i: Int) -> Float in i % 2 == 0 ? 100 : 110 })
+        let contrast = try RandomContrast(0.5, seed: 9)(x, training: true)
+        let c = contrast.scalars
+        let factors: [Float] = (0..<300).map { (n: Int) -> Float in (c[2 * n + 1] - c[2 * n]) / 10 }
+        XCTAssertGreaterThanOrEqual(factors.min()!, 0.5 - 1e-4)
+        XCTAssertLessThanOrEqual(factors.max()!, 1.5 + 1e-4)
+        XCTAssertGreaterThan(factors.filter { $0 < 0.75 }.count, 50)
+        XCTAssertGreaterThan(factors.filter { $0 > 1.25 }.count, 50)
+        let brightness = try RandomBrightness(0.2, seed: 9)(x, training: true)
+        let b = brightness.scalars
+        let deltas: [Float] = (0..<300).map { (n: Int) -> Float in b[2 * n] - 100 }
+        XCTAssertGreaterThanOrEqual(deltas.min()!, -51.001)
+        XCTAssertLessThanOrEqual(deltas.max()!, 51.001)
+        XCTAssertGreaterThan(deltas.filter { $0 < -25 }.count, 50)
+        XCTAssertGreaterThan(deltas.filter { $0 > 25 }.count, 50)
+    }
+
+    /// Training crops one window per batch (as Keras), the same for every image in it, at
+    /// positions covering every offset over repeated batches.
+    func testCropsOneRandomWindowPerBatch() throws {
+        let (rows, columns, height, width) = (6, 5, 3, 2)
+        let count = 4 * rows * columns
+        let x = Tensor(shape: [4, rows, columns, 1], scalars: (0..<count).map { Float($0) })
+        let layer = RandomCrop(height, width, seed: 12)
+        var seen = Set<[Int]>()
+        for _ in 0..<200 {
+            let y = try layer(x, training: true)
+            XCTAssertEqual(y.shape, [4, height, width, 1])
+            let first = Int(y.scalars[0])
+            let (top, left) = (first / columns, first % columns)
+            XCTAssertLessThanOrEqual(top, rows - height)
+            XCTAssertLessThanOrEqual(left, columns - width)
+            for n in 0..<4 {
+                for i in 0..<height {
+                    for j in 0..<width {
+                        let source: Int = n * rows * columns + (top + i) * columns + left + j
+                        let index: Int = (n * height + i) * width + j
+                        XCTAssertEqual(y.scalars[index], Float(source))
+                    }
+                }
+            }
+            seen.insert([top, left])
+        }
+        XCTAssertEqual(seen.count, (rows - height + 1) * (columns - width + 1))
+    }
+}

@@ -194,6 +194,16 @@ final class ConvReferenceTests: XCTestCase {
                 return RandomTranslation(heightFactor: range("height_factor")!, widthFactor: range("width_factor")!,
                                          fillMode: fill, interpolation: interpolation, fillValue: value)
             }
+        case "RandomContrast", "RandomBrightness":
+            // The fixtures give the factor as a pair (Keras's own reading of one number differs
+            // for contrast) and the value range when it is not Keras's 0…255.
+            guard case .list(let factor)? = k["factor"] else { throw KerasFixtureError("\(c.name): factor must be a pair") }
+            let ends = factor.compactMap(\.float)
+            var valueRange: ClosedRange<Float> = 0...255
+            if case .list(let l)? = k["value_range"] { valueRange = l[0].float!...l[1].float! }
+            return c.layer == "RandomContrast"
+                ? RandomContrast(AugmentationRange(ends[0], ends[1]), valueRange: valueRange)
+                : RandomBrightness(AugmentationRange(ends[0], ends[1]), valueRange: valueRange)
         case "Rescaling": return Rescaling(k["scale"]!.float!, offset: k["offset"]?.float ?? 0)
         case "Resizing":
             var interpolation = Interpolation.bilinear

@@ -101,8 +101,10 @@ final class LayerCatalogTests: XCTestCase {
             Weight regularizers are `Regularizer.l1(_:)`, `.l2(_:)`, `.l1l2(l1:l2:)` (Keras `L1`, `L2`,
             `L1L2`); constraints are `Constraint.maxNorm(_:axis:)`, `.nonNeg`, `.unitNorm` (Keras
             `MaxNorm`, `NonNeg`, `UnitNorm`). Augmentation ranges typed `AugmentationRange` take one
-            number (`0.2`: −0.2…0.2) or two ends (`[-0.1, 0.3]`), as Keras's `factor` arguments; the
-            random augmentations act in training only and pass images through in inference.
+            number (`0.2`: −0.2…0.2) or two ends (`[-0.1, 0.3]`), as Keras's `factor` arguments
+            (RandomContrast's are relative to 1: `0.2` is 0.8…1.2); the random augmentations act in
+            training only and pass images through in inference, except RandomCrop, which then
+            resizes the centred window of the target's aspect ratio.
 
             """
         let families = Dictionary(grouping: layers, by: \.family)

@@ -382,6 +382,16 @@ def conv_layers():
         img(1, 3, 2))
     run("conv1d_transpose_2_dilation3_same", "Conv1DTranspose",
         {"filters": 2, "kernel_size": 2, "dilation_rate": 3, "padding": "same", "use_bias": False}, img(1, 5, 2))
+    # Colour augmentations in training, each range one value wide (Keras sorts a pair [a, b]
+    # and draws contrast from 1 − a…1 + b, so [-0.3, 0.3] is 1.3): some pixels clip.
+    run("random_contrast_1.3_clipped", "RandomContrast", {"factor": [-0.3, 0.3], "value_range": [-1.5, 1.5]},
+        img(2, 4, 3, 2), training=True)
+    run("random_contrast_1.5_default_range", "RandomContrast", {"factor": [-0.5, 0.5]},
+        img(1, 3, 3, 3) * 16 + 100, training=True)
+    run("random_brightness_0.2_clipped", "RandomBrightness", {"factor": [0.2, 0.2], "value_range": [-1, 1]},
+        img(2, 3, 3, 2), training=True)
+    run("random_brightness_-0.25_default_range", "RandomBrightness", {"factor": [-0.25, -0.25]},
+        img(1, 3, 4, 1) * 32 + 100, training=True)
     write("conv_layers.json", {"cases": cases})
 
 

@@ -144,6 +144,7 @@ def keras_make(directory):
         layers.RandomFlip("horizontal", seed=3), layers.RandomRotation(0.1),
         layers.RandomZoom(0.2, fill_mode="constant", fill_value=0.5),
         layers.RandomTranslation((-0.1, 0.2), 0.2, interpolation="nearest", fill_mode="wrap"),
+        layers.RandomContrast(0.2, seed=4), layers.RandomBrightness((-0.2, 0.1), value_range=(0, 1)),
         layers.Conv2D(2, 3), layers.Flatten(), layers.Dense(3),
     ])
 

@@ -42,8 +42,13 @@ public final class Resizing: Layer {
     /// The part of an image of `inputShape` that is resized: all of it, or with
     /// `cropToAspectRatio` Keras's centred crop box (with its integer truncations).
     public func cropBox(forInputShape inputShape: [Int]) -> (top: Int, left: Int, rows: Int, columns: Int) {
-        let (rows, columns) = (inputShape[0], inputShape[1])
-        guard cropToAspectRatio else { return (0, 0, rows, columns) }
+        guard cropToAspectRatio else { return (0, 0, inputShape[0], inputShape[1]) }
+        return Self.centredCropBox(rows: inputShape[0], columns: inputShape[1], height: height, width: width)
+    }
+
+    /// The largest centred window of a `rows × columns` image with the aspect ratio of
+    /// `height × width`, with Keras's integer truncations (shared with RandomCrop's inference).
+    static func centredCropBox(rows: Int, columns: Int, height: Int, width: Int) -> (top: Int, left: Int, rows: Int, columns: Int) {
         let cropRows = max(min(rows, Int(Double(columns * height) / Double(width))), 1)
         let cropColumns = max(min(columns, Int(Double(rows * width) / Double(height))), 1)
         return (Int(Double(rows - cropRows) / 2), Int(Double(columns - cropColumns) / 2), cropRows, cropColumns)
