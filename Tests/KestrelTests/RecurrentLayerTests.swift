@@ -1,8 +1,9 @@
 @testable import Kestrel
 import XCTest
 
-/// LSTM and Embedding: shapes, Keras's initial values, gradients against finite differences
-/// in every configuration, and allocation-free training steps.
+/// LSTM, GRU, SimpleRNN and Embedding: shapes, Keras's initial values, gradients against finite
+/// differences in every configuration, learning a task that needs memory, and allocation-free
+/// training steps. Their outputs and gradients against Keras are in RecurrentReferenceTests.
 final class RecurrentLayerTests: XCTestCase {
     func testLSTMShapeInferenceAndErrors() throws {
         XCTAssertEqual(try LSTM(7).build(inputShape: [5, 3]), [7])
@@ -57,6 +58,74 @@ final class RecurrentLayerTests: XCTestCase {
             .check(epsilon: 3e-3, label: " relu/hard_sigmoid")
     }
 
+    func testGRUAndSimpleRNNShapesAndErrors() throws {
+        XCTAssertEqual(try GRU(7).build(inputShape: [5, 3]), [7])
+        XCTAssertEqual(try SimpleRNN(7, returnSequences: true).build(inputShape: [5, 3]), [5, 7])
+        let gru = GRU(4)
+        try gru.build(inputShape: [6, 3])
+        XCTAssertEqual(gru.weightSpecs.map(\.name), ["kernel", "recurrent_kernel", "bias"])
+        // Keras's shapes: two bias rows (input and recurrent) with reset_after, one without.
+        XCTAssertEqual(gru.weightSpecs.map(\.shape), [[3, 12], [4, 12], [2, 12]])
+        XCTAssertEqual(GRU(4, resetAfter: false).weightSpecs(forInputsOrEmpty: [[6, 3]]).map(\.shape), [[3, 12], [4, 12], [12]])
+        XCTAssertEqual(SimpleRNN(4).weightSpecs(forInputsOrEmpty: [[6, 3]]).map(\.shape), [[3, 4], [4, 4], [4]])
+        XCTAssertEqual(SimpleRNN(4, useBias: false).weightSpecs(forInputsOrEmpty: [[6, 3]]).count, 2)
+        for layer in [GRU(3), SimpleRNN(3)] as [Layer] {
+            assertThrowsMessage(try layer.build(inputShape: [12]), contains: [layer.className, "(timesteps, features)", "[12]"])
+        }
+        assertThrowsMessage(try GRU(0).build(inputShape: [3, 2]), contains: ["GRU", "units", "0"])
+        assertThrowsMessage(try GRU(3, recurrentActivation: .softmax).build(inputShape: [3, 2]),
+                            contains: ["GRU", "recurrentActivation", "softmax"])
+        assertThrowsMessage(try SimpleRNN(3, activation: .gelu).build(inputShape: [3, 2]), contains: ["SimpleRNN", "activation", "gelu"])
+        // The FLOPs of one step's products: 3 gate blocks for GRU, 1 for SimpleRNN.
+        XCTAssertEqual(GRU(8).flops(batch: 2, inputShapes: [[5, 4]]).forward, 2 * 10 * 24 * (4 + 8))
+        XCTAssertEqual(SimpleRNN(8).flops(batch: 2, inputShapes: [[5, 4]]).forward, 2 * 10 * 8 * (4 + 8))
+    }
+
+    func testGRUAndSimpleRNNGradientsInEveryConfiguration() throws {
+        Kestrel.setRandomSeed(22)
+        for returnSequences in [false, true] {
+            for goBackwards in [false, true] {
+                for resetAfter in [true, false] {
+                    let label = " GRU returnSequences \(returnSequences) goBackwards \(goBackwards) resetAfter \(resetAfter)"
+                    let layer = GRU(3, returnSequences: returnSequences, goBackwards: goBackwards, resetAfter: resetAfter)
+                    try LayerHarness(layer, inputShapes: [[4, 2]], batch: 3).check(epsilon: 3e-3, label: label)
+                }
+                let label = " SimpleRNN returnSequences \(returnSequences) goBackwards \(goBackwards)"
+                let layer = SimpleRNN(3, returnSequences: returnSequences, goBackwards: goBackwards)
+                try LayerHarness(layer, inputShapes: [[4, 2]], batch: 3).check(epsilon: 3e-3, label: label)
+            }
+        }
+        try LayerHarness(GRU(2, useBias: false, returnSequences: true), inputShapes: [[3, 3]], batch: 2)
+            .check(epsilon: 3e-3, label: " GRU no bias")
+        try LayerHarness(GRU(2, useBias: false, resetAfter: false), inputShapes: [[3, 3]], batch: 2)
+            .check(epsilon: 3e-3, label: " GRU reset before, no bias")
+        try LayerHarness(SimpleRNN(3, activation: .sigmoid, useBias: false), inputShapes: [[3, 2]], batch: 2)
+            .check(epsilon: 3e-3, label: " SimpleRNN sigmoid, no bias")
+    }
+
+    /// GRU and SimpleRNN learn the same memory task as the LSTM, and train without allocating.
+    func testGRUAndSimpleRNNLearnAndTrainWithoutAllocating() throws {
+        Kestrel.setRandomSeed(5)
+        let (x, y) = Self.countingOnes(seed: 10)
+        for recurrent in [GRU(8), GRU(8, resetAfter: false), SimpleRNN(8)] as [Layer] {
+            let model = Sequential { Input(shape: [7, 1]); recurrent; Dense(2) }
+            model.compile(optimizer: Adam(learningRate: 0.02), loss: SparseCategoricalCrossentropy(fromLogits: true),
+                          metrics: [.accuracy])
+            try model.fit(x, y, batchSize: 32, epochs: 40, verbose: 0)
+            XCTAssertGreaterThan(try model.evaluate(x, y, verbose: 0)["accuracy"]!, 0.95, recurrent.className)
+        }
+        let stacked = Sequential {
+            Input(shape: [6, 4])
+            GRU(8, returnSequences: true)
+            SimpleRNN(6, returnSequences: true, goBackwards: true)
+            GRU(5, goBackwards: true, resetAfter: false)
+            Dense(3)
+        }
+        stacked.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true), metrics: [.accuracy])
+        try assertTrainingStepsAllocateNothing(stacked, x: Tensor.randomUniform([20, 6, 4]),
+                                               y: Tensor(labels: (0..<20).map { $0 % 3 }), batchSize: 8)
+    }
+
     func testEmbeddingLooksUpRowsAndScattersGradients() throws {
         let embedding = Embedding(inputDim: 4, outputDim: 2)
         XCTAssertEqual(try embedding.build(inputShape: [3]), [3, 2])
@@ -94,9 +163,26 @@ final class RecurrentLayerTests: XCTestCase {
     }
 
     func testLSTMLearnsToCountOnes() throws {
-        // The label is whether a sequence holds more ones than zeros: it needs memory of every step.
         Kestrel.setRandomSeed(4)
-        var rng = RandomGenerator(seed: 9)
+        let (x, y) = Self.countingOnes(seed: 9)
+        let model = Sequential {
+            Input(shape: [7, 1])
+            LSTM(8)
+            Dense(2)
+        }
+        model.compile(optimizer: Adam(learningRate: 0.02), loss: SparseCategoricalCrossentropy(fromLogits: true),
+                      metrics: [.accuracy])
+        try model.fit(x, y, batchSize: 32, epochs: 40, verbose: 0)
+        let accuracy = try model.evaluate(x, y, verbose: 0)["accuracy"]!
+        XCTAssertGreaterThan(accuracy, 0.95)
+    }
+}
+
+extension RecurrentLayerTests {
+    /// 256 sequences of 7 random bits labelled by whether they hold more ones than zeros: a
+    /// task that needs memory of every step.
+    static func countingOnes(seed: UInt64) -> (x: Tensor, y: Tensor) {
+        var rng = RandomGenerator(seed: seed)
         var values: [Float] = [], labels: [Int] = []
         for _ in 0..<256 {
             var ones = 0
@@ -107,17 +193,7 @@ final class RecurrentLayerTests: XCTestCase {
             }
             labels.append(ones > 3 ? 1 : 0)
         }
-        let model = Sequential {
-            Input(shape: [7, 1])
-            LSTM(8)
-            Dense(2)
-        }
-        model.compile(optimizer: Adam(learningRate: 0.02), loss: SparseCategoricalCrossentropy(fromLogits: true),
-                      metrics: [.accuracy])
-        let x = Tensor(shape: [256, 7, 1], scalars: values), y = Tensor(labels: labels)
-        try model.fit(x, y, batchSize: 32, epochs: 40, verbose: 0)
-        let accuracy = try model.evaluate(x, y, verbose: 0)["accuracy"]!
-        XCTAssertGreaterThan(accuracy, 0.95)
+        return (Tensor(shape: [256, 7, 1], scalars: values), Tensor(labels: labels))
     }
 }
 

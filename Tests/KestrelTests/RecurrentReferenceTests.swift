@@ -2,7 +2,7 @@
 import KestrelAllocationCounter
 import XCTest
 
-// Sequence layers (LSTM, MultiHeadAttention, Embedding) against Keras 3 (JAX backend): output,
+// Sequence layers (LSTM, GRU, SimpleRNN, MultiHeadAttention, Embedding) against Keras 3 (JAX backend): output,
 // every input's gradient and every weight's gradient of sum(output · projection), with the
 // same weights. Fixtures: Fixtures/recurrent_layers.json, written by the `recurrent_layers`
 // group of make_fixtures.py. Tolerance 1e-4 relative, as for the convolution layers.
@@ -85,6 +85,14 @@ final class RecurrentReferenceTests: XCTestCase {
                         recurrentActivation: try activation("recurrent_activation", .sigmoid),
                         useBias: bool("use_bias", true), returnSequences: bool("return_sequences", false),
                         goBackwards: bool("go_backwards", false))
+        case "GRU":
+            return GRU(k["units"]!.int!, activation: try activation("activation", .tanh),
+                       recurrentActivation: try activation("recurrent_activation", .sigmoid),
+                       useBias: bool("use_bias", true), returnSequences: bool("return_sequences", false),
+                       goBackwards: bool("go_backwards", false), resetAfter: bool("reset_after", true))
+        case "SimpleRNN":
+            return SimpleRNN(k["units"]!.int!, activation: try activation("activation", .tanh), useBias: bool("use_bias", true),
+                             returnSequences: bool("return_sequences", false), goBackwards: bool("go_backwards", false))
         case "MultiHeadAttention":
             return MultiHeadAttention(numHeads: k["num_heads"]!.int!, keyDim: k["key_dim"]!.int!,
                                       valueDim: k["value_dim"]?.int, useBias: bool("use_bias", true),
@@ -98,7 +106,7 @@ final class RecurrentReferenceTests: XCTestCase {
 
     func testSequenceLayersMatchKeras() throws {
         let fixture = try KerasFixtures.load("recurrent_layers", as: SequenceLayerFixture.self)
-        XCTAssertEqual(Set(fixture.cases.map(\.layer)), ["LSTM", "MultiHeadAttention", "Embedding"])
+        XCTAssertEqual(Set(fixture.cases.map(\.layer)), ["LSTM", "GRU", "SimpleRNN", "MultiHeadAttention", "Embedding"])
         for c in fixture.cases {
             let layer = try Self.makeLayer(c)
             try layer.build(inputShapes: c.inputs.map { Array($0.shape.dropFirst()) })

@@ -398,7 +398,7 @@ def conv_layers():
 # ---------------------------------------------------------------- recurrent and attention layers
 
 def recurrent_layers():
-    """Sequence layers (issue 8): LSTM, MultiHeadAttention, Embedding. Each case records the
+    """Sequence layers: LSTM, MultiHeadAttention, Embedding (issue 8), GRU and SimpleRNN. Each case records the
     inputs (several for attention: query, value[, key]), the weights in ``layer.weights`` order,
     the output, and the gradients of ``sum(output * projection)`` with respect to every input
     and every weight (``jax.grad`` through ``stateless_call``). Embedding indices are not
@@ -469,6 +469,17 @@ def recurrent_layers():
         [seq(2, 4, 3), seq(2, 5, 2), seq(2, 5, 6)])
     run("embedding", "Embedding", {"input_dim": 7, "output_dim": 3},
         [rng.integers(0, 7, (3, 5)).astype(np.float32)], integer=True)
+    run("gru_last", "GRU", {"units": 4}, [seq(2, 5, 3)])
+    run("gru_sequences_go_backwards", "GRU", {"units": 3, "return_sequences": True, "go_backwards": True},
+        [seq(2, 4, 3)])
+    run("gru_reset_before", "GRU", {"units": 3, "reset_after": False, "return_sequences": True}, [seq(2, 4, 2)])
+    run("gru_reset_before_no_bias", "GRU", {"units": 3, "reset_after": False, "use_bias": False}, [seq(3, 3, 2)])
+    run("gru_no_bias_relu_hard_sigmoid", "GRU",
+        {"units": 3, "use_bias": False, "activation": "relu", "recurrent_activation": "hard_sigmoid"}, [seq(2, 4, 3)])
+    run("simple_rnn_last", "SimpleRNN", {"units": 4}, [seq(2, 5, 3)])
+    run("simple_rnn_sequences_go_backwards", "SimpleRNN",
+        {"units": 3, "return_sequences": True, "go_backwards": True}, [seq(2, 4, 2)])
+    run("simple_rnn_relu_no_bias", "SimpleRNN", {"units": 3, "activation": "relu", "use_bias": False}, [seq(2, 4, 3)])
     write("recurrent_layers.json", {"cases": cases})
 
 

@@ -11,29 +11,12 @@ import CKestrelKernels
 /// gates, cell states and hidden states of every step stay in the workspace, time-major, so
 /// backward through time needs no allocation and ends with one product per weight.
 /// Dropout, `returnState` and masking are not supported.
-public final class LSTM: Layer {
-    /// The size of the hidden and cell states.
-    public let units: Int
-    /// The activation of the candidate cell values and of the cell state (Keras default tanh).
-    public let activation: ActivationFunction
+public final class LSTM: RecurrentLayer {
     /// The activation of the input, forget and output gates (Keras default sigmoid).
     public let recurrentActivation: ActivationFunction
-    /// Whether the gates add a bias vector.
-    public let useBias: Bool
-    /// How the input kernel starts (Keras default glorot-uniform).
-    public let kernelInitializer: Initializer
-    /// How the recurrent kernel starts (Keras default orthogonal).
-    public let recurrentInitializer: Initializer
-    /// How the bias starts (Keras default zeros).
-    public let biasInitializer: Initializer
     /// Whether the forget gate's bias starts at one instead (Keras default true), which keeps
     /// the cell state flowing early in training.
     public let unitForgetBias: Bool
-    /// Whether the output holds the hidden state of every step instead of only the last.
-    public let returnSequences: Bool
-    /// Whether the sequence is read from its last step to its first; returned sequences are
-    /// then in that reading order, as in Keras.
-    public let goBackwards: Bool
 
     /// An LSTM layer with `units` hidden units and Keras's defaults.
     public init(_ units: Int, activation: ActivationFunction = .tanh, recurrentActivation: ActivationFunction = .sigmoid,
@@ -41,24 +24,16 @@ public final class LSTM: Layer {
                 recurrentInitializer: Initializer = .orthogonal, biasInitializer: Initializer = .zeros,
                 unitForgetBias: Bool = true, returnSequences: Bool = false, goBackwards: Bool = false,
                 inputShape: [Int]? = nil, name: String? = nil) {
-        self.units = units
-        self.activation = activation
         self.recurrentActivation = recurrentActivation
-        self.useBias = useBias
-        self.kernelInitializer = kernelInitializer
-        self.recurrentInitializer = recurrentInitializer
-        self.biasInitializer = biasInitializer
         self.unitForgetBias = unitForgetBias
-        self.returnSequences = returnSequences
-        self.goBackwards = goBackwards
-        super.init(name: name, inputShape: inputShape)
+        super.init(units: units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
+                   recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
+                   returnSequences: returnSequences, goBackwards: goBackwards, inputShape: inputShape, name: name)
     }
 
-    public override func outputShape(for inputShape: [Int]) throws -> [Int] {
-        try checkRecurrentArguments(self, units: units, activations: [("activation", activation),
-                                                                     ("recurrentActivation", recurrentActivation)])
-        let (steps, _) = try sequenceShape(self, inputShape)
-        return returnSequences ? [steps, units] : [units]
+    override var gateCount: Int { 4 }
+    override var activationArguments: [(String, ActivationFunction)] {
+        [("activation", activation), ("recurrentActivation", recurrentActivation)]
     }
 
     public override func weightSpecs(forInputs shapes: [[Int]]) throws -> [WeightSpec] {
@@ -81,26 +56,14 @@ public final class LSTM: Layer {
                              generator: &generator)
     }
 
-    public override func flops(batch: Int, inputShapes: [[Int]]) -> LayerFLOPs {
-        guard inputShapes[0].count == 2 else { return LayerFLOPs() }
-        let rows = batch * inputShapes[0][0], f = inputShapes[0][1], g = 4 * units
-        // Forward: the inputs' projection and one recurrent product per step. Backward: both
-        // weight gradients and the state's gradient through the recurrent kernel (needed
-        // whether or not the input's is); the input gradient is one more product.
-        return LayerFLOPs(forward: 2 * rows * g * (f + units), weightGradients: 2 * rows * g * (f + 2 * units),
-                          inputGradients: 2 * rows * g * f)
-    }
-
     public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int {
         guard inputShapes[0].count == 2 else { return 0 }
         return Workspace.size(steps: inputShapes[0][0], batch: batch, features: inputShapes[0][1], units: units)
     }
 
     public override var config: [String: String] {
-        ["name": name, "units": "\(units)", "activation": activation.kerasName,
-         "recurrent_activation": recurrentActivation.kerasName, "use_bias": "\(useBias)",
-         "unit_forget_bias": "\(unitForgetBias)", "return_sequences": "\(returnSequences)",
-         "go_backwards": "\(goBackwards)"]
+        recurrentConfig.merging(["recurrent_activation": recurrentActivation.kerasName,
+                                 "unit_forget_bias": "\(unitForgetBias)"]) { $1 }
     }
 
     /// The workspace, time-major in reading order: step `s` of every sample is contiguous.
@@ -178,32 +141,18 @@ public final class LSTM: Layer {
                 for j in 0..<u { h[j] = zr[3 * u + j] * squashed[j] }
             }
         }
-        if returnSequences {
-            fromTimeMajor(w.hidden + b * u, c.output, steps: t, batch: b, features: u, reversed: false)
-        } else {
-            c.output.update(from: w.hidden + t * b * u, count: b * u)
-        }
+        writeOutput(fromHidden: w.hidden, c)
     }
 
     public override func backward(_ c: LayerContext) {
         let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch, u = units, g = 4 * u
         let w = Workspace(c.workspace, steps: t, batch: b, features: f, units: u)
-        let dy = c.outputGradient!
         let dh = w.hiddenGradient, dc = w.cellGradient
         dh.update(repeating: 0, count: b * u)
         dc.update(repeating: 0, count: b * u)
         for s in stride(from: t - 1, through: 0, by: -1) {
             let z = w.gates + s * b * g, dz = w.gateGradients + s * b * g
-            for r in 0..<b {
-                let dhr = dh + r * u
-                if returnSequences {
-                    let y = dy + (r * t + s) * u
-                    for j in 0..<u { dhr[j] += y[j] }
-                } else if s == t - 1 {
-                    let y = dy + r * u
-                    for j in 0..<u { dhr[j] += y[j] }
-                }
-            }
+            addOutputGradient(step: s, c, into: dh)
             if fusedGates {
                 kestrel_lstm_backward_gates(z, w.cell + s * b * u, w.cellActivation + s * b * u, dh, dc, dz, b, u)
             }
@@ -249,51 +198,6 @@ public final class LSTM: Layer {
             Kernels.gemm(transposeA: false, transposeB: true, m: t * b, n: f, k: g, alpha: 1, a: w.gateGradients,
                          lda: g, b: c.weights[0], ldb: g, beta: 0, c: w.inputGradient, ldc: f)
             fromTimeMajor(w.inputGradient, dx, steps: t, batch: b, features: f, reversed: goBackwards)
-        }
-    }
-}
-
-// MARK: - Shared by the recurrent layers
-
-/// Checks the arguments every recurrent layer shares: positive units, and activations whose
-/// derivative follows from their output (the layers keep only activated values).
-func checkRecurrentArguments(_ layer: Layer, units: Int, activations: [(String, ActivationFunction)]) throws {
-    guard units > 0 else {
-        throw KestrelError.invalidArgument("\(layer.name) (\(layer.className)): units must be positive, found \(units)")
-    }
-    for (argument, f) in activations where f == .softmax || f.derivativeNeedsInput {
-        throw KestrelError.invalidArgument(
-            "\(layer.name) (\(layer.className)): \(argument) must be element-wise with a derivative given by its output (tanh, sigmoid, relu, linear, …), found \(f.kerasName)")
-    }
-}
-
-/// `(timesteps, features)` of a sequence input, or an error naming the layer.
-func sequenceShape(_ layer: Layer, _ shape: [Int]) throws -> (steps: Int, features: Int) {
-    guard shape.count == 2, shape[0] > 0, shape[1] > 0 else {
-        throw KestrelError.shapeMismatch(
-            "\(layer.name) (\(layer.className)): expected samples of shape (timesteps, features), found \(shape)")
-    }
-    return (shape[0], shape[1])
-}
-
-/// `(batch, steps, features)` → `(steps, batch, features)`, with the steps reversed if asked.
-func toTimeMajor(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, steps: Int, batch: Int,
-                 features: Int, reversed: Bool) {
-    for s in 0..<steps {
-        let time = reversed ? steps - 1 - s : s
-        for r in 0..<batch {
-            (y + (s * batch + r) * features).update(from: x + (r * steps + time) * features, count: features)
-        }
-    }
-}
-
-/// `(steps, batch, features)` → `(batch, steps, features)`, with the steps reversed if asked.
-func fromTimeMajor(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, steps: Int, batch: Int,
-                   features: Int, reversed: Bool) {
-    for s in 0..<steps {
-        let time = reversed ? steps - 1 - s : s
-        for r in 0..<batch {
-            (y + (r * steps + time) * features).update(from: x + (s * batch + r) * features, count: features)
         }
     }
 }

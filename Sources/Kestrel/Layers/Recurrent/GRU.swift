@@ -1,0 +1,231 @@
+/// Gated recurrent unit over a sequence of feature vectors (Keras `GRU`).
+///
+/// Weights use Keras's layout and gate order (update z, reset r, candidate h): `kernel
+/// (features, 3·units)`, `recurrent_kernel (units, 3·units)`, and `bias (2, 3·units)` (input
+/// and recurrent biases) with `resetAfter`, Keras's default, or `bias (3·units)` without. Each
+/// step computes `h = z · h₋₁ + (1 − z) · h̃`; with `resetAfter` the reset gate scales the
+/// recurrent product, `h̃ = act(x·W_h + r · (h₋₁·U_h + b_h))` (cuDNN's convention and Keras 3's
+/// default), without it the state before the product, `h̃ = act(x·W_h + (r · h₋₁)·U_h)`.
+///
+/// Forward projects every timestep's input with one matrix product, then runs the recurrent
+/// products step by step; everything backward needs stays in the workspace, time-major.
+public final class GRU: RecurrentLayer {
+    /// The activation of the update and reset gates (Keras default sigmoid).
+    public let recurrentActivation: ActivationFunction
+    /// Whether the reset gate applies after the recurrent product (Keras default true).
+    public let resetAfter: Bool
+
+    /// A GRU layer with `units` hidden units and Keras's defaults.
+    public init(_ units: Int, activation: ActivationFunction = .tanh, recurrentActivation: ActivationFunction = .sigmoid,
+                useBias: Bool = true, kernelInitializer: Initializer = .glorotUniform,
+                recurrentInitializer: Initializer = .orthogonal, biasInitializer: Initializer = .zeros,
+                returnSequences: Bool = false, goBackwards: Bool = false, resetAfter: Bool = true,
+                inputShape: [Int]? = nil, name: String? = nil) {
+        self.recurrentActivation = recurrentActivation
+        self.resetAfter = resetAfter
+        super.init(units: units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
+                   recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
+                   returnSequences: returnSequences, goBackwards: goBackwards, inputShape: inputShape, name: name)
+    }
+
+    override var gateCount: Int { 3 }
+    override var activationArguments: [(String, ActivationFunction)] {
+        [("activation", activation), ("recurrentActivation", recurrentActivation)]
+    }
+
+    public override func weightSpecs(forInputs shapes: [[Int]]) throws -> [WeightSpec] {
+        let features = shapes[0][1], g = 3 * units
+        var specs = [WeightSpec(name: "kernel", shape: [features, g], initializer: kernelInitializer),
+                     WeightSpec(name: "recurrent_kernel", shape: [units, g], initializer: recurrentInitializer)]
+        if useBias { specs.append(WeightSpec(name: "bias", shape: resetAfter ? [2, g] : [g], initializer: biasInitializer)) }
+        return specs
+    }
+
+    public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int {
+        guard inputShapes[0].count == 2 else { return 0 }
+        return Workspace.size(steps: inputShapes[0][0], batch: batch, features: inputShapes[0][1], units: units)
+    }
+
+    public override var config: [String: String] {
+        recurrentConfig.merging(["recurrent_activation": recurrentActivation.kerasName, "reset_after": "\(resetAfter)"]) { $1 }
+    }
+
+    /// The workspace, time-major in reading order: step `s` of every sample is contiguous.
+    struct Workspace {
+        /// Inputs `(steps, batch, features)`.
+        let x: UnsafeMutablePointer<Float>
+        /// z, r and h̃ after their activations `(steps, batch, 3·units)`.
+        let gates: UnsafeMutablePointer<Float>
+        /// With `resetAfter` the recurrent candidate term `h₋₁·U_h + b_h` before the reset gate;
+        /// without, the reset state `r · h₋₁` `(steps, batch, units)`.
+        let candidate: UnsafeMutablePointer<Float>
+        /// Hidden states `(steps + 1, batch, units)`; slot 0 is the zero initial state.
+        let hidden: UnsafeMutablePointer<Float>
+        /// Backward: gradients of the input projections' pre-activations `(steps, batch, 3·units)`.
+        let inputSide: UnsafeMutablePointer<Float>
+        /// Backward: gradients of the recurrent products `(steps, batch, 3·units)` (with
+        /// `resetAfter`; without, only the candidate's third is written, the rest unused).
+        let recurrentSide: UnsafeMutablePointer<Float>
+        /// Forward: one step's recurrent product `(batch, 3·units)`; backward: the gradient
+        /// flowing into the current hidden state `(batch, units)` and a scratch row block.
+        let product: UnsafeMutablePointer<Float>, hiddenGradient: UnsafeMutablePointer<Float>,
+            scratch: UnsafeMutablePointer<Float>
+        /// Backward: input gradients `(steps, batch, features)`.
+        let inputGradient: UnsafeMutablePointer<Float>
+
+        static func size(steps t: Int, batch b: Int, features f: Int, units u: Int) -> Int {
+            2 * t * b * f + 3 * t * b * 3 * u + t * b * u + (t + 1) * b * u + b * 3 * u + 2 * b * u
+        }
+
+        init(_ base: UnsafeMutablePointer<Float>, steps t: Int, batch b: Int, features f: Int, units u: Int) {
+            x = base
+            gates = x + t * b * f
+            candidate = gates + t * b * 3 * u
+            hidden = candidate + t * b * u
+            inputSide = hidden + (t + 1) * b * u
+            recurrentSide = inputSide + t * b * 3 * u
+            product = recurrentSide + t * b * 3 * u
+            hiddenGradient = product + b * 3 * u
+            scratch = hiddenGradient + b * u
+            inputGradient = scratch + b * u
+        }
+    }
+
+    public override func forward(_ c: LayerContext) {
+        let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch, u = units, g = 3 * u
+        let w = Workspace(c.workspace, steps: t, batch: b, features: f, units: u)
+        toTimeMajor(c.input, w.x, steps: t, batch: b, features: f, reversed: goBackwards)
+        Kernels.gemm(transposeA: false, transposeB: false, m: t * b, n: g, k: f, alpha: 1, a: w.x, lda: f,
+                     b: c.weights[0], ldb: g, beta: 0, c: w.gates, ldc: g)
+        let recurrent = c.weights[1]
+        let inputBias: UnsafeMutablePointer<Float>? = useBias ? c.weights[2] : nil
+        let recurrentBias: UnsafeMutablePointer<Float>? = useBias && resetAfter ? c.weights[2] + g : nil
+        w.hidden.update(repeating: 0, count: b * u)
+        for s in 0..<t {
+            let z = w.gates + s * b * g, previous = w.hidden + s * b * u, next = w.hidden + (s + 1) * b * u
+            let candidate = w.candidate + s * b * u
+            // The recurrent product for z and r (and, with resetAfter, h̃); zero at the first step.
+            let columns = resetAfter ? g : 2 * u
+            if s > 0 {
+                Kernels.gemm(transposeA: false, transposeB: false, m: b, n: columns, k: u, alpha: 1, a: previous, lda: u,
+                             b: recurrent, ldb: g, beta: 0, c: w.product, ldc: g)
+            } else {
+                for r in 0..<b { (w.product + r * g).update(repeating: 0, count: columns) }
+            }
+            for r in 0..<b {
+                let zr = z + r * g, pr = w.product + r * g
+                if let inputBias { for j in 0..<g { zr[j] += inputBias[j] } }
+                if let recurrentBias { for j in 0..<g { pr[j] += recurrentBias[j] } }
+                for j in 0..<(2 * u) { zr[j] += pr[j] }
+                recurrentActivation.apply(zr, zr, count: 2 * u, rowLength: 2 * u)
+                if resetAfter {
+                    let cr = candidate + r * u
+                    for j in 0..<u {
+                        cr[j] = pr[2 * u + j]
+                        zr[2 * u + j] += zr[u + j] * cr[j]
+                    }
+                } else {
+                    let cr = candidate + r * u, hp = previous + r * u
+                    for j in 0..<u { cr[j] = zr[u + j] * hp[j] }
+                }
+            }
+            if !resetAfter {
+                // h̃'s pre-activation gains (r · h₋₁)·U_h.
+                Kernels.gemm(transposeA: false, transposeB: false, m: b, n: u, k: u, alpha: 1, a: candidate, lda: u,
+                             b: recurrent + 2 * u, ldb: g, beta: 1, c: z + 2 * u, ldc: g)
+            }
+            for r in 0..<b {
+                let zr = z + r * g, hp = previous + r * u, h = next + r * u
+                activation.apply(zr + 2 * u, zr + 2 * u, count: u, rowLength: u)
+                for j in 0..<u { h[j] = zr[j] * hp[j] + (1 - zr[j]) * zr[2 * u + j] }
+            }
+        }
+        writeOutput(fromHidden: w.hidden, c)
+    }
+
+    public override func backward(_ c: LayerContext) {
+        let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch, u = units, g = 3 * u
+        let w = Workspace(c.workspace, steps: t, batch: b, features: f, units: u)
+        let recurrent = c.weights[1], dh = w.hiddenGradient
+        dh.update(repeating: 0, count: b * u)
+        for s in stride(from: t - 1, through: 0, by: -1) {
+            addOutputGradient(step: s, c, into: dh)
+            let z = w.gates + s * b * g, previous = w.hidden + s * b * u, candidate = w.candidate + s * b * u
+            let di = w.inputSide + s * b * g, dr = w.recurrentSide + s * b * g
+            // h = z·h₋₁ + (1 − z)·h̃: the gradients of z and h̃, then of h̃'s pre-activation.
+            for r in 0..<b {
+                let zr = z + r * g, dir = di + r * g, dhr = dh + r * u, hp = previous + r * u
+                for j in 0..<u {
+                    dir[j] = dhr[j] * (hp[j] - zr[2 * u + j])
+                    dir[2 * u + j] = dhr[j] * (1 - zr[j])
+                    dhr[j] *= zr[j]   // the direct path to h₋₁
+                }
+                activation.backward(x: nil, y: zr + 2 * u, dy: dir + 2 * u, dx: dir + 2 * u, count: u, rowLength: u)
+            }
+            if resetAfter {
+                // h̃ = act(x_h + r · c), c = h₋₁·U_h + b_h.
+                for r in 0..<b {
+                    let zr = z + r * g, dir = di + r * g, drr = dr + r * g, cr = candidate + r * u
+                    for j in 0..<u {
+                        dir[u + j] = dir[2 * u + j] * cr[j]
+                        drr[2 * u + j] = dir[2 * u + j] * zr[u + j]
+                    }
+                }
+            } else {
+                // h̃ = act(x_h + (r · h₋₁)·U_h): the reset state's gradient, to r and to h₋₁.
+                Kernels.gemm(transposeA: false, transposeB: true, m: b, n: u, k: u, alpha: 1, a: di + 2 * u, lda: g,
+                             b: recurrent + 2 * u, ldb: g, beta: 0, c: w.scratch, ldc: u)
+                for r in 0..<b {
+                    let zr = z + r * g, dir = di + r * g, dhr = dh + r * u, hp = previous + r * u, ds = w.scratch + r * u
+                    for j in 0..<u {
+                        dir[u + j] = ds[j] * hp[j]
+                        dhr[j] += ds[j] * zr[u + j]
+                    }
+                }
+            }
+            for r in 0..<b {
+                let zr = z + r * g, dir = di + r * g
+                recurrentActivation.backward(x: nil, y: zr, dy: dir, dx: dir, count: 2 * u, rowLength: 2 * u)
+                if resetAfter {
+                    let drr = dr + r * g
+                    for j in 0..<(2 * u) { drr[j] = dir[j] }
+                }
+            }
+            guard s > 0 else { continue }
+            // h₋₁'s gradient through the recurrent products.
+            if resetAfter {
+                Kernels.gemm(transposeA: false, transposeB: true, m: b, n: u, k: g, alpha: 1, a: dr, lda: g,
+                             b: recurrent, ldb: g, beta: 1, c: dh, ldc: u)
+            } else {
+                Kernels.gemm(transposeA: false, transposeB: true, m: b, n: u, k: 2 * u, alpha: 1, a: di, lda: g,
+                             b: recurrent, ldb: g, beta: 1, c: dh, ldc: u)
+            }
+        }
+        let beta: Float = c.accumulateWeightGradients ? 1 : 0
+        Kernels.gemm(transposeA: true, transposeB: false, m: f, n: g, k: t * b, alpha: 1, a: w.x, lda: f,
+                     b: w.inputSide, ldb: g, beta: beta, c: c.weightGradients[0], ldc: g)
+        // Step s reads the hidden state of slot s (the previous step's); slot 0 is zero.
+        if resetAfter {
+            Kernels.gemm(transposeA: true, transposeB: false, m: u, n: g, k: t * b, alpha: 1, a: w.hidden, lda: u,
+                         b: w.recurrentSide, ldb: g, beta: beta, c: c.weightGradients[1], ldc: g)
+        } else {
+            Kernels.gemm(transposeA: true, transposeB: false, m: u, n: 2 * u, k: t * b, alpha: 1, a: w.hidden, lda: u,
+                         b: w.inputSide, ldb: g, beta: beta, c: c.weightGradients[1], ldc: g)
+            Kernels.gemm(transposeA: true, transposeB: false, m: u, n: u, k: t * b, alpha: 1, a: w.candidate, lda: u,
+                         b: w.inputSide + 2 * u, ldb: g, beta: beta, c: c.weightGradients[1] + 2 * u, ldc: g)
+        }
+        if useBias {
+            Kernels.columnSums(w.inputSide, rows: t * b, columns: g, into: c.weightGradients[2],
+                               accumulate: c.accumulateWeightGradients)
+            if resetAfter {
+                Kernels.columnSums(w.recurrentSide, rows: t * b, columns: g, into: c.weightGradients[2] + g,
+                                   accumulate: c.accumulateWeightGradients)
+            }
+        }
+        if let dx = c.inputGradient {
+            Kernels.gemm(transposeA: false, transposeB: true, m: t * b, n: f, k: g, alpha: 1, a: w.inputSide,
+                         lda: g, b: c.weights[0], ldb: g, beta: 0, c: w.inputGradient, ldc: f)
+            fromTimeMajor(w.inputGradient, dx, steps: t, batch: b, features: f, reversed: goBackwards)
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import CKestrelKernels
+
+/// What the recurrent layers share: input samples `(timesteps, features)`; the output is the
+/// last hidden state `(units)`, or every hidden state `(timesteps, units)` with
+/// `returnSequences`; weights in Keras's layout (`kernel`, `recurrent_kernel`, `bias`), so
+/// Keras weights load unchanged. Dropout, `returnState`, statefulness and masking are not
+/// supported.
+public class RecurrentLayer: Layer {
+    /// The size of the hidden state.
+    public let units: Int
+    /// The activation of the hidden state's candidate values (Keras default tanh).
+    public let activation: ActivationFunction
+    /// Whether the layer adds bias vectors.
+    public let useBias: Bool
+    /// How the input kernel starts (Keras default glorot-uniform).
+    public let kernelInitializer: Initializer
+    /// How the recurrent kernel starts (Keras default orthogonal).
+    public let recurrentInitializer: Initializer
+    /// How the bias starts (Keras default zeros).
+    public let biasInitializer: Initializer
+    /// Whether the output holds the hidden state of every step instead of only the last.
+    public let returnSequences: Bool
+    /// Whether the sequence is read from its last step to its first; returned sequences are
+    /// then in that reading order, as in Keras.
+    public let goBackwards: Bool
+
+    init(units: Int, activation: ActivationFunction, useBias: Bool, kernelInitializer: Initializer,
+         recurrentInitializer: Initializer, biasInitializer: Initializer, returnSequences: Bool, goBackwards: Bool,
+         inputShape: [Int]?, name: String?) {
+        self.units = units
+        self.activation = activation
+        self.useBias = useBias
+        self.kernelInitializer = kernelInitializer
+        self.recurrentInitializer = recurrentInitializer
+        self.biasInitializer = biasInitializer
+        self.returnSequences = returnSequences
+        self.goBackwards = goBackwards
+        super.init(name: name, inputShape: inputShape)
+    }
+
+    /// How many blocks of `units` columns the kernels have (LSTM 4, GRU 3, SimpleRNN 1).
+    var gateCount: Int { 1 }
+
+    /// The activation arguments, checked when the layer is built.
+    var activationArguments: [(String, ActivationFunction)] { [("activation", activation)] }
+
+    public override func outputShape(for inputShape: [Int]) throws -> [Int] {
+        try checkRecurrentArguments(self, units: units, activations: activationArguments)
+        let (steps, _) = try sequenceShape(self, inputShape)
+        return returnSequences ? [steps, units] : [units]
+    }
+
+    public override func flops(batch: Int, inputShapes: [[Int]]) -> LayerFLOPs {
+        guard inputShapes[0].count == 2 else { return LayerFLOPs() }
+        let rows = batch * inputShapes[0][0], f = inputShapes[0][1], g = gateCount * units
+        // Forward: the inputs' projection and one recurrent product per step. Backward: both
+        // weight gradients and the state's gradient through the recurrent kernel (needed
+        // whether or not the input's is); the input gradient is one more product.
+        return LayerFLOPs(forward: 2 * rows * g * (f + units), weightGradients: 2 * rows * g * (f + 2 * units),
+                          inputGradients: 2 * rows * g * f)
+    }
+
+    /// The arguments every recurrent layer shares, for `config`.
+    var recurrentConfig: [String: String] {
+        ["name": name, "units": "\(units)", "activation": activation.kerasName, "use_bias": "\(useBias)",
+         "return_sequences": "\(returnSequences)", "go_backwards": "\(goBackwards)"]
+    }
+
+    /// Writes the output from the time-major hidden states `(steps + 1, batch, units)` whose
+    /// slot 0 is the initial state.
+    func writeOutput(fromHidden hidden: UnsafePointer<Float>, _ c: LayerContext) {
+        let t = c.inputShapes[0][0], b = c.batch, u = units
+        if returnSequences {
+            fromTimeMajor(hidden + b * u, c.output, steps: t, batch: b, features: u, reversed: false)
+        } else {
+            c.output.update(from: hidden + t * b * u, count: b * u)
+        }
+    }
+
+    /// Adds the output's gradient with respect to step `s`'s hidden state to `dh` `(batch, units)`.
+    func addOutputGradient(step s: Int, _ c: LayerContext, into dh: UnsafeMutablePointer<Float>) {
+        let t = c.inputShapes[0][0], u = units, dy = c.outputGradient!
+        guard returnSequences || s == t - 1 else { return }
+        for r in 0..<c.batch {
+            let y = returnSequences ? dy + (r * t + s) * u : dy + r * u, d = dh + r * u
+            for j in 0..<u { d[j] += y[j] }
+        }
+    }
+}
+
+// MARK: - Helpers
+
+/// Checks the arguments every recurrent layer shares: positive units, and activations whose
+/// derivative follows from their output (the layers keep only activated values).
+func checkRecurrentArguments(_ layer: Layer, units: Int, activations: [(String, ActivationFunction)]) throws {
+    guard units > 0 else {
+        throw KestrelError.invalidArgument("\(layer.name) (\(layer.className)): units must be positive, found \(units)")
+    }
+    for (argument, f) in activations where f == .softmax || f.derivativeNeedsInput {
+        throw KestrelError.invalidArgument(
+            "\(layer.name) (\(layer.className)): \(argument) must be element-wise with a derivative given by its output (tanh, sigmoid, relu, linear, …), found \(f.kerasName)")
+    }
+}
+
+/// `(timesteps, features)` of a sequence input, or an error naming the layer.
+func sequenceShape(_ layer: Layer, _ shape: [Int]) throws -> (steps: Int, features: Int) {
+    guard shape.count == 2, shape[0] > 0, shape[1] > 0 else {
+        throw KestrelError.shapeMismatch(
+            "\(layer.name) (\(layer.className)): expected samples of shape (timesteps, features), found \(shape)")
+    }
+    return (shape[0], shape[1])
+}
+
+/// `(batch, steps, features)` → `(steps, batch, features)`, with the steps reversed if asked.
+func toTimeMajor(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, steps: Int, batch: Int,
+                 features: Int, reversed: Bool) {
+    for s in 0..<steps {
+        let time = reversed ? steps - 1 - s : s
+        for r in 0..<batch {
+            (y + (s * batch + r) * features).update(from: x + (r * steps + time) * features, count: features)
+        }
+    }
+}
+
+/// `(steps, batch, features)` → `(batch, steps, features)`, with the steps reversed if asked.
+func fromTimeMajor(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, steps: Int, batch: Int,
+                   features: Int, reversed: Bool) {
+    for s in 0..<steps {
+        let time = reversed ? steps - 1 - s : s
+        for r in 0..<batch {
+            (y + (r * steps + time) * features).update(from: x + (s * batch + r) * features, count: features)
+        }
+    }
+}

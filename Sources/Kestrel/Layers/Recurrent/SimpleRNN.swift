@@ -1,0 +1,94 @@
+/// A fully connected recurrent layer, `h = act(x·W + h₋₁·U + b)` at each step (Keras
+/// `SimpleRNN`). Weights use Keras's layout: `kernel (features, units)`, `recurrent_kernel
+/// (units, units)`, `bias (units)`.
+public final class SimpleRNN: RecurrentLayer {
+    /// A SimpleRNN layer with `units` hidden units and Keras's defaults.
+    public init(_ units: Int, activation: ActivationFunction = .tanh, useBias: Bool = true,
+                kernelInitializer: Initializer = .glorotUniform, recurrentInitializer: Initializer = .orthogonal,
+                biasInitializer: Initializer = .zeros, returnSequences: Bool = false, goBackwards: Bool = false,
+                inputShape: [Int]? = nil, name: String? = nil) {
+        super.init(units: units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
+                   recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
+                   returnSequences: returnSequences, goBackwards: goBackwards, inputShape: inputShape, name: name)
+    }
+
+    public override func weightSpecs(forInputs shapes: [[Int]]) throws -> [WeightSpec] {
+        var specs = [WeightSpec(name: "kernel", shape: [shapes[0][1], units], initializer: kernelInitializer),
+                     WeightSpec(name: "recurrent_kernel", shape: [units, units], initializer: recurrentInitializer)]
+        if useBias { specs.append(WeightSpec(name: "bias", shape: [units], initializer: biasInitializer)) }
+        return specs
+    }
+
+    public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int {
+        guard inputShapes[0].count == 2 else { return 0 }
+        let t = inputShapes[0][0], f = inputShapes[0][1], b = batch, u = units
+        return 2 * t * b * f + (t + 1) * b * u + t * b * u + b * u
+    }
+
+    public override var config: [String: String] { recurrentConfig }
+
+    /// The workspace, time-major: inputs and input gradients `(steps, batch, features)`, hidden
+    /// states `(steps + 1, batch, units)` with the zero initial state in slot 0, the
+    /// pre-activation gradients `(steps, batch, units)` and the gradient flowing into the
+    /// current state `(batch, units)`.
+    private func parts(_ c: LayerContext) -> (x: UnsafeMutablePointer<Float>, hidden: UnsafeMutablePointer<Float>,
+                                             preGradient: UnsafeMutablePointer<Float>, hiddenGradient: UnsafeMutablePointer<Float>,
+                                             inputGradient: UnsafeMutablePointer<Float>) {
+        let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch, u = units
+        let x = c.workspace, hidden = x + t * b * f, preGradient = hidden + (t + 1) * b * u
+        let hiddenGradient = preGradient + t * b * u
+        return (x, hidden, preGradient, hiddenGradient, hiddenGradient + b * u)
+    }
+
+    public override func forward(_ c: LayerContext) {
+        let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch, u = units
+        let w = parts(c)
+        toTimeMajor(c.input, w.x, steps: t, batch: b, features: f, reversed: goBackwards)
+        w.hidden.update(repeating: 0, count: b * u)
+        // Every step's input projection at once, into the state slots the steps then complete.
+        Kernels.gemm(transposeA: false, transposeB: false, m: t * b, n: u, k: f, alpha: 1, a: w.x, lda: f,
+                     b: c.weights[0], ldb: u, beta: 0, c: w.hidden + b * u, ldc: u)
+        for s in 0..<t {
+            let h = w.hidden + (s + 1) * b * u
+            if s > 0 {
+                Kernels.gemm(transposeA: false, transposeB: false, m: b, n: u, k: u, alpha: 1, a: w.hidden + s * b * u,
+                             lda: u, b: c.weights[1], ldb: u, beta: 1, c: h, ldc: u)
+            }
+            if useBias {
+                let bias = c.weights[2]
+                for r in 0..<b { for j in 0..<u { h[r * u + j] += bias[j] } }
+            }
+            activation.apply(h, h, count: b * u, rowLength: u)
+        }
+        writeOutput(fromHidden: w.hidden, c)
+    }
+
+    public override func backward(_ c: LayerContext) {
+        let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch, u = units
+        let w = parts(c), dh = w.hiddenGradient
+        dh.update(repeating: 0, count: b * u)
+        for s in stride(from: t - 1, through: 0, by: -1) {
+            addOutputGradient(step: s, c, into: dh)
+            let dz = w.preGradient + s * b * u
+            activation.backward(x: nil, y: w.hidden + (s + 1) * b * u, dy: dh, dx: dz, count: b * u, rowLength: u)
+            if s > 0 {
+                Kernels.gemm(transposeA: false, transposeB: true, m: b, n: u, k: u, alpha: 1, a: dz, lda: u,
+                             b: c.weights[1], ldb: u, beta: 0, c: dh, ldc: u)
+            }
+        }
+        let beta: Float = c.accumulateWeightGradients ? 1 : 0
+        Kernels.gemm(transposeA: true, transposeB: false, m: f, n: u, k: t * b, alpha: 1, a: w.x, lda: f,
+                     b: w.preGradient, ldb: u, beta: beta, c: c.weightGradients[0], ldc: u)
+        Kernels.gemm(transposeA: true, transposeB: false, m: u, n: u, k: t * b, alpha: 1, a: w.hidden, lda: u,
+                     b: w.preGradient, ldb: u, beta: beta, c: c.weightGradients[1], ldc: u)
+        if useBias {
+            Kernels.columnSums(w.preGradient, rows: t * b, columns: u, into: c.weightGradients[2],
+                               accumulate: c.accumulateWeightGradients)
+        }
+        if let dx = c.inputGradient {
+            Kernels.gemm(transposeA: false, transposeB: true, m: t * b, n: f, k: u, alpha: 1, a: w.preGradient,
+                         lda: u, b: c.weights[0], ldb: u, beta: 0, c: w.inputGradient, ldc: f)
+            fromTimeMajor(w.inputGradient, dx, steps: t, batch: b, features: f, reversed: goBackwards)
+        }
+    }
+}
