@@ -177,6 +177,22 @@ enum Attribute {
         return a
     }
 
+    static func floats(_ name: String, _ v: [Float]) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name
+        a.type = .floats
+        a.floats = v
+        return a
+    }
+
+    static func strings(_ name: String, _ v: [String]) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name
+        a.type = .strings
+        a.strings = v.map { Data($0.utf8) }
+        return a
+    }
+
     static func string(_ name: String, _ v: String) -> Onnx_AttributeProto {
         var a = Onnx_AttributeProto()
         a.name = name

@@ -36,6 +36,12 @@ extension ONNXGraphBuilder {
         case is Dropout, is SpatialDropout, is InputLayer, is AffineAugmentation, is RandomFlip, is ColorAugmentation:
             // Training-only layers: the identity in inference.
             return inputs[0]
+        case let l as RecurrentLayer:
+            return try recurrent(l, inputs[0], inputShape: inputShapes[0], base: base)
+        case let l as Embedding:
+            return embedding(l, inputs[0], base: base)
+        case let l as MultiHeadAttention:
+            return attention(l, inputs, inputShapes: inputShapes, base: base)
         case let l as Rescaling:
             let scaled = op("Mul", [inputs[0], constant("\(base)/scale", shape: [], scalars: [l.scale])], base: base)
             return op("Add", [scaled, constant("\(base)/offset", shape: [], scalars: [l.offset])], base: base)
@@ -375,6 +381,138 @@ extension ONNXGraphBuilder {
             let gate = op("Mul", [half, op("Add", [one, inner], base: base)], base: base)
             return op("Mul", [x, gate], base: base)
         }
+    }
+
+    /// Keras's LSTM, GRU and SimpleRNN as ONNX's LSTM, GRU and RNN operators, one direction,
+    /// time-major in between: the kernels transposed to ONNX's `(gates·units, features)` with
+    /// the gate blocks in ONNX's order (LSTM's i f c o become i o f c; GRU's z r h stay), the
+    /// biases as ONNX's input and recurrent halves. `goBackwards` reverses the sequence first,
+    /// so returned sequences are in reading order, as in Keras.
+    mutating func recurrent(_ l: RecurrentLayer, _ x: String, inputShape: [Int], base: String) throws -> String {
+        let features = inputShape[1], u = l.units, w = l.getWeights()
+        let opType: String, order: [Int], functions: [ActivationFunction]
+        var attributes = [Attribute.int("hidden_size", u)]
+        switch l {
+        case let lstm as LSTM:
+            (opType, order, functions) = ("LSTM", [0, 3, 1, 2], [lstm.recurrentActivation, l.activation, l.activation])
+        case let gru as GRU:
+            (opType, order, functions) = ("GRU", [0, 1, 2], [gru.recurrentActivation, l.activation])
+            attributes.append(Attribute.int("linear_before_reset", gru.resetAfter ? 1 : 0))
+        default:
+            (opType, order, functions) = ("RNN", [0], [l.activation])
+        }
+        // ONNX's activation names; alpha and beta only for the functions that take them, in order.
+        var names: [String] = [], alphas: [Float] = [], betas: [Float] = []
+        for f in functions {
+            switch f {
+            case .tanh: names.append("Tanh")
+            case .sigmoid: names.append("Sigmoid")
+            case .relu: names.append("Relu")
+            case .softplus: names.append("Softplus")
+            case .linear: names.append("Affine"); alphas.append(1); betas.append(0)
+            case .hardSigmoid: names.append("HardSigmoid"); alphas.append(1.0 / 6); betas.append(0.5)
+            case .elu(let alpha): names.append("Elu"); alphas.append(alpha)
+            case .leakyRelu(let slope): names.append("LeakyRelu"); alphas.append(slope)
+            default:
+                throw KestrelError.invalidArgument(
+                    "exportONNX: layer '\(l.name)' (\(l.className)) has no ONNX translation yet: ONNX's \(opType) has no \(f.kerasName) activation")
+            }
+        }
+        attributes.append(Attribute.strings("activations", names))
+        if !alphas.isEmpty { attributes.append(Attribute.floats("activation_alpha", alphas)) }
+        if !betas.isEmpty { attributes.append(Attribute.floats("activation_beta", betas)) }
+        let g = order.count * u
+        // Keras's (rows, gates·units) → ONNX's (gates·units, rows), gate blocks reordered.
+        func onnxMatrix(_ t: Tensor, rows: Int) -> [Float] {
+            var out = [Float](repeating: 0, count: rows * g)
+            for (gate, kerasGate) in order.enumerated() {
+                for j in 0..<u { for r in 0..<rows { out[(gate * u + j) * rows + r] = t.scalars[r * g + kerasGate * u + j] } }
+            }
+            return out
+        }
+        var arguments = [constant("\(base)/W", shape: [1, g, features], scalars: onnxMatrix(w[0], rows: features)),
+                         constant("\(base)/R", shape: [1, g, u], scalars: onnxMatrix(w[1], rows: u))]
+        if l.useBias {
+            // ONNX: input biases, then recurrent ones (only a reset-after GRU has those in Keras).
+            var bias = [Float](repeating: 0, count: 2 * g)
+            let keras = w[2].scalars, halves = keras.count / g
+            for half in 0..<halves {
+                for (gate, kerasGate) in order.enumerated() {
+                    for j in 0..<u { bias[half * g + gate * u + j] = keras[half * g + kerasGate * u + j] }
+                }
+            }
+            arguments.append(constant("\(base)/B", shape: [1, 2 * g], scalars: bias))
+        }
+        var sequence = x
+        if l.goBackwards {
+            sequence = op("Slice", [x, int64Constant("\(base)/reverse_starts", [-1]),
+                                    int64Constant("\(base)/reverse_ends", [Int64.min]),
+                                    int64Constant("\(base)/reverse_axes", [1]), int64Constant("\(base)/reverse_steps", [-1])],
+                          base: base)
+        }
+        let timeMajor = op("Transpose", [sequence], base: base, [Attribute.ints("perm", [1, 0, 2])])
+        let states = fresh(base), last = fresh(base)
+        add(opType, [timeMajor] + arguments, [states, last], attributes)
+        if l.returnSequences {
+            // Y (steps, 1, batch, units) → (batch, steps, units).
+            let squeezed = op("Squeeze", [states, int64Constant("\(base)/direction_axis", [1])], base: base)
+            return op("Transpose", [squeezed], base: base, [Attribute.ints("perm", [1, 0, 2])])
+        }
+        return op("Squeeze", [last, int64Constant("\(base)/direction_axis", [0])], base: base)
+    }
+
+    /// Embedding as Gather from the table with one zero row appended, which indices outside
+    /// 0..<inputDim select, as Kestrel's lookup gives zeros for them.
+    mutating func embedding(_ l: Embedding, _ x: String, base: String) -> String {
+        let table = l.getWeights()[0]
+        let rows = constant("\(base)/embeddings", shape: [l.inputDim + 1, l.outputDim],
+                            scalars: table.scalars + [Float](repeating: 0, count: l.outputDim))
+        let count = constant("\(base)/input_dim", shape: [], scalars: [Float(l.inputDim)])
+        let zero = constant("\(base)/zero", shape: [], scalars: [0])
+        let valid = op("And", [op("GreaterOrEqual", [x, zero], base: base), op("Less", [x, count], base: base)], base: base)
+        let index = op("Cast", [op("Where", [valid, x, count], base: base)], base: base,
+                       [Attribute.int("to", Int(Onnx_TensorProto.DataType.int64.rawValue))])
+        return op("Gather", [rows, index], base: base, [Attribute.int("axis", 0)])
+    }
+
+    /// MultiHeadAttention written out: each projection one MatMul over `(features, heads·size)`
+    /// and its bias, heads split into their own axis, scaled scores, Softmax over the keys,
+    /// the weighted values, and the output projection over `(heads·valueDim, outputs)`.
+    mutating func attention(_ l: MultiHeadAttention, _ inputs: [String], inputShapes: [[Int]], base: String) -> String {
+        let w = l.getWeights(), h = l.numHeads
+        var next = 0
+        func weight() -> Tensor { defer { next += 1 }; return w[next] }
+        // Keras's order: query, key, value (each kernel then bias), then the output projection.
+        func project(_ x: String, length: Int, features: Int, size: Int, part: String, perm: [Int]) -> String {
+            let kernel = weight()
+            var y = op("MatMul", [x, constant("\(base)/\(part)/kernel", shape: [features, h * size], scalars: kernel.scalars)],
+                       base: base)
+            if l.useBias {
+                y = op("Add", [y, constant("\(base)/\(part)/bias", shape: [h * size], scalars: weight().scalars)], base: base)
+            }
+            let split = op("Reshape", [y, int64Constant("\(base)/\(part)/heads", [0, Int64(length), Int64(h), Int64(size)])],
+                           base: base)
+            return op("Transpose", [split], base: base, [Attribute.ints("perm", perm)])
+        }
+        let key = inputShapes.count > 2 ? (inputs[2], inputShapes[2]) : (inputs[1], inputShapes[1])
+        let (tq, tv) = (inputShapes[0][0], inputShapes[1][0])
+        // (batch, heads, Tq, keyDim), (batch, heads, keyDim, Tv), (batch, heads, Tv, valueDim).
+        let q = project(inputs[0], length: tq, features: inputShapes[0][1], size: l.keyDim, part: "query", perm: [0, 2, 1, 3])
+        let k = project(key.0, length: tv, features: key.1[1], size: l.keyDim, part: "key", perm: [0, 2, 3, 1])
+        let v = project(inputs[1], length: tv, features: inputShapes[1][1], size: l.valueDim, part: "value", perm: [0, 2, 1, 3])
+        let scale = constant("\(base)/scale", shape: [], scalars: [1 / Float(l.keyDim).squareRoot()])
+        let scores = op("MatMul", [op("Mul", [q, scale], base: base), k], base: base)
+        let weights = op("Softmax", [scores], base: base, [Attribute.int("axis", -1)])
+        let heads = op("Transpose", [op("MatMul", [weights, v], base: base)], base: base, [Attribute.ints("perm", [0, 2, 1, 3])])
+        let joined = op("Reshape", [heads, int64Constant("\(base)/joined", [0, Int64(tq), Int64(h * l.valueDim)])], base: base)
+        let output = weight()
+        let outputs = output.shape[2]
+        var y = op("MatMul", [joined, constant("\(base)/attention_output/kernel", shape: [h * l.valueDim, outputs],
+                                               scalars: output.scalars)], base: base)
+        if l.useBias {
+            y = op("Add", [y, constant("\(base)/attention_output/bias", shape: [outputs], scalars: weight().scalars)], base: base)
+        }
+        return y
     }
 
     /// A channels-last image resize: NCHW, the crop (if any) as a Slice, the output size from

@@ -156,6 +156,54 @@ final class ONNXExportTests: XCTestCase {
         }
     }
 
+    /// LSTM, GRU (reset after and before) and SimpleRNN as ONNX's recurrent operators: sequences
+    /// returned or not, read backwards, Keras's other activations, with and without bias.
+    func testOnnxRuntimeRunsRecurrentLayers() throws {
+        Kestrel.setRandomSeed(23)
+        let x = Tensor.randomUniform([3, 6, 4], minval: -1, maxval: 1)
+        let stacked = Sequential {
+            Input(shape: [6, 4])
+            LSTM(5, returnSequences: true)
+            GRU(4, returnSequences: true, goBackwards: true)
+            SimpleRNN(3, returnSequences: true)
+            LSTM(3, goBackwards: true)
+            Dense(2)
+        }
+        try compareWithOnnxRuntime(stacked, x, name: "recurrent-stack")
+        let variants: [(String, Layer)] = [
+            ("gru-reset-before", GRU(4, resetAfter: false)),
+            ("gru-reset-before-no-bias-backwards", GRU(3, useBias: false, returnSequences: true, goBackwards: true, resetAfter: false)),
+            ("gru-no-bias", GRU(3, useBias: false)),
+            ("lstm-relu-hard-sigmoid", LSTM(4, activation: .relu, recurrentActivation: .hardSigmoid, returnSequences: true)),
+            ("simple-rnn-relu-no-bias-backwards", SimpleRNN(4, activation: .relu, useBias: false, goBackwards: true)),
+            ("simple-rnn-linear", SimpleRNN(3, activation: .linear)),
+        ]
+        for (name, layer) in variants {
+            let model = Sequential { Input(shape: [6, 4]); layer; Dense(2) }
+            try compareWithOnnxRuntime(model, x, name: name)
+        }
+    }
+
+    /// Embedding as Gather (indices outside the table give zeros, as in Kestrel) and
+    /// MultiHeadAttention written out, self- and cross-attention, with a separate key, another
+    /// output size and without biases.
+    func testOnnxRuntimeRunsEmbeddingAndAttention() throws {
+        Kestrel.setRandomSeed(24)
+        let tokens = Input(shape: [6])
+        let embedded = try Embedding(inputDim: 10, outputDim: 8)(tokens)
+        let attended = try MultiHeadAttention(numHeads: 2, keyDim: 4)([embedded, embedded])
+        let text = try Model(inputs: tokens, outputs: Dense(3)(try GRU(5)(attended)))
+        let ids = Tensor(shape: [3, 6], scalars: [0, 3, 9, 12, -1, 2.5, 1, 1, 4, 8, 7, 0, 5, 6, 2, 3, 9.9, 10] as [Float])
+        try compareWithOnnxRuntime(text, ids, name: "embedding-attention")
+
+        let query = Input(shape: [4, 5]), value = Input(shape: [6, 3]), key = Input(shape: [6, 2])
+        let cross = try MultiHeadAttention(numHeads: 3, keyDim: 2, valueDim: 4, useBias: false, outputShape: 7)([query, value, key])
+        let model = try Model(inputs: [query, value, key], outputs: [try Flatten()(cross)])
+        try compareWithOnnxRuntime(model, [Tensor.randomUniform([2, 4, 5], minval: -1, maxval: 1),
+                                           Tensor.randomUniform([2, 6, 3], minval: -1, maxval: 1),
+                                           Tensor.randomUniform([2, 6, 2], minval: -1, maxval: 1)], name: "cross-attention")
+    }
+
     func testOnnxRuntimeRunsDepthwiseAndSeparableConvolutions() throws {
         Kestrel.setRandomSeed(16)
         let model = Sequential {
@@ -254,6 +302,11 @@ final class ONNXExportTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("'twice' (Doubling)"), "\(error)")
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [])
+        // A recurrent activation ONNX's operators lack is refused by name too.
+        let selu = Sequential { Input(shape: [3, 2]); SimpleRNN(2, activation: .selu, name: "rnn") }
+        XCTAssertThrowsError(try selu.exportONNX(to: dir.file("q.onnx"))) { error in
+            XCTAssertTrue("\(error)".contains("'rnn' (SimpleRNN)") && "\(error)".contains("selu"), "\(error)")
+        }
     }
 }
 
