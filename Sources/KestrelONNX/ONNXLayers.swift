@@ -37,7 +37,24 @@ extension ONNXGraphBuilder {
             // Training-only layers: the identity in inference.
             return inputs[0]
         case let l as RecurrentLayer:
-            return try recurrent(l, inputs[0], inputShape: inputShapes[0], base: base)
+            return try recurrent(l, weights: l.getWeights(), inputs[0], inputShape: inputShapes[0], base: base)
+        case let l as Bidirectional:
+            // Each half on its own (the backward one reads a reversed sequence and returns its
+            // states in reading order), the backward states put back in time order, merged.
+            let weights = l.getWeights(), n = try l.forwardLayer.weightSpecs(forInputs: inputShapes).count
+            let forward = try recurrent(l.forwardLayer, weights: Array(weights[..<n]), inputs[0], inputShape: inputShapes[0],
+                                        base: base + "/forward")
+            var backward = try recurrent(l.backwardLayer, weights: Array(weights[n...]), inputs[0], inputShape: inputShapes[0],
+                                         base: base + "/backward")
+            if l.forwardLayer.returnSequences { backward = reversedSequence(backward, base: base) }
+            switch l.mergeMode {
+            case .concat: return op("Concat", [forward, backward], base: base, [Attribute.int("axis", -1)])
+            case .sum: return op("Add", [forward, backward], base: base)
+            case .mul: return op("Mul", [forward, backward], base: base)
+            case .ave:
+                let half = constant("\(base)/half", shape: [], scalars: [0.5])
+                return op("Mul", [op("Add", [forward, backward], base: base), half], base: base)
+            }
         case let l as Embedding:
             return embedding(l, inputs[0], base: base)
         case let l as MultiHeadAttention:
@@ -388,8 +405,8 @@ extension ONNXGraphBuilder {
     /// the gate blocks in ONNX's order (LSTM's i f c o become i o f c; GRU's z r h stay), the
     /// biases as ONNX's input and recurrent halves. `goBackwards` reverses the sequence first,
     /// so returned sequences are in reading order, as in Keras.
-    mutating func recurrent(_ l: RecurrentLayer, _ x: String, inputShape: [Int], base: String) throws -> String {
-        let features = inputShape[1], u = l.units, w = l.getWeights()
+    mutating func recurrent(_ l: RecurrentLayer, weights w: [Tensor], _ x: String, inputShape: [Int], base: String) throws -> String {
+        let features = inputShape[1], u = l.units
         let opType: String, order: [Int], functions: [ActivationFunction]
         var attributes = [Attribute.int("hidden_size", u)]
         switch l {
@@ -443,13 +460,7 @@ extension ONNXGraphBuilder {
             }
             arguments.append(constant("\(base)/B", shape: [1, 2 * g], scalars: bias))
         }
-        var sequence = x
-        if l.goBackwards {
-            sequence = op("Slice", [x, int64Constant("\(base)/reverse_starts", [-1]),
-                                    int64Constant("\(base)/reverse_ends", [Int64.min]),
-                                    int64Constant("\(base)/reverse_axes", [1]), int64Constant("\(base)/reverse_steps", [-1])],
-                          base: base)
-        }
+        let sequence = l.goBackwards ? reversedSequence(x, base: base) : x
         let timeMajor = op("Transpose", [sequence], base: base, [Attribute.ints("perm", [1, 0, 2])])
         let states = fresh(base), last = fresh(base)
         add(opType, [timeMajor] + arguments, [states, last], attributes)
@@ -459,6 +470,12 @@ extension ONNXGraphBuilder {
             return op("Transpose", [squeezed], base: base, [Attribute.ints("perm", [1, 0, 2])])
         }
         return op("Squeeze", [last, int64Constant("\(base)/direction_axis", [0])], base: base)
+    }
+
+    /// `(batch, steps, features)` with the steps in reverse order.
+    mutating func reversedSequence(_ x: String, base: String) -> String {
+        op("Slice", [x, int64Constant("\(base)/reverse_starts", [-1]), int64Constant("\(base)/reverse_ends", [Int64.min]),
+                     int64Constant("\(base)/reverse_axes", [1]), int64Constant("\(base)/reverse_steps", [-1])], base: base)
     }
 
     /// Embedding as Gather from the table with one zero row appended, which indices outside

@@ -157,7 +157,8 @@ final class ONNXExportTests: XCTestCase {
     }
 
     /// LSTM, GRU (reset after and before) and SimpleRNN as ONNX's recurrent operators: sequences
-    /// returned or not, read backwards, Keras's other activations, with and without bias.
+    /// returned or not, read backwards, Keras's other activations, with and without bias, and
+    /// Bidirectional in every merge mode.
     func testOnnxRuntimeRunsRecurrentLayers() throws {
         Kestrel.setRandomSeed(23)
         let x = Tensor.randomUniform([3, 6, 4], minval: -1, maxval: 1)
@@ -177,9 +178,15 @@ final class ONNXExportTests: XCTestCase {
             ("lstm-relu-hard-sigmoid", LSTM(4, activation: .relu, recurrentActivation: .hardSigmoid, returnSequences: true)),
             ("simple-rnn-relu-no-bias-backwards", SimpleRNN(4, activation: .relu, useBias: false, goBackwards: true)),
             ("simple-rnn-linear", SimpleRNN(3, activation: .linear)),
+            ("bidirectional-lstm", Bidirectional(LSTM(3))),
+            ("bidirectional-gru-sequences-ave", Bidirectional(GRU(3, returnSequences: true), mergeMode: .ave)),
+            ("bidirectional-mixed-sequences", Bidirectional(SimpleRNN(2, returnSequences: true),
+                                                            backwardLayer: LSTM(3, returnSequences: true, goBackwards: true))),
+            ("bidirectional-rnn-mul", Bidirectional(SimpleRNN(3), mergeMode: .mul)),
+            ("bidirectional-lstm-sequences-sum", Bidirectional(LSTM(2, returnSequences: true), mergeMode: .sum)),
         ]
         for (name, layer) in variants {
-            let model = Sequential { Input(shape: [6, 4]); layer; Dense(2) }
+            let model = Sequential { Input(shape: [6, 4]); layer; Flatten(); Dense(2) }
             try compareWithOnnxRuntime(model, x, name: name)
         }
     }

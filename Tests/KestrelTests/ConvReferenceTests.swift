@@ -11,7 +11,7 @@ import XCTest
 
 /// A JSON scalar or list, for layer configurations of any shape.
 enum FixtureValue: Decodable, Equatable {
-    case number(Double), bool(Bool), string(String), list([FixtureValue]), null
+    case number(Double), bool(Bool), string(String), list([FixtureValue]), object([String: FixtureValue]), null
 
     init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
@@ -19,6 +19,7 @@ enum FixtureValue: Decodable, Equatable {
         else if let b = try? c.decode(Bool.self) { self = .bool(b) }
         else if let d = try? c.decode(Double.self) { self = .number(d) }
         else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let o = try? c.decode([String: FixtureValue].self) { self = .object(o) }
         else { self = .list(try c.decode([FixtureValue].self)) }
     }
 

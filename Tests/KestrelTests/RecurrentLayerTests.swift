@@ -126,6 +126,69 @@ final class RecurrentLayerTests: XCTestCase {
                                                y: Tensor(labels: (0..<20).map { $0 % 3 }), batchSize: 8)
     }
 
+    func testBidirectionalShapesWeightsAndErrors() throws {
+        XCTAssertEqual(try Bidirectional(LSTM(4)).build(inputShape: [5, 3]), [8])
+        XCTAssertEqual(try Bidirectional(GRU(4, returnSequences: true)).build(inputShape: [5, 3]), [5, 8])
+        XCTAssertEqual(try Bidirectional(SimpleRNN(4), mergeMode: .sum).build(inputShape: [5, 3]), [4])
+        let both = Bidirectional(LSTM(4, name: "encoder"))
+        XCTAssertEqual(both.backwardLayer.name, "backward_encoder")
+        XCTAssertTrue(both.backwardLayer.goBackwards)
+        try both.build(inputShape: [5, 3])
+        XCTAssertEqual(both.weightSpecs.map(\.name), ["forward_layer/kernel", "forward_layer/recurrent_kernel", "forward_layer/bias",
+                                                      "backward_layer/kernel", "backward_layer/recurrent_kernel", "backward_layer/bias"])
+        XCTAssertEqual(both.parameterCount, 2 * (3 * 16 + 4 * 16 + 16))
+        // Each half starts as Keras's LSTM does: its forget-gate bias at one.
+        let w = both.getWeights()
+        XCTAssertEqual(Array(w[2].scalars[4..<8]), [1, 1, 1, 1])
+        XCTAssertEqual(Array(w[5].scalars[4..<8]), [1, 1, 1, 1])
+        XCTAssertNotEqual(w[0], w[3])
+        // A given backward layer: other units are fine concatenated, not summed.
+        XCTAssertEqual(try Bidirectional(GRU(4), backwardLayer: GRU(2, goBackwards: true)).build(inputShape: [5, 3]), [6])
+        assertThrowsMessage(try Bidirectional(GRU(4), mergeMode: .ave, backwardLayer: GRU(2, goBackwards: true)).build(inputShape: [5, 3]),
+                            contains: ["Bidirectional", "ave", "4", "2"])
+        assertThrowsMessage(try Bidirectional(GRU(4), backwardLayer: GRU(4)).build(inputShape: [5, 3]),
+                            contains: ["Bidirectional", "goBackwards"])
+        assertThrowsMessage(try Bidirectional(GRU(4), backwardLayer: GRU(4, returnSequences: true, goBackwards: true))
+                                .build(inputShape: [5, 3]), contains: ["Bidirectional", "returnSequences"])
+        assertThrowsMessage(try Bidirectional(LSTM(4)).build(inputShape: [5]), contains: ["(timesteps, features)"])
+    }
+
+    func testBidirectionalGradientsInEveryMergeMode() throws {
+        Kestrel.setRandomSeed(23)
+        for mode in BidirectionalMerge.allCases {
+            for returnSequences in [false, true] {
+                let layer = Bidirectional(LSTM(3, returnSequences: returnSequences), mergeMode: mode)
+                try LayerHarness(layer, inputShapes: [[4, 2]], batch: 2)
+                    .check(epsilon: 3e-3, label: " LSTM \(mode) returnSequences \(returnSequences)")
+            }
+        }
+        try LayerHarness(Bidirectional(GRU(2, returnSequences: true), backwardLayer: SimpleRNN(3, returnSequences: true, goBackwards: true)),
+                         inputShapes: [[3, 2]], batch: 2).check(epsilon: 3e-3, label: " GRU forward, SimpleRNN backward")
+    }
+
+    /// Both directions together learn the memory task (in either merge mode), and a stack of
+    /// them with mixed halves trains without allocating.
+    func testBidirectionalLearnsAndTrainsWithoutAllocating() throws {
+        Kestrel.setRandomSeed(6)
+        let (x, y) = Self.countingOnes(seed: 11)
+        for mode in [BidirectionalMerge.concat, .sum] {
+            let model = Sequential { Input(shape: [7, 1]); Bidirectional(GRU(6), mergeMode: mode); Dense(2) }
+            model.compile(optimizer: Adam(learningRate: 0.02), loss: SparseCategoricalCrossentropy(fromLogits: true),
+                          metrics: [.accuracy])
+            try model.fit(x, y, batchSize: 32, epochs: 40, verbose: 0)
+            XCTAssertGreaterThan(try model.evaluate(x, y, verbose: 0)["accuracy"]!, 0.95, "\(mode)")
+        }
+        let stacked = Sequential {
+            Input(shape: [6, 4])
+            Bidirectional(LSTM(5, returnSequences: true), mergeMode: .mul)
+            Bidirectional(SimpleRNN(3), backwardLayer: GRU(2, goBackwards: true))
+            Dense(3)
+        }
+        stacked.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true), metrics: [.accuracy])
+        try assertTrainingStepsAllocateNothing(stacked, x: Tensor.randomUniform([20, 6, 4]),
+                                               y: Tensor(labels: (0..<20).map { $0 % 3 }), batchSize: 8)
+    }
+
     func testEmbeddingLooksUpRowsAndScattersGradients() throws {
         let embedding = Embedding(inputDim: 4, outputDim: 2)
         XCTAssertEqual(try embedding.build(inputShape: [3]), [3, 2])

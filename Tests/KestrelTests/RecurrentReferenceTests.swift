@@ -70,7 +70,10 @@ struct MultiInputLayerRun {
 final class RecurrentReferenceTests: XCTestCase {
     /// The Kestrel layer for a fixture case, from Keras's class name and constructor arguments.
     static func makeLayer(_ c: SequenceLayerFixture.Case) throws -> Layer {
-        let k = c.config
+        try makeLayer(className: c.layer, config: c.config, caseName: c.name)
+    }
+
+    static func makeLayer(className: String, config k: [String: FixtureValue], caseName: String) throws -> Layer {
         func bool(_ key: String, _ fallback: Bool) -> Bool {
             if case .bool(let b)? = k[key] { return b }
             return fallback
@@ -79,7 +82,16 @@ final class RecurrentReferenceTests: XCTestCase {
             guard case .string(let s)? = k[key] else { return fallback }
             return try ActivationFunction(named: s)
         }
-        switch c.layer {
+        switch className {
+        case "Bidirectional":
+            guard case .object(let inner)? = k["layer"], case .string(let innerClass)? = inner["class_name"],
+                  case .object(let innerConfig)? = inner["config"],
+                  let layer = try makeLayer(className: innerClass, config: innerConfig, caseName: caseName) as? RecurrentLayer else {
+                throw KerasFixtureError("\(caseName): Bidirectional needs a recurrent layer")
+            }
+            var merge = BidirectionalMerge.concat
+            if case .string(let s)? = k["merge_mode"] { merge = try XCTUnwrap(BidirectionalMerge(rawValue: s)) }
+            return Bidirectional(layer, mergeMode: merge)
         case "LSTM":
             return LSTM(k["units"]!.int!, activation: try activation("activation", .tanh),
                         recurrentActivation: try activation("recurrent_activation", .sigmoid),
@@ -100,20 +112,26 @@ final class RecurrentReferenceTests: XCTestCase {
         case "Embedding":
             return Embedding(inputDim: k["input_dim"]!.int!, outputDim: k["output_dim"]!.int!)
         default:
-            throw KerasFixtureError("no Kestrel layer for Keras \(c.layer) (case \(c.name))")
+            throw KerasFixtureError("no Kestrel layer for Keras \(className) (case \(caseName))")
         }
     }
 
     func testSequenceLayersMatchKeras() throws {
         let fixture = try KerasFixtures.load("recurrent_layers", as: SequenceLayerFixture.self)
-        XCTAssertEqual(Set(fixture.cases.map(\.layer)), ["LSTM", "GRU", "SimpleRNN", "MultiHeadAttention", "Embedding"])
+        XCTAssertEqual(Set(fixture.cases.map(\.layer)), ["LSTM", "GRU", "SimpleRNN", "Bidirectional", "MultiHeadAttention", "Embedding"])
         for c in fixture.cases {
             let layer = try Self.makeLayer(c)
             try layer.build(inputShapes: c.inputs.map { Array($0.shape.dropFirst()) })
             XCTAssertEqual(layer.weightSpecs.map(\.shape), c.weights.map(\.shape), "\(c.name) weight shapes")
             // Keras's variable paths end with Kestrel's weight names (LSTM's sit in its cell).
+            // (Bidirectional's halves sit in forward_… and backward_… layers.)
             for (spec, path) in zip(layer.weightSpecs, c.weightPaths) {
-                XCTAssertTrue(path.hasSuffix("/" + spec.name), "\(c.name): \(spec.name) vs Keras \(path)")
+                let name = layer is Bidirectional ? String(spec.name.split(separator: "/").last!) : spec.name
+                XCTAssertTrue(path.hasSuffix("/" + name), "\(c.name): \(spec.name) vs Keras \(path)")
+                if layer is Bidirectional {
+                    let half = spec.name.hasPrefix("forward_layer") ? "/forward_" : "/backward_"
+                    XCTAssertTrue(path.contains(half), "\(c.name): \(spec.name) vs Keras \(path)")
+                }
             }
             try layer.setWeights(c.weights.map(\.tensor))
             let run = try MultiInputLayerRun(layer, inputs: c.inputs.map(\.tensor), projection: c.projection.values)

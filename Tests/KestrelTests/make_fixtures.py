@@ -411,7 +411,12 @@ def recurrent_layers():
         return np.round(np.asarray(a) * 32) / 32
 
     def run(name, cls, config, inputs, weight_scale=0.5, integer=False):
-        layer = getattr(L, cls)(**config)
+        if cls == "Bidirectional":
+            inner = config["layer"]
+            layer = L.Bidirectional(getattr(L, inner["class_name"])(**inner["config"]),
+                                    **{k: v for k, v in config.items() if k != "layer"})
+        else:
+            layer = getattr(L, cls)(**config)
         xs = [f32(x) for x in inputs]
         # Attention through Keras's explicit einsum/softmax path (asking for the scores selects
         # it): its fused jax.nn.dot_product_attention path rejects value_dim != key_dim.
@@ -480,6 +485,17 @@ def recurrent_layers():
     run("simple_rnn_sequences_go_backwards", "SimpleRNN",
         {"units": 3, "return_sequences": True, "go_backwards": True}, [seq(2, 4, 2)])
     run("simple_rnn_relu_no_bias", "SimpleRNN", {"units": 3, "activation": "relu", "use_bias": False}, [seq(2, 4, 3)])
+    run("bidirectional_lstm_concat", "Bidirectional", {"layer": {"class_name": "LSTM", "config": {"units": 3}}},
+        [seq(2, 4, 3)])
+    run("bidirectional_gru_sequences_sum", "Bidirectional",
+        {"layer": {"class_name": "GRU", "config": {"units": 3, "return_sequences": True}}, "merge_mode": "sum"},
+        [seq(2, 4, 2)])
+    run("bidirectional_simple_rnn_sequences_mul", "Bidirectional",
+        {"layer": {"class_name": "SimpleRNN", "config": {"units": 2, "return_sequences": True}}, "merge_mode": "mul"},
+        [seq(2, 3, 2)])
+    run("bidirectional_lstm_sequences_ave", "Bidirectional",
+        {"layer": {"class_name": "LSTM", "config": {"units": 2, "return_sequences": True}}, "merge_mode": "ave"},
+        [seq(1, 4, 2)])
     write("recurrent_layers.json", {"cases": cases})
 
 

@@ -28,6 +28,12 @@ public final class GRU: RecurrentLayer {
                    returnSequences: returnSequences, goBackwards: goBackwards, inputShape: inputShape, name: name)
     }
 
+    override func reversedCopy(name: String) -> RecurrentLayer {
+        GRU(units, activation: activation, recurrentActivation: recurrentActivation, useBias: useBias,
+            kernelInitializer: kernelInitializer, recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
+            returnSequences: returnSequences, goBackwards: !goBackwards, resetAfter: resetAfter, name: name)
+    }
+
     override var gateCount: Int { 3 }
     override var activationArguments: [(String, ActivationFunction)] {
         [("activation", activation), ("recurrentActivation", recurrentActivation)]

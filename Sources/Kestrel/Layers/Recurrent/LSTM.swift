@@ -31,6 +31,12 @@ public final class LSTM: RecurrentLayer {
                    returnSequences: returnSequences, goBackwards: goBackwards, inputShape: inputShape, name: name)
     }
 
+    override func reversedCopy(name: String) -> RecurrentLayer {
+        LSTM(units, activation: activation, recurrentActivation: recurrentActivation, useBias: useBias,
+             kernelInitializer: kernelInitializer, recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
+             unitForgetBias: unitForgetBias, returnSequences: returnSequences, goBackwards: !goBackwards, name: name)
+    }
+
     override var gateCount: Int { 4 }
     override var activationArguments: [(String, ActivationFunction)] {
         [("activation", activation), ("recurrentActivation", recurrentActivation)]

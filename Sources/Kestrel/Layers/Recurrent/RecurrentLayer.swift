@@ -38,6 +38,12 @@ public class RecurrentLayer: Layer {
         super.init(name: name, inputShape: inputShape)
     }
 
+    /// A new layer with the same arguments reading in the other direction, named `name`
+    /// (Bidirectional's backward half).
+    func reversedCopy(name: String) -> RecurrentLayer {
+        preconditionFailure("\(className) must copy itself")
+    }
+
     /// How many blocks of `units` columns the kernels have (LSTM 4, GRU 3, SimpleRNN 1).
     var gateCount: Int { 1 }
 

@@ -12,6 +12,12 @@ public final class SimpleRNN: RecurrentLayer {
                    returnSequences: returnSequences, goBackwards: goBackwards, inputShape: inputShape, name: name)
     }
 
+    override func reversedCopy(name: String) -> RecurrentLayer {
+        SimpleRNN(units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
+                  recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
+                  returnSequences: returnSequences, goBackwards: !goBackwards, name: name)
+    }
+
     public override func weightSpecs(forInputs shapes: [[Int]]) throws -> [WeightSpec] {
         var specs = [WeightSpec(name: "kernel", shape: [shapes[0][1], units], initializer: kernelInitializer),
                      WeightSpec(name: "recurrent_kernel", shape: [units, units], initializer: recurrentInitializer)]
