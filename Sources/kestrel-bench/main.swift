@@ -60,6 +60,21 @@ let workloads: [Workload] = [
             Dense(10, activation: .softmax)
         }
     },
+    // The same rows through a GRU, and a bidirectional GRU of half the width each way.
+    Workload(name: "gru-b128", batchSize: 128, inputShape: [28, 28], classes: 10, fromLogits: false) {
+        Sequential {
+            Input(shape: [28, 28])
+            GRU(128)
+            Dense(10, activation: .softmax)
+        }
+    },
+    Workload(name: "bigru-b128", batchSize: 128, inputShape: [28, 28], classes: 10, fromLogits: false) {
+        Sequential {
+            Input(shape: [28, 28])
+            Bidirectional(GRU(64))
+            Dense(10, activation: .softmax)
+        }
+    },
     // A transformer-style block over the 28 rows: self-attention, residual, layer norm.
     Workload(name: "attention-b128", batchSize: 128, inputShape: [28, 28], classes: 10, fromLogits: false) {
         let input = Input(shape: [28, 28])
