@@ -188,7 +188,14 @@ enum KerasModelConfig {
                                     "registered_name": NSNull()]
         if let shapes = buildShapes {
             let batched = shapes.map { [NSNull()] + $0 as [Any] }
-            entry["build_config"] = ["input_shape": batched.count == 1 ? batched[0] : batched]
+            if layer is MultiHeadAttention {
+                // Keras builds it from named shapes (`build(query_shape, value_shape, key_shape)`).
+                var named: [String: Any] = [:]
+                for (key, shape) in zip(["query_shape", "value_shape", "key_shape"], batched) { named[key] = shape }
+                entry["build_config"] = ["shapes_dict": named]
+            } else {
+                entry["build_config"] = ["input_shape": batched.count == 1 ? batched[0] : batched]
+            }
         }
         return entry
     }
@@ -452,7 +459,8 @@ enum KerasModelConfig {
             for i in pending.indices where pending[i].next < pending[i].nodes.count {
                 let p = pending[i]
                 let context = "\(p.context).inbound_nodes[\(p.next)]"
-                let refs = try tensorReferences(p.nodes[p.next], context: context)
+                let refs = try tensorReferences(p.nodes[p.next], keywords: p.layer.map(KerasLayers.tensorKeywords) ?? [],
+                                                context: context)
                 let inputs = refs.map { tensors["\($0.layer)#\($0.node)#\($0.tensor)"] }
                 guard inputs.allSatisfy({ $0 != nil }) else { continue }
                 for r in refs where byName[r.layer] == nil {
@@ -460,6 +468,9 @@ enum KerasModelConfig {
                 }
                 let outputs: [SymbolicTensor]
                 if let layer = p.layer {
+                    if let kwargs = (p.nodes[p.next] as? [String: Any])?["kwargs"] as? [String: Any] {
+                        try KerasLayers.checkCallKeywords(kwargs, of: layer, context: context)
+                    }
                     _ = try budget.build(layer, inputShapes: inputs.map { $0!.shape })
                     outputs = [try layer(inputs.map { $0! })]
                 } else {
@@ -492,8 +503,10 @@ enum KerasModelConfig {
     }
 
     /// The `[layer, node, tensor]` references among a call's arguments (one tensor or a list
-    /// of them); the tensor index picks one output of a nested model with several.
-    private static func tensorReferences(_ node: Any, context: String) throws -> [(layer: String, node: Int, tensor: Int)] {
+    /// of them), then those of the tensor arguments in `keywords` passed by keyword; the tensor
+    /// index picks one output of a nested model with several.
+    private static func tensorReferences(_ node: Any, keywords: [String] = [],
+                                         context: String) throws -> [(layer: String, node: Int, tensor: Int)] {
         let n = try JSONObject(any: node, context: context)
         let args = try n.array("args")
         var found: [(String, Int, Int)] = []
@@ -510,6 +523,13 @@ enum KerasModelConfig {
             }
         }
         for a in args { try collect(a, depth: 0) }
+        // `mha(query=q, value=v)`: keyword tensors continue the positional ones, in the call's order.
+        if let kwargs = n.values["kwargs"] as? [String: Any] {
+            for key in keywords.dropFirst(found.count) {
+                guard let value = kwargs[key], !(value is NSNull) else { break }
+                try collect(value, depth: 0)
+            }
+        }
         guard !found.isEmpty, found.count <= 1000 else {
             throw KestrelError.fileError("\(context): a layer call must take 1 to 1000 tensors, found \(found.count)")
         }
