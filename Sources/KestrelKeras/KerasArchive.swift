@@ -75,9 +75,11 @@ extension Model {
             let compile = try JSONObject(any: configJSON["compile_config"], context: "\(path): config.json.compile_config")
             _ = try KerasTraining.compile(model, from: compile)
         }
-        // Nested models are inlined, so only the config knows their layers' weight groups.
+        // The weight groups and optimizer slots follow the config's layer order: nested models
+        // are inlined, and a call by keyword (`mha(query=q, value=v)`) orders its inputs by
+        // name in Keras's graph walk, so the graph Kestrel rebuilds may order layers otherwise.
         try model.readKerasWeights(fromFile: weightsPath, displayName: path, includeOptimizer: true,
-                                   entries: parsed.hasNestedModels ? parsed.entries : nil)
+                                   entries: parsed.entries)
         return model
     }
 
@@ -117,12 +119,14 @@ extension Model {
                 try writer.group("vars")
                 try writer.setAttribute("name", name, onGroup: "vars")
                 for entry in entries {
-                    let vars = entry.groupPath + "/vars"
-                    try writer.group(vars)
-                    try writer.setAttribute("name", entry.layer.name, onGroup: vars)
                     let weights = entry.layer.getWeights()
-                    for (i, v) in KerasModelConfig.kerasVariableOrder(entry.layer).enumerated() {
-                        try writer.writeFloats(weights[v].scalars, shape: weights[v].shape, at: "\(vars)/\(i)")
+                    for group in KerasModelConfig.kerasVariableGroups(entry.layer) {
+                        let vars = entry.groupPath + (group.path.isEmpty ? "" : "/" + group.path) + "/vars"
+                        try writer.group(vars)
+                        try writer.setAttribute("name", group.name, onGroup: vars)
+                        for (i, v) in group.variables.enumerated() {
+                            try writer.writeFloats(weights[v].scalars, shape: weights[v].shape, at: "\(vars)/\(i)")
+                        }
                     }
                 }
                 try KerasTraining.writeOptimizer(self, entries: entries, to: writer)
@@ -148,30 +152,31 @@ extension Model {
             let reader = try HDF5Reader(path: file, displayName: displayName, maxScalars: fileSize / 4 + 16)
             for entry in entries where !entry.layer.weightSpecs.isEmpty {
                 let layer = entry.layer
-                let vars = entry.groupPath + "/vars"
-                guard reader.exists(vars) else {
-                    throw KestrelError.fileError(
-                        "\(displayName): no weights for layer '\(layer.name)' (\(layer.className)): missing group '\(vars)'")
-                }
-                let order = KerasModelConfig.kerasVariableOrder(layer)
-                let members = try reader.members(of: vars)
-                guard members.count == order.count else {
-                    throw KestrelError.fileError(
-                        "\(displayName): '\(vars)' holds \(members.count) arrays, layer '\(layer.name)' (\(layer.className)) has \(order.count)")
-                }
-                var tensors = [Tensor?](repeating: nil, count: order.count)
-                for (i, v) in order.enumerated() {
-                    let spec = layer.weightSpecs[v]
-                    let shape = try reader.shape(of: "\(vars)/\(i)")
-                    guard shape == spec.shape else {
+                var tensors = [Tensor?](repeating: nil, count: layer.weightSpecs.count)
+                for group in KerasModelConfig.kerasVariableGroups(layer) where !group.variables.isEmpty {
+                    let vars = entry.groupPath + (group.path.isEmpty ? "" : "/" + group.path) + "/vars"
+                    guard reader.exists(vars) else {
                         throw KestrelError.fileError(
-                            "\(displayName): '\(vars)/\(i)' (\(layer.name) \(spec.name)) has shape \(shape), expected \(spec.shape)")
+                            "\(displayName): no weights for layer '\(layer.name)' (\(layer.className)): missing group '\(vars)'")
                     }
-                    let t = try reader.readFloats("\(vars)/\(i)")
-                    guard t.scalars.allSatisfy({ $0.isFinite }) else {
-                        throw KestrelError.fileError("\(displayName): '\(vars)/\(i)' (\(layer.name) \(spec.name)) holds NaN or infinite values")
+                    let members = try reader.members(of: vars)
+                    guard members.count == group.variables.count else {
+                        throw KestrelError.fileError(
+                            "\(displayName): '\(vars)' holds \(members.count) arrays, layer '\(layer.name)' (\(layer.className)) has \(group.variables.count)")
                     }
-                    tensors[v] = t
+                    for (i, v) in group.variables.enumerated() {
+                        let spec = layer.weightSpecs[v]
+                        let shape = try reader.shape(of: "\(vars)/\(i)")
+                        guard shape == spec.shape else {
+                            throw KestrelError.fileError(
+                                "\(displayName): '\(vars)/\(i)' (\(layer.name) \(spec.name)) has shape \(shape), expected \(spec.shape)")
+                        }
+                        let t = try reader.readFloats("\(vars)/\(i)")
+                        guard t.scalars.allSatisfy({ $0.isFinite }) else {
+                            throw KestrelError.fileError("\(displayName): '\(vars)/\(i)' (\(layer.name) \(spec.name)) holds NaN or infinite values")
+                        }
+                        tensors[v] = t
+                    }
                 }
                 loaded.append((layer, tensors.map { $0! }))
             }

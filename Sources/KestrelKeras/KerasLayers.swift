@@ -276,6 +276,51 @@ enum KerasLayers {
         case let l as UpSampling1D:
             className = "UpSampling1D"
             c["size"] = l.size
+        case let l as Embedding:
+            className = "Embedding"
+            c["input_dim"] = l.inputDim
+            c["output_dim"] = l.outputDim
+            c["embeddings_initializer"] = initializerConfig(l.embeddingsInitializer)
+            writePenalties(&c, [("embeddings", nil, nil)])
+            c["mask_zero"] = false
+            c["quantization_config"] = NSNull()
+        case let l as LSTM:
+            className = "LSTM"
+            c["return_sequences"] = l.returnSequences
+            c["return_state"] = false
+            c["go_backwards"] = l.goBackwards
+            c["stateful"] = false
+            c["unroll"] = false
+            c["zero_output_for_mask"] = false
+            c["units"] = l.units
+            c["activation"] = try activationName(l.activation, layer: l)
+            c["recurrent_activation"] = try activationName(l.recurrentActivation, layer: l)
+            c["use_bias"] = l.useBias
+            c["kernel_initializer"] = initializerConfig(l.kernelInitializer)
+            c["recurrent_initializer"] = initializerConfig(l.recurrentInitializer)
+            c["bias_initializer"] = initializerConfig(l.biasInitializer)
+            c["unit_forget_bias"] = l.unitForgetBias
+            writePenalties(&c, [("kernel", nil, nil), ("recurrent", nil, nil), ("bias", nil, nil)])
+            c["dropout"] = 0.0
+            c["recurrent_dropout"] = 0.0
+            c["seed"] = NSNull()
+        case let l as MultiHeadAttention:
+            className = "MultiHeadAttention"
+            c["num_heads"] = l.numHeads
+            c["key_dim"] = l.keyDim
+            c["value_dim"] = l.valueDim
+            c["dropout"] = 0.0
+            c["use_bias"] = l.useBias
+            c["use_gate"] = false
+            // Keras keeps an output size as a one-element shape.
+            c["output_shape"] = l.outputShape.map { [$0] as Any } ?? NSNull()
+            // What Keras's default (None) becomes once built on sequences: the time axis.
+            c["attention_axes"] = [1]
+            c["sliding_window"] = NSNull()
+            c["kernel_initializer"] = initializerConfig(l.kernelInitializer)
+            c["bias_initializer"] = initializerConfig(l.biasInitializer)
+            writePenalties(&c, [("kernel", nil, nil), ("bias", nil, nil)])
+            c["seed"] = NSNull()
         case let l as SpatialDropout:
             className = l.rank == 2 ? "SpatialDropout2D" : "SpatialDropout1D"
             // Keras's SpatialDropout layers take no `trainable` argument.
@@ -367,7 +412,7 @@ enum KerasLayers {
         "BatchNormalization", "LayerNormalization", "Permute", "RepeatVector", "UpSampling2D", "ZeroPadding2D",
         "Cropping2D", "SpatialDropout1D", "SpatialDropout2D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D",
         "Conv1DTranspose", "ZeroPadding1D", "Cropping1D", "UpSampling1D", "Rescaling", "Normalization", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
-        "RandomContrast", "RandomBrightness", "RandomCrop",
+        "RandomContrast", "RandomBrightness", "RandomCrop", "Embedding", "LSTM", "MultiHeadAttention",
     ]
 
     /// A layer from its Keras class name and config; throws for unknown classes and bad values.
@@ -694,6 +739,62 @@ enum KerasLayers {
             guard rate >= 0, rate < 1 else { throw KestrelError.fileError("\(c.context): rate must be in [0, 1), found \(rate)") }
             let seed = Self.seed(c)
             layer = className == "SpatialDropout2D" ? SpatialDropout2D(rate, seed: seed, name: name) : SpatialDropout1D(rate, seed: seed, name: name)
+        case "Embedding":
+            let inputDim = try c.int("input_dim"), outputDim = try c.int("output_dim")
+            guard inputDim > 0, inputDim <= 1 << 28, outputDim > 0, outputDim <= 1 << 20 else {
+                throw KestrelError.fileError("\(c.context): invalid input_dim \(inputDim) or output_dim \(outputDim)")
+            }
+            try requireDefaults(c, className, name, false: ["mask_zero"],
+                                null: ["embeddings_regularizer", "embeddings_constraint", "activity_regularizer",
+                                       "quantization_config", "lora_rank"])
+            layer = Embedding(inputDim: inputDim, outputDim: outputDim,
+                              embeddingsInitializer: try initializer(c, "embeddings_initializer", default: .randomUniform),
+                              name: name)
+        case "LSTM":
+            let units = try c.int("units")
+            guard units > 0, units <= 1 << 20 else { throw KestrelError.fileError("\(c.context): 'units' must be positive, found \(units)") }
+            // `unroll` only changes how Keras schedules the steps, `zero_output_for_mask` acts only on
+            // masked steps (Kestrel has no masks) and `seed` only on dropout: all are accepted.
+            try requireDefaults(c, className, name, zero: ["dropout", "recurrent_dropout"], false: ["return_state", "stateful"],
+                                null: ["kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
+                                       "kernel_constraint", "recurrent_constraint", "bias_constraint"])
+            layer = LSTM(units, activation: c.has("activation") ? try activation(c, "activation") : .tanh,
+                         recurrentActivation: c.has("recurrent_activation") ? try activation(c, "recurrent_activation") : .sigmoid,
+                         useBias: try c.bool("use_bias", default: true),
+                         kernelInitializer: try initializer(c, "kernel_initializer", default: .glorotUniform),
+                         recurrentInitializer: try initializer(c, "recurrent_initializer", default: .orthogonal),
+                         biasInitializer: try initializer(c, "bias_initializer", default: .zeros),
+                         unitForgetBias: try c.bool("unit_forget_bias", default: true),
+                         returnSequences: try c.bool("return_sequences", default: false),
+                         goBackwards: try c.bool("go_backwards", default: false), name: name)
+        case "MultiHeadAttention":
+            let heads = try c.int("num_heads"), keyDim = try c.int("key_dim"), valueDim = try c.int("value_dim", default: keyDim)
+            guard [heads, keyDim, valueDim].allSatisfy({ $0 > 0 && $0 <= 1 << 16 }) else {
+                throw KestrelError.fileError("\(c.context): invalid num_heads \(heads), key_dim \(keyDim) or value_dim \(valueDim)")
+            }
+            // An output size: Keras writes it as a one-element shape, and accepts a bare integer.
+            var outputSize: Int?
+            if c.has("output_shape") {
+                let sizes = try c.ints("output_shape", count: jsonInt(c.values["output_shape"]) == nil ? nil : 1)
+                guard sizes.count == 1, sizes[0] > 0, sizes[0] <= 1 << 20 else {
+                    throw unsupported(c, className, name, "output_shape", expected: "null or one positive size")
+                }
+                outputSize = sizes[0]
+            }
+            // Attention over the time axis (Keras's default for sequences, written [1] once built).
+            if c.has("attention_axes") {
+                let axes = try? c.ints("attention_axes", count: jsonInt(c.values["attention_axes"]) == nil ? nil : 1)
+                guard axes == [1] else {
+                    throw unsupported(c, className, name, "attention_axes", expected: "null or [1]")
+                }
+            }
+            try requireDefaults(c, className, name, zero: ["dropout"], false: ["use_gate"],
+                                null: ["sliding_window", "kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                                       "kernel_constraint", "bias_constraint"])
+            layer = MultiHeadAttention(numHeads: heads, keyDim: keyDim, valueDim: valueDim,
+                                       useBias: try c.bool("use_bias", default: true), outputShape: outputSize,
+                                       kernelInitializer: try initializer(c, "kernel_initializer", default: .glorotUniform),
+                                       biasInitializer: try initializer(c, "bias_initializer", default: .zeros), name: name)
         default:
             throw KestrelError.fileError(
                 "\(c.context): unknown or unsupported layer class '\(className.prefix(80))'; Kestrel reads \(supportedClasses.joined(separator: ", "))")
@@ -898,6 +999,58 @@ enum KerasLayers {
 
     /// A seed as Keras writes it: the integer, or null.
     private static func seedJSON(_ seed: UInt64?) -> Any { seed.map { Int(truncatingIfNeeded: $0) as Any } ?? NSNull() }
+
+    /// The tensor arguments a Keras layer's call may also pass by keyword, in positional order.
+    static func tensorKeywords(_ layer: Layer) -> [String] {
+        layer is MultiHeadAttention ? ["query", "value", "key"] : []
+    }
+
+    /// Refuses call options Kestrel does not implement — MultiHeadAttention's masks, causal
+    /// mask and returned scores, LSTM's initial state and mask — unless null or false.
+    /// `training` is accepted: with dropout refused, these layers compute the same either way.
+    static func checkCallKeywords(_ kwargs: [String: Any], of layer: Layer, context: String) throws {
+        guard layer is LSTM || layer is MultiHeadAttention || layer is Embedding else { return }
+        let tensors = tensorKeywords(layer)
+        for (key, value) in kwargs.sorted(by: { $0.key < $1.key }) where key != "training" && !tensors.contains(key) {
+            if value is NSNull || (isJSONBool(value) && value as? Bool == false) { continue }
+            throw unsupported(JSONObject(kwargs, context: context + ".kwargs"), layer.className, layer.name, key,
+                              expected: "null or false")
+        }
+    }
+
+    /// Options that Kestrel's `className` layer does not implement: each must be absent or hold
+    /// Keras's "off" value (0 for `zero`, false for `false`, null for `null`); anything else is
+    /// refused naming the layer, the key, what Kestrel expects and what the file holds.
+    private static func requireDefaults(_ c: JSONObject, _ className: String, _ name: String, zero: [String] = [],
+                                        false falseKeys: [String] = [], null: [String] = []) throws {
+        for key in zero where c.has(key) && jsonDouble(c.values[key]) != 0 {
+            throw unsupported(c, className, name, key, expected: "0")
+        }
+        for key in falseKeys where c.has(key) && !(isJSONBool(c.values[key]) && c.values[key] as? Bool == false) {
+            throw unsupported(c, className, name, key, expected: "false")
+        }
+        for key in null where c.has(key) {
+            throw unsupported(c, className, name, key, expected: "null")
+        }
+    }
+
+    /// The error for an option value Kestrel's layer does not implement.
+    static func unsupported(_ c: JSONObject, _ className: String, _ name: String, _ key: String, expected: String,
+                            found value: Any? = nil) -> KestrelError {
+        let found = value ?? c.values[key]
+        let shown: String
+        if isJSONBool(found), let b = found as? Bool {
+            shown = "\(b)"
+        } else if let object = found as? [String: Any], let objectClass = object["class_name"] as? String {
+            shown = "a serialised \(objectClass.prefix(40))"
+        } else if let list = found as? [Any], list.count <= 8, list.allSatisfy({ jsonDouble($0) != nil }) {
+            shown = "[" + list.map { describeJSON($0) }.joined(separator: ", ") + "]"
+        } else {
+            shown = describeJSON(found)
+        }
+        return KestrelError.fileError(
+            "\(c.context): \(className) '\(name.prefix(80))': '\(key)' must be \(expected) (Kestrel does not implement other values), found \(shown)")
+    }
 
     private static func rejectUnsupported(_ c: JSONObject, _ keys: [String] = ["activity_regularizer"]) throws {
         for key in keys where c.has(key) {

@@ -82,11 +82,48 @@ enum KerasModelConfig {
         }
     }
 
-    /// The weight variables of a layer in Keras's saving order: trainable ones first, then
-    /// the non-trainable ones (BatchNormalization's moving statistics), each in creation order.
+    /// The weight variables of a layer in Keras's order (its `weights`, which the optimizer's
+    /// slots follow): its variable groups in turn.
     static func kerasVariableOrder(_ layer: Layer) -> [Int] {
+        kerasVariableGroups(layer).flatMap(\.variables)
+    }
+
+    /// One `vars` group of a layer's weights in a Keras weights file.
+    struct VariableGroup {
+        /// The group's path below the layer's own (`cell`, `query_dense`), or "" for the layer's.
+        let path: String
+        /// The `name` attribute Keras gives the group: the name of the (sub)layer owning it.
+        let name: String
+        /// Indices of the layer's weights stored as `vars/0`, `vars/1`, … in that order.
+        let variables: [Int]
+    }
+
+    /// Where Keras keeps a layer's variables. Most layers own theirs: trainable ones first, then
+    /// the non-trainable ones (BatchNormalization's moving statistics), each in creation order.
+    /// Keras's LSTM keeps them in its cell, and MultiHeadAttention in its four `EinsumDense`
+    /// projections, beside variable-less groups for the layer itself and its softmax and
+    /// dropout sublayers (written as Keras writes them, not required when reading).
+    static func kerasVariableGroups(_ layer: Layer) -> [VariableGroup] {
         let specs = layer.weightSpecs
-        return specs.indices.filter { specs[$0].trainable } + specs.indices.filter { !specs[$0].trainable }
+        switch layer {
+        case is LSTM:
+            return [VariableGroup(path: "", name: layer.name, variables: []),
+                    VariableGroup(path: "cell", name: "lstm_cell", variables: Array(specs.indices))]
+        case is MultiHeadAttention:
+            // Kestrel names the weights `query/kernel`, …, `attention_output/bias`, as Keras's sublayers.
+            let projections = [("query_dense", "query"), ("key_dense", "key"), ("value_dense", "value"),
+                               ("output_dense", "attention_output")]
+            return [VariableGroup(path: "", name: layer.name, variables: []),
+                    VariableGroup(path: "_dropout_layer", name: "dropout", variables: []),
+                    VariableGroup(path: "_softmax", name: "softmax", variables: [])]
+                + projections.map { path, sublayer in
+                    VariableGroup(path: path, name: sublayer,
+                                  variables: specs.indices.filter { specs[$0].name.hasPrefix(sublayer + "/") })
+                }
+        default:
+            return [VariableGroup(path: "", name: layer.name,
+                                  variables: specs.indices.filter { specs[$0].trainable } + specs.indices.filter { !specs[$0].trainable })]
+        }
     }
 
     // MARK: Writing
@@ -151,7 +188,14 @@ enum KerasModelConfig {
                                     "registered_name": NSNull()]
         if let shapes = buildShapes {
             let batched = shapes.map { [NSNull()] + $0 as [Any] }
-            entry["build_config"] = ["input_shape": batched.count == 1 ? batched[0] : batched]
+            if layer is MultiHeadAttention {
+                // Keras builds it from named shapes (`build(query_shape, value_shape, key_shape)`).
+                var named: [String: Any] = [:]
+                for (key, shape) in zip(["query_shape", "value_shape", "key_shape"], batched) { named[key] = shape }
+                entry["build_config"] = ["shapes_dict": named]
+            } else {
+                entry["build_config"] = ["input_shape": batched.count == 1 ? batched[0] : batched]
+            }
         }
         return entry
     }
@@ -212,9 +256,6 @@ enum KerasModelConfig {
         /// Every layer (nested models' layers included, in place) with its weight group, in
         /// Keras's saving order: the config's `layers` order at every level.
         let entries: [KerasLayerEntry]
-        /// Whether the config holds nested models, whose layers Kestrel inlines: then only
-        /// `entries` (not the flattened graph) knows where their weights are.
-        let hasNestedModels: Bool
     }
 
     /// Nested models deeper than this are refused (a hostile config could recurse without end).
@@ -306,7 +347,6 @@ enum KerasModelConfig {
         }
         guard !items.isEmpty else { throw KestrelError.fileError("\(c.context): the Sequential model has no layers") }
         let name = try modelName(c)
-        let nested = items.contains { if case .model = $0 { return true } else { return false } }
         // A chain of layers (nested Sequentials are chains too) stays a Sequential; a nested
         // Functional model makes it a Functional model calling each item in turn.
         var chain: [Layer]? = []
@@ -347,7 +387,7 @@ enum KerasModelConfig {
             model = try Model(inputs: input, outputs: x, name: name)
         }
         try model.build()
-        return ParsedModel(model: model, entries: weightEntries, hasNestedModels: nested)
+        return ParsedModel(model: model, entries: weightEntries)
     }
 
     /// Calls a nested model on symbolic tensors, turning a mismatch into a file error.
@@ -381,7 +421,6 @@ enum KerasModelConfig {
         var byName: [String: Int] = [:]
         var weightEntries: [KerasLayerEntry] = []
         var namer = GroupNamer()
-        var nested = false
         // Outputs of processed calls: "layer#node#tensor" -> tensor.
         var tensors: [String: SymbolicTensor] = [:]
         for (i, e) in entries.enumerated() {
@@ -405,7 +444,6 @@ enum KerasModelConfig {
                     let inner = try model(from: entry, budget: &budget, prefix: group + "/", depth: depth + 1)
                     pending.append(PendingLayer(layer: nil, nested: inner.model, name: name, nodes: nodes, context: entry.context))
                     weightEntries += inner.entries
-                    nested = true
                 } else {
                     let layer = try KerasLayers.layer(className: cls, config: lc)
                     pending.append(PendingLayer(layer: layer, nested: nil, name: name, nodes: nodes, context: entry.context))
@@ -421,7 +459,8 @@ enum KerasModelConfig {
             for i in pending.indices where pending[i].next < pending[i].nodes.count {
                 let p = pending[i]
                 let context = "\(p.context).inbound_nodes[\(p.next)]"
-                let refs = try tensorReferences(p.nodes[p.next], context: context)
+                let refs = try tensorReferences(p.nodes[p.next], keywords: p.layer.map(KerasLayers.tensorKeywords) ?? [],
+                                                context: context)
                 let inputs = refs.map { tensors["\($0.layer)#\($0.node)#\($0.tensor)"] }
                 guard inputs.allSatisfy({ $0 != nil }) else { continue }
                 for r in refs where byName[r.layer] == nil {
@@ -429,6 +468,9 @@ enum KerasModelConfig {
                 }
                 let outputs: [SymbolicTensor]
                 if let layer = p.layer {
+                    if let kwargs = (p.nodes[p.next] as? [String: Any])?["kwargs"] as? [String: Any] {
+                        try KerasLayers.checkCallKeywords(kwargs, of: layer, context: context)
+                    }
                     _ = try budget.build(layer, inputShapes: inputs.map { $0!.shape })
                     outputs = [try layer(inputs.map { $0! })]
                 } else {
@@ -457,12 +499,14 @@ enum KerasModelConfig {
         }
         let model = try Model(inputs: endpoints("input_layers"), outputs: endpoints("output_layers"), name: try modelName(c))
         try model.build()
-        return ParsedModel(model: model, entries: weightEntries, hasNestedModels: nested)
+        return ParsedModel(model: model, entries: weightEntries)
     }
 
     /// The `[layer, node, tensor]` references among a call's arguments (one tensor or a list
-    /// of them); the tensor index picks one output of a nested model with several.
-    private static func tensorReferences(_ node: Any, context: String) throws -> [(layer: String, node: Int, tensor: Int)] {
+    /// of them), then those of the tensor arguments in `keywords` passed by keyword; the tensor
+    /// index picks one output of a nested model with several.
+    private static func tensorReferences(_ node: Any, keywords: [String] = [],
+                                         context: String) throws -> [(layer: String, node: Int, tensor: Int)] {
         let n = try JSONObject(any: node, context: context)
         let args = try n.array("args")
         var found: [(String, Int, Int)] = []
@@ -479,6 +523,13 @@ enum KerasModelConfig {
             }
         }
         for a in args { try collect(a, depth: 0) }
+        // `mha(query=q, value=v)`: keyword tensors continue the positional ones, in the call's order.
+        if let kwargs = n.values["kwargs"] as? [String: Any] {
+            for key in keywords.dropFirst(found.count) {
+                guard let value = kwargs[key], !(value is NSNull) else { break }
+                try collect(value, depth: 0)
+            }
+        }
         guard !found.isEmpty, found.count <= 1000 else {
             throw KestrelError.fileError("\(context): a layer call must take 1 to 1000 tensors, found \(found.count)")
         }

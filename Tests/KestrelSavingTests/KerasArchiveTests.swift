@@ -276,6 +276,108 @@ final class KerasArchiveTests: XCTestCase {
         XCTAssertEqual(crop.seed, 7)
     }
 
+    /// Embedding → LSTM (returning sequences) → LSTM (reading backwards) → Dense, on 5 token
+    /// ids from a vocabulary of 10 (the model of Keras's own archive whose layout
+    /// `testSequenceAndAttentionLayersRoundTrip` checks).
+    static func sequenceModel() -> Sequential {
+        Sequential {
+            Input(shape: [5])
+            Embedding(inputDim: 10, outputDim: 4, name: "tokens")
+            LSTM(3, returnSequences: true, name: "encoder")
+            LSTM(2, activation: .relu, recurrentActivation: .hardSigmoid, unitForgetBias: false, goBackwards: true)
+            Dense(2)
+        }
+    }
+
+    /// Token ids (as floats) for `sequenceModel`.
+    static func tokens(samples: Int, seed: UInt64) -> Tensor {
+        var g = RandomGenerator(seed: seed)
+        return Tensor(shape: [samples, 5], scalars: (0..<(samples * 5)).map { _ in Float(g.next() % 10) })
+    }
+
+    /// Self-attention with a residual connection, then cross-attention with its own key,
+    /// `valueDim`, output size and no biases, in a Functional model.
+    static func attentionModel(valueDim: Int = 4) throws -> Model {
+        let query = Input(shape: [4, 6], name: "query"), context = Input(shape: [3, 5], name: "context")
+        let attended = try MultiHeadAttention(numHeads: 2, keyDim: 3, name: "self_attention")([query, query])
+        let residual = try LayerNormalization()(try Add()([query, attended]))
+        let keys = try Dense(2)(context)
+        let cross = try MultiHeadAttention(numHeads: 3, keyDim: 2, valueDim: valueDim, useBias: false, outputShape: 5,
+                                           name: "cross_attention")([residual, context, keys])
+        let out = try Dense(2)(try GlobalAveragePooling1D()(cross))
+        return try Model(inputs: [query, context], outputs: [out], name: "attention")
+    }
+
+    /// Embedding, LSTM and MultiHeadAttention keep their arguments, predictions and optimizer
+    /// state through an archive, with their weights where Keras 3 keeps them: an LSTM's in its
+    /// cell, attention's in its four projections (the paths and shapes of Keras 3.15's own
+    /// archive of the same sequence model).
+    func testSequenceAndAttentionLayersRoundTrip() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(12)
+        let model = Self.sequenceModel()
+        model.compile(optimizer: Adam(learningRate: 0.01), loss: MeanSquaredError())
+        let x = Self.tokens(samples: 8, seed: 3)
+        _ = try model.fit(x, Tensor.randomUniform([8, 2], minval: -1, maxval: 1), batchSize: 4, epochs: 1, verbose: 0)
+        let path = dir.file("sequence.keras")
+        try model.save(to: path)
+        let loaded = try Model.load(from: path)
+        XCTAssertTrue(loaded is Sequential)
+        XCTAssertEqual(loaded.layers.map(\.className), ["Embedding", "LSTM", "LSTM", "Dense"])
+        XCTAssertEqual(try loaded.predict(x).scalars, try model.predict(x).scalars)
+        XCTAssertEqual(try loaded.optimizerState(), try model.optimizerState())
+        let embedding = try XCTUnwrap(loaded.layers[0] as? Embedding)
+        XCTAssertEqual([embedding.name, "\(embedding.inputDim)", "\(embedding.outputDim)"], ["tokens", "10", "4"])
+        XCTAssertEqual(embedding.embeddingsInitializer, .randomUniform)
+        let encoder = try XCTUnwrap(loaded.layers[1] as? LSTM)
+        XCTAssertEqual([encoder.units, encoder.returnSequences ? 1 : 0, encoder.goBackwards ? 1 : 0], [3, 1, 0])
+        XCTAssertEqual([encoder.activation, encoder.recurrentActivation], [.tanh, .sigmoid])
+        XCTAssertEqual(encoder.recurrentInitializer, .orthogonal)
+        XCTAssertTrue(encoder.unitForgetBias)
+        let backwards = try XCTUnwrap(loaded.layers[2] as? LSTM)
+        XCTAssertEqual([backwards.units, backwards.returnSequences ? 1 : 0, backwards.goBackwards ? 1 : 0], [2, 0, 1])
+        XCTAssertEqual([backwards.activation, backwards.recurrentActivation], [.relu, .hardSigmoid])
+        XCTAssertFalse(backwards.unitForgetBias)
+
+        let weights = dir.file("sequence.weights.h5")
+        try model.saveKerasWeights(to: weights)
+        let layout = try KerasWeightsFile.inventory(of: weights).filter { $0.path.hasPrefix("layers/") }
+        XCTAssertEqual(layout.map(\.path), ["layers/dense/vars/0", "layers/dense/vars/1", "layers/embedding/vars/0",
+                                            "layers/lstm/cell/vars/0", "layers/lstm/cell/vars/1", "layers/lstm/cell/vars/2",
+                                            "layers/lstm_1/cell/vars/0", "layers/lstm_1/cell/vars/1", "layers/lstm_1/cell/vars/2"])
+        XCTAssertEqual(layout.map(\.shape), [[2, 2], [2], [10, 4], [4, 12], [3, 12], [12], [3, 8], [2, 8], [8]])
+
+        Kestrel.setRandomSeed(13)
+        let attention = try Self.attentionModel()
+        attention.compile(optimizer: Adam(learningRate: 0.01), loss: MeanSquaredError())
+        let queries = Tensor.randomUniform([6, 4, 6], minval: -1, maxval: 1)
+        let contexts = Tensor.randomUniform([6, 3, 5], minval: -1, maxval: 1)
+        _ = try attention.fit([queries, contexts], [Tensor.randomUniform([6, 2])], batchSize: 3, epochs: 1, verbose: 0)
+        try attention.save(to: dir.file("attention.keras"))
+        let back = try Model.load(from: dir.file("attention.keras"))
+        XCTAssertEqual(try back.predict([queries, contexts])[0].scalars, try attention.predict([queries, contexts])[0].scalars)
+        XCTAssertEqual(try back.optimizerState(), try attention.optimizerState())
+        let heads = back.layers.compactMap { $0 as? MultiHeadAttention }
+        XCTAssertEqual(heads.map(\.name), ["self_attention", "cross_attention"])
+        XCTAssertEqual(heads.map(\.numHeads), [2, 3])
+        XCTAssertEqual(heads.map(\.keyDim), [3, 2])
+        XCTAssertEqual(heads.map(\.valueDim), [3, 4])
+        XCTAssertEqual(heads.map(\.useBias), [true, false])
+        XCTAssertEqual(heads.map(\.outputShape), [nil, 5])
+
+        try attention.saveKerasWeights(to: dir.file("attention.weights.h5"))
+        let projections = try KerasWeightsFile.inventory(of: dir.file("attention.weights.h5"))
+            .filter { $0.path.hasPrefix("layers/multi_head_attention") }
+        XCTAssertEqual(projections.map { "\($0.path) \($0.shape)" }, [
+            "layers/multi_head_attention/key_dense/vars/0 [6, 2, 3]", "layers/multi_head_attention/key_dense/vars/1 [2, 3]",
+            "layers/multi_head_attention/output_dense/vars/0 [2, 3, 6]", "layers/multi_head_attention/output_dense/vars/1 [6]",
+            "layers/multi_head_attention/query_dense/vars/0 [6, 2, 3]", "layers/multi_head_attention/query_dense/vars/1 [2, 3]",
+            "layers/multi_head_attention/value_dense/vars/0 [6, 2, 3]", "layers/multi_head_attention/value_dense/vars/1 [2, 3]",
+            "layers/multi_head_attention_1/key_dense/vars/0 [2, 3, 2]", "layers/multi_head_attention_1/output_dense/vars/0 [3, 4, 5]",
+            "layers/multi_head_attention_1/query_dense/vars/0 [6, 3, 2]", "layers/multi_head_attention_1/value_dense/vars/0 [5, 3, 4]",
+        ])
+    }
+
     /// Every weighted convolution and Dense with Keras's per-weight regularizers and constraints,
     /// compiled with SGD and MSE and trained one epoch on `samples` random samples (returned).
     static func trainedRegularized(seed: UInt64, samples: Int, batchSize: Int) throws -> (Sequential, x: Tensor, y: Tensor) {

@@ -90,6 +90,37 @@ final class KerasInteropTests: XCTestCase {
         try compareWithKeras(reshaping, inputs: [Tensor.randomUniform([3, 5, 4, 2], minval: -1, maxval: 1)], dir: dir, name: "reshaping")
     }
 
+    /// Keras 3 loads Kestrel's Embedding → LSTM → LSTM (backwards) → Dense and its attention
+    /// model (self- and cross-attention) and predicts the same; it resumes the sequence
+    /// model's training from Kestrel's optimizer state (the LSTMs' slots are in Keras's order)
+    /// to the weights Kestrel reaches.
+    func testKerasLoadsKestrelSequenceAndAttentionModels() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(17)
+        let sequence = KerasArchiveTests.sequenceModel()
+        sequence.compile(optimizer: Adam(learningRate: 0.01), loss: MeanSquaredError())
+        let tokens = KerasArchiveTests.tokens(samples: 16, seed: 5)
+        let targets = Tensor.randomUniform([16, 2], minval: -1, maxval: 1)
+        _ = try sequence.fit(tokens, targets, batchSize: 8, epochs: 1, verbose: 0)
+        try compareWithKeras(sequence, inputs: [tokens], dir: dir, name: "sequence")
+        try TensorJSON.write(tokens, to: dir.file("tokens.json"))
+        try TensorJSON.write(targets, to: dir.file("targets.json"))
+        try Python.helper(["keras-resume", dir.file("sequence.keras"), dir.file("tokens.json"), dir.file("targets.json"),
+                           dir.file("resumed.json")])
+        _ = try sequence.fit(tokens, targets, batchSize: 8, epochs: 1, verbose: 0, shuffle: false)
+        let resumed = maxAbsDifference(Tensor(try sequence.getWeights().flatMap(\.scalars)), try TensorJSON.read(dir.file("resumed.json")))
+        print("interop: Keras resumed Adam training of Kestrel's Embedding/LSTM model; max weight difference after one more epoch = \(resumed)")
+        XCTAssertLessThanOrEqual(resumed, 1e-5)
+
+        // Head sizes equal: Keras 3.15 on JAX fails attention whose value_dim differs from key_dim.
+        let attention = try KerasArchiveTests.attentionModel(valueDim: 2)
+        attention.compile(optimizer: Adam(learningRate: 0.01), loss: MeanSquaredError())
+        let queries = Tensor.randomUniform([6, 4, 6], minval: -1, maxval: 1)
+        let contexts = Tensor.randomUniform([6, 3, 5], minval: -1, maxval: 1)
+        _ = try attention.fit([queries, contexts], [Tensor.randomUniform([6, 2])], batchSize: 3, epochs: 1, verbose: 0)
+        try compareWithKeras(attention, inputs: [queries, contexts], dir: dir, name: "attention")
+    }
+
     /// Python's `safetensors` reads the weights Kestrel exports, under Keras's names and under
     /// PyTorch's (kernels transposed to `(out, in)`).
     func testPythonSafetensorsReadsKestrelWeights() throws {
@@ -175,7 +206,7 @@ final class KerasInteropTests: XCTestCase {
         let dir = try ScratchDirectory()
         let names = try Python.helper(["keras-make", dir.path]).split(separator: "\n").last!.split(separator: " ").map(String.init)
         XCTAssertEqual(names, ["mlp", "activations", "cnn", "functional", "nested_sequential", "nested_functional",
-                               "sequential_of_functional", "preprocessing", "augmentation"])
+                               "sequential_of_functional", "preprocessing", "augmentation", "sequence", "attention"])
         for name in names {
             let model = try Model.load(from: dir.file("\(name).keras"))
             var inputs: [Tensor] = []
@@ -210,10 +241,21 @@ final class KerasInteropTests: XCTestCase {
                 XCTAssertEqual(brightness.factor.bounds?.lower ?? 0, -0.2, accuracy: 1e-7)
                 XCTAssertEqual(brightness.valueRange, 0...1)
             }
-            if name.contains("nested") || name.contains("_of_") || name == "preprocessing" || name == "augmentation" {
+            if name == "sequence" {
+                XCTAssertEqual(model.layers.map(\.className), ["Embedding", "LSTM", "LSTM", "Dense"])
+                XCTAssertEqual((model.layers[2] as? LSTM)?.goBackwards, true)
+            }
+            if name == "attention" {
+                // The second attention was called by keyword (query=, value=, key=).
+                let cross = try XCTUnwrap(model.layers.last { $0 is MultiHeadAttention } as? MultiHeadAttention)
+                XCTAssertEqual([cross.numHeads, cross.keyDim, cross.valueDim, cross.outputShape ?? 0], [3, 2, 2, 5])
+                XCTAssertFalse(cross.useBias)
+            }
+            if name.contains("nested") || name.contains("_of_") || ["preprocessing", "augmentation", "sequence", "attention"].contains(name) {
                 // Kestrel inlines nested models; what it saves from them Keras loads again.
                 // (Preprocessing: Keras's statistics and augmentation arguments, as Kestrel
-                // writes them back.)
+                // writes them back; sequences and attention: their weights, nested in Keras's
+                // sublayer groups.)
                 try compareWithKeras(model, inputs: inputs, dir: dir, name: "\(name)-resaved")
             }
         }

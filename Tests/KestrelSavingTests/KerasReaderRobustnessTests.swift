@@ -218,6 +218,96 @@ final class KerasReaderRobustnessTests: XCTestCase {
         }
     }
 
+    /// Options of Embedding, LSTM and MultiHeadAttention that Kestrel does not implement, in
+    /// the layer's config or in its call, are refused naming the layer, the key, what Kestrel
+    /// expects and what the file holds; what Kestrel computes the same is accepted.
+    func testSequenceLayerOptionsKestrelLacksAreRefused() throws {
+        let dir = try ScratchDirectory()
+        let sequence = KerasArchiveTests.sequenceModel()
+        try sequence.build()
+        let sequencePath = dir.file("sequence.keras")
+        try sequence.save(to: sequencePath)
+        let attention = try KerasArchiveTests.attentionModel()
+        try attention.build()
+        let attentionPath = dir.file("attention.keras")
+        try attention.save(to: attentionPath)
+
+        /// The archive at `source` with `edit` applied to the entry of `layer` in its config.
+        func edited(_ source: String, layer: String, _ edit: (inout [String: Any]) -> Void) throws -> String {
+            var c = try config(of: source)
+            var inner = c["config"] as! [String: Any]
+            var layers = inner["layers"] as! [[String: Any]]
+            let index = try XCTUnwrap(layers.firstIndex { ($0["config"] as? [String: Any])?["name"] as? String == layer })
+            edit(&layers[index])
+            inner["layers"] = layers
+            c["config"] = inner
+            let out = dir.file("edited-\(UUID().uuidString).keras")
+            try rewrite(source, to: out, member: "config.json", data: try JSONSerialization.data(withJSONObject: c))
+            return out
+        }
+        func setting(_ source: String, layer: String, _ key: String, _ value: Any) throws -> String {
+            try edited(source, layer: layer) { entry in
+                var layerConfig = entry["config"] as! [String: Any]
+                layerConfig[key] = value
+                entry["config"] = layerConfig
+            }
+        }
+        let l2: [String: Any] = ["class_name": "L2", "config": ["l2": 0.01]]
+        for (source, layer, key, value, message) in [
+            (sequencePath, "encoder", "dropout", 0.2 as Any, "LSTM 'encoder': 'dropout' must be 0 (Kestrel does not implement other values), found 0.2"),
+            (sequencePath, "encoder", "recurrent_dropout", 0.5, "LSTM 'encoder': 'recurrent_dropout' must be 0"),
+            (sequencePath, "encoder", "return_state", true, "LSTM 'encoder': 'return_state' must be false (Kestrel does not implement other values), found true"),
+            (sequencePath, "encoder", "stateful", true, "LSTM 'encoder': 'stateful' must be false"),
+            (sequencePath, "encoder", "recurrent_regularizer", l2, "LSTM 'encoder': 'recurrent_regularizer' must be null (Kestrel does not implement other values), found a serialised L2"),
+            (sequencePath, "tokens", "mask_zero", true, "Embedding 'tokens': 'mask_zero' must be false (Kestrel does not implement other values), found true"),
+            (sequencePath, "tokens", "embeddings_constraint", ["class_name": "NonNeg", "config": [:]] as [String: Any],
+             "Embedding 'tokens': 'embeddings_constraint' must be null"),
+            (attentionPath, "self_attention", "attention_axes", [2], "MultiHeadAttention 'self_attention': 'attention_axes' must be null or [1] (Kestrel does not implement other values), found [2]"),
+            (attentionPath, "self_attention", "dropout", 0.1, "MultiHeadAttention 'self_attention': 'dropout' must be 0"),
+            (attentionPath, "self_attention", "use_gate", true, "MultiHeadAttention 'self_attention': 'use_gate' must be false"),
+            (attentionPath, "cross_attention", "output_shape", [5, 2], "MultiHeadAttention 'cross_attention': 'output_shape' must be null or one positive size"),
+            (attentionPath, "cross_attention", "sliding_window", 2, "MultiHeadAttention 'cross_attention': 'sliding_window' must be null"),
+        ] {
+            let path = try setting(source, layer: layer, key, value)
+            assertFileError(path, containing: message) { _ = try Model.load(from: path) }
+        }
+
+        // Call options: a causal mask, an initial state.
+        func calling(_ source: String, layer: String, _ key: String, _ value: Any) throws -> String {
+            try edited(source, layer: layer) { entry in
+                var nodes = entry["inbound_nodes"] as! [[String: Any]]
+                var kwargs = nodes[0]["kwargs"] as! [String: Any]
+                kwargs[key] = value
+                nodes[0]["kwargs"] = kwargs
+                entry["inbound_nodes"] = nodes
+            }
+        }
+        let causal = try calling(attentionPath, layer: "cross_attention", "use_causal_mask", true)
+        assertFileError(causal, containing: "MultiHeadAttention 'cross_attention': 'use_causal_mask' must be null or false (Kestrel does not implement other values), found true") {
+            _ = try Model.load(from: causal)
+        }
+        let unmasked = try calling(attentionPath, layer: "cross_attention", "use_causal_mask", false)
+        let q = Tensor.randomUniform([2, 4, 6]), v = Tensor.randomUniform([2, 3, 5])
+        XCTAssertEqual(try Model.load(from: unmasked).predict([q, v])[0], try attention.predict([q, v])[0])
+
+        // Accepted as Keras also writes them: a bare output size, attention_axes null or 1,
+        // tensors passed by keyword (`mha(query=q, value=v, key=k)`).
+        let bare = try setting(attentionPath, layer: "cross_attention", "output_shape", 5)
+        XCTAssertEqual((try Model.load(from: bare).layers.last { $0 is MultiHeadAttention } as? MultiHeadAttention)?.outputShape, 5)
+        for axes in [NSNull() as Any, 1] {
+            let path = try setting(attentionPath, layer: "self_attention", "attention_axes", axes)
+            XCTAssertNoThrow(try Model.load(from: path))
+        }
+        let keywords = try edited(attentionPath, layer: "cross_attention") { entry in
+            var nodes = entry["inbound_nodes"] as! [[String: Any]]
+            let args = nodes[0]["args"] as! [Any]
+            nodes[0]["args"] = [args[0]]
+            nodes[0]["kwargs"] = ["value": args[1], "key": args[2], "training": false]
+            entry["inbound_nodes"] = nodes
+        }
+        XCTAssertEqual(try Model.load(from: keywords).predict([q, v])[0], try attention.predict([q, v])[0])
+    }
+
     func testWeightsFileForAnotherArchitectureLeavesModelUnchanged() throws {
         let dir = try ScratchDirectory()
         let (_, model, x) = try validArchive(in: dir)

@@ -148,8 +148,25 @@ def keras_make(directory):
         layers.Conv2D(2, 3), layers.Flatten(), layers.Dense(3),
     ])
 
+    # Sequences: token ids through Embedding and two LSTMs (one reading backwards); attention:
+    # self-attention with a residual connection, then cross-attention called by keyword with
+    # its own key, output size and no biases. (Its value_dim stays key_dim: Keras 3.15 on JAX
+    # fails when they differ, as jax.nn.dot_product_attention wants equal head sizes.)
+    models["sequence"] = keras.Sequential([
+        keras.Input((6,), dtype="int32"), layers.Embedding(12, 5), layers.LSTM(4, return_sequences=True),
+        layers.LSTM(3, go_backwards=True), layers.Dense(2),
+    ])
+    q = keras.Input((5, 4), name="query")
+    c = keras.Input((3, 6), name="context")
+    h = layers.LayerNormalization()(layers.Add()([q, layers.MultiHeadAttention(num_heads=2, key_dim=3)(q, q)]))
+    cross = layers.MultiHeadAttention(num_heads=3, key_dim=2, output_shape=5, use_bias=False)(
+        query=h, value=c, key=layers.Dense(2)(c))
+    models["attention"] = keras.Model([q, c], layers.Dense(2)(layers.GlobalAveragePooling1D()(cross)))
+    vocabulary = {"sequence": 12}
+
     for name, model in models.items():
-        inputs = [rng.standard_normal((7,) + tuple(i.shape[1:])).astype("float32") for i in model.inputs]
+        inputs = [rng.integers(0, vocabulary[name], (7,) + tuple(i.shape[1:])).astype("int32") if name in vocabulary
+                  else rng.standard_normal((7,) + tuple(i.shape[1:])).astype("float32") for i in model.inputs]
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
         target = rng.standard_normal((7,) + tuple(model.outputs[0].shape[1:])).astype("float32")
         model.fit(inputs if len(inputs) > 1 else inputs[0], target, epochs=1, verbose=0)
