@@ -284,8 +284,7 @@ enum KerasLayers {
             writePenalties(&c, [("embeddings", nil, nil)])
             c["mask_zero"] = false
             c["quantization_config"] = NSNull()
-        case let l as LSTM:
-            className = "LSTM"
+        case let l as RecurrentLayer:
             c["return_sequences"] = l.returnSequences
             c["return_state"] = false
             c["go_backwards"] = l.goBackwards
@@ -294,16 +293,41 @@ enum KerasLayers {
             c["zero_output_for_mask"] = false
             c["units"] = l.units
             c["activation"] = try activationName(l.activation, layer: l)
-            c["recurrent_activation"] = try activationName(l.recurrentActivation, layer: l)
+            switch l {
+            case let lstm as LSTM:
+                className = "LSTM"
+                c["recurrent_activation"] = try activationName(lstm.recurrentActivation, layer: l)
+                c["unit_forget_bias"] = lstm.unitForgetBias
+            case let gru as GRU:
+                className = "GRU"
+                c["recurrent_activation"] = try activationName(gru.recurrentActivation, layer: l)
+                c["reset_after"] = gru.resetAfter
+            case is SimpleRNN:
+                className = "SimpleRNN"
+            default:
+                throw KestrelError.invalidArgument("\(l.name) (\(l.className)): no Keras equivalent to save")
+            }
             c["use_bias"] = l.useBias
             c["kernel_initializer"] = initializerConfig(l.kernelInitializer)
             c["recurrent_initializer"] = initializerConfig(l.recurrentInitializer)
             c["bias_initializer"] = initializerConfig(l.biasInitializer)
-            c["unit_forget_bias"] = l.unitForgetBias
             writePenalties(&c, [("kernel", nil, nil), ("recurrent", nil, nil), ("bias", nil, nil)])
             c["dropout"] = 0.0
             c["recurrent_dropout"] = 0.0
             c["seed"] = NSNull()
+        case let l as Bidirectional:
+            className = "Bidirectional"
+            c["merge_mode"] = l.mergeMode.rawValue
+            // Both halves as whole layer entries; Keras names the forward one "forward_<name>".
+            let shape: Any = l.builtInputShapes.map { [NSNull()] + $0[0] as [Any] } ?? NSNull()
+            func entry(_ half: RecurrentLayer, name: String) throws -> [String: Any] {
+                var (halfClass, halfConfig) = try config(of: half)
+                halfConfig["name"] = name
+                return ["module": "keras.layers", "class_name": halfClass, "config": halfConfig, "registered_name": NSNull(),
+                        "build_config": ["input_shape": shape]]
+            }
+            c["layer"] = try entry(l.forwardLayer, name: bidirectionalForwardName(l))
+            c["backward_layer"] = try entry(l.backwardLayer, name: l.backwardLayer.name)
         case let l as MultiHeadAttention:
             className = "MultiHeadAttention"
             c["num_heads"] = l.numHeads
@@ -412,7 +436,7 @@ enum KerasLayers {
         "BatchNormalization", "LayerNormalization", "Permute", "RepeatVector", "UpSampling2D", "ZeroPadding2D",
         "Cropping2D", "SpatialDropout1D", "SpatialDropout2D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D",
         "Conv1DTranspose", "ZeroPadding1D", "Cropping1D", "UpSampling1D", "Rescaling", "Normalization", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
-        "RandomContrast", "RandomBrightness", "RandomCrop", "Embedding", "LSTM", "MultiHeadAttention",
+        "RandomContrast", "RandomBrightness", "RandomCrop", "Embedding", "LSTM", "GRU", "SimpleRNN", "Bidirectional", "MultiHeadAttention",
     ]
 
     /// A layer from its Keras class name and config; throws for unknown classes and bad values.
@@ -750,7 +774,7 @@ enum KerasLayers {
             layer = Embedding(inputDim: inputDim, outputDim: outputDim,
                               embeddingsInitializer: try initializer(c, "embeddings_initializer", default: .randomUniform),
                               name: name)
-        case "LSTM":
+        case "LSTM", "GRU", "SimpleRNN":
             let units = try c.int("units")
             guard units > 0, units <= 1 << 20 else { throw KestrelError.fileError("\(c.context): 'units' must be positive, found \(units)") }
             // `unroll` only changes how Keras schedules the steps, `zero_output_for_mask` acts only on
@@ -758,15 +782,47 @@ enum KerasLayers {
             try requireDefaults(c, className, name, zero: ["dropout", "recurrent_dropout"], false: ["return_state", "stateful"],
                                 null: ["kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
                                        "kernel_constraint", "recurrent_constraint", "bias_constraint"])
-            layer = LSTM(units, activation: c.has("activation") ? try activation(c, "activation") : .tanh,
-                         recurrentActivation: c.has("recurrent_activation") ? try activation(c, "recurrent_activation") : .sigmoid,
-                         useBias: try c.bool("use_bias", default: true),
-                         kernelInitializer: try initializer(c, "kernel_initializer", default: .glorotUniform),
-                         recurrentInitializer: try initializer(c, "recurrent_initializer", default: .orthogonal),
-                         biasInitializer: try initializer(c, "bias_initializer", default: .zeros),
-                         unitForgetBias: try c.bool("unit_forget_bias", default: true),
-                         returnSequences: try c.bool("return_sequences", default: false),
-                         goBackwards: try c.bool("go_backwards", default: false), name: name)
+            let activationFunction = c.has("activation") ? try activation(c, "activation") : .tanh
+            let recurrentActivation = c.has("recurrent_activation") ? try activation(c, "recurrent_activation") : .sigmoid
+            let useBias = try c.bool("use_bias", default: true)
+            let kernel = try initializer(c, "kernel_initializer", default: .glorotUniform)
+            let recurrent = try initializer(c, "recurrent_initializer", default: .orthogonal)
+            let bias = try initializer(c, "bias_initializer", default: .zeros)
+            let sequences = try c.bool("return_sequences", default: false), backwards = try c.bool("go_backwards", default: false)
+            switch className {
+            case "LSTM":
+                layer = LSTM(units, activation: activationFunction, recurrentActivation: recurrentActivation, useBias: useBias,
+                             kernelInitializer: kernel, recurrentInitializer: recurrent, biasInitializer: bias,
+                             unitForgetBias: try c.bool("unit_forget_bias", default: true),
+                             returnSequences: sequences, goBackwards: backwards, name: name)
+            case "GRU":
+                layer = GRU(units, activation: activationFunction, recurrentActivation: recurrentActivation, useBias: useBias,
+                            kernelInitializer: kernel, recurrentInitializer: recurrent, biasInitializer: bias,
+                            returnSequences: sequences, goBackwards: backwards, resetAfter: try c.bool("reset_after", default: true),
+                            name: name)
+            default:
+                layer = SimpleRNN(units, activation: activationFunction, useBias: useBias, kernelInitializer: kernel,
+                                  recurrentInitializer: recurrent, biasInitializer: bias, returnSequences: sequences,
+                                  goBackwards: backwards, name: name)
+            }
+        case "Bidirectional":
+            // Keras's merge_mode null returns the two halves as a list, which Kestrel's layers cannot.
+            if c.values["merge_mode"] is NSNull {
+                throw unsupported(c, className, name, "merge_mode", expected: "concat, sum, mul or ave")
+            }
+            let merge = try option(c, "merge_mode", BidirectionalMerge.concat, layer: className)
+            func half(_ key: String) throws -> RecurrentLayer {
+                let entry = try c.object(key)
+                let halfClass = try entry.string("class_name")
+                guard ["LSTM", "GRU", "SimpleRNN"].contains(halfClass),
+                      let half = try Self.layer(className: halfClass, config: try entry.object("config")) as? RecurrentLayer else {
+                    throw unsupported(c, className, name, key, expected: "an LSTM, GRU or SimpleRNN")
+                }
+                return half
+            }
+            let forward = try half("layer")
+            layer = Bidirectional(forward, mergeMode: merge, backwardLayer: c.has("backward_layer") ? try half("backward_layer") : nil,
+                                  name: name)
         case "MultiHeadAttention":
             let heads = try c.int("num_heads"), keyDim = try c.int("key_dim"), valueDim = try c.int("value_dim", default: keyDim)
             guard [heads, keyDim, valueDim].allSatisfy({ $0 > 0 && $0 <= 1 << 16 }) else {
@@ -978,6 +1034,13 @@ enum KerasLayers {
         throw KestrelError.fileError("\(c.context): \(layer) \(key) '\(text.prefix(40))' is not supported (only \(list))")
     }
 
+    /// The name Keras gives a Bidirectional's forward half: "forward_" and the layer's name
+    /// (without a "forward_" it already has, so that names survive a round trip).
+    static func bidirectionalForwardName(_ l: Bidirectional) -> String {
+        let name = l.forwardLayer.name
+        return name.hasPrefix("forward_") ? name : "forward_" + name
+    }
+
     /// A Keras augmentation factor: one number or a list of two.
     private static func augmentationRange(_ c: JSONObject, _ key: String) throws -> AugmentationRange {
         if let one = jsonDouble(c.values[key]) { return AugmentationRange(Float(one)) }
@@ -1006,10 +1069,10 @@ enum KerasLayers {
     }
 
     /// Refuses call options Kestrel does not implement — MultiHeadAttention's masks, causal
-    /// mask and returned scores, LSTM's initial state and mask — unless null or false.
+    /// mask and returned scores, the recurrent layers' initial state and mask — unless null or false.
     /// `training` is accepted: with dropout refused, these layers compute the same either way.
     static func checkCallKeywords(_ kwargs: [String: Any], of layer: Layer, context: String) throws {
-        guard layer is LSTM || layer is MultiHeadAttention || layer is Embedding else { return }
+        guard layer is RecurrentLayer || layer is Bidirectional || layer is MultiHeadAttention || layer is Embedding else { return }
         let tensors = tensorKeywords(layer)
         for (key, value) in kwargs.sorted(by: { $0.key < $1.key }) where key != "training" && !tensors.contains(key) {
             if value is NSNull || (isJSONBool(value) && value as? Bool == false) { continue }

@@ -106,9 +106,17 @@ enum KerasModelConfig {
     static func kerasVariableGroups(_ layer: Layer) -> [VariableGroup] {
         let specs = layer.weightSpecs
         switch layer {
-        case is LSTM:
+        case let l as RecurrentLayer:
             return [VariableGroup(path: "", name: layer.name, variables: []),
-                    VariableGroup(path: "cell", name: "lstm_cell", variables: Array(specs.indices))]
+                    VariableGroup(path: "cell", name: cellName(l), variables: Array(specs.indices))]
+        case let l as Bidirectional:
+            // Each half as Keras keeps it (its cell inside its own group), forward first.
+            let n = l.forwardWeightCount
+            return [VariableGroup(path: "", name: layer.name, variables: []),
+                    VariableGroup(path: "forward_layer", name: KerasLayers.bidirectionalForwardName(l), variables: []),
+                    VariableGroup(path: "forward_layer/cell", name: cellName(l.forwardLayer), variables: Array(0..<n)),
+                    VariableGroup(path: "backward_layer", name: l.backwardLayer.name, variables: []),
+                    VariableGroup(path: "backward_layer/cell", name: cellName(l.backwardLayer), variables: Array(n..<specs.count))]
         case is MultiHeadAttention:
             // Kestrel names the weights `query/kernel`, …, `attention_output/bias`, as Keras's sublayers.
             let projections = [("query_dense", "query"), ("key_dense", "key"), ("value_dense", "value"),
@@ -123,6 +131,15 @@ enum KerasModelConfig {
         default:
             return [VariableGroup(path: "", name: layer.name,
                                   variables: specs.indices.filter { specs[$0].trainable } + specs.indices.filter { !specs[$0].trainable })]
+        }
+    }
+
+    /// The name of the cell Keras keeps a recurrent layer's variables in.
+    private static func cellName(_ l: RecurrentLayer) -> String {
+        switch l {
+        case is LSTM: "lstm_cell"
+        case is GRU: "gru_cell"
+        default: "simple_rnn_cell"
         }
     }
 

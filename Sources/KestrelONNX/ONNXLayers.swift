@@ -41,7 +41,7 @@ extension ONNXGraphBuilder {
         case let l as Bidirectional:
             // Each half on its own (the backward one reads a reversed sequence and returns its
             // states in reading order), the backward states put back in time order, merged.
-            let weights = l.getWeights(), n = try l.forwardLayer.weightSpecs(forInputs: inputShapes).count
+            let weights = l.getWeights(), n = l.forwardWeightCount
             let forward = try recurrent(l.forwardLayer, weights: Array(weights[..<n]), inputs[0], inputShape: inputShapes[0],
                                         base: base + "/forward")
             var backward = try recurrent(l.backwardLayer, weights: Array(weights[n...]), inputs[0], inputShape: inputShapes[0],

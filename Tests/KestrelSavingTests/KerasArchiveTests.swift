@@ -289,6 +289,20 @@ final class KerasArchiveTests: XCTestCase {
         }
     }
 
+    /// GRU (with and without reset_after), SimpleRNN and Bidirectional in every shape Keras
+    /// saves: a default backward half, merged by sum, and a given one of another kind.
+    static func recurrentModel() -> Sequential {
+        Sequential {
+            Input(shape: [6, 3])
+            GRU(4, returnSequences: true, name: "encoder")
+            Bidirectional(SimpleRNN(3, activation: .relu, returnSequences: true, name: "simple_rnn"), mergeMode: .sum,
+                          name: "summed")
+            // (Keras infers a concatenation's size as twice the forward half's: the halves match.)
+            Bidirectional(GRU(3, resetAfter: false), backwardLayer: LSTM(3, goBackwards: true, name: "reader"), name: "mixed")
+            Dense(2)
+        }
+    }
+
     /// Token ids (as floats) for `sequenceModel`.
     static func tokens(samples: Int, seed: UInt64) -> Tensor {
         var g = RandomGenerator(seed: seed)
@@ -312,6 +326,47 @@ final class KerasArchiveTests: XCTestCase {
     /// state through an archive, with their weights where Keras 3 keeps them: an LSTM's in its
     /// cell, attention's in its four projections (the paths and shapes of Keras 3.15's own
     /// archive of the same sequence model).
+    func testRecurrentAndBidirectionalLayersRoundTrip() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(14)
+        let model = Self.recurrentModel()
+        model.compile(optimizer: Adam(learningRate: 0.01), loss: MeanSquaredError())
+        let x = Tensor.randomUniform([8, 6, 3], minval: -1, maxval: 1)
+        _ = try model.fit(x, Tensor.randomUniform([8, 2], minval: -1, maxval: 1), batchSize: 4, epochs: 1, verbose: 0)
+        try model.save(to: dir.file("recurrent.keras"))
+        let loaded = try Model.load(from: dir.file("recurrent.keras"))
+        XCTAssertEqual(loaded.layers.map(\.className), ["GRU", "Bidirectional", "Bidirectional", "Dense"])
+        XCTAssertEqual(try loaded.predict(x).scalars, try model.predict(x).scalars)
+        XCTAssertEqual(try loaded.optimizerState(), try model.optimizerState())
+        let summed = try XCTUnwrap(loaded.layers[1] as? Bidirectional)
+        XCTAssertEqual(summed.mergeMode, .sum)
+        XCTAssertEqual(summed.forwardLayer.activation, .relu)
+        XCTAssertEqual([summed.forwardLayer.name, summed.backwardLayer.name], ["forward_simple_rnn", "backward_simple_rnn"])
+        let mixed = try XCTUnwrap(loaded.layers[2] as? Bidirectional)
+        XCTAssertEqual((mixed.forwardLayer as? GRU)?.resetAfter, false)
+        XCTAssertEqual(mixed.backwardLayer.name, "reader")
+        XCTAssertTrue(mixed.backwardLayer is LSTM)
+        // Saved again, the forward half keeps its name (no second "forward_").
+        try loaded.save(to: dir.file("again.keras"))
+        XCTAssertEqual((try Model.load(from: dir.file("again.keras")).layers[1] as? Bidirectional)?.forwardLayer.name,
+                       "forward_simple_rnn")
+
+        try model.saveKerasWeights(to: dir.file("recurrent.weights.h5"))
+        let layout = try KerasWeightsFile.inventory(of: dir.file("recurrent.weights.h5")).filter { $0.path.hasPrefix("layers/") }
+        XCTAssertEqual(layout.map { "\($0.path) \($0.shape)" }, [
+            "layers/bidirectional/backward_layer/cell/vars/0 [4, 3]", "layers/bidirectional/backward_layer/cell/vars/1 [3, 3]",
+            "layers/bidirectional/backward_layer/cell/vars/2 [3]",
+            "layers/bidirectional/forward_layer/cell/vars/0 [4, 3]", "layers/bidirectional/forward_layer/cell/vars/1 [3, 3]",
+            "layers/bidirectional/forward_layer/cell/vars/2 [3]",
+            "layers/bidirectional_1/backward_layer/cell/vars/0 [3, 12]", "layers/bidirectional_1/backward_layer/cell/vars/1 [3, 12]",
+            "layers/bidirectional_1/backward_layer/cell/vars/2 [12]",
+            "layers/bidirectional_1/forward_layer/cell/vars/0 [3, 9]", "layers/bidirectional_1/forward_layer/cell/vars/1 [3, 9]",
+            "layers/bidirectional_1/forward_layer/cell/vars/2 [9]",
+            "layers/dense/vars/0 [6, 2]", "layers/dense/vars/1 [2]",
+            "layers/gru/cell/vars/0 [3, 12]", "layers/gru/cell/vars/1 [4, 12]", "layers/gru/cell/vars/2 [2, 12]",
+        ])
+    }
+
     func testSequenceAndAttentionLayersRoundTrip() throws {
         let dir = try ScratchDirectory()
         Kestrel.setRandomSeed(12)

@@ -103,6 +103,11 @@ final class KerasInteropTests: XCTestCase {
         let targets = Tensor.randomUniform([16, 2], minval: -1, maxval: 1)
         _ = try sequence.fit(tokens, targets, batchSize: 8, epochs: 1, verbose: 0)
         try compareWithKeras(sequence, inputs: [tokens], dir: dir, name: "sequence")
+        let recurrent = KerasArchiveTests.recurrentModel()
+        recurrent.compile(optimizer: Adam(learningRate: 0.01), loss: MeanSquaredError())
+        let series = Tensor.randomUniform([8, 6, 3], minval: -1, maxval: 1)
+        _ = try recurrent.fit(series, Tensor.randomUniform([8, 2], minval: -1, maxval: 1), batchSize: 4, epochs: 1, verbose: 0)
+        try compareWithKeras(recurrent, inputs: [series], dir: dir, name: "recurrent")
         try TensorJSON.write(tokens, to: dir.file("tokens.json"))
         try TensorJSON.write(targets, to: dir.file("targets.json"))
         try Python.helper(["keras-resume", dir.file("sequence.keras"), dir.file("tokens.json"), dir.file("targets.json"),
@@ -206,7 +211,7 @@ final class KerasInteropTests: XCTestCase {
         let dir = try ScratchDirectory()
         let names = try Python.helper(["keras-make", dir.path]).split(separator: "\n").last!.split(separator: " ").map(String.init)
         XCTAssertEqual(names, ["mlp", "activations", "cnn", "functional", "nested_sequential", "nested_functional",
-                               "sequential_of_functional", "preprocessing", "augmentation", "sequence", "attention"])
+                               "sequential_of_functional", "preprocessing", "augmentation", "sequence", "attention", "recurrent"])
         for name in names {
             let model = try Model.load(from: dir.file("\(name).keras"))
             var inputs: [Tensor] = []
@@ -245,13 +250,22 @@ final class KerasInteropTests: XCTestCase {
                 XCTAssertEqual(model.layers.map(\.className), ["Embedding", "LSTM", "LSTM", "Dense"])
                 XCTAssertEqual((model.layers[2] as? LSTM)?.goBackwards, true)
             }
+            if name == "recurrent" {
+                XCTAssertEqual(model.layers.map(\.className), ["GRU", "Bidirectional", "Bidirectional", "Dense"])
+                let summed = try XCTUnwrap(model.layers[1] as? Bidirectional)
+                XCTAssertEqual(summed.mergeMode, .sum)
+                XCTAssertTrue(summed.forwardLayer is SimpleRNN && summed.backwardLayer.goBackwards)
+                let mixed = try XCTUnwrap(model.layers[2] as? Bidirectional)
+                XCTAssertEqual((mixed.forwardLayer as? GRU)?.resetAfter, false)
+                XCTAssertTrue(mixed.backwardLayer is LSTM)
+            }
             if name == "attention" {
                 // The second attention was called by keyword (query=, value=, key=).
                 let cross = try XCTUnwrap(model.layers.last { $0 is MultiHeadAttention } as? MultiHeadAttention)
                 XCTAssertEqual([cross.numHeads, cross.keyDim, cross.valueDim, cross.outputShape ?? 0], [3, 2, 2, 5])
                 XCTAssertFalse(cross.useBias)
             }
-            if name.contains("nested") || name.contains("_of_") || ["preprocessing", "augmentation", "sequence", "attention"].contains(name) {
+            if name.contains("nested") || name.contains("_of_") || ["preprocessing", "augmentation", "sequence", "attention", "recurrent"].contains(name) {
                 // Kestrel inlines nested models; what it saves from them Keras loads again.
                 // (Preprocessing: Keras's statistics and augmentation arguments, as Kestrel
                 // writes them back; sequences and attention: their weights, nested in Keras's

@@ -252,8 +252,18 @@ final class KerasReaderRobustnessTests: XCTestCase {
                 entry["config"] = layerConfig
             }
         }
+        let recurrent = KerasArchiveTests.recurrentModel()
+        try recurrent.build()
+        let recurrentPath = dir.file("recurrent.keras")
+        try recurrent.save(to: recurrentPath)
         let l2: [String: Any] = ["class_name": "L2", "config": ["l2": 0.01]]
+        let dense: [String: Any] = ["class_name": "Dense", "config": ["name": "d", "units": 2]]
         for (source, layer, key, value, message) in [
+            (recurrentPath, "encoder", "dropout", 0.3 as Any, "GRU 'encoder': 'dropout' must be 0"),
+            (recurrentPath, "encoder", "return_state", true, "GRU 'encoder': 'return_state' must be false"),
+            (recurrentPath, "summed", "merge_mode", NSNull(), "Bidirectional 'summed': 'merge_mode' must be concat, sum, mul or ave"),
+            (recurrentPath, "summed", "merge_mode", "max", "Bidirectional merge_mode 'max' is not supported (only concat, sum, mul and ave)"),
+            (recurrentPath, "mixed", "layer", dense, "Bidirectional 'mixed': 'layer' must be an LSTM, GRU or SimpleRNN"),
             (sequencePath, "encoder", "dropout", 0.2 as Any, "LSTM 'encoder': 'dropout' must be 0 (Kestrel does not implement other values), found 0.2"),
             (sequencePath, "encoder", "recurrent_dropout", 0.5, "LSTM 'encoder': 'recurrent_dropout' must be 0"),
             (sequencePath, "encoder", "return_state", true, "LSTM 'encoder': 'return_state' must be false (Kestrel does not implement other values), found true"),

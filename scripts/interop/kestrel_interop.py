@@ -162,6 +162,14 @@ def keras_make(directory):
     cross = layers.MultiHeadAttention(num_heads=3, key_dim=2, output_shape=5, use_bias=False)(
         query=h, value=c, key=layers.Dense(2)(c))
     models["attention"] = keras.Model([q, c], layers.Dense(2)(layers.GlobalAveragePooling1D()(cross)))
+    # Recurrent: GRU, a summed bidirectional SimpleRNN, and a bidirectional layer whose
+    # backward half is another kind (a GRU without reset_after forward, an LSTM backward).
+    models["recurrent"] = keras.Sequential([
+        keras.Input((6, 3)), layers.GRU(4, return_sequences=True),
+        layers.Bidirectional(layers.SimpleRNN(3, return_sequences=True), merge_mode="sum"),
+        layers.Bidirectional(layers.GRU(3, reset_after=False), backward_layer=layers.LSTM(3, go_backwards=True)),
+        layers.Dense(2),
+    ])
     vocabulary = {"sequence": 12}
 
     for name, model in models.items():

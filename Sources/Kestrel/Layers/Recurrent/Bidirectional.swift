@@ -36,6 +36,9 @@ public final class Bidirectional: Layer {
         super.init(name: name, inputShape: inputShape)
     }
 
+    /// How many of the layer's weights are the forward half's (they come first), once built.
+    public var forwardWeightCount: Int { forwardSpecs.count }
+
     private var describe: String { "\(name) (Bidirectional)" }
 
     public override func outputShape(for inputShape: [Int]) throws -> [Int] {
