@@ -97,6 +97,31 @@ final class SavingTests: XCTestCase {
         XCTAssertGreaterThan(rejected, 2000)
     }
 
+    /// GRU, SimpleRNN and Bidirectional weights (both halves, forward first) go through
+    /// safetensors with Keras's positional names, and through PyTorch naming and back.
+    func testGRUAndBidirectionalWeightsRoundTrip() throws {
+        func make(_ seed: UInt64) -> Sequential {
+            Kestrel.setRandomSeed(seed)
+            return Sequential {
+                Input(shape: [5, 3])
+                GRU(4, returnSequences: true, name: "gru")
+                Bidirectional(SimpleRNN(3), mergeMode: .ave, name: "both")
+                Dense(2, name: "head")
+            }
+        }
+        let a = make(6), b = make(7), c = make(8)
+        let x = Tensor.randomUniform([2, 5, 3])
+        XCTAssertNotEqual(try a.predict(x, verbose: 0), try b.predict(x, verbose: 0))
+        try a.saveWeights(to: path("rnn.safetensors"))
+        let names = try Safetensors.read(from: path("rnn.safetensors")).tensors.map(\.name)
+        XCTAssertTrue(names.contains("layers/gru/vars/2") && names.contains("layers/bidirectional/vars/5"), "\(names)")
+        try b.loadWeights(from: path("rnn.safetensors"))
+        XCTAssertEqual(try a.predict(x, verbose: 0), try b.predict(x, verbose: 0))
+        try a.saveWeights(to: path("rnn-torch.safetensors"), naming: .pytorch())
+        try c.loadWeights(from: path("rnn-torch.safetensors"), naming: .pytorch())
+        XCTAssertEqual(try a.predict(x, verbose: 0), try c.predict(x, verbose: 0))
+    }
+
     /// LSTM, Embedding and MultiHeadAttention weights go through safetensors with Keras's
     /// positional names and come back identical (same predictions).
     func testRecurrentAndAttentionWeightsRoundTrip() throws {
