@@ -14,7 +14,7 @@ fi
     "$venv/bin/pip" install -q 'tensorflow-cpu==2.21.*' 'keras==3.15.*' 'torch==2.15.*' numpy
 
 workloads=("$@")
-[ ${#workloads[@]} -gt 0 ] || workloads=(mlp-tutorial-b32 mlp-tutorial-b256 mlp-3x1024-b256 cnn-mnist-convnet-b128 lstm-b128 attention-b128)
+[ ${#workloads[@]} -gt 0 ] || workloads=(mlp-tutorial-b32 mlp-tutorial-b256 mlp-3x1024-b256 cnn-mnist-convnet-b128 lstm-b128 gru-b128 bigru-b128 attention-b128)
 
 swift build -c release --product kestrel-bench >/dev/null
 results=$(mktemp)
@@ -24,9 +24,11 @@ for w in "${workloads[@]}"; do
     .build/release/kestrel-bench --json --rounds 1 --filter "$w" | "$venv/bin/python" -c '
 import json, sys
 for r in json.load(sys.stdin):
+    if r["workload"] != sys.argv[1]:
+        continue   # --filter matches by substring (gru-b128 is in bigru-b128)
     print(json.dumps(dict(framework="kestrel", workload=r["workload"], epoch_seconds=r["epochSeconds"],
         gemm_floor_seconds=r["gemmFloorSeconds"], inference_samples_per_second=r["inferenceSamplesPerSecond"],
-        peak_resident_mb=r["peakResidentMegabytes"])))' >> "$results"
+        peak_resident_mb=r["peakResidentMegabytes"])))' "$w" >> "$results"
     for f in keras torch; do
         "$venv/bin/python" scripts/compare/frameworks.py --framework "$f" --workload "$w" >> "$results" || \
             echo "{\"framework\": \"$f\", \"workload\": \"$w\", \"error\": true}" >> "$results"

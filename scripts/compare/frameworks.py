@@ -26,6 +26,8 @@ WORKLOADS = {
     # Images as 28 timesteps of 28 features.
     "lstm-b128": dict(kind="lstm", batch=128, input=(28, 28)),
     "attention-b128": dict(kind="attention", batch=128, input=(28, 28)),
+    "gru-b128": dict(kind="gru", batch=128, input=(28, 28)),
+    "bigru-b128": dict(kind="bigru", batch=128, input=(28, 28)),
 }
 SAMPLES = 60000
 
@@ -56,6 +58,10 @@ def run_keras(w):
     elif w["kind"] == "lstm":
         model = keras.Sequential([keras.Input(shape=w["input"]), layers.LSTM(128),
                                   layers.Dense(10, activation="softmax")])
+        loss = "sparse_categorical_crossentropy"
+    elif w["kind"] in ("gru", "bigru"):
+        recurrent = layers.GRU(128) if w["kind"] == "gru" else layers.Bidirectional(layers.GRU(64))
+        model = keras.Sequential([keras.Input(shape=w["input"]), recurrent, layers.Dense(10, activation="softmax")])
         loss = "sparse_categorical_crossentropy"
     elif w["kind"] == "attention":
         inputs = keras.Input(shape=w["input"])
@@ -116,6 +122,21 @@ def run_torch(w):
                 return self.out(self.lstm(x)[0][:, -1])
 
         model = LSTMClassifier()
+        xt = torch.from_numpy(x)
+    elif w["kind"] in ("gru", "bigru"):
+        class GRUClassifier(nn.Module):
+            # PyTorch's GRU is Keras's reset_after one; both directions' final states, as Keras's
+            # Bidirectional concatenates them.
+            def __init__(self, bidirectional):
+                super().__init__()
+                self.gru = nn.GRU(28, 64 if bidirectional else 128, batch_first=True, bidirectional=bidirectional)
+                self.out = nn.Linear(128, 10)
+
+            def forward(self, x):
+                h = self.gru(x)[1]
+                return self.out(torch.cat([h[0], h[1]], dim=1) if h.shape[0] == 2 else h[0])
+
+        model = GRUClassifier(w["kind"] == "bigru")
         xt = torch.from_numpy(x)
     elif w["kind"] == "attention":
         class AttentionClassifier(nn.Module):
