@@ -87,3 +87,85 @@ void kestrel_lstm_backward_gates(const float *gates, const float *previous_cell,
                   .dz = dz, .units = units};
     kestrel_parallel_for(backward_rows, &j, rows, units >= 256 ? 8 : 2048 / (units ? units : 1));
 }
+
+// The GRU's (reset after the recurrent product, Keras 3's default) the same way: one pass per
+// row for sigmoid gates and a tanh candidate.
+typedef struct {
+    float *z; const float *input_bias; float *product; const float *recurrent_bias; const float *previous;
+    float *candidate; float *hidden; float *dh; float *di; float *dr; size_t units;
+} gru_job;
+
+KESTREL_INLINE void gru_forward_row(float *restrict zz, float *restrict zr, float *restrict zh,
+                                    const float *restrict pz, const float *restrict pr, const float *restrict ph,
+                                    const float *restrict previous, float *restrict candidate, float *restrict hidden,
+                                    size_t u) {
+    for (size_t k = 0; k < u; k++) {
+        const float z = kestrel_vsigmoidf(zz[k] + pz[k]), r = kestrel_vsigmoidf(zr[k] + pr[k]);
+        const float c = ph[k];
+        const float h = kestrel_vtanhf(zh[k] + r * c);
+        zz[k] = z;
+        zr[k] = r;
+        zh[k] = h;
+        candidate[k] = c;
+        hidden[k] = z * previous[k] + (1.0f - z) * h;
+    }
+}
+
+KESTREL_CLONES
+static void gru_forward_rows(void *context, size_t begin, size_t end) {
+    const gru_job *j = context;
+    const size_t u = j->units, g = 3 * u;
+    for (size_t r = begin; r < end; r++) {
+        float *z = j->z + r * g, *p = j->product + r * g;
+        if (j->input_bias) for (size_t k = 0; k < g; k++) z[k] += j->input_bias[k];
+        if (j->recurrent_bias) for (size_t k = 0; k < g; k++) p[k] += j->recurrent_bias[k];
+        gru_forward_row(z, z + u, z + 2 * u, p, p + u, p + 2 * u, j->previous + r * u, j->candidate + r * u,
+                        j->hidden + r * u, u);
+    }
+}
+
+void kestrel_gru_forward_gates(float *z, const float *input_bias, float *product, const float *recurrent_bias,
+                               const float *previous, float *candidate, float *hidden, size_t rows, size_t units) {
+    gru_job j = {.z = z, .input_bias = input_bias, .product = product, .recurrent_bias = recurrent_bias,
+                 .previous = previous, .candidate = candidate, .hidden = hidden, .units = units};
+    kestrel_parallel_for(gru_forward_rows, &j, rows, units >= 256 ? 8 : 2048 / (units ? units : 1));
+}
+
+KESTREL_INLINE void gru_backward_row(const float *restrict zz, const float *restrict zr, const float *restrict zh,
+                                     const float *restrict candidate, const float *restrict previous,
+                                     float *restrict dh, float *restrict diz, float *restrict dir, float *restrict dih,
+                                     float *restrict drz, float *restrict drr, float *restrict drh, size_t u) {
+    for (size_t k = 0; k < u; k++) {
+        const float z = zz[k], r = zr[k], h = zh[k], g = dh[k];
+        // h = z·h₋₁ + (1 − z)·h̃, h̃ = tanh(x_h + r·c).
+        const float dcandidate = g * (1.0f - z) * (1.0f - h * h);
+        const float dz = g * (previous[k] - h) * z * (1.0f - z);
+        const float dr = dcandidate * candidate[k] * r * (1.0f - r);
+        diz[k] = dz;
+        dir[k] = dr;
+        dih[k] = dcandidate;
+        drz[k] = dz;
+        drr[k] = dr;
+        drh[k] = dcandidate * r;
+        dh[k] = g * z;
+    }
+}
+
+KESTREL_CLONES
+static void gru_backward_rows(void *context, size_t begin, size_t end) {
+    const gru_job *j = context;
+    const size_t u = j->units, g = 3 * u;
+    for (size_t r = begin; r < end; r++) {
+        const float *z = j->z + r * g;
+        float *di = j->di + r * g, *dr = j->dr + r * g;
+        gru_backward_row(z, z + u, z + 2 * u, j->candidate + r * u, j->previous + r * u, j->dh + r * u,
+                         di, di + u, di + 2 * u, dr, dr + u, dr + 2 * u, u);
+    }
+}
+
+void kestrel_gru_backward_gates(const float *gates, const float *candidate, const float *previous, float *dh,
+                                float *di, float *dr, size_t rows, size_t units) {
+    gru_job j = {.z = (float *)gates, .candidate = (float *)candidate, .previous = previous, .dh = dh, .di = di,
+                 .dr = dr, .units = units};
+    kestrel_parallel_for(gru_backward_rows, &j, rows, units >= 256 ? 8 : 2048 / (units ? units : 1));
+}

@@ -162,7 +162,7 @@ void kestrel_dropout_backward(const float *dy, const float *mask, float *dx, siz
 
 #ifndef CKESTREL_RECURRENT_H
 #define CKESTREL_RECURRENT_H
-// The LSTM's gate loops for sigmoid gates and a tanh cell (recurrent.c), rows shared over threads.
+// The LSTM's and GRU's gate loops for sigmoid gates and tanh (recurrent.c), rows shared over threads.
 
 /// Per row: adds `bias` (if not null) to the gate pre-activations `z` (i, f, c, o; 4·units),
 /// activates them in place, and writes the new cell, tanh(cell) and the hidden state.
@@ -173,6 +173,18 @@ void kestrel_lstm_forward_gates(float *z, const float *bias, const float *previo
 /// cell gradient `dc`, which is replaced by the previous cell's gradient.
 void kestrel_lstm_backward_gates(const float *gates, const float *previous_cell, const float *squashed,
                                  const float *dh, float *dc, float *dz, size_t rows, size_t units);
+
+/// Per row of a GRU with the reset gate after the recurrent product: adds the biases (if not
+/// null) to the input projections `z` (z, r, h̃; 3·units) and to the recurrent `product`,
+/// activates z and r (sigmoid) and h̃ (tanh) in place, keeps the recurrent candidate term in
+/// `candidate` and writes the new hidden state.
+void kestrel_gru_forward_gates(float *z, const float *input_bias, float *product, const float *recurrent_bias,
+                               const float *previous, float *candidate, float *hidden, size_t rows, size_t units);
+
+/// Per row: the gradients of the input projections `di` and of the recurrent product `dr` from
+/// the hidden-state gradient `dh`, which is replaced by its direct path to the previous state.
+void kestrel_gru_backward_gates(const float *gates, const float *candidate, const float *previous, float *dh,
+                                float *di, float *dr, size_t rows, size_t units);
 #endif
 
 #ifndef CKESTREL_ACTIVATIONS_H

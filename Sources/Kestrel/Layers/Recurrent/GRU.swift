@@ -1,3 +1,5 @@
+import CKestrelKernels
+
 /// Gated recurrent unit over a sequence of feature vectors (Keras `GRU`).
 ///
 /// Weights use Keras's layout and gate order (update z, reset r, candidate h): `kernel
@@ -97,6 +99,9 @@ public final class GRU: RecurrentLayer {
         }
     }
 
+    /// Keras's default GRU (reset after, sigmoid gates, tanh) runs its gate loops as fused C passes.
+    private var fusedGates: Bool { resetAfter && recurrentActivation == .sigmoid && activation == .tanh }
+
     public override func forward(_ c: LayerContext) {
         let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch, u = units, g = 3 * u
         let w = Workspace(c.workspace, steps: t, batch: b, features: f, units: u)
@@ -117,6 +122,10 @@ public final class GRU: RecurrentLayer {
                              b: recurrent, ldb: g, beta: 0, c: w.product, ldc: g)
             } else {
                 for r in 0..<b { (w.product + r * g).update(repeating: 0, count: columns) }
+            }
+            if fusedGates {
+                kestrel_gru_forward_gates(z, inputBias, w.product, recurrentBias, previous, candidate, next, b, u)
+                continue
             }
             for r in 0..<b {
                 let zr = z + r * g, pr = w.product + r * g
@@ -158,6 +167,14 @@ public final class GRU: RecurrentLayer {
             addOutputGradient(step: s, c, into: dh)
             let z = w.gates + s * b * g, previous = w.hidden + s * b * u, candidate = w.candidate + s * b * u
             let di = w.inputSide + s * b * g, dr = w.recurrentSide + s * b * g
+            if fusedGates {
+                kestrel_gru_backward_gates(z, candidate, previous, dh, di, dr, b, u)
+                if s > 0 {
+                    Kernels.gemm(transposeA: false, transposeB: true, m: b, n: u, k: g, alpha: 1, a: dr, lda: g,
+                                 b: recurrent, ldb: g, beta: 1, c: dh, ldc: u)
+                }
+                continue
+            }
             // h = z·h₋₁ + (1 − z)·h̃: the gradients of z and h̃, then of h̃'s pre-activation.
             for r in 0..<b {
                 let zr = z + r * g, dir = di + r * g, dhr = dh + r * u, hp = previous + r * u
