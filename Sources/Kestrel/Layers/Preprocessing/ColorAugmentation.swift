@@ -88,7 +88,7 @@ public final class RandomContrast: ColorAugmentation {
     public override var config: [String: String] { sharedConfig.merging(["factor": "\(factor)"]) { $1 } }
 
     public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int {
-        training ? batch + 2 * inputShapes[0][2] : 0
+        training ? batch * (1 + inputShapes[0][2]) + inputShapes[0][2] : 0
     }
 
     /// Each channel's mean over one image, in double precision, written to `means`.
@@ -101,12 +101,12 @@ public final class RandomContrast: ColorAugmentation {
     }
 
     public override func forward(_ c: LayerContext) {
+        // The workspace: each image's factor, then each image's channel means (kept for backward).
         let channels = c.inputShapes[0][2], size = c.inputSize, pixels = size / channels
-        let means = c.workspace + c.batch
         for n in 0..<c.batch {
             let f = AugmentationRange.draw(drawRange, &c.generator)
             c.workspace[n] = f
-            let x = c.input + n * size, y = c.output + n * size
+            let x = c.input + n * size, y = c.output + n * size, means = c.workspace + c.batch + n * channels
             channelMeans(x, pixels: pixels, channels: channels, means)
             for p in 0..<pixels {
                 for k in 0..<channels { y[p * channels + k] = clip((x[p * channels + k] - means[k]) * f + means[k]) }
@@ -119,11 +119,10 @@ public final class RandomContrast: ColorAugmentation {
         // y = clip(z), z = (x − m)·f + m with m the channel mean: dx = f·g + (1 − f)·mean(g),
         // g the output gradient where the clip passes z through.
         let channels = c.inputShapes[0][2], size = c.inputSize, pixels = size / channels
-        let means = c.workspace + c.batch, gradientMeans = means + channels
+        let gradientMeans = c.workspace + c.batch * (1 + channels)
         for n in 0..<c.batch {
-            let f = c.workspace[n]
+            let f = c.workspace[n], means = c.workspace + c.batch + n * channels
             let x = c.input + n * size, g = dy + n * size, d = dx + n * size
-            channelMeans(x, pixels: pixels, channels: channels, means)
             for k in 0..<channels { gradientMeans[k] = 0 }
             for p in 0..<pixels {
                 for k in 0..<channels {

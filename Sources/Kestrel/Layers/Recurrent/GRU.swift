@@ -105,9 +105,7 @@ public final class GRU: RecurrentLayer {
     public override func forward(_ c: LayerContext) {
         let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch, u = units, g = 3 * u
         let w = Workspace(c.workspace, steps: t, batch: b, features: f, units: u)
-        toTimeMajor(c.input, w.x, steps: t, batch: b, features: f, reversed: goBackwards)
-        Kernels.gemm(transposeA: false, transposeB: false, m: t * b, n: g, k: f, alpha: 1, a: w.x, lda: f,
-                     b: c.weights[0], ldb: g, beta: 0, c: w.gates, ldc: g)
+        projectInputs(c, into: w.x, projections: w.gates, columns: g)
         let recurrent = c.weights[1]
         let inputBias: UnsafeMutablePointer<Float>? = useBias ? c.weights[2] : nil
         let recurrentBias: UnsafeMutablePointer<Float>? = useBias && resetAfter ? c.weights[2] + g : nil
@@ -224,31 +222,18 @@ public final class GRU: RecurrentLayer {
                              b: recurrent, ldb: g, beta: 1, c: dh, ldc: u)
             }
         }
-        let beta: Float = c.accumulateWeightGradients ? 1 : 0
-        Kernels.gemm(transposeA: true, transposeB: false, m: f, n: g, k: t * b, alpha: 1, a: w.x, lda: f,
-                     b: w.inputSide, ldb: g, beta: beta, c: c.weightGradients[0], ldc: g)
-        // Step s reads the hidden state of slot s (the previous step's); slot 0 is zero.
+        // The input biases are the first row of a reset-after GRU's bias, the recurrent ones the second.
+        inputSideGradients(c, x: w.x, gradients: w.inputSide, columns: g, scratch: w.inputGradient)
         if resetAfter {
-            Kernels.gemm(transposeA: true, transposeB: false, m: u, n: g, k: t * b, alpha: 1, a: w.hidden, lda: u,
-                         b: w.recurrentSide, ldb: g, beta: beta, c: c.weightGradients[1], ldc: g)
-        } else {
-            Kernels.gemm(transposeA: true, transposeB: false, m: u, n: 2 * u, k: t * b, alpha: 1, a: w.hidden, lda: u,
-                         b: w.inputSide, ldb: g, beta: beta, c: c.weightGradients[1], ldc: g)
-            Kernels.gemm(transposeA: true, transposeB: false, m: u, n: u, k: t * b, alpha: 1, a: w.candidate, lda: u,
-                         b: w.inputSide + 2 * u, ldb: g, beta: beta, c: c.weightGradients[1] + 2 * u, ldc: g)
-        }
-        if useBias {
-            Kernels.columnSums(w.inputSide, rows: t * b, columns: g, into: c.weightGradients[2],
-                               accumulate: c.accumulateWeightGradients)
-            if resetAfter {
+            recurrentKernelGradient(c, states: w.hidden, gradients: w.recurrentSide, columns: g, stride: g)
+            if useBias {
                 Kernels.columnSums(w.recurrentSide, rows: t * b, columns: g, into: c.weightGradients[2] + g,
                                    accumulate: c.accumulateWeightGradients)
             }
-        }
-        if let dx = c.inputGradient {
-            Kernels.gemm(transposeA: false, transposeB: true, m: t * b, n: f, k: g, alpha: 1, a: w.inputSide,
-                         lda: g, b: c.weights[0], ldb: g, beta: 0, c: w.inputGradient, ldc: f)
-            fromTimeMajor(w.inputGradient, dx, steps: t, batch: b, features: f, reversed: goBackwards)
+        } else {
+            // z and r multiplied the previous state, h̃ the reset state.
+            recurrentKernelGradient(c, states: w.hidden, gradients: w.inputSide, columns: 2 * u, stride: g)
+            recurrentKernelGradient(c, states: w.candidate, gradients: w.inputSide + 2 * u, columns: u, stride: g, column: 2 * u)
         }
     }
 }

@@ -115,9 +115,7 @@ public final class LSTM: RecurrentLayer {
     public override func forward(_ c: LayerContext) {
         let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch, u = units, g = 4 * u
         let w = Workspace(c.workspace, steps: t, batch: b, features: f, units: u)
-        toTimeMajor(c.input, w.x, steps: t, batch: b, features: f, reversed: goBackwards)
-        Kernels.gemm(transposeA: false, transposeB: false, m: t * b, n: g, k: f, alpha: 1, a: w.x, lda: f,
-                     b: c.weights[0], ldb: g, beta: 0, c: w.gates, ldc: g)
+        projectInputs(c, into: w.x, projections: w.gates, columns: g)
         w.hidden.update(repeating: 0, count: b * u)
         w.cell.update(repeating: 0, count: b * u)
         let recurrent = c.weights[1]
@@ -190,20 +188,7 @@ public final class LSTM: RecurrentLayer {
                              b: c.weights[1], ldb: g, beta: 0, c: dh, ldc: u)
             }
         }
-        let beta: Float = c.accumulateWeightGradients ? 1 : 0
-        Kernels.gemm(transposeA: true, transposeB: false, m: f, n: g, k: t * b, alpha: 1, a: w.x, lda: f,
-                     b: w.gateGradients, ldb: g, beta: beta, c: c.weightGradients[0], ldc: g)
-        // Step s reads the hidden state of slot s (the previous step's); slot 0 is zero.
-        Kernels.gemm(transposeA: true, transposeB: false, m: u, n: g, k: t * b, alpha: 1, a: w.hidden, lda: u,
-                     b: w.gateGradients, ldb: g, beta: beta, c: c.weightGradients[1], ldc: g)
-        if useBias {
-            Kernels.columnSums(w.gateGradients, rows: t * b, columns: g, into: c.weightGradients[2],
-                               accumulate: c.accumulateWeightGradients)
-        }
-        if let dx = c.inputGradient {
-            Kernels.gemm(transposeA: false, transposeB: true, m: t * b, n: f, k: g, alpha: 1, a: w.gateGradients,
-                         lda: g, b: c.weights[0], ldb: g, beta: 0, c: w.inputGradient, ldc: f)
-            fromTimeMajor(w.inputGradient, dx, steps: t, batch: b, features: f, reversed: goBackwards)
-        }
+        inputSideGradients(c, x: w.x, gradients: w.gateGradients, columns: g, scratch: w.inputGradient)
+        recurrentKernelGradient(c, states: w.hidden, gradients: w.gateGradients, columns: g, stride: g)
     }
 }

@@ -83,6 +83,47 @@ public class RecurrentLayer: Layer {
         }
     }
 
+    /// Forward's first step: the inputs time-major in reading order into `x`, and every step's
+    /// input projection `x·kernel` at once into `projections` (`columns` per row).
+    func projectInputs(_ c: LayerContext, into x: UnsafeMutablePointer<Float>, projections: UnsafeMutablePointer<Float>,
+                       columns: Int) {
+        let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch
+        toTimeMajor(c.input, x, steps: t, batch: b, features: f, reversed: goBackwards)
+        Kernels.gemm(transposeA: false, transposeB: false, m: t * b, n: columns, k: f, alpha: 1, a: x, lda: f,
+                     b: c.weights[0], ldb: columns, beta: 0, c: projections, ldc: columns)
+    }
+
+    /// Backward's input side, from the gradients of every step's input projection `(steps·batch,
+    /// columns)`: the kernel's gradient, the bias's (its first `columns` values, if the layer has
+    /// a bias) and, where an earlier layer needs it, the input's (through `scratch`, time-major).
+    func inputSideGradients(_ c: LayerContext, x: UnsafePointer<Float>, gradients: UnsafePointer<Float>, columns g: Int,
+                            scratch: UnsafeMutablePointer<Float>) {
+        let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch
+        Kernels.gemm(transposeA: true, transposeB: false, m: f, n: g, k: t * b, alpha: 1, a: x, lda: f,
+                     b: gradients, ldb: g, beta: c.accumulateWeightGradients ? 1 : 0, c: c.weightGradients[0], ldc: g)
+        if useBias {
+            Kernels.columnSums(gradients, rows: t * b, columns: g, into: c.weightGradients[2],
+                               accumulate: c.accumulateWeightGradients)
+        }
+        if let dx = c.inputGradient {
+            Kernels.gemm(transposeA: false, transposeB: true, m: t * b, n: f, k: g, alpha: 1, a: gradients, lda: g,
+                         b: c.weights[0], ldb: g, beta: 0, c: scratch, ldc: f)
+            fromTimeMajor(scratch, dx, steps: t, batch: b, features: f, reversed: goBackwards)
+        }
+    }
+
+    /// Adds to (or sets) `columns` columns of the recurrent kernel's gradient, starting at
+    /// `column`: the states the steps multiplied, `(steps·batch, units)` (each step's previous
+    /// hidden state, slot 0 the zero initial one), against the gradients of their products
+    /// (`columns` of a row of `stride`).
+    func recurrentKernelGradient(_ c: LayerContext, states: UnsafePointer<Float>, gradients: UnsafePointer<Float>,
+                                 columns: Int, stride: Int, column: Int = 0) {
+        let rows = c.inputShapes[0][0] * c.batch
+        Kernels.gemm(transposeA: true, transposeB: false, m: units, n: columns, k: rows, alpha: 1, a: states, lda: units,
+                     b: gradients, ldb: stride, beta: c.accumulateWeightGradients ? 1 : 0,
+                     c: c.weightGradients[1] + column, ldc: gateCount * units)
+    }
+
     /// Adds the output's gradient with respect to step `s`'s hidden state to `dh` `(batch, units)`.
     func addOutputGradient(step s: Int, _ c: LayerContext, into dh: UnsafeMutablePointer<Float>) {
         let t = c.inputShapes[0][0], u = units, dy = c.outputGradient!

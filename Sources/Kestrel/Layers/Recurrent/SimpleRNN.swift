@@ -47,13 +47,11 @@ public final class SimpleRNN: RecurrentLayer {
     }
 
     public override func forward(_ c: LayerContext) {
-        let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch, u = units
+        let t = c.inputShapes[0][0], b = c.batch, u = units
         let w = parts(c)
-        toTimeMajor(c.input, w.x, steps: t, batch: b, features: f, reversed: goBackwards)
         w.hidden.update(repeating: 0, count: b * u)
         // Every step's input projection at once, into the state slots the steps then complete.
-        Kernels.gemm(transposeA: false, transposeB: false, m: t * b, n: u, k: f, alpha: 1, a: w.x, lda: f,
-                     b: c.weights[0], ldb: u, beta: 0, c: w.hidden + b * u, ldc: u)
+        projectInputs(c, into: w.x, projections: w.hidden + b * u, columns: u)
         for s in 0..<t {
             let h = w.hidden + (s + 1) * b * u
             if s > 0 {
@@ -70,7 +68,7 @@ public final class SimpleRNN: RecurrentLayer {
     }
 
     public override func backward(_ c: LayerContext) {
-        let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch, u = units
+        let t = c.inputShapes[0][0], b = c.batch, u = units
         let w = parts(c), dh = w.hiddenGradient
         dh.update(repeating: 0, count: b * u)
         for s in stride(from: t - 1, through: 0, by: -1) {
@@ -82,19 +80,7 @@ public final class SimpleRNN: RecurrentLayer {
                              b: c.weights[1], ldb: u, beta: 0, c: dh, ldc: u)
             }
         }
-        let beta: Float = c.accumulateWeightGradients ? 1 : 0
-        Kernels.gemm(transposeA: true, transposeB: false, m: f, n: u, k: t * b, alpha: 1, a: w.x, lda: f,
-                     b: w.preGradient, ldb: u, beta: beta, c: c.weightGradients[0], ldc: u)
-        Kernels.gemm(transposeA: true, transposeB: false, m: u, n: u, k: t * b, alpha: 1, a: w.hidden, lda: u,
-                     b: w.preGradient, ldb: u, beta: beta, c: c.weightGradients[1], ldc: u)
-        if useBias {
-            Kernels.columnSums(w.preGradient, rows: t * b, columns: u, into: c.weightGradients[2],
-                               accumulate: c.accumulateWeightGradients)
-        }
-        if let dx = c.inputGradient {
-            Kernels.gemm(transposeA: false, transposeB: true, m: t * b, n: f, k: u, alpha: 1, a: w.preGradient,
-                         lda: u, b: c.weights[0], ldb: u, beta: 0, c: w.inputGradient, ldc: f)
-            fromTimeMajor(w.inputGradient, dx, steps: t, batch: b, features: f, reversed: goBackwards)
-        }
+        inputSideGradients(c, x: w.x, gradients: w.preGradient, columns: u, scratch: w.inputGradient)
+        recurrentKernelGradient(c, states: w.hidden, gradients: w.preGradient, columns: u, stride: u)
     }
 }
