@@ -345,6 +345,48 @@ enum KerasLayers {
             c["bias_initializer"] = initializerConfig(l.biasInitializer)
             writePenalties(&c, [("kernel", nil, nil), ("bias", nil, nil)])
             c["seed"] = NSNull()
+        case let l as ELU:
+            className = "ELU"
+            c["alpha"] = jsonNumber(l.alpha)
+        case let l as PReLU:
+            className = "PReLU"
+            c["alpha_initializer"] = initializerConfig(l.alphaInitializer)
+            c["alpha_regularizer"] = regularizerConfig(l.alphaRegularizer)
+            c["alpha_constraint"] = constraintConfig(l.alphaConstraint)
+            c["shared_axes"] = l.sharedAxes.map { $0 as Any } ?? NSNull()
+        case let l as GaussianNoise:
+            className = "GaussianNoise"
+            c["stddev"] = jsonNumber(l.stddev)
+            c["seed"] = seedJSON(l.seed)
+        case let l as GaussianDropout:
+            className = "GaussianDropout"
+            c["rate"] = jsonNumber(l.rate)
+            c["seed"] = seedJSON(l.seed)
+        case let l as AlphaDropout:
+            className = "AlphaDropout"
+            c["rate"] = jsonNumber(l.rate)
+            c["seed"] = seedJSON(l.seed)
+            c["noise_shape"] = NSNull()
+        case is Identity:
+            className = "Identity"
+        case let l as UnitNormalization:
+            className = "UnitNormalization"
+            c["axis"] = l.axis.count == 1 ? l.axis[0] as Any : l.axis as Any
+        case let l as GroupNormalization:
+            guard l.axis == -1 else { throw KestrelError.invalidArgument("\(l.name) (GroupNormalization): only axis -1 is saved") }
+            className = "GroupNormalization"
+            // Keras writes the resolved count once built (-1 becomes the channel count).
+            c["groups"] = l.builtInputShapes.map { l.groupCount(channels: $0[0].last!) } ?? l.groups
+            c["axis"] = -1
+            c["epsilon"] = jsonNumber(l.epsilon)
+            c["center"] = l.center
+            c["scale"] = l.scale
+            c["beta_initializer"] = initializerConfig(l.betaInitializer)
+            c["gamma_initializer"] = initializerConfig(l.gammaInitializer)
+            c["beta_regularizer"] = regularizerConfig(l.betaRegularizer)
+            c["gamma_regularizer"] = regularizerConfig(l.gammaRegularizer)
+            c["beta_constraint"] = constraintConfig(l.betaConstraint)
+            c["gamma_constraint"] = constraintConfig(l.gammaConstraint)
         case let l as SpatialDropout:
             className = l.rank == 2 ? "SpatialDropout2D" : "SpatialDropout1D"
             // Keras's SpatialDropout layers take no `trainable` argument.
@@ -437,6 +479,7 @@ enum KerasLayers {
         "Cropping2D", "SpatialDropout1D", "SpatialDropout2D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D",
         "Conv1DTranspose", "ZeroPadding1D", "Cropping1D", "UpSampling1D", "Rescaling", "Normalization", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
         "RandomContrast", "RandomBrightness", "RandomCrop", "Embedding", "LSTM", "GRU", "SimpleRNN", "Bidirectional", "MultiHeadAttention",
+        "ELU", "PReLU", "GaussianNoise", "GaussianDropout", "AlphaDropout", "Identity", "UnitNormalization", "GroupNormalization",
     ]
 
     /// A layer from its Keras class name and config; throws for unknown classes and bad values.
@@ -490,6 +533,59 @@ enum KerasLayers {
                 throw KestrelError.fileError("\(c.context): Dropout with a noise_shape is not supported")
             }
             layer = Dropout(rate, seed: seed(c), name: name)
+        case "ELU":
+            layer = ELU(alpha: try c.float("alpha", default: 1), name: name)
+        case "PReLU":
+            var shared: [Int]? = nil
+            if c.has("shared_axes") {
+                let axes = try (try? c.ints("shared_axes")) ?? [c.int("shared_axes")]
+                guard axes.allSatisfy({ $0 >= 1 && $0 <= 8 }) else {
+                    throw KestrelError.fileError("\(c.context): PReLU shared_axes must be axes 1...8 after the batch axis, found \(axes)")
+                }
+                shared = axes
+            }
+            try rejectUnsupported(c)
+            layer = PReLU(alphaInitializer: try initializer(c, "alpha_initializer", default: .zeros),
+                          alphaRegularizer: try regularizer(c, "alpha_regularizer"),
+                          alphaConstraint: try constraint(c, "alpha_constraint"), sharedAxes: shared, name: name)
+        case "GaussianNoise":
+            let stddev = try c.float("stddev")
+            guard stddev >= 0, stddev.isFinite else {
+                throw KestrelError.fileError("\(c.context): GaussianNoise stddev must be finite and >= 0, found \(stddev)")
+            }
+            layer = GaussianNoise(stddev, seed: seed(c), name: name)
+        case "GaussianDropout", "AlphaDropout":
+            let rate = try c.float("rate")
+            guard rate >= 0, rate < 1 else {
+                throw KestrelError.fileError("\(c.context): \(className) rate must be in [0, 1), found \(rate)")
+            }
+            if c.has("noise_shape") {
+                throw KestrelError.fileError("\(c.context): AlphaDropout with a noise_shape is not supported")
+            }
+            layer = className == "GaussianDropout" ? GaussianDropout(rate, seed: seed(c), name: name)
+                                                   : AlphaDropout(rate, seed: seed(c), name: name)
+        case "Identity":
+            layer = Identity(name: name)
+        case "UnitNormalization":
+            let axes = try (try? c.ints("axis")) ?? [c.int("axis", default: -1)]
+            guard !axes.isEmpty, axes.count <= 8 else {
+                throw KestrelError.fileError("\(c.context): UnitNormalization axis must name 1 to 8 axes, found \(axes)")
+            }
+            layer = axes.count == 1 ? UnitNormalization(axis: axes[0], name: name) : UnitNormalization(axes: axes, name: name)
+        case "GroupNormalization":
+            try lastAxis(c)
+            let groups = try c.int("groups", default: 32)
+            guard groups == -1 || (groups > 0 && groups <= 1 << 20) else {
+                throw KestrelError.fileError("\(c.context): GroupNormalization groups must be positive or -1, found \(groups)")
+            }
+            layer = GroupNormalization(groups: groups, epsilon: try c.float("epsilon", default: 1e-3),
+                                       center: try c.bool("center", default: true), scale: try c.bool("scale", default: true),
+                                       betaInitializer: try initializer(c, "beta_initializer", default: .zeros),
+                                       gammaInitializer: try initializer(c, "gamma_initializer", default: .ones),
+                                       betaRegularizer: try regularizer(c, "beta_regularizer"),
+                                       gammaRegularizer: try regularizer(c, "gamma_regularizer"),
+                                       betaConstraint: try constraint(c, "beta_constraint"),
+                                       gammaConstraint: try constraint(c, "gamma_constraint"), name: name)
         case "Add": layer = Add(name: name)
         case "Subtract": layer = Subtract(name: name)
         case "Multiply": layer = Multiply(name: name)

@@ -33,7 +33,22 @@ extension ONNXGraphBuilder {
             return op("LeakyRelu", [inputs[0]], base: base, [Attribute.float("alpha", l.negativeSlope)])
         case let l as Softmax:
             return op("Softmax", [inputs[0]], base: base, [Attribute.int("axis", l.axis)])
-        case is Dropout, is SpatialDropout, is InputLayer, is AffineAugmentation, is RandomFlip, is ColorAugmentation:
+        case let l as ELU:
+            return op("Elu", [inputs[0]], base: base, [Attribute.float("alpha", l.alpha)])
+        case let l as PReLU:
+            // The slopes broadcast against (batch, sample…) from the right, as PRelu allows.
+            let alpha = l.getWeights()[0]
+            return op("PRelu", [inputs[0], constant("\(base)/alpha", shape: alpha.shape, scalars: alpha.scalars)], base: base)
+        case let l as UnitNormalization:
+            // x / max(‖x‖, 1e-12), Keras's floor on the norm itself.
+            let axes = try l.sampleAxes(inputShapes[0]).map { $0 + 1 }
+            let squares = op("ReduceSumSquare", [inputs[0]], base: base, [Attribute.ints("axes", axes), Attribute.int("keepdims", 1)])
+            let floor = constant("\(base)/floor", shape: [], scalars: [1e-12])
+            return op("Div", [inputs[0], op("Max", [op("Sqrt", [squares], base: base), floor], base: base)], base: base)
+        case let l as GroupNormalization:
+            return groupNormalization(l, inputs[0], inputShape: inputShapes[0], base: base)
+        case is Dropout, is SpatialDropout, is InputLayer, is AffineAugmentation, is RandomFlip, is ColorAugmentation,
+             is GaussianNoise, is GaussianDropout, is AlphaDropout, is Identity:
             // Training-only layers: the identity in inference.
             return inputs[0]
         case let l as RecurrentLayer:
@@ -305,6 +320,26 @@ extension ONNXGraphBuilder {
         if axisA == 1 { a = op("Transpose", [a], base: base, [Attribute.ints("perm", [0, 2, 1])]) }
         if axisB == 2 { b = op("Transpose", [b], base: base, [Attribute.ints("perm", [0, 2, 1])]) }
         return op("MatMul", [a, b], base: base)
+    }
+
+    /// Keras's `GroupNormalization` (channels last) in opset 17's operators: the sample viewed
+    /// as (positions, groups, channels per group), mean and variance over positions and the
+    /// group's channels, then the per-channel scale and shift on the original shape.
+    mutating func groupNormalization(_ l: GroupNormalization, _ x: String, inputShape: [Int], base: String) -> String {
+        let channels = inputShape.last!, g = l.groupCount(channels: channels)
+        let positions = inputShape.reduce(1, *) / channels
+        let grouped = op("Reshape", [x, int64Constant("\(base)/grouped", [-1, Int64(positions), Int64(g), Int64(channels / g)])],
+                         base: base)
+        let axes = [Attribute.ints("axes", [1, 3]), Attribute.int("keepdims", 1)]
+        let centered = op("Sub", [grouped, op("ReduceMean", [grouped], base: base, axes)], base: base)
+        let variance = op("ReduceMean", [op("Mul", [centered, centered], base: base)], base: base, axes)
+        let epsilon = constant("\(base)/epsilon", shape: [], scalars: [l.epsilon])
+        let normalized = op("Div", [centered, op("Sqrt", [op("Add", [variance, epsilon], base: base)], base: base)], base: base)
+        var y = op("Reshape", [normalized, int64Constant("\(base)/shape", [-1] + inputShape.map(Int64.init))], base: base)
+        let w = Dictionary(uniqueKeysWithValues: zip(l.weightSpecs.map(\.name), l.getWeights()))
+        if let gamma = w["gamma"] { y = op("Mul", [y, constant("\(base)/gamma", shape: [channels], scalars: gamma.scalars)], base: base) }
+        if let beta = w["beta"] { y = op("Add", [y, constant("\(base)/beta", shape: [channels], scalars: beta.scalars)], base: base) }
+        return y
     }
 
     /// `x / sqrt(max(Σx² along axis, 1e-12))`, Keras's `l2_normalize` (ONNX's LpNormalization

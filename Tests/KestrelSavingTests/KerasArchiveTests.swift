@@ -188,6 +188,53 @@ final class KerasArchiveTests: XCTestCase {
         XCTAssertEqual(loaded.layers.compactMap { ($0 as? Conv2DTranspose)?.outputPadding }, [[1, 0]])
     }
 
+    /// The activation, noise and normalization layers keep their arguments (penalties and
+    /// seeds included) and weights through an archive.
+    func testActivationNoiseAndNormalizationLayersRoundTrip() throws {
+        let dir = try ScratchDirectory()
+        let model = Sequential {
+            Input(shape: [3, 4, 4])
+            GroupNormalization(groups: 2, epsilon: 0.01, center: false, gammaRegularizer: .l1(0.01), gammaConstraint: .nonNeg)
+            PReLU(alphaInitializer: .constant(0.1), alphaRegularizer: .l2(0.02), alphaConstraint: .maxNorm(1), sharedAxes: [1, 2])
+            GaussianNoise(0.3, seed: 7)
+            UnitNormalization(axes: [2, 3])
+            GroupNormalization(groups: -1)
+            Flatten()
+            GaussianDropout(0.25, seed: 8)
+            AlphaDropout(0.15)
+            ELU(alpha: 0.3)
+            Identity()
+            UnitNormalization(axis: -1)
+            Dense(2)
+        }
+        model.compile(optimizer: SGD(momentum: 0.5), loss: MeanSquaredError())
+        let x = Tensor.randomUniform([4, 3, 4, 4], minval: -1, maxval: 1)
+        _ = try model.fit(x, Tensor.randomUniform([4, 2]), batchSize: 2, epochs: 1, verbose: 0)
+        let path = dir.file("normalization.keras")
+        try model.save(to: path)
+        let loaded = try Model.load(from: path)
+        XCTAssertEqual(loaded.layers.map(\.className), model.layers.map(\.className))
+        XCTAssertEqual(try loaded.predict(x).scalars, try model.predict(x).scalars)
+        let group = try XCTUnwrap(loaded.layers[0] as? GroupNormalization)
+        XCTAssertEqual([group.groups, group.center ? 1 : 0], [2, 0])
+        XCTAssertEqual(group.epsilon, 0.01)
+        XCTAssertEqual(group.gammaRegularizer, .l1(0.01))
+        XCTAssertEqual(group.gammaConstraint, .nonNeg)
+        let prelu = try XCTUnwrap(loaded.layers[1] as? PReLU)
+        XCTAssertEqual(prelu.sharedAxes, [1, 2])
+        XCTAssertEqual(prelu.alphaInitializer, .constant(0.1))
+        XCTAssertEqual(prelu.alphaRegularizer, .l2(0.02))
+        XCTAssertEqual(prelu.alphaConstraint, .maxNorm(1))
+        XCTAssertEqual((loaded.layers[2] as? GaussianNoise).map { [$0.stddev, Float($0.seed ?? 0)] }, [0.3, 7])
+        XCTAssertEqual((loaded.layers[3] as? UnitNormalization)?.axis, [2, 3])
+        // Instance normalization is written with its resolved group count, as Keras writes it.
+        XCTAssertEqual((loaded.layers[4] as? GroupNormalization)?.groups, 4)
+        XCTAssertEqual((loaded.layers[6] as? GaussianDropout).map { [$0.rate, Float($0.seed ?? 0)] }, [0.25, 8])
+        XCTAssertEqual((loaded.layers[7] as? AlphaDropout)?.rate, 0.15)
+        XCTAssertEqual((loaded.layers[8] as? ELU)?.alpha, 0.3)
+        XCTAssertEqual(try loaded.optimizerState(), try model.optimizerState())
+    }
+
     /// Rescaling and Normalization (adapted, given per position, over everything and inverted)
     /// keep their arguments and statistics through an archive, the random augmentations their
     /// arguments.

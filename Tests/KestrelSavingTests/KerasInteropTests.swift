@@ -34,6 +34,35 @@ final class KerasInteropTests: XCTestCase {
         try compareWithKeras(activations, inputs: [Tensor.randomUniform([4, 7], minval: -2, maxval: 2)], dir: dir, name: "activations")
     }
 
+    /// ELU, PReLU, the noise layers, Identity, GroupNormalization (instance normalization
+    /// included) and UnitNormalization, trained a little, load in Keras and predict the same.
+    func testKerasLoadsKestrelActivationNoiseAndNormalizationLayers() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(41)
+        let model = Sequential {
+            Input(shape: [4, 5, 6])
+            GroupNormalization(groups: 2, epsilon: 0.01)
+            PReLU(alphaInitializer: .constant(0.2), sharedAxes: [1])
+            GaussianNoise(0.2, seed: 5)
+            Conv2D(4, kernelSize: 3, padding: .same)
+            GroupNormalization(groups: -1, center: false)
+            UnitNormalization(axes: [1, 2])
+            ELU(alpha: 0.6)
+            Flatten()
+            Dense(8, activation: .selu)
+            AlphaDropout(0.1)
+            GaussianDropout(0.3)
+            PReLU()
+            Identity()
+            UnitNormalization()
+            Dense(3)
+        }
+        model.compile(optimizer: Adam(learningRate: 0.01), loss: MeanSquaredError())
+        let x = Tensor.randomUniform([6, 4, 5, 6], minval: -1, maxval: 1)
+        _ = try model.fit(x, Tensor.randomUniform([6, 3]), batchSize: 3, epochs: 2, verbose: 0)
+        try compareWithKeras(model, inputs: [x], dir: dir, name: "normalization")
+    }
+
     func testKerasLoadsKestrelCNN() throws {
         let dir = try ScratchDirectory()
         Kestrel.setRandomSeed(31)
@@ -211,7 +240,7 @@ final class KerasInteropTests: XCTestCase {
         let dir = try ScratchDirectory()
         let names = try Python.helper(["keras-make", dir.path]).split(separator: "\n").last!.split(separator: " ").map(String.init)
         XCTAssertEqual(names, ["mlp", "activations", "cnn", "functional", "nested_sequential", "nested_functional",
-                               "sequential_of_functional", "preprocessing", "augmentation", "sequence", "attention", "recurrent"])
+                               "sequential_of_functional", "preprocessing", "augmentation", "sequence", "attention", "recurrent", "normalization"])
         for name in names {
             let model = try Model.load(from: dir.file("\(name).keras"))
             var inputs: [Tensor] = []
@@ -265,7 +294,15 @@ final class KerasInteropTests: XCTestCase {
                 XCTAssertEqual([cross.numHeads, cross.keyDim, cross.valueDim, cross.outputShape ?? 0], [3, 2, 2, 5])
                 XCTAssertFalse(cross.useBias)
             }
-            if name.contains("nested") || name.contains("_of_") || ["preprocessing", "augmentation", "sequence", "attention", "recurrent"].contains(name) {
+            if name == "normalization" {
+                XCTAssertEqual((model.layers[1] as? GroupNormalization)?.groups, 3)
+                XCTAssertEqual((model.layers[2] as? PReLU)?.sharedAxes, [1, 2])
+                XCTAssertEqual((model.layers[4] as? UnitNormalization)?.axis, [1, 2])
+                XCTAssertEqual((model.layers[9] as? ELU)?.alpha, 0.7)
+                XCTAssertNotEqual(model.layers[2].getWeights()[0].scalars, [0, 0, 0, 0, 0, 0], "PReLU's trained slopes")
+            }
+            if name.contains("nested") || name.contains("_of_")
+                || ["preprocessing", "augmentation", "sequence", "attention", "recurrent", "normalization"].contains(name) {
                 // Kestrel inlines nested models; what it saves from them Keras loads again.
                 // (Preprocessing: Keras's statistics and augmentation arguments, as Kestrel
                 // writes them back; sequences and attention: their weights, nested in Keras's

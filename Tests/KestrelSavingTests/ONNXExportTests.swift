@@ -93,6 +93,29 @@ final class ONNXExportTests: XCTestCase {
         try compareWithOnnxRuntime(model, Tensor.randomUniform([7, 6], minval: -2, maxval: 2), name: "activations")
     }
 
+    func testOnnxRuntimeRunsActivationNoiseAndNormalizationLayers() throws {
+        Kestrel.setRandomSeed(16)
+        let model = Sequential {
+            Input(shape: [4, 5, 6])
+            GroupNormalization(groups: 3, epsilon: 0.01, betaInitializer: .randomUniform(minval: -0.5, maxval: 0.5),
+                               gammaInitializer: .randomUniform(minval: 0.5, maxval: 1.5))
+            PReLU(alphaInitializer: .randomUniform(minval: -0.5, maxval: 0.5), sharedAxes: [1, 2])
+            GaussianNoise(0.2)
+            GroupNormalization(groups: -1, scale: false)
+            UnitNormalization(axes: [1, 2])
+            ELU(alpha: 0.6)
+            Flatten()
+            Dense(8, activation: .selu)
+            AlphaDropout(0.1)
+            GaussianDropout(0.3)
+            PReLU(alphaInitializer: .constant(0.25))
+            Identity()
+            UnitNormalization()
+            Dense(3)
+        }
+        try compareWithOnnxRuntime(model, Tensor.randomUniform([5, 4, 5, 6], minval: -2, maxval: 2), name: "normalization")
+    }
+
     func testOnnxRuntimeRunsReshapingLayers() throws {
         Kestrel.setRandomSeed(15)
         let model = Sequential {

@@ -219,6 +219,18 @@ final class ConvReferenceTests: XCTestCase {
                 return l.compactMap(\.float)
             }
             return Normalization(axis: axis, mean: values("mean"), variance: values("variance"), invert: bool("invert", false))
+        case "ELU": return ELU(alpha: k["alpha"]?.float ?? 1)
+        case "PReLU": return PReLU(sharedAxes: k["shared_axes"]?.ints)
+        case "GaussianNoise": return GaussianNoise(k["stddev"]!.float!)
+        case "GaussianDropout": return GaussianDropout(k["rate"]!.float!)
+        case "AlphaDropout": return AlphaDropout(k["rate"]!.float!)
+        case "Identity": return Identity()
+        case "GroupNormalization":
+            return GroupNormalization(groups: k["groups"]?.int ?? 32, epsilon: k["epsilon"]?.float ?? 1e-3,
+                                      center: bool("center", true), scale: bool("scale", true))
+        case "UnitNormalization":
+            let axes = k["axis"]?.ints ?? [-1]
+            return axes.count == 1 ? UnitNormalization(axis: axes[0]) : UnitNormalization(axes: axes)
         default:
             throw KerasFixtureError("no Kestrel layer for Keras \(c.layer) (case \(c.name))")
         }
@@ -226,7 +238,7 @@ final class ConvReferenceTests: XCTestCase {
 
     func testLayersMatchKeras() throws {
         let fixture = try KerasFixtures.load("conv_layers", as: ConvLayerFixture.self)
-        XCTAssertGreaterThanOrEqual(fixture.cases.count, 77)
+        XCTAssertGreaterThanOrEqual(fixture.cases.count, 95)
         for c in fixture.cases {
             let layer: Layer
             do { layer = try Self.makeLayer(c) } catch { XCTFail("\(c.name): \(error)"); continue }

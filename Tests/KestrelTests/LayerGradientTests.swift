@@ -35,6 +35,31 @@ final class LayerGradientTests: XCTestCase {
         try LayerHarness(LeakyReLU(negativeSlope: 0.05), inputShapes: [[7]], batch: 4).check()
     }
 
+    func testELUAndPReLUGradients() throws {
+        try LayerHarness(ELU(), inputShapes: [[7]], batch: 4).check()
+        try LayerHarness(ELU(alpha: 0.4), inputShapes: [[2, 3]], batch: 3).check(label: " alpha 0.4")
+        // Slopes drawn at random so that negative inputs have a gradient to check.
+        let slopes = Initializer.randomUniform(minval: -0.5, maxval: 0.5)
+        try LayerHarness(PReLU(alphaInitializer: slopes), inputShapes: [[3, 4]], batch: 3).check(label: " elementwise")
+        try LayerHarness(PReLU(alphaInitializer: slopes, sharedAxes: [1, 2]), inputShapes: [[3, 2, 4]], batch: 2)
+            .check(label: " shared [1, 2]")
+        try LayerHarness(PReLU(alphaInitializer: slopes, sharedAxes: [2]), inputShapes: [[3, 2, 4]], batch: 2)
+            .check(label: " shared [2]")
+    }
+
+    func testPReLUSlopesAndSharing() throws {
+        let layer = PReLU(sharedAxes: [1, 2])
+        XCTAssertEqual(try layer.build(inputShape: [2, 3, 2]), [2, 3, 2])
+        XCTAssertEqual(layer.weightSpecs.map(\.shape), [[1, 1, 2]])
+        try layer.setWeights([Tensor(shape: [1, 1, 2], scalars: [0.1, -2])])
+        // Channel 0 slopes 0.1, channel 1 slopes −2; positive inputs pass.
+        let x = Tensor(shape: [1, 2, 3, 2], scalars: [-1, -1, 2, 3, -4, -5, 1, -2, -3, 0.5, 6, -7])
+        XCTAssertEqual(try layer(x).scalars, [-0.1, 2, 2, 3, -0.4, 10, 1, 4, -0.3, 0.5, 6, 14])
+        XCTAssertEqual(try PReLU().build(inputShape: [3, 4]), [3, 4])
+        assertThrowsMessage(try PReLU(sharedAxes: [3]).build(inputShape: [3, 4]), contains: ["PReLU", "sharedAxes", "3", "[3, 4]"])
+        assertThrowsMessage(try PReLU(sharedAxes: [0]).build(inputShape: [3, 4]), contains: ["PReLU", "batch axis"])
+    }
+
     func testSoftmaxLayerGradientsOnEachAxis() throws {
         try LayerHarness(Softmax(), inputShapes: [[3, 4]], batch: 2).check()
         try LayerHarness(Softmax(axis: 1), inputShapes: [[3, 4]], batch: 2).check()
@@ -56,6 +81,11 @@ final class LayerGradientTests: XCTestCase {
         XCTAssertEqual(try Softmax().build(inputShape: [9]), [9])
         XCTAssertEqual(try ReLU().build(inputShape: [1, 2, 3]), [1, 2, 3])
         XCTAssertEqual(try LeakyReLU().build(inputShape: [5]), [5])
+        XCTAssertEqual(try ELU().build(inputShape: [2, 5]), [2, 5])
+        XCTAssertEqual(try Identity().build(inputShape: [3, 1]), [3, 1])
+        XCTAssertEqual(try GaussianNoise(0.1).build(inputShape: [4, 2]), [4, 2])
+        XCTAssertEqual(try GaussianDropout(0.1).build(inputShape: [4]), [4])
+        XCTAssertEqual(try AlphaDropout(0.1).build(inputShape: [2, 2, 2]), [2, 2, 2])
         assertThrowsMessage(try Reshape([5, -1]).build(inputShape: [3, 4]), contains: ["Reshape", "[3, 4]", "[5, -1]"])
         assertThrowsMessage(try Dense(3).build(inputShape: []), contains: ["Dense", "[]"])
         assertThrowsMessage(try Dense(0).build(inputShape: [4]), contains: ["units", "0"])

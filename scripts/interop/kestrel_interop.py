@@ -170,6 +170,15 @@ def keras_make(directory):
         layers.Bidirectional(layers.GRU(3, reset_after=False), backward_layer=layers.LSTM(3, go_backwards=True)),
         layers.Dense(2),
     ])
+    # Keras's other activation, noise and normalization layers (PReLU's slopes move from
+    # zero in the training epoch; the noise layers are the identity in prediction).
+    models["normalization"] = keras.Sequential([
+        keras.Input((5, 4, 4)), layers.Conv2D(6, 3, padding="same"), layers.GroupNormalization(groups=3),
+        layers.PReLU(shared_axes=[1, 2]), layers.GaussianNoise(0.1), layers.UnitNormalization(axis=[1, 2]),
+        layers.GlobalAveragePooling2D(), layers.Dense(6, activation="selu"), layers.AlphaDropout(0.1),
+        layers.GaussianDropout(0.2), layers.ELU(alpha=0.7), layers.Identity(), layers.UnitNormalization(),
+        layers.Dense(3),
+    ])
     vocabulary = {"sequence": 12}
 
     for name, model in models.items():

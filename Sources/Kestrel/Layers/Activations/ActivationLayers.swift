@@ -208,3 +208,137 @@ public final class Softmax: Layer {
         }
     }
 }
+
+/// Exponential linear unit, `x` for x > 0 and `alpha * (exp(x) - 1)` otherwise (Keras `ELU`).
+public final class ELU: Layer {
+    /// The value the output approaches for large negative inputs is `-alpha`.
+    public let alpha: Float
+
+    /// An ELU layer (Keras default alpha 1).
+    public init(alpha: Float = 1, inputShape: [Int]? = nil, name: String? = nil) {
+        self.alpha = alpha
+        super.init(name: name, inputShape: inputShape)
+    }
+
+    public override var config: [String: String] { ["name": name, "alpha": "\(alpha)"] }
+
+    public override func forward(_ c: LayerContext) {
+        ActivationFunction.elu(alpha: alpha).apply(c.input, c.output, count: c.batch * c.outputSize, rowLength: 1)
+    }
+
+    public override func backward(_ c: LayerContext) {
+        guard let dx = c.inputGradient else { return }
+        ActivationFunction.elu(alpha: alpha).backward(x: c.input, y: c.output, dy: c.outputGradient!, dx: dx,
+                                                      count: c.batch * c.outputSize, rowLength: 1)
+    }
+}
+
+/// Parametric ReLU, `x` for x ≥ 0 and `alpha * x` otherwise, with `alpha` learned for every
+/// input element or shared along `sharedAxes` (Keras `PReLU`).
+public final class PReLU: Layer {
+    /// How `alpha` starts (zeros: the layer starts as a ReLU).
+    public let alphaInitializer: Initializer
+    /// The penalty on `alpha`, if any.
+    public let alphaRegularizer: Regularizer?
+    /// The constraint on `alpha`, if any.
+    public let alphaConstraint: Constraint?
+    /// Axes of the full tensor (1 is the first axis after the batch) along which one `alpha`
+    /// is shared; `[1, 2]` gives one slope per channel of an image.
+    public let sharedAxes: [Int]?
+
+    // The sample shape and, per axis, the step in `alpha` (0 along shared axes): set at build,
+    // so that forward and backward map elements to slopes without allocating.
+    private var sampleShape: [Int] = []
+    private var alphaStrides: [Int] = []
+
+    /// A PReLU layer with Keras's defaults.
+    public init(alphaInitializer: Initializer = .zeros, alphaRegularizer: Regularizer? = nil,
+                alphaConstraint: Constraint? = nil, sharedAxes: [Int]? = nil,
+                inputShape: [Int]? = nil, name: String? = nil) {
+        self.alphaInitializer = alphaInitializer
+        self.alphaRegularizer = alphaRegularizer
+        self.alphaConstraint = alphaConstraint
+        self.sharedAxes = sharedAxes
+        super.init(name: name, inputShape: inputShape)
+        weightRegularizers = [alphaRegularizer]
+        weightConstraints = [alphaConstraint]
+    }
+
+    /// The shape of `alpha` for a sample shape: the sample's, with shared axes set to 1.
+    private func alphaShape(_ inputShape: [Int]) throws -> [Int] {
+        var shape = inputShape
+        for axis in sharedAxes ?? [] {
+            guard axis >= 1 && axis <= inputShape.count else {
+                throw KestrelError.invalidArgument(
+                    "\(name) (PReLU): sharedAxes entry \(axis) is out of range for samples of shape \(inputShape) (axes 1...\(inputShape.count); the batch axis 0 cannot be shared)")
+            }
+            shape[axis - 1] = 1
+        }
+        return shape
+    }
+
+    public override func outputShape(for inputShape: [Int]) throws -> [Int] {
+        _ = try alphaShape(inputShape)
+        return inputShape
+    }
+
+    public override func weightSpecs(forInputs shapes: [[Int]]) throws -> [WeightSpec] {
+        let shape = try alphaShape(shapes[0])
+        sampleShape = shapes[0]
+        alphaStrides = Array(repeating: 0, count: shape.count)
+        var step = 1
+        for k in stride(from: shape.count - 1, through: 0, by: -1) where shape[k] != 1 {
+            alphaStrides[k] = step
+            step *= shape[k]
+        }
+        return [WeightSpec(name: "alpha", shape: shape, initializer: alphaInitializer)]
+    }
+
+    public override var config: [String: String] {
+        ["name": name, "alpha_initializer": "\(alphaInitializer)",
+         "shared_axes": sharedAxes.map { "\($0)" } ?? "None"]
+    }
+
+    /// The index in `alpha` of element `i` of a sample.
+    @inline(__always)
+    private func alphaIndex(_ i: Int) -> Int {
+        if sharedAxes == nil { return i }
+        var rest = i, index = 0
+        for k in stride(from: sampleShape.count - 1, through: 0, by: -1) {
+            let d = sampleShape[k]
+            index += (rest % d) * alphaStrides[k]
+            rest /= d
+        }
+        return index
+    }
+
+    public override func forward(_ c: LayerContext) {
+        let n = c.outputSize, alpha = c.weights[0]
+        for b in 0..<c.batch {
+            let x = c.input + b * n, y = c.output + b * n
+            for i in 0..<n {
+                let v = x[i]
+                y[i] = v > 0 ? v : alpha[alphaIndex(i)] * v
+            }
+        }
+    }
+
+    public override func backward(_ c: LayerContext) {
+        let n = c.outputSize, alpha = c.weights[0], dAlpha = c.weightGradients[0]
+        if !c.accumulateWeightGradients { dAlpha.update(repeating: 0, count: weightSpecs[0].count) }
+        for b in 0..<c.batch {
+            let x = c.input + b * n, dy = c.outputGradient! + b * n
+            let dx = c.inputGradient.map { $0 + b * n }
+            for i in 0..<n {
+                let v = x[i]
+                if v > 0 {
+                    dx?[i] = dy[i]
+                } else {
+                    let a = alphaIndex(i)
+                    dx?[i] = alpha[a] * dy[i]
+                    dAlpha[a] += dy[i] * v
+                }
+            }
+        }
+    }
+}
