@@ -387,6 +387,17 @@ enum KerasLayers {
             c["gamma_regularizer"] = regularizerConfig(l.gammaRegularizer)
             c["beta_constraint"] = constraintConfig(l.betaConstraint)
             c["gamma_constraint"] = constraintConfig(l.gammaConstraint)
+        case let l as Attention:
+            className = "Attention"
+            c["use_scale"] = l.useScale
+            c["score_mode"] = l.scoreMode.rawValue
+            c["dropout"] = jsonNumber(l.dropout)
+            c["seed"] = seedJSON(l.seed)
+        case let l as AdditiveAttention:
+            className = "AdditiveAttention"
+            c["use_scale"] = l.useScale
+            c["dropout"] = jsonNumber(l.dropout)
+            c["seed"] = seedJSON(l.seed)
         case let l as SpatialDropout:
             className = l.rank == 2 ? "SpatialDropout2D" : "SpatialDropout1D"
             // Keras's SpatialDropout layers take no `trainable` argument.
@@ -480,6 +491,7 @@ enum KerasLayers {
         "Conv1DTranspose", "ZeroPadding1D", "Cropping1D", "UpSampling1D", "Rescaling", "Normalization", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
         "RandomContrast", "RandomBrightness", "RandomCrop", "Embedding", "LSTM", "GRU", "SimpleRNN", "Bidirectional", "MultiHeadAttention",
         "ELU", "PReLU", "GaussianNoise", "GaussianDropout", "AlphaDropout", "Identity", "UnitNormalization", "GroupNormalization",
+        "Attention", "AdditiveAttention",
     ]
 
     /// A layer from its Keras class name and config; throws for unknown classes and bad values.
@@ -586,6 +598,21 @@ enum KerasLayers {
                                        gammaRegularizer: try regularizer(c, "gamma_regularizer"),
                                        betaConstraint: try constraint(c, "beta_constraint"),
                                        gammaConstraint: try constraint(c, "gamma_constraint"), name: name)
+        case "Attention", "AdditiveAttention":
+            let dropout = try c.float("dropout", default: 0)
+            guard dropout >= 0, dropout < 1 else {
+                throw KestrelError.fileError("\(c.context): \(className) dropout must be in [0, 1), found \(dropout)")
+            }
+            if className == "Attention" {
+                let mode = try c.optionalString("score_mode") ?? "dot"
+                guard let scoreMode = Attention.ScoreMode(rawValue: mode) else {
+                    throw KestrelError.fileError("\(c.context): Attention score_mode must be 'dot' or 'concat', found '\(mode.prefix(40))'")
+                }
+                layer = Attention(useScale: try c.bool("use_scale", default: false), scoreMode: scoreMode, dropout: dropout,
+                                  seed: seed(c), name: name)
+            } else {
+                layer = AdditiveAttention(useScale: try c.bool("use_scale", default: true), dropout: dropout, seed: seed(c), name: name)
+            }
         case "Add": layer = Add(name: name)
         case "Subtract": layer = Subtract(name: name)
         case "Multiply": layer = Multiply(name: name)
@@ -1168,10 +1195,13 @@ enum KerasLayers {
     /// mask and returned scores, the recurrent layers' initial state and mask — unless null or false.
     /// `training` is accepted: with dropout refused, these layers compute the same either way.
     static func checkCallKeywords(_ kwargs: [String: Any], of layer: Layer, context: String) throws {
-        guard layer is RecurrentLayer || layer is Bidirectional || layer is MultiHeadAttention || layer is Embedding else { return }
+        guard layer is RecurrentLayer || layer is Bidirectional || layer is MultiHeadAttention || layer is Embedding
+                || layer is ScoreAttention else { return }
         let tensors = tensorKeywords(layer)
         for (key, value) in kwargs.sorted(by: { $0.key < $1.key }) where key != "training" && !tensors.contains(key) {
             if value is NSNull || (isJSONBool(value) && value as? Bool == false) { continue }
+            // A list of no masks (Attention's `mask=[None, None]`).
+            if let list = value as? [Any], list.allSatisfy({ $0 is NSNull }) { continue }
             throw unsupported(JSONObject(kwargs, context: context + ".kwargs"), layer.className, layer.name, key,
                               expected: "null or false")
         }

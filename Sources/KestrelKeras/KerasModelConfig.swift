@@ -183,7 +183,8 @@ enum KerasModelConfig {
                 entry["name"] = layer.name
                 entry["inbound_nodes"] = layer is InputLayer ? [] : calls.map { n -> [String: Any] in
                     let args = nodes[n].inputs.map(tensorRecord)
-                    let isMerge = layer is ElementwiseMerge || layer is Concatenate || layer is Dot
+                    // Layers whose call takes its tensors as one list.
+                    let isMerge = layer is ElementwiseMerge || layer is Concatenate || layer is Dot || layer is ScoreAttention
                     return ["args": isMerge ? [args] : args, "kwargs": [String: Any]()]
                 }
                 layers.append(entry)

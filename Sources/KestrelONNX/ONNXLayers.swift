@@ -74,6 +74,8 @@ extension ONNXGraphBuilder {
             return embedding(l, inputs[0], base: base)
         case let l as MultiHeadAttention:
             return attention(l, inputs, inputShapes: inputShapes, base: base)
+        case let l as ScoreAttention:
+            return scoreAttention(l, inputs, base: base)
         case let l as Rescaling:
             let scaled = op("Mul", [inputs[0], constant("\(base)/scale", shape: [], scalars: [l.scale])], base: base)
             return op("Add", [scaled, constant("\(base)/offset", shape: [], scalars: [l.offset])], base: base)
@@ -530,6 +532,46 @@ extension ONNXGraphBuilder {
     /// MultiHeadAttention written out: each projection one MatMul over `(features, heads·size)`
     /// and its bias, heads split into their own axis, scaled scores, Softmax over the keys,
     /// the weighted values, and the output projection over `(heads·valueDim, outputs)`.
+    /// Keras's `Attention` and `AdditiveAttention`: scores (a batched `MatMul` of query and
+    /// transposed key, or the tanh terms of query and key broadcast against each other, summed
+    /// over the features), the softmax over the key steps, and the weighted values.
+    mutating func scoreAttention(_ l: ScoreAttention, _ inputs: [String], base: String) -> String {
+        let key = inputs.count > 2 ? inputs[2] : inputs[1]
+        let w = l.getWeights()
+        func scalar(_ name: String, _ t: Tensor) -> String { constant("\(base)/\(name)", shape: [], scalars: t.scalars) }
+        // (batch, Tq, 1, dim) + (batch, 1, Tv, dim): every query step against every key step.
+        func pairSums() -> String {
+            let q = op("Unsqueeze", [inputs[0], int64Constant("\(base)/query_axis", [2])], base: base)
+            let k = op("Unsqueeze", [key, int64Constant("\(base)/key_axis", [1])], base: base)
+            return op("Add", [q, k], base: base)
+        }
+        func sumFeatures(_ x: String) -> String {
+            op("ReduceSum", [x, int64Constant("\(base)/features", [-1])], base: base, [Attribute.int("keepdims", 0)])
+        }
+        var scores: String
+        if let a = l as? Attention {
+            switch a.scoreMode {
+            case .dot:
+                let keyT = op("Transpose", [key], base: base, [Attribute.ints("perm", [0, 2, 1])])
+                scores = op("MatMul", [inputs[0], keyT], base: base)
+                if a.useScale { scores = op("Mul", [scores, scalar("scale", w[0])], base: base) }
+            case .concat:
+                var sums = pairSums()
+                if a.useScale { sums = op("Mul", [sums, scalar("scale", w[0])], base: base) }
+                scores = op("Mul", [sumFeatures(op("Tanh", [sums], base: base)), scalar("concat_score_weight", w[a.useScale ? 1 : 0])],
+                            base: base)
+            }
+        } else {
+            var terms = op("Tanh", [pairSums()], base: base)
+            if let scale = w.first {
+                terms = op("Mul", [terms, constant("\(base)/scale", shape: scale.shape, scalars: scale.scalars)], base: base)
+            }
+            scores = sumFeatures(terms)
+        }
+        let weights = op("Softmax", [scores], base: base, [Attribute.int("axis", -1)])
+        return op("MatMul", [weights, inputs[1]], base: base)
+    }
+
     mutating func attention(_ l: MultiHeadAttention, _ inputs: [String], inputShapes: [[Int]], base: String) -> String {
         let w = l.getWeights(), h = l.numHeads
         var next = 0

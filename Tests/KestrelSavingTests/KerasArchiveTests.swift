@@ -369,6 +369,42 @@ final class KerasArchiveTests: XCTestCase {
         return try Model(inputs: [query, context], outputs: [out], name: "attention")
     }
 
+    /// Keras's `Attention` (scaled dot scores with a separate key; concat scores with dropout)
+    /// and `AdditiveAttention` (a separate key) in a Functional model.
+    static func scoreAttentionModel() throws -> Model {
+        let query = Input(shape: [4, 6], name: "query"), context = Input(shape: [3, 5], name: "context")
+        let keys = try Dense(6)(context)
+        let dotted = try Attention(useScale: true, name: "luong")([query, context, keys])
+        let concat = try Attention(scoreMode: .concat, dropout: 0.2, seed: 3)([dotted, dotted])
+        let additive = try AdditiveAttention(name: "bahdanau")([concat, query, try Dense(5)(query)])
+        let out = try Dense(2)(try GlobalAveragePooling1D()(additive))
+        return try Model(inputs: [query, context], outputs: [out], name: "score_attention")
+    }
+
+    func testScoreAttentionLayersRoundTrip() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(19)
+        let model = try Self.scoreAttentionModel()
+        model.compile(optimizer: Adam(learningRate: 0.01), loss: MeanSquaredError())
+        let queries = Tensor.randomUniform([6, 4, 6], minval: -1, maxval: 1)
+        let contexts = Tensor.randomUniform([6, 3, 5], minval: -1, maxval: 1)
+        _ = try model.fit([queries, contexts], [Tensor.randomUniform([6, 2])], batchSize: 3, epochs: 1, verbose: 0)
+        try model.save(to: dir.file("score_attention.keras"))
+        let back = try Model.load(from: dir.file("score_attention.keras"))
+        XCTAssertEqual(try back.predict([queries, contexts])[0].scalars, try model.predict([queries, contexts])[0].scalars)
+        XCTAssertEqual(try back.optimizerState(), try model.optimizerState())
+        let attentions = back.layers.compactMap { $0 as? Attention }
+        XCTAssertEqual(attentions.map(\.name), ["luong", model.layers.first { $0 is Attention && $0.name != "luong" }!.name])
+        XCTAssertEqual(attentions.map(\.useScale), [true, false])
+        XCTAssertEqual(attentions.map(\.scoreMode), [.dot, .concat])
+        XCTAssertEqual(attentions.map(\.dropout), [0, 0.2])
+        XCTAssertEqual(attentions.map(\.seed), [nil, 3])
+        let additive = try XCTUnwrap(back.layers.first { $0 is AdditiveAttention } as? AdditiveAttention)
+        XCTAssertEqual(additive.name, "bahdanau")
+        XCTAssertTrue(additive.useScale)
+        XCTAssertEqual(additive.weightSpecs.map(\.shape), [[5]])
+    }
+
     /// Embedding, LSTM and MultiHeadAttention keep their arguments, predictions and optimizer
     /// state through an archive, with their weights where Keras 3 keeps them: an LSTM's in its
     /// cell, attention's in its four projections (the paths and shapes of Keras 3.15's own

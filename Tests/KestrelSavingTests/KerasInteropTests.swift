@@ -153,6 +153,11 @@ final class KerasInteropTests: XCTestCase {
         let contexts = Tensor.randomUniform([6, 3, 5], minval: -1, maxval: 1)
         _ = try attention.fit([queries, contexts], [Tensor.randomUniform([6, 2])], batchSize: 3, epochs: 1, verbose: 0)
         try compareWithKeras(attention, inputs: [queries, contexts], dir: dir, name: "attention")
+
+        let scoreAttention = try KerasArchiveTests.scoreAttentionModel()
+        scoreAttention.compile(optimizer: Adam(learningRate: 0.01), loss: MeanSquaredError())
+        _ = try scoreAttention.fit([queries, contexts], [Tensor.randomUniform([6, 2])], batchSize: 3, epochs: 1, verbose: 0)
+        try compareWithKeras(scoreAttention, inputs: [queries, contexts], dir: dir, name: "score-attention")
     }
 
     /// Python's `safetensors` reads the weights Kestrel exports, under Keras's names and under
@@ -293,6 +298,9 @@ final class KerasInteropTests: XCTestCase {
                 let cross = try XCTUnwrap(model.layers.last { $0 is MultiHeadAttention } as? MultiHeadAttention)
                 XCTAssertEqual([cross.numHeads, cross.keyDim, cross.valueDim, cross.outputShape ?? 0], [3, 2, 2, 5])
                 XCTAssertFalse(cross.useBias)
+                let scored = model.layers.compactMap { $0 as? ScoreAttention }
+                XCTAssertEqual(scored.map(\.className), ["Attention", "AdditiveAttention"])
+                XCTAssertEqual((scored[0] as? Attention)?.scoreMode, .concat)
             }
             if name == "normalization" {
                 XCTAssertEqual((model.layers[1] as? GroupNormalization)?.groups, 3)

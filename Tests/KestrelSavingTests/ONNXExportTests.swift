@@ -234,6 +234,17 @@ final class ONNXExportTests: XCTestCase {
                                            Tensor.randomUniform([2, 6, 2], minval: -1, maxval: 1)], name: "cross-attention")
     }
 
+    func testOnnxRuntimeRunsScoreAttention() throws {
+        Kestrel.setRandomSeed(18)
+        let model = try KerasArchiveTests.scoreAttentionModel()
+        let queries = Tensor.randomUniform([5, 4, 6], minval: -1, maxval: 1)
+        let contexts = Tensor.randomUniform([5, 3, 5], minval: -1, maxval: 1)
+        // The scale away from its initial 1, so that it is seen to be exported.
+        let luong = try XCTUnwrap(model.layers.first { $0.name == "luong" })
+        try luong.setWeights([Tensor(shape: [], scalars: [0.6])])
+        try compareWithOnnxRuntime(model, [queries, contexts], name: "score-attention")
+    }
+
     func testOnnxRuntimeRunsDepthwiseAndSeparableConvolutions() throws {
         Kestrel.setRandomSeed(16)
         let model = Sequential {

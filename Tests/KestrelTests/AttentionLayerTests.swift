@@ -37,6 +37,54 @@ final class AttentionLayerTests: XCTestCase {
             .check(epsilon: 3e-3, label: " key input, no bias, outputShape 3")
     }
 
+    func testScoreAttentionGradientsInEveryMode() throws {
+        Kestrel.setRandomSeed(32)
+        let cases: [(String, () -> Layer, [[Int]])] = [
+            ("dot", { Attention() }, [[3, 4], [5, 4]]),
+            ("dot, scaled, key", { Attention(useScale: true) }, [[3, 4], [5, 2], [5, 4]]),
+            ("concat", { Attention(scoreMode: .concat) }, [[3, 2], [4, 2]]),
+            ("concat, scaled, key", { Attention(useScale: true, scoreMode: .concat) }, [[2, 3], [4, 2], [4, 3]]),
+            ("additive", { AdditiveAttention() }, [[3, 4], [5, 4]]),
+            ("additive, unscaled, key", { AdditiveAttention(useScale: false) }, [[3, 2], [4, 3], [4, 2]]),
+            ("dot, dropout", { Attention(dropout: 0.3) }, [[3, 4], [5, 4]]),
+            ("additive, dropout, key", { AdditiveAttention(dropout: 0.3) }, [[3, 2], [4, 3], [4, 2]]),
+        ]
+        for (label, make, shapes) in cases {
+            let layer = make()
+            if let attention = layer as? Attention, attention.useScale {
+                // Away from 1, so the scale's own gradient is not a special case.
+                try layer.build(inputShapes: shapes)
+                try layer.setWeights(layer.getWeights().map { Tensor(shape: $0.shape, scalars: $0.scalars.map { _ in 0.7 }) })
+            }
+            try LayerHarness(layer, inputShapes: shapes, batch: 2).check(epsilon: 3e-3, label: " " + label)
+        }
+    }
+
+    func testScoreAttentionShapesResultsAndErrors() throws {
+        XCTAssertEqual(try Attention().build(inputShapes: [[3, 4], [5, 4]]), [3, 4])
+        XCTAssertEqual(try Attention().build(inputShapes: [[3, 4], [5, 7], [5, 4]]), [3, 7])
+        let additive = AdditiveAttention()
+        XCTAssertEqual(try additive.build(inputShapes: [[2, 6], [3, 6]]), [2, 6])
+        XCTAssertEqual(additive.weightSpecs.map(\.shape), [[6]])
+        let scaled = Attention(useScale: true, scoreMode: .concat)
+        try scaled.build(inputShapes: [[2, 6], [3, 6]])
+        XCTAssertEqual(scaled.weightSpecs.map(\.name), ["scale", "concat_score_weight"])
+        XCTAssertEqual(scaled.weightSpecs.map(\.shape), [[], []])
+        // Query 1 matches key 0 far better than key 1: the output is value 0.
+        let inputs = [Input(shape: [1, 2]), Input(shape: [2, 2]), Input(shape: [2, 2])]
+        let model = try Model(inputs: inputs, outputs: [try Attention()(inputs)])
+        let y = try model.predict([Tensor(shape: [1, 1, 2], scalars: [10, 0]), Tensor(shape: [1, 2, 2], scalars: [1, 2, 3, 4]),
+                                   Tensor(shape: [1, 2, 2], scalars: [5, 0, -5, 0])])[0]
+        XCTAssertEqual(y.scalars[0], 1, accuracy: 1e-6)
+        XCTAssertEqual(y.scalars[1], 2, accuracy: 1e-6)
+        assertThrowsMessage(try Attention().build(inputShapes: [[3, 4], [5, 3]]),
+                            contains: ["Attention", "same number of features", "[3, 4]", "[5, 3]"])
+        assertThrowsMessage(try AdditiveAttention().build(inputShapes: [[3, 4], [5, 2], [6, 4]]),
+                            contains: ["AdditiveAttention", "same number of timesteps"])
+        assertThrowsMessage(try Attention().build(inputShapes: [[3, 4]]), contains: ["Attention", "[query, value]", "1"])
+        assertThrowsMessage(try Attention(dropout: 1).build(inputShapes: [[3, 4], [3, 4]]), contains: ["Attention", "dropout", "1.0"])
+    }
+
     /// The benchmark's block: Dense → self-attention → residual Add → LayerNormalization →
     /// pooling → Dense, with the same tensor as query and value.
     static func attentionClassifier(steps: Int, features: Int, classes: Int) throws -> Model {

@@ -2,7 +2,7 @@
 import KestrelAllocationCounter
 import XCTest
 
-// Sequence layers (LSTM, GRU, SimpleRNN, MultiHeadAttention, Embedding) against Keras 3 (JAX backend): output,
+// Sequence layers (LSTM, GRU, SimpleRNN, Bidirectional, MultiHeadAttention, Attention, AdditiveAttention, Embedding) against Keras 3 (JAX backend): output,
 // every input's gradient and every weight's gradient of sum(output · projection), with the
 // same weights. Fixtures: Fixtures/recurrent_layers.json, written by the `recurrent_layers`
 // group of make_fixtures.py. Tolerance 1e-4 relative, as for the convolution layers.
@@ -111,6 +111,12 @@ final class RecurrentReferenceTests: XCTestCase {
                                       outputShape: k["output_shape"]?.int)
         case "Embedding":
             return Embedding(inputDim: k["input_dim"]!.int!, outputDim: k["output_dim"]!.int!)
+        case "Attention":
+            var mode = Attention.ScoreMode.dot
+            if case .string(let s)? = k["score_mode"] { mode = try XCTUnwrap(Attention.ScoreMode(rawValue: s)) }
+            return Attention(useScale: bool("use_scale", false), scoreMode: mode)
+        case "AdditiveAttention":
+            return AdditiveAttention(useScale: bool("use_scale", true))
         default:
             throw KerasFixtureError("no Kestrel layer for Keras \(className) (case \(caseName))")
         }
@@ -118,7 +124,8 @@ final class RecurrentReferenceTests: XCTestCase {
 
     func testSequenceLayersMatchKeras() throws {
         let fixture = try KerasFixtures.load("recurrent_layers", as: SequenceLayerFixture.self)
-        XCTAssertEqual(Set(fixture.cases.map(\.layer)), ["LSTM", "GRU", "SimpleRNN", "Bidirectional", "MultiHeadAttention", "Embedding"])
+        XCTAssertEqual(Set(fixture.cases.map(\.layer)), ["LSTM", "GRU", "SimpleRNN", "Bidirectional", "MultiHeadAttention", "Embedding",
+                                                          "Attention", "AdditiveAttention"])
         for c in fixture.cases {
             let layer = try Self.makeLayer(c)
             try layer.build(inputShapes: c.inputs.map { Array($0.shape.dropFirst()) })

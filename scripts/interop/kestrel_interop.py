@@ -161,7 +161,10 @@ def keras_make(directory):
     h = layers.LayerNormalization()(layers.Add()([q, layers.MultiHeadAttention(num_heads=2, key_dim=3)(q, q)]))
     cross = layers.MultiHeadAttention(num_heads=3, key_dim=2, output_shape=5, use_bias=False)(
         query=h, value=c, key=layers.Dense(2)(c))
-    models["attention"] = keras.Model([q, c], layers.Dense(2)(layers.GlobalAveragePooling1D()(cross)))
+    # Then Keras's attention without projections: concat scores (scaled), additive with a key.
+    concat = layers.Attention(use_scale=True, score_mode="concat")([cross, cross])
+    additive = layers.AdditiveAttention()([concat, h, layers.Dense(5)(h)])
+    models["attention"] = keras.Model([q, c], layers.Dense(2)(layers.GlobalAveragePooling1D()(additive)))
     # Recurrent: GRU, a summed bidirectional SimpleRNN, and a bidirectional layer whose
     # backward half is another kind (a GRU without reset_after forward, an LSTM backward).
     models["recurrent"] = keras.Sequential([
