@@ -398,6 +398,12 @@ enum KerasLayers {
             c["use_scale"] = l.useScale
             c["dropout"] = jsonNumber(l.dropout)
             c["seed"] = seedJSON(l.seed)
+        case let l as TimeDistributed:
+            className = "TimeDistributed"
+            let (innerClass, innerConfig) = try config(of: l.layer)
+            let shape: Any = l.builtInputShapes.map { [NSNull()] + Array($0[0].dropFirst()) as [Any] } ?? NSNull()
+            c["layer"] = ["module": "keras.layers", "class_name": innerClass, "config": innerConfig, "registered_name": NSNull(),
+                          "build_config": ["input_shape": shape]] as [String: Any]
         case let l as SpatialDropout:
             className = l.rank == 2 ? "SpatialDropout2D" : "SpatialDropout1D"
             // Keras's SpatialDropout layers take no `trainable` argument.
@@ -491,7 +497,7 @@ enum KerasLayers {
         "Conv1DTranspose", "ZeroPadding1D", "Cropping1D", "UpSampling1D", "Rescaling", "Normalization", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
         "RandomContrast", "RandomBrightness", "RandomCrop", "Embedding", "LSTM", "GRU", "SimpleRNN", "Bidirectional", "MultiHeadAttention",
         "ELU", "PReLU", "GaussianNoise", "GaussianDropout", "AlphaDropout", "Identity", "UnitNormalization", "GroupNormalization",
-        "Attention", "AdditiveAttention",
+        "Attention", "AdditiveAttention", "TimeDistributed",
     ]
 
     /// A layer from its Keras class name and config; throws for unknown classes and bad values.
@@ -613,6 +619,18 @@ enum KerasLayers {
             } else {
                 layer = AdditiveAttention(useScale: try c.bool("use_scale", default: true), dropout: dropout, seed: seed(c), name: name)
             }
+        case "TimeDistributed":
+            let entry = try c.object("layer")
+            let innerClass = try entry.string("class_name")
+            guard supportedClasses.contains(innerClass) else {
+                throw unsupported(c, className, name, "layer", expected: "a layer class Kestrel reads")
+            }
+            let inner = try Self.layer(className: innerClass, config: try entry.object("config"))
+            guard !(inner is ScoreAttention || inner is MultiHeadAttention || inner is ElementwiseMerge || inner is Concatenate
+                    || inner is Dot) else {
+                throw unsupported(c, className, name, "layer", expected: "a layer of one input", found: innerClass)
+            }
+            layer = TimeDistributed(inner, name: name)
         case "Add": layer = Add(name: name)
         case "Subtract": layer = Subtract(name: name)
         case "Multiply": layer = Multiply(name: name)

@@ -117,6 +117,12 @@ enum KerasModelConfig {
                     VariableGroup(path: "forward_layer/cell", name: cellName(l.forwardLayer), variables: Array(0..<n)),
                     VariableGroup(path: "backward_layer", name: l.backwardLayer.name, variables: []),
                     VariableGroup(path: "backward_layer/cell", name: cellName(l.backwardLayer), variables: Array(n..<specs.count))]
+        case let l as TimeDistributed:
+            // The wrapped layer's groups, inside the wrapper's `layer` group.
+            return [VariableGroup(path: "", name: layer.name, variables: [])]
+                + kerasVariableGroups(l.layer).map {
+                    VariableGroup(path: $0.path.isEmpty ? "layer" : "layer/" + $0.path, name: $0.name, variables: $0.variables)
+                }
         case is MultiHeadAttention:
             // Kestrel names the weights `query/kernel`, …, `attention_output/bias`, as Keras's sublayers.
             let projections = [("query_dense", "query"), ("key_dense", "key"), ("value_dense", "value"),

@@ -74,6 +74,12 @@ extension ONNXGraphBuilder {
             return embedding(l, inputs[0], base: base)
         case let l as MultiHeadAttention:
             return attention(l, inputs, inputShapes: inputShapes, base: base)
+        case let l as TimeDistributed:
+            // The steps folded into the batch, the wrapped layer on each, unfolded again.
+            let step = Array(inputShapes[0].dropFirst()), stepOut = Array(outputShape.dropFirst())
+            let folded = op("Reshape", [inputs[0], int64Constant("\(base)/fold", [-1] + step.map(Int64.init))], base: base)
+            let y = try translate(l.layer, inputs: [folded], inputShapes: [step], outputShape: stepOut)
+            return op("Reshape", [y, int64Constant("\(base)/unfold", [-1] + outputShape.map(Int64.init))], base: base)
         case let l as ScoreAttention:
             return scoreAttention(l, inputs, base: base)
         case let l as Rescaling:

@@ -381,6 +381,29 @@ final class KerasArchiveTests: XCTestCase {
         return try Model(inputs: [query, context], outputs: [out], name: "score_attention")
     }
 
+    /// TimeDistributed keeps its wrapped layer (arguments, weights, moving statistics) through
+    /// an archive, its weights in Keras's `layer` group.
+    func testTimeDistributedRoundTrip() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(21)
+        let model = KerasInteropTests.videoModel()
+        model.compile(optimizer: Adam(learningRate: 0.01), loss: MeanSquaredError())
+        let x = Tensor.randomUniform([4, 3, 6, 6, 2], minval: -1, maxval: 1)
+        _ = try model.fit(x, Tensor.randomUniform([4, 2]), batchSize: 2, epochs: 1, verbose: 0)
+        try model.save(to: dir.file("video.keras"))
+        let back = try Model.load(from: dir.file("video.keras"))
+        XCTAssertEqual(try back.predict(x).scalars, try model.predict(x).scalars)
+        XCTAssertEqual(try back.optimizerState(), try model.optimizerState())
+        let wrapped = back.layers.compactMap { ($0 as? TimeDistributed)?.layer.className }
+        XCTAssertEqual(wrapped, ["Conv2D", "BatchNormalization", "MaxPooling2D", "Flatten"])
+        try model.saveKerasWeights(to: dir.file("video.weights.h5"))
+        let paths = try KerasWeightsFile.inventory(of: dir.file("video.weights.h5")).map(\.path)
+            .filter { $0.hasPrefix("layers/time_distributed") }
+        XCTAssertEqual(paths, ["layers/time_distributed/layer/vars/0", "layers/time_distributed/layer/vars/1",
+                               "layers/time_distributed_1/layer/vars/0", "layers/time_distributed_1/layer/vars/1",
+                               "layers/time_distributed_1/layer/vars/2", "layers/time_distributed_1/layer/vars/3"])
+    }
+
     func testScoreAttentionLayersRoundTrip() throws {
         let dir = try ScratchDirectory()
         Kestrel.setRandomSeed(19)

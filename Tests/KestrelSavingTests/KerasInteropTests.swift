@@ -63,6 +63,30 @@ final class KerasInteropTests: XCTestCase {
         try compareWithKeras(model, inputs: [x], dir: dir, name: "normalization")
     }
 
+    /// A video classifier: a convolution, batch normalization, pooling and flattening on each
+    /// frame through TimeDistributed, then a GRU over the frames.
+    static func videoModel() -> Sequential {
+        Sequential {
+            Input(shape: [3, 6, 6, 2])
+            TimeDistributed(Conv2D(4, kernelSize: 3, activation: .relu))
+            TimeDistributed(BatchNormalization())
+            TimeDistributed(MaxPooling2D(poolSize: 2))
+            TimeDistributed(Flatten())
+            GRU(3)
+            Dense(2)
+        }
+    }
+
+    func testKerasLoadsKestrelTimeDistributedModel() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(43)
+        let model = Self.videoModel()
+        model.compile(optimizer: Adam(learningRate: 0.01), loss: MeanSquaredError())
+        let x = Tensor.randomUniform([6, 3, 6, 6, 2], minval: -1, maxval: 1)
+        _ = try model.fit(x, Tensor.randomUniform([6, 2]), batchSize: 3, epochs: 2, verbose: 0)
+        try compareWithKeras(model, inputs: [x], dir: dir, name: "video")
+    }
+
     func testKerasLoadsKestrelCNN() throws {
         let dir = try ScratchDirectory()
         Kestrel.setRandomSeed(31)
@@ -285,11 +309,12 @@ final class KerasInteropTests: XCTestCase {
                 XCTAssertEqual((model.layers[2] as? LSTM)?.goBackwards, true)
             }
             if name == "recurrent" {
-                XCTAssertEqual(model.layers.map(\.className), ["GRU", "Bidirectional", "Bidirectional", "Dense"])
-                let summed = try XCTUnwrap(model.layers[1] as? Bidirectional)
+                XCTAssertEqual(model.layers.map(\.className), ["GRU", "TimeDistributed", "Bidirectional", "Bidirectional", "Dense"])
+                XCTAssertEqual(((model.layers[1] as? TimeDistributed)?.layer as? Dense)?.units, 4)
+                let summed = try XCTUnwrap(model.layers[2] as? Bidirectional)
                 XCTAssertEqual(summed.mergeMode, .sum)
                 XCTAssertTrue(summed.forwardLayer is SimpleRNN && summed.backwardLayer.goBackwards)
-                let mixed = try XCTUnwrap(model.layers[2] as? Bidirectional)
+                let mixed = try XCTUnwrap(model.layers[3] as? Bidirectional)
                 XCTAssertEqual((mixed.forwardLayer as? GRU)?.resetAfter, false)
                 XCTAssertTrue(mixed.backwardLayer is LSTM)
             }

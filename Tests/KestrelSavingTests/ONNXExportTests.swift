@@ -234,6 +234,16 @@ final class ONNXExportTests: XCTestCase {
                                            Tensor.randomUniform([2, 6, 2], minval: -1, maxval: 1)], name: "cross-attention")
     }
 
+    func testOnnxRuntimeRunsTimeDistributedLayers() throws {
+        Kestrel.setRandomSeed(19)
+        let model = KerasInteropTests.videoModel()
+        model.compile(optimizer: Adam(), loss: MeanSquaredError())
+        let x = Tensor.randomUniform([5, 3, 6, 6, 2], minval: -1, maxval: 1)
+        // Training moves the wrapped batch normalization's statistics off their initial values.
+        _ = try model.fit(x, Tensor.randomUniform([5, 2]), batchSize: 5, epochs: 2, verbose: 0)
+        try compareWithOnnxRuntime(model, x, name: "video")
+    }
+
     func testOnnxRuntimeRunsScoreAttention() throws {
         Kestrel.setRandomSeed(18)
         let model = try KerasArchiveTests.scoreAttentionModel()

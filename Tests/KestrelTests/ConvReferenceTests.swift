@@ -94,7 +94,12 @@ struct LayerRun {
 final class ConvReferenceTests: XCTestCase {
     /// The Kestrel layer for a fixture case, from Keras's class name and constructor arguments.
     static func makeLayer(_ c: ConvLayerFixture.Case) throws -> Layer {
-        let k = c.config
+        try makeLayer(c.layer, config: c.config, caseName: c.name)
+    }
+
+    /// The Kestrel layer for a Keras class name and constructor arguments.
+    static func makeLayer(_ className: String, config k: [String: FixtureValue], caseName: String) throws -> Layer {
+        let c = (layer: className, name: caseName)
         func size(_ key: String, _ fallback: SpatialSize) -> SpatialSize { k[key]?.size ?? fallback }
         func padding() throws -> Padding {
             guard case .string(let s)? = k["padding"] else { return .valid }
@@ -225,6 +230,13 @@ final class ConvReferenceTests: XCTestCase {
         case "GaussianDropout": return GaussianDropout(k["rate"]!.float!)
         case "AlphaDropout": return AlphaDropout(k["rate"]!.float!)
         case "Identity": return Identity()
+        case "Dense": return Dense(k["units"]!.int!, activation: try activation(), useBias: useBias)
+        case "TimeDistributed":
+            guard case .object(let inner)? = k["layer"], case .string(let innerClass)? = inner["class_name"],
+                  case .object(let innerConfig)? = inner["config"] else {
+                throw KerasFixtureError("\(c.name): TimeDistributed needs a layer")
+            }
+            return TimeDistributed(try makeLayer(innerClass, config: innerConfig, caseName: c.name))
         case "GroupNormalization":
             return GroupNormalization(groups: k["groups"]?.int ?? 32, epsilon: k["epsilon"]?.float ?? 1e-3,
                                       center: bool("center", true), scale: bool("scale", true))

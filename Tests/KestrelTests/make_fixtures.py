@@ -202,7 +202,11 @@ def conv_layers():
     cases = []
 
     def run(name, cls, config, x, training=False, weight_scale=0.5):
-        layer = getattr(L, cls)(**config)
+        if cls == "TimeDistributed":
+            inner = config["layer"]
+            layer = L.TimeDistributed(getattr(L, inner["class_name"])(**inner["config"]))
+        else:
+            layer = getattr(L, cls)(**config)
         x = f32(x)
         layer.build(x.shape)
         weights = []
@@ -409,6 +413,15 @@ def conv_layers():
     run("unit_normalization_axes_1_2", "UnitNormalization", {"axis": [1, 2]}, img(2, 2, 3, 2))
     run("unit_normalization_axis_1", "UnitNormalization", {"axis": 1}, img(2, 3, 2))
     run("identity", "Identity", {}, img(1, 3))
+    # TimeDistributed: a convolution on each frame, a dense layer on each step, batch
+    # statistics over every step of every sample.
+    run("time_distributed_conv2d", "TimeDistributed",
+        {"layer": {"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 2, "activation": "relu"}}},
+        img(2, 3, 3, 3, 2))
+    run("time_distributed_dense", "TimeDistributed",
+        {"layer": {"class_name": "Dense", "config": {"units": 3, "activation": "tanh"}}}, img(2, 4, 3))
+    run("time_distributed_batch_normalization_training", "TimeDistributed",
+        {"layer": {"class_name": "BatchNormalization", "config": {"momentum": 0.5}}}, img(2, 3, 4), training=True)
     write("conv_layers.json", {"cases": cases})
 
 

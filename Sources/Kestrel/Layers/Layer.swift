@@ -188,6 +188,11 @@ open class Layer {
     /// Whether backward needs the layer's input values (if not, a plan may reuse that buffer).
     open var backwardNeedsInput: Bool { true }
 
+    /// Whether, in training, a sample's output depends on the other samples of its batch
+    /// (BatchNormalization's batch statistics, RandomCrop's one window per batch), so that
+    /// `TimeDistributed` must call it once per step, as Keras 3 does, not on all steps at once.
+    open var couplesSamplesInTraining: Bool { false }
+
     /// The sigmoid or softmax the layer applies last, when a cross-entropy loss on its output
     /// may be computed from the values before it instead (Keras's TensorFlow backend does the
     /// same with `_keras_logits`): exact, and no gradient lost to a saturated activation.
@@ -283,6 +288,7 @@ open class Layer {
         weightSpecs = specs
         store = own
         storeOffset = 0
+        storeDidChange()
         builtInputShapes = inputShapes
         builtOutputShape = out
         return out
@@ -315,7 +321,12 @@ open class Layer {
         }
         store = newStore
         storeOffset = offset
+        storeDidChange()
     }
+
+    /// Called when the layer's weights move to another store (built, or gathered into a
+    /// model's flat buffer); a wrapper points the layer it wraps at the same weights here.
+    func storeDidChange() {}
 
     /// The current weights as tensors, in `weightSpecs` order (Keras `get_weights`).
     public func getWeights() -> [Tensor] {

@@ -79,6 +79,8 @@ public final class BatchNormalization: Layer {
         return (workspace, workspace + channels, workspace + 2 * channels, sums)
     }
 
+    public override var couplesSamplesInTraining: Bool { true }
+
     public override var config: [String: String] {
         ["name": name, "axis": "\(axis)", "momentum": "\(momentum)", "epsilon": "\(epsilon)",
          "center": "\(center)", "scale": "\(scale)"]

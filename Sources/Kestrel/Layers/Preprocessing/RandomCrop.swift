@@ -52,6 +52,7 @@ public final class RandomCrop: Layer {
     private var cropsInTraining: Bool { inputRows >= height && inputColumns >= width }
 
     public override var backwardNeedsInput: Bool { false }
+    public override var couplesSamplesInTraining: Bool { true }
     public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int { training ? 2 : 0 }
     public override var config: [String: String] {
         ["name": name, "height": "\(height)", "width": "\(width)", "seed": seed.map { "\($0)" } ?? "None"]
