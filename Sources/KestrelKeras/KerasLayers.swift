@@ -312,9 +312,9 @@ enum KerasLayers {
             c["recurrent_initializer"] = initializerConfig(l.recurrentInitializer)
             c["bias_initializer"] = initializerConfig(l.biasInitializer)
             writePenalties(&c, [("kernel", nil, nil), ("recurrent", nil, nil), ("bias", nil, nil)])
-            c["dropout"] = 0.0
+            c["dropout"] = jsonNumber(l.dropout)
             c["recurrent_dropout"] = 0.0
-            c["seed"] = NSNull()
+            c["seed"] = seedJSON(l.seed)
         case let l as Bidirectional:
             className = "Bidirectional"
             c["merge_mode"] = l.mergeMode.rawValue
@@ -918,9 +918,9 @@ enum KerasLayers {
         case "LSTM", "GRU", "SimpleRNN":
             let units = try c.int("units")
             guard units > 0, units <= 1 << 20 else { throw KestrelError.fileError("\(c.context): 'units' must be positive, found \(units)") }
-            // `unroll` only changes how Keras schedules the steps, `zero_output_for_mask` acts only on
-            // masked steps (Kestrel has no masks) and `seed` only on dropout: all are accepted.
-            try requireDefaults(c, className, name, zero: ["dropout", "recurrent_dropout"], false: ["return_state", "stateful"],
+            // `unroll` only changes how Keras schedules the steps and `zero_output_for_mask` acts only
+            // on masked steps (Kestrel has no masks): both are accepted.
+            try requireDefaults(c, className, name, zero: ["recurrent_dropout"], false: ["return_state", "stateful"],
                                 null: ["kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
                                        "kernel_constraint", "recurrent_constraint", "bias_constraint"])
             let activationFunction = c.has("activation") ? try activation(c, "activation") : .tanh
@@ -930,21 +930,26 @@ enum KerasLayers {
             let recurrent = try initializer(c, "recurrent_initializer", default: .orthogonal)
             let bias = try initializer(c, "bias_initializer", default: .zeros)
             let sequences = try c.bool("return_sequences", default: false), backwards = try c.bool("go_backwards", default: false)
+            let dropout = try c.float("dropout", default: 0), dropoutSeed = seed(c)
+            guard dropout >= 0, dropout < 1 else {
+                throw KestrelError.fileError("\(c.context): \(className) dropout must be in [0, 1), found \(dropout)")
+            }
             switch className {
             case "LSTM":
                 layer = LSTM(units, activation: activationFunction, recurrentActivation: recurrentActivation, useBias: useBias,
                              kernelInitializer: kernel, recurrentInitializer: recurrent, biasInitializer: bias,
-                             unitForgetBias: try c.bool("unit_forget_bias", default: true),
+                             unitForgetBias: try c.bool("unit_forget_bias", default: true), dropout: dropout, seed: dropoutSeed,
                              returnSequences: sequences, goBackwards: backwards, name: name)
             case "GRU":
                 layer = GRU(units, activation: activationFunction, recurrentActivation: recurrentActivation, useBias: useBias,
                             kernelInitializer: kernel, recurrentInitializer: recurrent, biasInitializer: bias,
+                            dropout: dropout, seed: dropoutSeed,
                             returnSequences: sequences, goBackwards: backwards, resetAfter: try c.bool("reset_after", default: true),
                             name: name)
             default:
                 layer = SimpleRNN(units, activation: activationFunction, useBias: useBias, kernelInitializer: kernel,
-                                  recurrentInitializer: recurrent, biasInitializer: bias, returnSequences: sequences,
-                                  goBackwards: backwards, name: name)
+                                  recurrentInitializer: recurrent, biasInitializer: bias, dropout: dropout, seed: dropoutSeed,
+                                  returnSequences: sequences, goBackwards: backwards, name: name)
             }
         case "Bidirectional":
             // Keras's merge_mode null returns the two halves as a list, which Kestrel's layers cannot.

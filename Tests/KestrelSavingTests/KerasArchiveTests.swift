@@ -341,8 +341,8 @@ final class KerasArchiveTests: XCTestCase {
     static func recurrentModel() -> Sequential {
         Sequential {
             Input(shape: [6, 3])
-            GRU(4, returnSequences: true, name: "encoder")
-            Bidirectional(SimpleRNN(3, activation: .relu, returnSequences: true, name: "simple_rnn"), mergeMode: .sum,
+            GRU(4, dropout: 0.25, seed: 11, returnSequences: true, name: "encoder")
+            Bidirectional(SimpleRNN(3, activation: .relu, dropout: 0.1, returnSequences: true, name: "simple_rnn"), mergeMode: .sum,
                           name: "summed")
             // (Keras infers a concatenation's size as twice the forward half's: the halves match.)
             Bidirectional(GRU(3, resetAfter: false), backwardLayer: LSTM(3, goBackwards: true, name: "reader"), name: "mixed")
@@ -446,6 +446,8 @@ final class KerasArchiveTests: XCTestCase {
         XCTAssertEqual(try loaded.optimizerState(), try model.optimizerState())
         let summed = try XCTUnwrap(loaded.layers[1] as? Bidirectional)
         XCTAssertEqual(summed.mergeMode, .sum)
+        XCTAssertEqual([(loaded.layers[0] as? GRU)?.dropout, summed.forwardLayer.dropout, summed.backwardLayer.dropout], [0.25, 0.1, 0.1])
+        XCTAssertEqual((loaded.layers[0] as? GRU)?.seed, 11)
         XCTAssertEqual(summed.forwardLayer.activation, .relu)
         XCTAssertEqual([summed.forwardLayer.name, summed.backwardLayer.name], ["forward_simple_rnn", "backward_simple_rnn"])
         let mixed = try XCTUnwrap(loaded.layers[2] as? Bidirectional)

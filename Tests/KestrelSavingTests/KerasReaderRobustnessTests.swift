@@ -259,12 +259,11 @@ final class KerasReaderRobustnessTests: XCTestCase {
         let l2: [String: Any] = ["class_name": "L2", "config": ["l2": 0.01]]
         let dense: [String: Any] = ["class_name": "Dense", "config": ["name": "d", "units": 2]]
         for (source, layer, key, value, message) in [
-            (recurrentPath, "encoder", "dropout", 0.3 as Any, "GRU 'encoder': 'dropout' must be 0"),
+            (recurrentPath, "encoder", "dropout", 1.5 as Any, "GRU dropout must be in [0, 1), found 1.5"),
             (recurrentPath, "encoder", "return_state", true, "GRU 'encoder': 'return_state' must be false"),
             (recurrentPath, "summed", "merge_mode", NSNull(), "Bidirectional 'summed': 'merge_mode' must be concat, sum, mul or ave"),
             (recurrentPath, "summed", "merge_mode", "max", "Bidirectional merge_mode 'max' is not supported (only concat, sum, mul and ave)"),
             (recurrentPath, "mixed", "layer", dense, "Bidirectional 'mixed': 'layer' must be an LSTM, GRU or SimpleRNN"),
-            (sequencePath, "encoder", "dropout", 0.2 as Any, "LSTM 'encoder': 'dropout' must be 0 (Kestrel does not implement other values), found 0.2"),
             (sequencePath, "encoder", "recurrent_dropout", 0.5, "LSTM 'encoder': 'recurrent_dropout' must be 0"),
             (sequencePath, "encoder", "return_state", true, "LSTM 'encoder': 'return_state' must be false (Kestrel does not implement other values), found true"),
             (sequencePath, "encoder", "stateful", true, "LSTM 'encoder': 'stateful' must be false"),
@@ -281,6 +280,17 @@ final class KerasReaderRobustnessTests: XCTestCase {
             let path = try setting(source, layer: layer, key, value)
             assertFileError(path, containing: message) { _ = try Model.load(from: path) }
         }
+
+        // Input dropout is implemented: it loads, with its seed.
+        let dropping = try Model.load(from: try edited(sequencePath, layer: "encoder") { entry in
+            var config = entry["config"] as! [String: Any]
+            config["dropout"] = 0.2
+            config["seed"] = 7
+            entry["config"] = config
+        })
+        let encoder = try XCTUnwrap(dropping.layers.first { $0.name == "encoder" } as? LSTM)
+        XCTAssertEqual(encoder.dropout, 0.2)
+        XCTAssertEqual(encoder.seed, 7)
 
         // Call options: a causal mask, an initial state.
         func calling(_ source: String, layer: String, _ key: String, _ value: Any) throws -> String {

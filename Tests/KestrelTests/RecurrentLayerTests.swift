@@ -126,6 +126,36 @@ final class RecurrentLayerTests: XCTestCase {
                                                y: Tensor(labels: (0..<20).map { $0 % 3 }), batchSize: 8)
     }
 
+    /// Keras's `dropout`: one mask per sequence (the same features dropped at every step),
+    /// kept features scaled by 1/(1 − rate); nothing dropped in inference.
+    func testInputDropoutMasksEachSequenceOnceInTrainingOnly() throws {
+        Kestrel.setRandomSeed(6)
+        for layer in [LSTM(3, dropout: 0.4), GRU(3, dropout: 0.4, returnSequences: true), SimpleRNN(3, dropout: 0.4, goBackwards: true)]
+            as [RecurrentLayer] {
+            try LayerHarness(layer, inputShapes: [[4, 5]], batch: 3, training: true).check(epsilon: 3e-3, label: " \(layer.className)")
+        }
+        try LayerHarness(Bidirectional(GRU(2, dropout: 0.3)), inputShapes: [[3, 4]], batch: 2, training: true)
+            .check(epsilon: 3e-3, label: " bidirectional")
+        // With every kernel row but one zero, the output only sees that input feature; when the
+        // mask drops it, every step of the sequence loses it, so the last state is the bias's.
+        let layer = SimpleRNN(1, activation: .linear, dropout: 0.5, seed: 3)
+        try layer.build(inputShape: [3, 4])
+        try layer.setWeights([Tensor(shape: [4, 1], scalars: [1, 0, 0, 0]), Tensor(shape: [1, 1], scalars: [1]),
+                              Tensor(shape: [1], scalars: [0])])
+        let x = Tensor(shape: [200, 3, 4], scalars: Array(repeating: 1, count: 2400))
+        let inference = try layer(x).scalars
+        XCTAssertEqual(Set(inference), [3], "inference: 1 + 1 + 1 through the identity recurrence")
+        let training = try layer(x, training: true).scalars
+        // Kept: every step adds 1/(1 − 0.5) = 2; dropped: every step adds 0.
+        XCTAssertEqual(Set(training), [0, 6])
+        XCTAssertEqual(Double(training.filter { $0 == 0 }.count) / 200, 0.5, accuracy: 0.1)
+        assertThrowsMessage(try LSTM(2, dropout: 1).build(inputShape: [3, 2]), contains: ["LSTM", "dropout", "1.0"])
+        let model = Sequential { Input(shape: [6, 4]); LSTM(5, dropout: 0.2, returnSequences: true); GRU(4, dropout: 0.3); Dense(3) }
+        model.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true))
+        try assertTrainingStepsAllocateNothing(model, x: Tensor.randomUniform([20, 6, 4]),
+                                               y: Tensor(labels: (0..<20).map { $0 % 3 }), batchSize: 8)
+    }
+
     func testBidirectionalShapesWeightsAndErrors() throws {
         XCTAssertEqual(try Bidirectional(LSTM(4)).build(inputShape: [5, 3]), [8])
         XCTAssertEqual(try Bidirectional(GRU(4, returnSequences: true)).build(inputShape: [5, 3]), [5, 8])

@@ -21,19 +21,20 @@ public final class GRU: RecurrentLayer {
     public init(_ units: Int, activation: ActivationFunction = .tanh, recurrentActivation: ActivationFunction = .sigmoid,
                 useBias: Bool = true, kernelInitializer: Initializer = .glorotUniform,
                 recurrentInitializer: Initializer = .orthogonal, biasInitializer: Initializer = .zeros,
+                dropout: Float = 0, seed: UInt64? = nil,
                 returnSequences: Bool = false, goBackwards: Bool = false, resetAfter: Bool = true,
                 inputShape: [Int]? = nil, name: String? = nil) {
         self.recurrentActivation = recurrentActivation
         self.resetAfter = resetAfter
         super.init(units: units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
                    recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
-                   returnSequences: returnSequences, goBackwards: goBackwards, inputShape: inputShape, name: name)
+                   dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: goBackwards, inputShape: inputShape, name: name)
     }
 
     override func reversedCopy(name: String) -> RecurrentLayer {
         GRU(units, activation: activation, recurrentActivation: recurrentActivation, useBias: useBias,
             kernelInitializer: kernelInitializer, recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
-            returnSequences: returnSequences, goBackwards: !goBackwards, resetAfter: resetAfter, name: name)
+            dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: !goBackwards, resetAfter: resetAfter, name: name)
     }
 
     override var gateCount: Int { 3 }
@@ -49,8 +50,7 @@ public final class GRU: RecurrentLayer {
         return specs
     }
 
-    public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int {
-        guard inputShapes[0].count == 2 else { return 0 }
+    override func stateWorkspaceSize(batch: Int, inputShapes: [[Int]]) -> Int {
         return Workspace.size(steps: inputShapes[0][0], batch: batch, features: inputShapes[0][1], units: units)
     }
 

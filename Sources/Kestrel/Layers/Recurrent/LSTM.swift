@@ -22,19 +22,20 @@ public final class LSTM: RecurrentLayer {
     public init(_ units: Int, activation: ActivationFunction = .tanh, recurrentActivation: ActivationFunction = .sigmoid,
                 useBias: Bool = true, kernelInitializer: Initializer = .glorotUniform,
                 recurrentInitializer: Initializer = .orthogonal, biasInitializer: Initializer = .zeros,
-                unitForgetBias: Bool = true, returnSequences: Bool = false, goBackwards: Bool = false,
+                unitForgetBias: Bool = true, dropout: Float = 0, seed: UInt64? = nil,
+                returnSequences: Bool = false, goBackwards: Bool = false,
                 inputShape: [Int]? = nil, name: String? = nil) {
         self.recurrentActivation = recurrentActivation
         self.unitForgetBias = unitForgetBias
         super.init(units: units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
                    recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
-                   returnSequences: returnSequences, goBackwards: goBackwards, inputShape: inputShape, name: name)
+                   dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: goBackwards, inputShape: inputShape, name: name)
     }
 
     override func reversedCopy(name: String) -> RecurrentLayer {
         LSTM(units, activation: activation, recurrentActivation: recurrentActivation, useBias: useBias,
              kernelInitializer: kernelInitializer, recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
-             unitForgetBias: unitForgetBias, returnSequences: returnSequences, goBackwards: !goBackwards, name: name)
+             unitForgetBias: unitForgetBias, dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: !goBackwards, name: name)
     }
 
     override var gateCount: Int { 4 }
@@ -62,8 +63,7 @@ public final class LSTM: RecurrentLayer {
                              generator: &generator)
     }
 
-    public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int {
-        guard inputShapes[0].count == 2 else { return 0 }
+    override func stateWorkspaceSize(batch: Int, inputShapes: [[Int]]) -> Int {
         return Workspace.size(steps: inputShapes[0][0], batch: batch, features: inputShapes[0][1], units: units)
     }
 

@@ -3,8 +3,9 @@ import CKestrelKernels
 /// What the recurrent layers share: input samples `(timesteps, features)`; the output is the
 /// last hidden state `(units)`, or every hidden state `(timesteps, units)` with
 /// `returnSequences`; weights in Keras's layout (`kernel`, `recurrent_kernel`, `bias`), so
-/// Keras weights load unchanged. Dropout, `returnState`, statefulness and masking are not
-/// supported.
+/// Keras weights load unchanged. `dropout` drops input features in training, one mask per
+/// sequence shared by its steps, as Keras does; recurrent dropout, `returnState`, statefulness
+/// and masking are not supported.
 public class RecurrentLayer: Layer {
     /// The size of the hidden state.
     public let units: Int
@@ -23,10 +24,17 @@ public class RecurrentLayer: Layer {
     /// Whether the sequence is read from its last step to its first; returned sequences are
     /// then in that reading order, as in Keras.
     public let goBackwards: Bool
+    /// The fraction of input features dropped in training (Keras `dropout`): one mask per
+    /// sequence, the same at every step, the kept features scaled by `1 / (1 - dropout)`.
+    public let dropout: Float
+    /// The seed that fixes the dropout masks independently of the global generator, if given.
+    public let seed: UInt64?
 
     init(units: Int, activation: ActivationFunction, useBias: Bool, kernelInitializer: Initializer,
-         recurrentInitializer: Initializer, biasInitializer: Initializer, returnSequences: Bool, goBackwards: Bool,
-         inputShape: [Int]?, name: String?) {
+         recurrentInitializer: Initializer, biasInitializer: Initializer, dropout: Float, seed: UInt64?,
+         returnSequences: Bool, goBackwards: Bool, inputShape: [Int]?, name: String?) {
+        self.dropout = dropout
+        self.seed = seed
         self.units = units
         self.activation = activation
         self.useBias = useBias
@@ -36,6 +44,7 @@ public class RecurrentLayer: Layer {
         self.returnSequences = returnSequences
         self.goBackwards = goBackwards
         super.init(name: name, inputShape: inputShape)
+        if let seed { generator = RandomGenerator(seed: seed) }
     }
 
     /// A new layer with the same arguments reading in the other direction, named `name`
@@ -52,6 +61,9 @@ public class RecurrentLayer: Layer {
 
     public override func outputShape(for inputShape: [Int]) throws -> [Int] {
         try checkRecurrentArguments(self, units: units, activations: activationArguments)
+        guard dropout >= 0 && dropout < 1 else {
+            throw KestrelError.invalidArgument("\(name) (\(className)): dropout must be in [0, 1), found \(dropout)")
+        }
         let (steps, _) = try sequenceShape(self, inputShape)
         return returnSequences ? [steps, units] : [units]
     }
@@ -69,7 +81,7 @@ public class RecurrentLayer: Layer {
     /// The arguments every recurrent layer shares, for `config`.
     var recurrentConfig: [String: String] {
         ["name": name, "units": "\(units)", "activation": activation.kerasName, "use_bias": "\(useBias)",
-         "return_sequences": "\(returnSequences)", "go_backwards": "\(goBackwards)"]
+         "return_sequences": "\(returnSequences)", "go_backwards": "\(goBackwards)", "dropout": "\(dropout)"]
     }
 
     /// Writes the output from the time-major hidden states `(steps + 1, batch, units)` whose
@@ -83,12 +95,44 @@ public class RecurrentLayer: Layer {
         }
     }
 
-    /// Forward's first step: the inputs time-major in reading order into `x`, and every step's
-    /// input projection `x·kernel` at once into `projections` (`columns` per row).
+    /// The floats the layer's own state needs between forward and backward (each layer's).
+    func stateWorkspaceSize(batch: Int, inputShapes: [[Int]]) -> Int {
+        preconditionFailure("\(className) must size its workspace")
+    }
+
+    public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int {
+        guard inputShapes[0].count == 2 else { return 0 }
+        // Then, when dropping, each sample's input mask.
+        return stateWorkspaceSize(batch: batch, inputShapes: inputShapes)
+            + (training && dropout > 0 ? batch * inputShapes[0][1] : 0)
+    }
+
+    /// The input dropout mask `(batch, features)` of this call, or nil when nothing is dropped.
+    private func dropoutMask(_ c: LayerContext) -> UnsafeMutablePointer<Float>? {
+        guard c.training && dropout > 0 else { return nil }
+        return c.workspace + stateWorkspaceSize(batch: c.batch, inputShapes: c.inputShapes)
+    }
+
+    /// Multiplies every step of the time-major `x` `(steps, batch, features)` by the mask.
+    private func applyMask(_ mask: UnsafePointer<Float>, to x: UnsafeMutablePointer<Float>, steps: Int, rows: Int) {
+        for s in 0..<steps {
+            let block = x + s * rows
+            for i in 0..<rows { block[i] *= mask[i] }
+        }
+    }
+
+    /// Forward's first step: the inputs time-major in reading order into `x` (dropped out in
+    /// training), and every step's input projection `x·kernel` at once into `projections`
+    /// (`columns` per row).
     func projectInputs(_ c: LayerContext, into x: UnsafeMutablePointer<Float>, projections: UnsafeMutablePointer<Float>,
                        columns: Int) {
         let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch
         toTimeMajor(c.input, x, steps: t, batch: b, features: f, reversed: goBackwards)
+        if let mask = dropoutMask(c) {
+            let keep = 1 / (1 - dropout)
+            for i in 0..<(b * f) { mask[i] = c.generator.nextUnitFloat() >= dropout ? keep : 0 }
+            applyMask(mask, to: x, steps: t, rows: b * f)
+        }
         Kernels.gemm(transposeA: false, transposeB: false, m: t * b, n: columns, k: f, alpha: 1, a: x, lda: f,
                      b: c.weights[0], ldb: columns, beta: 0, c: projections, ldc: columns)
     }
@@ -108,6 +152,7 @@ public class RecurrentLayer: Layer {
         if let dx = c.inputGradient {
             Kernels.gemm(transposeA: false, transposeB: true, m: t * b, n: f, k: g, alpha: 1, a: gradients, lda: g,
                          b: c.weights[0], ldb: g, beta: 0, c: scratch, ldc: f)
+            if let mask = dropoutMask(c) { applyMask(mask, to: scratch, steps: t, rows: b * f) }
             fromTimeMajor(scratch, dx, steps: t, batch: b, features: f, reversed: goBackwards)
         }
     }

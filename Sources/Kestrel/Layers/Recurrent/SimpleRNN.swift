@@ -5,17 +5,18 @@ public final class SimpleRNN: RecurrentLayer {
     /// A SimpleRNN layer with `units` hidden units and Keras's defaults.
     public init(_ units: Int, activation: ActivationFunction = .tanh, useBias: Bool = true,
                 kernelInitializer: Initializer = .glorotUniform, recurrentInitializer: Initializer = .orthogonal,
-                biasInitializer: Initializer = .zeros, returnSequences: Bool = false, goBackwards: Bool = false,
+                biasInitializer: Initializer = .zeros, dropout: Float = 0, seed: UInt64? = nil,
+                returnSequences: Bool = false, goBackwards: Bool = false,
                 inputShape: [Int]? = nil, name: String? = nil) {
         super.init(units: units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
                    recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
-                   returnSequences: returnSequences, goBackwards: goBackwards, inputShape: inputShape, name: name)
+                   dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: goBackwards, inputShape: inputShape, name: name)
     }
 
     override func reversedCopy(name: String) -> RecurrentLayer {
         SimpleRNN(units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
                   recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
-                  returnSequences: returnSequences, goBackwards: !goBackwards, name: name)
+                  dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: !goBackwards, name: name)
     }
 
     public override func weightSpecs(forInputs shapes: [[Int]]) throws -> [WeightSpec] {
@@ -25,8 +26,7 @@ public final class SimpleRNN: RecurrentLayer {
         return specs
     }
 
-    public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int {
-        guard inputShapes[0].count == 2 else { return 0 }
+    override func stateWorkspaceSize(batch: Int, inputShapes: [[Int]]) -> Int {
         let t = inputShapes[0][0], f = inputShapes[0][1], b = batch, u = units
         return 2 * t * b * f + (t + 1) * b * u + t * b * u + b * u
     }
