@@ -250,6 +250,7 @@ public final class PReLU: Layer {
     // so that forward and backward map elements to slopes without allocating.
     private var sampleShape: [Int] = []
     private var alphaStrides: [Int] = []
+    private var perChannel = false
 
     /// A PReLU layer with Keras's defaults.
     public init(alphaInitializer: Initializer = .zeros, alphaRegularizer: Regularizer? = nil,
@@ -291,6 +292,8 @@ public final class PReLU: Layer {
             alphaStrides[k] = step
             step *= shape[k]
         }
+        // One slope per channel (every other axis shared), the usual case for images.
+        perChannel = alphaStrides.dropLast().allSatisfy { $0 == 0 } && alphaStrides.last == 1
         return [WeightSpec(name: "alpha", shape: shape, initializer: alphaInitializer)]
     }
 
@@ -303,6 +306,7 @@ public final class PReLU: Layer {
     @inline(__always)
     private func alphaIndex(_ i: Int) -> Int {
         if sharedAxes == nil { return i }
+        if perChannel { return i % sampleShape[sampleShape.count - 1] }
         var rest = i, index = 0
         for k in stride(from: sampleShape.count - 1, through: 0, by: -1) {
             let d = sampleShape[k]
