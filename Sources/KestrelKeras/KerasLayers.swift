@@ -196,6 +196,19 @@ enum KerasLayers {
             c["mode"] = l.mode.rawValue
             c["seed"] = seedJSON(l.seed)
             c["data_format"] = "channels_last"
+        case let l as RandomInvert:
+            className = "RandomInvert"
+            // The probability's range as Keras keeps it (one number f is 0…f in both).
+            let p = l.probabilityRange ?? (0, 0)
+            c["factor"] = [jsonNumber(p.lower), jsonNumber(p.upper)]
+            c["value_range"] = [jsonNumber(l.valueRange.lowerBound), jsonNumber(l.valueRange.upperBound)]
+            c["seed"] = seedJSON(l.seed)
+            c["data_format"] = "channels_last"
+        case let l as RandomGrayscale:
+            className = "RandomGrayscale"
+            c["factor"] = jsonNumber(l.factor)
+            c["seed"] = seedJSON(l.seed)
+            c["data_format"] = "channels_last"
         case let l as ColorAugmentation:
             switch l {
             case let contrast as RandomContrast:
@@ -497,7 +510,7 @@ enum KerasLayers {
         "Conv1DTranspose", "ZeroPadding1D", "Cropping1D", "UpSampling1D", "Rescaling", "Normalization", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
         "RandomContrast", "RandomBrightness", "RandomCrop", "Embedding", "LSTM", "GRU", "SimpleRNN", "Bidirectional", "MultiHeadAttention",
         "ELU", "PReLU", "GaussianNoise", "GaussianDropout", "AlphaDropout", "Identity", "UnitNormalization", "GroupNormalization",
-        "Attention", "AdditiveAttention", "TimeDistributed",
+        "Attention", "AdditiveAttention", "TimeDistributed", "RandomInvert", "RandomGrayscale",
     ]
 
     /// A layer from its Keras class name and config; throws for unknown classes and bad values.
@@ -805,6 +818,21 @@ enum KerasLayers {
                 layer = RandomTranslation(heightFactor: try range("height_factor"), widthFactor: try range("width_factor"),
                                           fillMode: fill, interpolation: interpolation, seed: seed, fillValue: value, name: name)
             }
+        case "RandomInvert":
+            try channelsLast(c)
+            var valueRange: ClosedRange<Float> = 0...255
+            if c.has("value_range") {
+                guard let list = c.values["value_range"] as? [Any], list.count == 2, let a = jsonDouble(list[0]),
+                      let b = jsonDouble(list[1]), a.isFinite, b.isFinite else {
+                    throw KestrelError.fileError("\(c.context): 'value_range' should be a list of two numbers, found \(describeJSON(c.values["value_range"]))")
+                }
+                valueRange = Float(min(a, b))...Float(max(a, b))
+            }
+            layer = RandomInvert(factor: c.has("factor") ? try augmentationRange(c, "factor") : 1.0, valueRange: valueRange,
+                                 seed: Self.seed(c), name: name)
+        case "RandomGrayscale":
+            try channelsLast(c)
+            layer = RandomGrayscale(factor: try c.float("factor", default: 0.5), seed: Self.seed(c), name: name)
         case "RandomContrast", "RandomBrightness":
             try channelsLast(c)
             guard let list = c.values["value_range"] as? [Any], list.count == 2, let a = jsonDouble(list[0]),

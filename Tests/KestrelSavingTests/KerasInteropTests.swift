@@ -303,6 +303,11 @@ final class KerasInteropTests: XCTestCase {
                 let brightness = try XCTUnwrap(model.layers[6] as? RandomBrightness)
                 XCTAssertEqual(brightness.factor.bounds?.lower ?? 0, -0.2, accuracy: 1e-7)
                 XCTAssertEqual(brightness.valueRange, 0...1)
+                let invert = try XCTUnwrap(model.layers[7] as? RandomInvert)
+                XCTAssertEqual(invert.probabilityRange?.lower ?? 0, 0.2, accuracy: 1e-7)
+                XCTAssertEqual(invert.probabilityRange?.upper ?? 0, 0.6, accuracy: 1e-7)
+                XCTAssertEqual(invert.seed, 5)
+                XCTAssertEqual((model.layers[9] as? RandomGrayscale)?.factor ?? 0, 0.3, accuracy: 1e-7)
             }
             if name == "sequence" {
                 XCTAssertEqual(model.layers.map(\.className), ["Embedding", "LSTM", "LSTM", "Dense"])

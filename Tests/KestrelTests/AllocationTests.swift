@@ -56,6 +56,8 @@ final class AllocationTests: XCTestCase {
             RandomTranslation(heightFactor: 0.1, widthFactor: 0.2, fillMode: .wrap, interpolation: .nearest)
             RandomContrast(0.2, valueRange: -2...2)
             RandomBrightness(0.1, valueRange: -2...2)
+            RandomInvert(valueRange: -2...2)
+            RandomGrayscale()
             RandomCrop(9, 9)
             Resizing(12, 9)
             ZeroPadding2D(padding: 1)

@@ -228,4 +228,37 @@ final class ColorAndCropAugmentationTests: XCTestCase {
         }
         XCTAssertEqual(seen.count, (rows - height + 1) * (columns - width + 1))
     }
+
+    func testRandomInvertAndGrayscaleChooseImagesWithKerasProbabilities() throws {
+        try LayerHarness(RandomInvert(factor: [0.5, 0.5], valueRange: 0...1), inputShapes: [[3, 2, 2]], batch: 4).check(label: " invert")
+        try LayerHarness(RandomGrayscale(), inputShapes: [[2, 3, 3]], batch: 4).check(label: " grayscale")
+        let x = Tensor.randomUniform([400, 2, 2, 3], minval: 0, maxval: 1)
+        // One number f draws each image's probability from 0…f (Keras 3): 1.0 inverts half.
+        let inverted = try RandomInvert(valueRange: 0...1, seed: 3)(x, training: true)
+        var count = 0
+        for b in 0..<400 {
+            let first = b * 12
+            if abs(inverted.scalars[first] - (1 - x.scalars[first])) < 1e-6 && abs(inverted.scalars[first] - x.scalars[first]) > 1e-6 {
+                count += 1
+                for i in first..<(first + 12) { XCTAssertEqual(inverted.scalars[i], 1 - x.scalars[i], accuracy: 1e-6) }
+            } else {
+                XCTAssertEqual(Array(inverted.scalars[first..<(first + 12)]), Array(x.scalars[first..<(first + 12)]))
+            }
+        }
+        XCTAssertEqual(Double(count) / 400, 0.5, accuracy: 0.08)
+        let grey = try RandomGrayscale(factor: 0.3, seed: 4)(x, training: true)
+        var greyCount = 0
+        for p in 0..<(400 * 4) {
+            let (r, g, b) = (x.scalars[3 * p], x.scalars[3 * p + 1], x.scalars[3 * p + 2])
+            guard grey.scalars[3 * p] != r || grey.scalars[3 * p + 1] != g else { continue }
+            greyCount += 1
+            let luma = 0.2989 * r + 0.587 * g + 0.114 * b
+            for k in 0..<3 { XCTAssertEqual(grey.scalars[3 * p + k], luma, accuracy: 1e-6) }
+        }
+        XCTAssertEqual(Double(greyCount) / 1600, 0.3, accuracy: 0.08)
+        XCTAssertEqual(try RandomGrayscale(factor: 1)(x).scalars, x.scalars, "inference passes images through")
+        assertThrowsMessage(try RandomGrayscale().build(inputShape: [4, 4, 2]), contains: ["RandomGrayscale", "3 channels", "[4, 4, 2]"])
+        assertThrowsMessage(try RandomGrayscale(factor: 1.5).build(inputShape: [4, 4, 3]), contains: ["factor", "1.5"])
+        assertThrowsMessage(try RandomInvert(factor: [0.2, 1.4]).build(inputShape: [4, 4, 1]), contains: ["RandomInvert", "factor"])
+    }
 }

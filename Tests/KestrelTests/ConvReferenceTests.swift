@@ -230,6 +230,13 @@ final class ConvReferenceTests: XCTestCase {
         case "GaussianDropout": return GaussianDropout(k["rate"]!.float!)
         case "AlphaDropout": return AlphaDropout(k["rate"]!.float!)
         case "Identity": return Identity()
+        case "RandomInvert":
+            guard case .list(let factor)? = k["factor"], case .list(let range)? = k["value_range"] else {
+                throw KerasFixtureError("\(c.name): RandomInvert needs a factor pair and a value range")
+            }
+            return RandomInvert(factor: AugmentationRange(factor[0].float!, factor[1].float!),
+                                valueRange: range[0].float!...range[1].float!)
+        case "RandomGrayscale": return RandomGrayscale(factor: k["factor"]!.float!)
         case "Dense": return Dense(k["units"]!.int!, activation: try activation(), useBias: useBias)
         case "TimeDistributed":
             guard case .object(let inner)? = k["layer"], case .string(let innerClass)? = inner["class_name"],

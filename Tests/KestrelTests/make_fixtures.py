@@ -413,6 +413,10 @@ def conv_layers():
     run("unit_normalization_axes_1_2", "UnitNormalization", {"axis": [1, 2]}, img(2, 2, 3, 2))
     run("unit_normalization_axis_1", "UnitNormalization", {"axis": 1}, img(2, 3, 2))
     run("identity", "Identity", {}, img(1, 3))
+    # RandomInvert and RandomGrayscale with probability 1 (Keras's draws then always apply).
+    run("random_invert_always", "RandomInvert", {"factor": [1.0, 1.0], "value_range": [-1, 2]}, img(2, 3, 2, 2),
+        training=True)
+    run("random_grayscale_always", "RandomGrayscale", {"factor": 1.0}, img(2, 2, 3, 3), training=True)
     # TimeDistributed: a convolution on each frame, a dense layer on each step, batch
     # statistics over every step of every sample.
     run("time_distributed_conv2d", "TimeDistributed",

@@ -145,7 +145,8 @@ def keras_make(directory):
         layers.RandomZoom(0.2, fill_mode="constant", fill_value=0.5),
         layers.RandomTranslation((-0.1, 0.2), 0.2, interpolation="nearest", fill_mode="wrap"),
         layers.RandomContrast(0.2, seed=4), layers.RandomBrightness((-0.2, 0.1), value_range=(0, 1)),
-        layers.Conv2D(2, 3), layers.Flatten(), layers.Dense(3),
+        layers.RandomInvert((0.2, 0.6), value_range=(0, 1), seed=5), layers.Conv2D(3, 3),
+        layers.RandomGrayscale(0.3, seed=6), layers.Flatten(), layers.Dense(3),
     ])
 
     # Sequences: token ids through Embedding and two LSTMs (one reading backwards); attention:
