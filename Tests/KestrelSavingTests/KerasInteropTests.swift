@@ -20,18 +20,19 @@ final class KerasInteropTests: XCTestCase {
         let x = Tensor.randomUniform([16, 28, 28])
         let labels = Tensor(shape: [16], scalars: (0..<16).map { Float($0 % 10) })
         _ = try mlp.fit(x, labels, batchSize: 8, epochs: 1, verbose: 0)
-        try compareWithKeras(mlp, inputs: [x], dir: dir, name: "mlp")
+        var cases: [(model: Model, inputs: [Tensor], name: String)] = [(mlp, [x], "mlp")]
 
         let functional = try KerasArchiveTests.functional()
         let a = Tensor.randomUniform([5, 6], minval: -1, maxval: 1)
         let b = Tensor.randomUniform([5, 6], minval: -1, maxval: 1)
-        try compareWithKeras(functional, inputs: [a, b], dir: dir, name: "functional")
+        cases.append((functional, [a, b], "functional"))
 
         let activations = Sequential([InputLayer(shape: [7]), Dense(6, activation: .gelu), Dense(6, activation: .selu),
                                       Dense(6, activation: .swish), ReLU(maxValue: 0.7, negativeSlope: 0.1, threshold: 0.05),
                                       LeakyReLU(negativeSlope: 0.3), Dense(4, activation: .softsign), Reshape([2, 2]),
                                       Softmax(axis: 1)])
-        try compareWithKeras(activations, inputs: [Tensor.randomUniform([4, 7], minval: -2, maxval: 2)], dir: dir, name: "activations")
+        cases.append((activations, [Tensor.randomUniform([4, 7], minval: -2, maxval: 2)], "activations"))
+        try compareWithKeras(cases, dir: dir)
     }
 
     /// ELU, PReLU, the noise layers, Identity, GroupNormalization (instance normalization
@@ -104,7 +105,7 @@ final class KerasInteropTests: XCTestCase {
         cnn.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy())
         let x = Tensor.randomUniform([6, 12, 12, 2], minval: -1, maxval: 1)
         _ = try cnn.fit(x, Tensor(shape: [6], scalars: (0..<6).map { Float($0 % 5) }), batchSize: 3, epochs: 2, verbose: 0)
-        try compareWithKeras(cnn, inputs: [x], dir: dir, name: "cnn")
+        var cases: [(model: Model, inputs: [Tensor], name: String)] = [(cnn, [x], "cnn")]
 
         let reshaping = Sequential {
             Input(shape: [5, 4, 2])
@@ -139,8 +140,9 @@ final class KerasInteropTests: XCTestCase {
             Flatten()
             Dense(2)
         }
-        try compareWithKeras(convolutions, inputs: [Tensor.randomUniform([2, 6, 6, 3], minval: -1, maxval: 1)], dir: dir, name: "convolutions")
-        try compareWithKeras(reshaping, inputs: [Tensor.randomUniform([3, 5, 4, 2], minval: -1, maxval: 1)], dir: dir, name: "reshaping")
+        cases.append((convolutions, [Tensor.randomUniform([2, 6, 6, 3], minval: -1, maxval: 1)], "convolutions"))
+        cases.append((reshaping, [Tensor.randomUniform([3, 5, 4, 2], minval: -1, maxval: 1)], "reshaping"))
+        try compareWithKeras(cases, dir: dir)
     }
 
     /// Keras 3 loads Kestrel's Embedding → LSTM → LSTM (backwards) → Dense and its attention
@@ -155,12 +157,12 @@ final class KerasInteropTests: XCTestCase {
         let tokens = KerasArchiveTests.tokens(samples: 16, seed: 5)
         let targets = Tensor.randomUniform([16, 2], minval: -1, maxval: 1)
         _ = try sequence.fit(tokens, targets, batchSize: 8, epochs: 1, verbose: 0)
-        try compareWithKeras(sequence, inputs: [tokens], dir: dir, name: "sequence")
         let recurrent = KerasArchiveTests.recurrentModel()
         recurrent.compile(optimizer: Adam(learningRate: 0.01), loss: MeanSquaredError())
         let series = Tensor.randomUniform([8, 6, 3], minval: -1, maxval: 1)
         _ = try recurrent.fit(series, Tensor.randomUniform([8, 2], minval: -1, maxval: 1), batchSize: 4, epochs: 1, verbose: 0)
-        try compareWithKeras(recurrent, inputs: [series], dir: dir, name: "recurrent")
+        // (Before the resumed training below moves the sequence model on.)
+        try compareWithKeras([(sequence, [tokens], "sequence"), (recurrent, [series], "recurrent")], dir: dir)
         try TensorJSON.write(tokens, to: dir.file("tokens.json"))
         try TensorJSON.write(targets, to: dir.file("targets.json"))
         try Python.helper(["keras-resume", dir.file("sequence.keras"), dir.file("tokens.json"), dir.file("targets.json"),
@@ -176,12 +178,12 @@ final class KerasInteropTests: XCTestCase {
         let queries = Tensor.randomUniform([6, 4, 6], minval: -1, maxval: 1)
         let contexts = Tensor.randomUniform([6, 3, 5], minval: -1, maxval: 1)
         _ = try attention.fit([queries, contexts], [Tensor.randomUniform([6, 2])], batchSize: 3, epochs: 1, verbose: 0)
-        try compareWithKeras(attention, inputs: [queries, contexts], dir: dir, name: "attention")
 
         let scoreAttention = try KerasArchiveTests.scoreAttentionModel()
         scoreAttention.compile(optimizer: Adam(learningRate: 0.01), loss: MeanSquaredError())
         _ = try scoreAttention.fit([queries, contexts], [Tensor.randomUniform([6, 2])], batchSize: 3, epochs: 1, verbose: 0)
-        try compareWithKeras(scoreAttention, inputs: [queries, contexts], dir: dir, name: "score-attention")
+        try compareWithKeras([(attention, [queries, contexts], "attention"), (scoreAttention, [queries, contexts], "score-attention")],
+                             dir: dir)
     }
 
     /// Python's `safetensors` reads the weights Kestrel exports, under Keras's names and under
@@ -248,21 +250,34 @@ final class KerasInteropTests: XCTestCase {
     }
 
     private func compareWithKeras(_ model: Model, inputs: [Tensor], dir: ScratchDirectory, name: String) throws {
-        let path = dir.file("\(name).keras")
-        try model.save(to: path)
-        var arguments = ["keras-predict", path]
-        for (k, x) in inputs.enumerated() {
-            let file = dir.file("\(name).input\(k).json")
-            try TensorJSON.write(x, to: file)
-            arguments.append(file)
+        try compareWithKeras([(model, inputs, name)], dir: dir)
+    }
+
+    /// Saves each model, has Keras 3 load and run them all in one Python process (importing
+    /// Keras and JAX once instead of once per model), and compares its predictions with Kestrel's.
+    private func compareWithKeras(_ cases: [(model: Model, inputs: [Tensor], name: String)], dir: ScratchDirectory) throws {
+        var jobs: [[String: Any]] = []
+        for (model, inputs, name) in cases {
+            let path = dir.file("\(name).keras")
+            try model.save(to: path)
+            var files: [String] = []
+            for (k, x) in inputs.enumerated() {
+                let file = dir.file("\(name).input\(k).json")
+                try TensorJSON.write(x, to: file)
+                files.append(file)
+            }
+            jobs.append(["model": path, "inputs": files, "output": dir.file("\(name).keras-output.json")])
         }
-        let output = dir.file("\(name).keras-output.json")
-        try Python.helper(arguments + [output])
-        let keras = try TensorJSON.read(output)
-        let ours = inputs.count == 1 ? try model.predict(inputs[0]) : try model.predict(inputs)[0]
-        let difference = maxAbsDifference(ours, keras)
-        print("interop: Keras 3 loaded Kestrel's \(name).keras; max |Kestrel − Keras| = \(difference)")
-        XCTAssertLessThanOrEqual(difference, 1e-5, name)
+        let jobsFile = dir.file("jobs-\(cases[0].name).json")
+        try JSONSerialization.data(withJSONObject: jobs).write(to: URL(fileURLWithPath: jobsFile))
+        try Python.helper(["keras-predict-many", jobsFile])
+        for (model, inputs, name) in cases {
+            let keras = try TensorJSON.read(dir.file("\(name).keras-output.json"))
+            let ours = inputs.count == 1 ? try model.predict(inputs[0]) : try model.predict(inputs)[0]
+            let difference = maxAbsDifference(ours, keras)
+            print("interop: Keras 3 loaded Kestrel's \(name).keras; max |Kestrel − Keras| = \(difference)")
+            XCTAssertLessThanOrEqual(difference, 1e-5, name)
+        }
     }
 
     func testKestrelLoadsArchivesWrittenByKeras() throws {
@@ -270,6 +285,7 @@ final class KerasInteropTests: XCTestCase {
         let names = try Python.helper(["keras-make", dir.path]).split(separator: "\n").last!.split(separator: " ").map(String.init)
         XCTAssertEqual(names, ["mlp", "activations", "cnn", "functional", "nested_sequential", "nested_functional",
                                "sequential_of_functional", "preprocessing", "augmentation", "sequence", "attention", "recurrent", "normalization"])
+        var resaved: [(model: Model, inputs: [Tensor], name: String)] = []
         for name in names {
             let model = try Model.load(from: dir.file("\(name).keras"))
             var inputs: [Tensor] = []
@@ -346,9 +362,10 @@ final class KerasInteropTests: XCTestCase {
                 // (Preprocessing: Keras's statistics and augmentation arguments, as Kestrel
                 // writes them back; sequences and attention: their weights, nested in Keras's
                 // sublayer groups.)
-                try compareWithKeras(model, inputs: inputs, dir: dir, name: "\(name)-resaved")
+                resaved.append((model, inputs, "\(name)-resaved"))
             }
         }
+        try compareWithKeras(resaved, dir: dir)
     }
 
     /// Kestrel models that use other models as layers (a Sequential in a Sequential, a

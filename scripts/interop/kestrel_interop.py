@@ -7,6 +7,9 @@ Swift side free of any array-format code.
 Commands:
   keras-predict MODEL.keras INPUT.json [INPUT2.json ...] OUTPUT.json
       Load a .keras file with keras.saving.load_model and write its predictions.
+  keras-predict-many JOBS.json
+      The same for several models in one process (Keras and JAX load once): JOBS.json is a
+      list of {"model": MODEL.keras, "inputs": [INPUT.json, ...], "output": OUTPUT.json}.
   keras-resume MODEL.keras X.json Y.json OUTPUT.json
       Load a .keras file (compiled, with optimizer state), train one epoch without shuffling
       and write the resulting weights (flattened, concatenated) and the optimizer iterations.
@@ -54,6 +57,13 @@ def keras_predict(model_path, *paths):
     xs = [read_tensor(p) for p in inputs]
     y = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
     write_tensor(output, y[0] if isinstance(y, list) else y)
+
+
+def keras_predict_many(jobs_path):
+    with open(jobs_path) as f:
+        jobs = json.load(f)
+    for job in jobs:
+        keras_predict(job["model"], *job["inputs"], job["output"])
 
 
 def keras_resume(model_path, x_path, y_path, output):
@@ -243,7 +253,8 @@ def torch_net_numpy(path, input_path, output):
 
 
 COMMANDS = {
-    "keras-predict": keras_predict, "keras-resume": keras_resume, "keras-make": keras_make,
+    "keras-predict": keras_predict, "keras-predict-many": keras_predict_many, "keras-resume": keras_resume,
+    "keras-make": keras_make,
     "onnx-run": onnx_run, "safetensors-read": safetensors_read, "torch-net-numpy": torch_net_numpy,
 }
 
