@@ -820,26 +820,14 @@ enum KerasLayers {
             }
         case "RandomInvert":
             try channelsLast(c)
-            var valueRange: ClosedRange<Float> = 0...255
-            if c.has("value_range") {
-                guard let list = c.values["value_range"] as? [Any], list.count == 2, let a = jsonDouble(list[0]),
-                      let b = jsonDouble(list[1]), a.isFinite, b.isFinite else {
-                    throw KestrelError.fileError("\(c.context): 'value_range' should be a list of two numbers, found \(describeJSON(c.values["value_range"]))")
-                }
-                valueRange = Float(min(a, b))...Float(max(a, b))
-            }
-            layer = RandomInvert(factor: c.has("factor") ? try augmentationRange(c, "factor") : 1.0, valueRange: valueRange,
-                                 seed: Self.seed(c), name: name)
+            layer = RandomInvert(factor: c.has("factor") ? try augmentationRange(c, "factor") : 1.0,
+                                 valueRange: try valueRange(c, default: 0...255), seed: Self.seed(c), name: name)
         case "RandomGrayscale":
             try channelsLast(c)
             layer = RandomGrayscale(factor: try c.float("factor", default: 0.5), seed: Self.seed(c), name: name)
         case "RandomContrast", "RandomBrightness":
             try channelsLast(c)
-            guard let list = c.values["value_range"] as? [Any], list.count == 2, let a = jsonDouble(list[0]),
-                  let b = jsonDouble(list[1]), a.isFinite, b.isFinite else {
-                throw KestrelError.fileError("\(c.context): 'value_range' should be a list of two numbers, found \(describeJSON(c.values["value_range"]))")
-            }
-            let valueRange = Float(min(a, b))...Float(max(a, b))
+            let valueRange = try valueRange(c)
             var factor = try augmentationRange(c, "factor")
             if className == "RandomContrast" {
                 // Keras reads one number f as [0, f] (contrast 1…1 + f); Kestrel's own archives write the pair.
@@ -1216,6 +1204,17 @@ enum KerasLayers {
     }
 
     /// A Keras augmentation factor: one number or a list of two.
+    /// An augmentation's `value_range`, two finite numbers in either order; `fallback` when absent
+    /// (without one, an absent range is an error).
+    private static func valueRange(_ c: JSONObject, default fallback: ClosedRange<Float>? = nil) throws -> ClosedRange<Float> {
+        if let fallback, !c.has("value_range") { return fallback }
+        guard let list = c.values["value_range"] as? [Any], list.count == 2, let a = jsonDouble(list[0]),
+              let b = jsonDouble(list[1]), a.isFinite, b.isFinite else {
+            throw KestrelError.fileError("\(c.context): 'value_range' should be a list of two numbers, found \(describeJSON(c.values["value_range"]))")
+        }
+        return Float(min(a, b))...Float(max(a, b))
+    }
+
     private static func augmentationRange(_ c: JSONObject, _ key: String) throws -> AugmentationRange {
         if let one = jsonDouble(c.values[key]) { return AugmentationRange(Float(one)) }
         guard let list = c.values[key] as? [Any], list.count == 2, let a = jsonDouble(list[0]), let b = jsonDouble(list[1]) else {

@@ -167,7 +167,12 @@ public class ScoreAttention: Layer {
 /// (scaled inside the tanh when `useScale`) times a learned scalar.
 public final class Attention: ScoreAttention {
     /// How queries and keys are scored.
-    public enum ScoreMode: String, Sendable { case dot, concat }
+    public enum ScoreMode: String, Sendable {
+        /// `query · key`.
+        case dot
+        /// `Σ tanh(query + key)` over the features.
+        case concat
+    }
 
     /// Whether a learned scalar `scale` (starting at 1) multiplies the scores.
     public let useScale: Bool

@@ -23,10 +23,7 @@ public class ColorAugmentation: Layer {
     }
 
     public override func outputShape(for inputShape: [Int]) throws -> [Int] {
-        guard inputShape.count == 3, inputShape.allSatisfy({ $0 > 0 }) else {
-            throw KestrelError.shapeMismatch(
-                "\(name) (\(className)): expected images of rank 3 (height, width, channels), found shape \(inputShape)")
-        }
+        try checkImageShape(inputShape)
         guard valueRange.lowerBound.isFinite, valueRange.upperBound.isFinite else {
             throw KestrelError.invalidArgument("\(name) (\(className)): valueRange must be finite, found \(valueRange)")
         }

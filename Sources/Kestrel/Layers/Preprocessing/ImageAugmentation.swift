@@ -78,10 +78,7 @@ public class AffineAugmentation: Layer {
     }
 
     public override func outputShape(for inputShape: [Int]) throws -> [Int] {
-        guard inputShape.count == 3, inputShape.allSatisfy({ $0 > 0 }) else {
-            throw KestrelError.shapeMismatch(
-                "\(name) (\(className)): expected images of rank 3 (height, width, channels), found shape \(inputShape)")
-        }
+        try checkImageShape(inputShape)
         try validateArguments()
         sampler = AffineSampler(height: inputShape[0], width: inputShape[1], channels: inputShape[2],
                                 interpolation: interpolation, fillMode: fillMode, fillValue: fillValue)
@@ -255,10 +252,7 @@ public final class RandomFlip: Layer {
     }
 
     public override func outputShape(for inputShape: [Int]) throws -> [Int] {
-        guard inputShape.count == 3, inputShape.allSatisfy({ $0 > 0 }) else {
-            throw KestrelError.shapeMismatch(
-                "\(name) (RandomFlip): expected images of rank 3 (height, width, channels), found shape \(inputShape)")
-        }
+        try checkImageShape(inputShape)
         return inputShape
     }
 
@@ -296,5 +290,16 @@ public final class RandomFlip: Layer {
         guard let dx = c.inputGradient, let dy = c.outputGradient else { return }
         let size = c.inputSize
         for n in 0..<c.batch { copy(dy + n * size, dx + n * size, shape: c.inputShapes[0], flip: c.workspace[n] == 1) }
+    }
+}
+
+extension Layer {
+    /// Throws unless `shape` is an image's, `(height, width, channels)` with every size positive,
+    /// naming the layer (the image layers' shared check).
+    func checkImageShape(_ shape: [Int]) throws {
+        guard shape.count == 3, shape.allSatisfy({ $0 > 0 }) else {
+            throw KestrelError.shapeMismatch(
+                "\(name) (\(className)): expected images of rank 3 (height, width, channels), found shape \(shape)")
+        }
     }
 }

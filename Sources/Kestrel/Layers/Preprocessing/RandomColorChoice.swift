@@ -15,10 +15,7 @@ public class RandomImageChoice: Layer {
     func checkArguments(_ inputShape: [Int]) throws {}
 
     public override func outputShape(for inputShape: [Int]) throws -> [Int] {
-        guard inputShape.count == 3, inputShape.allSatisfy({ $0 > 0 }) else {
-            throw KestrelError.shapeMismatch(
-                "\(name) (\(className)): expected images of rank 3 (height, width, channels), found shape \(inputShape)")
-        }
+        try checkImageShape(inputShape)
         try checkArguments(inputShape)
         return inputShape
     }

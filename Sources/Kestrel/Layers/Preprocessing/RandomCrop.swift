@@ -31,10 +31,7 @@ public final class RandomCrop: Layer {
         guard height > 0, width > 0 else {
             throw KestrelError.invalidArgument("\(name) (RandomCrop): height and width must be positive, found \(height) and \(width)")
         }
-        guard inputShape.count == 3, inputShape.allSatisfy({ $0 > 0 }) else {
-            throw KestrelError.shapeMismatch(
-                "\(name) (RandomCrop): expected images of rank 3 (height, width, channels), found shape \(inputShape)")
-        }
+        try checkImageShape(inputShape)
         (inputRows, inputColumns) = (inputShape[0], inputShape[1])
         let crop = resizeBox(forInputShape: inputShape)
         resizer = ImageResizer(rows: ResizeAxis(input: crop.rows, output: height, interpolation: .bilinear, offset: crop.top),

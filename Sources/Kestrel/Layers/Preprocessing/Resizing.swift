@@ -27,10 +27,7 @@ public final class Resizing: Layer {
         guard height > 0, width > 0 else {
             throw KestrelError.invalidArgument("\(name) (Resizing): height and width must be positive, found \(height) and \(width)")
         }
-        guard inputShape.count == 3, inputShape.allSatisfy({ $0 > 0 }) else {
-            throw KestrelError.shapeMismatch(
-                "\(name) (Resizing): expected images of rank 3 (height, width, channels), found shape \(inputShape)")
-        }
+        try checkImageShape(inputShape)
         let crop = cropBox(forInputShape: inputShape)
         resizer = ImageResizer(rows: ResizeAxis(input: crop.rows, output: height, interpolation: interpolation, offset: crop.top),
                                columns: ResizeAxis(input: crop.columns, output: width, interpolation: interpolation,

@@ -29,13 +29,8 @@ public final class GaussianNoise: Layer {
 
     public override func forward(_ c: LayerContext) {
         let n = c.batch * c.outputSize, x = c.input, y = c.output
-        var i = 0
-        while i < n {
-            let (a, b) = c.generator.nextGaussianPair()
-            y[i] = x[i] + stddev * a
-            if i + 1 < n { y[i + 1] = x[i + 1] + stddev * b }
-            i += 2
-        }
+        c.generator.fillNormal(UnsafeMutableBufferPointer(start: y, count: n), mean: 0, stddev: stddev)
+        for i in 0..<n { y[i] += x[i] }
     }
 
     public override func backward(_ c: LayerContext) {
@@ -91,14 +86,8 @@ public final class GaussianDropout: ElementwiseNoise {
 
     public override func forward(_ c: LayerContext) {
         let n = c.batch * c.outputSize, x = c.input, y = c.output, noise = c.workspace
-        let spread = (rate / (1 - rate)).squareRoot()
-        var i = 0
-        while i < n {
-            let (a, b) = c.generator.nextGaussianPair()
-            noise[i] = 1 + spread * a
-            if i + 1 < n { noise[i + 1] = 1 + spread * b }
-            i += 2
-        }
+        c.generator.fillNormal(UnsafeMutableBufferPointer(start: noise, count: n), mean: 1,
+                               stddev: (rate / (1 - rate)).squareRoot())
         for i in 0..<n { y[i] = x[i] * noise[i] }
     }
 }

@@ -90,13 +90,6 @@ public final class TimeDistributed: Layer {
         return layer.workspaceSize(batch: batch * inputShapes[0][0], inputShapes: [step], training: training)
     }
 
-    /// Swaps the first two axes of `rows × columns` blocks of `width` floats.
-    private static func swapAxes(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, columns: Int, width: Int) {
-        for r in 0..<rows {
-            for k in 0..<columns { (y + (k * rows + r) * width).update(from: x + (r * columns + k) * width, count: width) }
-        }
-    }
-
     public override func isIdentity(training: Bool) -> Bool { layer.isIdentity(training: training) }
     public override var backwardNeedsInput: Bool { layer.backwardNeedsInput }
     public override var config: [String: String] { ["name": name, "layer": layer.className] }
@@ -145,7 +138,7 @@ public final class TimeDistributed: Layer {
         let t = context(c)
         if stepwise(training: c.training) {
             let l = stepwiseLayout(batch: c.batch, inputShape: c.inputShapes[0], training: true), w = c.workspace
-            Self.swapAxes(c.input, w + l.inputs(c.batch), rows: c.batch, columns: l.steps, width: l.inputSize)
+            toTimeMajor(c.input, w + l.inputs(c.batch), steps: l.steps, batch: c.batch, features: l.inputSize, reversed: false)
             t.batch = c.batch
             for step in 0..<l.steps {
                 t.inputs[0] = w + l.inputs(c.batch) + step * c.batch * l.inputSize
@@ -153,7 +146,7 @@ public final class TimeDistributed: Layer {
                 t.workspace = w + l.workspaces(c.batch) + step * l.innerWorkspace
                 layer.forward(t)
             }
-            Self.swapAxes(w + l.outputs(c.batch), c.output, rows: l.steps, columns: c.batch, width: l.outputSize)
+            fromTimeMajor(w + l.outputs(c.batch), c.output, steps: l.steps, batch: c.batch, features: l.outputSize, reversed: false)
         } else {
             layer.forward(t)
         }
@@ -164,7 +157,8 @@ public final class TimeDistributed: Layer {
         let t = context(c)
         guard stepwise(training: c.training) else { return layer.backward(t) }
         let l = stepwiseLayout(batch: c.batch, inputShape: c.inputShapes[0], training: true), w = c.workspace
-        Self.swapAxes(c.outputGradient!, w + l.outputGradients(c.batch), rows: c.batch, columns: l.steps, width: l.outputSize)
+        toTimeMajor(c.outputGradient!, w + l.outputGradients(c.batch), steps: l.steps, batch: c.batch, features: l.outputSize,
+                    reversed: false)
         t.batch = c.batch
         for step in 0..<l.steps {
             t.inputs[0] = w + l.inputs(c.batch) + step * c.batch * l.inputSize
@@ -177,7 +171,7 @@ public final class TimeDistributed: Layer {
             layer.backward(t)
         }
         if let dx = c.inputGradient {
-            Self.swapAxes(w + l.inputGradients(c.batch), dx, rows: l.steps, columns: c.batch, width: l.inputSize)
+            fromTimeMajor(w + l.inputGradients(c.batch), dx, steps: l.steps, batch: c.batch, features: l.inputSize, reversed: false)
         }
     }
 }
