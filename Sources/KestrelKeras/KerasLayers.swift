@@ -295,7 +295,7 @@ enum KerasLayers {
             c["output_dim"] = l.outputDim
             c["embeddings_initializer"] = initializerConfig(l.embeddingsInitializer)
             writePenalties(&c, [("embeddings", nil, nil)])
-            c["mask_zero"] = false
+            c["mask_zero"] = l.maskZero
             c["quantization_config"] = NSNull()
         case let l as RecurrentLayer:
             c["return_sequences"] = l.returnSequences
@@ -303,7 +303,7 @@ enum KerasLayers {
             c["go_backwards"] = l.goBackwards
             c["stateful"] = false
             c["unroll"] = false
-            c["zero_output_for_mask"] = false
+            c["zero_output_for_mask"] = l.zeroOutputForMask
             c["units"] = l.units
             c["activation"] = try activationName(l.activation, layer: l)
             switch l {
@@ -382,6 +382,9 @@ enum KerasLayers {
             c["noise_shape"] = NSNull()
         case is Identity:
             className = "Identity"
+        case let l as Masking:
+            className = "Masking"
+            c["mask_value"] = jsonNumber(l.maskValue)
         case let l as UnitNormalization:
             className = "UnitNormalization"
             c["axis"] = l.axis.count == 1 ? l.axis[0] as Any : l.axis as Any
@@ -510,7 +513,7 @@ enum KerasLayers {
         "Conv1DTranspose", "ZeroPadding1D", "Cropping1D", "UpSampling1D", "Rescaling", "Normalization", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
         "RandomContrast", "RandomBrightness", "RandomCrop", "Embedding", "LSTM", "GRU", "SimpleRNN", "Bidirectional", "MultiHeadAttention",
         "ELU", "PReLU", "GaussianNoise", "GaussianDropout", "AlphaDropout", "Identity", "UnitNormalization", "GroupNormalization",
-        "Attention", "AdditiveAttention", "TimeDistributed", "RandomInvert", "RandomGrayscale",
+        "Attention", "AdditiveAttention", "TimeDistributed", "RandomInvert", "RandomGrayscale", "Masking",
     ]
 
     /// A layer from its Keras class name and config; throws for unknown classes and bad values.
@@ -597,6 +600,8 @@ enum KerasLayers {
                                                    : AlphaDropout(rate, seed: seed(c), name: name)
         case "Identity":
             layer = Identity(name: name)
+        case "Masking":
+            layer = Masking(maskValue: try c.float("mask_value", default: 0), name: name)
         case "UnitNormalization":
             let axes = try (try? c.ints("axis")) ?? [c.int("axis", default: -1)]
             guard !axes.isEmpty, axes.count <= 8 else {
@@ -925,17 +930,16 @@ enum KerasLayers {
             guard inputDim > 0, inputDim <= 1 << 28, outputDim > 0, outputDim <= 1 << 20 else {
                 throw KestrelError.fileError("\(c.context): invalid input_dim \(inputDim) or output_dim \(outputDim)")
             }
-            try requireDefaults(c, className, name, false: ["mask_zero"],
+            try requireDefaults(c, className, name,
                                 null: ["embeddings_regularizer", "embeddings_constraint", "activity_regularizer",
                                        "quantization_config", "lora_rank"])
             layer = Embedding(inputDim: inputDim, outputDim: outputDim,
                               embeddingsInitializer: try initializer(c, "embeddings_initializer", default: .randomUniform),
-                              name: name)
+                              maskZero: try c.bool("mask_zero", default: false), name: name)
         case "LSTM", "GRU", "SimpleRNN":
             let units = try c.int("units")
             guard units > 0, units <= 1 << 20 else { throw KestrelError.fileError("\(c.context): 'units' must be positive, found \(units)") }
-            // `unroll` only changes how Keras schedules the steps and `zero_output_for_mask` acts only
-            // on masked steps (Kestrel has no masks): both are accepted.
+            // `unroll` only changes how Keras schedules the steps: it is accepted.
             try requireDefaults(c, className, name, zero: ["recurrent_dropout"], false: ["return_state", "stateful"],
                                 null: ["kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
                                        "kernel_constraint", "recurrent_constraint", "bias_constraint"])
@@ -947,6 +951,7 @@ enum KerasLayers {
             let bias = try initializer(c, "bias_initializer", default: .zeros)
             let sequences = try c.bool("return_sequences", default: false), backwards = try c.bool("go_backwards", default: false)
             let dropout = try c.float("dropout", default: 0), dropoutSeed = seed(c)
+            let zeroOutput = try c.bool("zero_output_for_mask", default: false)
             guard dropout >= 0, dropout < 1 else {
                 throw KestrelError.fileError("\(c.context): \(className) dropout must be in [0, 1), found \(dropout)")
             }
@@ -955,17 +960,18 @@ enum KerasLayers {
                 layer = LSTM(units, activation: activationFunction, recurrentActivation: recurrentActivation, useBias: useBias,
                              kernelInitializer: kernel, recurrentInitializer: recurrent, biasInitializer: bias,
                              unitForgetBias: try c.bool("unit_forget_bias", default: true), dropout: dropout, seed: dropoutSeed,
-                             returnSequences: sequences, goBackwards: backwards, name: name)
+                             returnSequences: sequences, goBackwards: backwards, zeroOutputForMask: zeroOutput, name: name)
             case "GRU":
                 layer = GRU(units, activation: activationFunction, recurrentActivation: recurrentActivation, useBias: useBias,
                             kernelInitializer: kernel, recurrentInitializer: recurrent, biasInitializer: bias,
                             dropout: dropout, seed: dropoutSeed,
-                            returnSequences: sequences, goBackwards: backwards, resetAfter: try c.bool("reset_after", default: true),
+                            returnSequences: sequences, goBackwards: backwards, zeroOutputForMask: zeroOutput,
+                            resetAfter: try c.bool("reset_after", default: true),
                             name: name)
             default:
                 layer = SimpleRNN(units, activation: activationFunction, useBias: useBias, kernelInitializer: kernel,
                                   recurrentInitializer: recurrent, biasInitializer: bias, dropout: dropout, seed: dropoutSeed,
-                                  returnSequences: sequences, goBackwards: backwards, name: name)
+                                  returnSequences: sequences, goBackwards: backwards, zeroOutputForMask: zeroOutput, name: name)
             }
         case "Bidirectional":
             // Keras's merge_mode null returns the two halves as a list, which Kestrel's layers cannot.
@@ -1242,19 +1248,30 @@ enum KerasLayers {
     }
 
     /// Refuses call options Kestrel does not implement — MultiHeadAttention's masks, causal
-    /// mask and returned scores, the recurrent layers' initial state and mask — unless null or false.
+    /// mask and returned scores, the recurrent layers' initial state — unless null or false.
     /// `training` is accepted: with dropout refused, these layers compute the same either way.
-    static func checkCallKeywords(_ kwargs: [String: Any], of layer: Layer, context: String) throws {
+    /// A `mask` made by one of `maskOperations` (Keras's record of a mask Kestrel propagates
+    /// itself) is accepted for the layers that use one; returns whether there was one.
+    static func checkCallKeywords(_ kwargs: [String: Any], of layer: Layer, context: String,
+                                  maskOperations: Set<String> = []) throws -> Bool {
+        var masked = false
+        if let mask = kwargs["mask"] as? [String: Any], let history = (mask["config"] as? [String: Any])?["keras_history"] as? [Any],
+           let producer = history.first as? String, maskOperations.contains(producer),
+           layer is RecurrentLayer || layer is Bidirectional || layer is GlobalAveragePooling1D {
+            masked = true
+        }
         guard layer is RecurrentLayer || layer is Bidirectional || layer is MultiHeadAttention || layer is Embedding
-                || layer is ScoreAttention else { return }
+                || layer is ScoreAttention else { return masked }
         let tensors = tensorKeywords(layer)
         for (key, value) in kwargs.sorted(by: { $0.key < $1.key }) where key != "training" && !tensors.contains(key) {
             if value is NSNull || (isJSONBool(value) && value as? Bool == false) { continue }
+            if key == "mask" && masked { continue }
             // A list of no masks (Attention's `mask=[None, None]`).
             if let list = value as? [Any], list.allSatisfy({ $0 is NSNull }) { continue }
             throw unsupported(JSONObject(kwargs, context: context + ".kwargs"), layer.className, layer.name, key,
                               expected: "null or false")
         }
+        return masked
     }
 
     /// Options that Kestrel's `className` layer does not implement: each must be absent or hold

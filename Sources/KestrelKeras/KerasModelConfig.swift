@@ -288,6 +288,12 @@ enum KerasModelConfig {
     /// Class names of the model configs that may appear as layers of another model.
     static let modelClassNames: Set<String> = ["Sequential", "Functional", "Model"]
 
+    /// The operations a Keras 3 functional model records when it computes a mask (Embedding's
+    /// `mask_zero` test, Masking's test of every feature, the merges' or): Kestrel computes the
+    /// same masks itself, so these entries are skipped, and a layer's `mask` keyword may refer
+    /// to them.
+    static let maskOperationClassNames: Set<String> = ["NotEqual", "Any", "LogicalOr", "LogicalAnd"]
+
     /// A model from a parsed `config.json`: a `Sequential` for a Sequential config, a
     /// Functional `Model(inputs:outputs:)` otherwise. Layers are built as they are created,
     /// within `budget`. Nested models (a Sequential or Functional model used as a layer) are
@@ -447,12 +453,19 @@ enum KerasModelConfig {
         var namer = GroupNamer()
         // Outputs of processed calls: "layer#node#tensor" -> tensor.
         var tensors: [String: SymbolicTensor] = [:]
+        // Mask operations skipped, and the layers called with one of their masks.
+        var maskOperations: Set<String> = []
+        var maskedCalls: [(layer: Layer, context: String)] = []
         for (i, e) in entries.enumerated() {
             let entry = try JSONObject(any: e, context: "\(c.context).layers[\(i)]")
             let cls = try entry.string("class_name")
             let lc = try entry.object("config")
             let name = try entry.optionalString("name") ?? lc.string("name")
             guard byName[name] == nil else { throw KestrelError.fileError("\(entry.context): duplicate layer name '\(name.prefix(80))'") }
+            if maskOperationClassNames.contains(cls), try entry.optionalString("module")?.hasPrefix("keras.src.ops") == true {
+                maskOperations.insert(name)
+                continue
+            }
             // A Functional model lists (and saves) its input layers too.
             let group = prefix + "layers/" + namer.next(cls)
             if cls == "InputLayer" {
@@ -493,7 +506,9 @@ enum KerasModelConfig {
                 let outputs: [SymbolicTensor]
                 if let layer = p.layer {
                     if let kwargs = (p.nodes[p.next] as? [String: Any])?["kwargs"] as? [String: Any] {
-                        try KerasLayers.checkCallKeywords(kwargs, of: layer, context: context)
+                        if try KerasLayers.checkCallKeywords(kwargs, of: layer, context: context, maskOperations: maskOperations) {
+                            maskedCalls.append((layer, context))
+                        }
                     }
                     _ = try budget.build(layer, inputShapes: inputs.map { $0!.shape })
                     outputs = [try layer(inputs.map { $0! })]
@@ -523,6 +538,11 @@ enum KerasModelConfig {
         }
         let model = try Model(inputs: endpoints("input_layers"), outputs: endpoints("output_layers"), name: try modelName(c))
         try model.build()
+        // Every call Keras gave a mask must find one where Kestrel's own masks reach.
+        for call in maskedCalls where !model.receivesMask(call.layer) {
+            throw KestrelError.fileError(
+                "\(call.context): Keras passes '\(call.layer.name.prefix(80))' a mask that Kestrel's mask propagation does not produce there")
+        }
         return ParsedModel(model: model, entries: weightEntries)
     }
 

@@ -70,6 +70,11 @@ extension ONNXGraphBuilder {
                 let half = constant("\(base)/half", shape: [], scalars: [0.5])
                 return op("Mul", [op("Add", [forward, backward], base: base), half], base: base)
             }
+        case let l as Embedding where l.maskZero:
+            // ONNX values carry no mask, so the layers that skip masked steps could not.
+            throw unsupported("maskZero makes a mask, which ONNX values cannot carry")
+        case is Masking:
+            throw unsupported("it makes a mask, which ONNX values cannot carry")
         case let l as Embedding:
             return embedding(l, inputs[0], base: base)
         case let l as MultiHeadAttention:

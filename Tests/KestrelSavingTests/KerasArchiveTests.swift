@@ -413,6 +413,34 @@ final class KerasArchiveTests: XCTestCase {
                                "layers/time_distributed_1/layer/vars/2", "layers/time_distributed_1/layer/vars/3"])
     }
 
+    /// Masks come back from an archive: Embedding's maskZero, Masking's value and the
+    /// recurrent layers' zeroOutputForMask, so the padded predictions are the same.
+    func testMaskingLayersRoundTrip() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(23)
+        let tokens = Input(shape: [6])
+        let embedded = try Embedding(inputDim: 9, outputDim: 4, maskZero: true)(tokens)
+        let sequences = try Bidirectional(GRU(3, returnSequences: true))(embedded)
+        let pooled = try GlobalAveragePooling1D()(try Dense(3)(sequences))
+        let model = try Model(inputs: tokens, outputs: try Dense(2)(try Concatenate()([pooled, try LSTM(2)(sequences)])))
+        model.compile(optimizer: Adam(learningRate: 0.01), loss: MeanSquaredError())
+        let x = Tensor(shape: [3, 6], scalars: [1, 2, 3, 0, 0, 0, 0, 0, 4, 5, 6, 7, 8, 1, 0, 2, 3, 4])
+        _ = try model.fit(x, Tensor.randomUniform([3, 2]), batchSize: 3, epochs: 2, verbose: 0)
+        try model.save(to: dir.file("masked.keras"))
+        let back = try Model.load(from: dir.file("masked.keras"))
+        XCTAssertEqual(try back.predict(x).scalars, try model.predict(x).scalars)
+        XCTAssertEqual((back.layers.first { $0 is Embedding } as? Embedding)?.maskZero, true)
+        XCTAssertEqual((back.layers.first { $0 is Bidirectional } as? Bidirectional)?.backwardLayer.zeroOutputForMask, true)
+
+        let masking = Sequential { Input(shape: [4, 2]); Masking(maskValue: -1); LSTM(2, returnSequences: true, zeroOutputForMask: true); SimpleRNN(2) }
+        try masking.save(to: dir.file("masking.keras"))
+        let loaded = try Model.load(from: dir.file("masking.keras"))
+        XCTAssertEqual((loaded.layers[0] as? Masking)?.maskValue, -1)
+        XCTAssertEqual((loaded.layers[1] as? LSTM)?.zeroOutputForMask, true)
+        let padded = Tensor(shape: [2, 4, 2], scalars: [1, 2, -1, -1, 3, 4, -1, -1, -1, -1, 5, 6, 7, 8, 9, 1])
+        XCTAssertEqual(try loaded.predict(padded).scalars, try masking.predict(padded).scalars)
+    }
+
     func testScoreAttentionLayersRoundTrip() throws {
         let dir = try ScratchDirectory()
         Kestrel.setRandomSeed(19)

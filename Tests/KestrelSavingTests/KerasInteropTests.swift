@@ -284,7 +284,8 @@ final class KerasInteropTests: XCTestCase {
         let dir = try ScratchDirectory()
         let names = try Python.helper(["keras-make", dir.path]).split(separator: "\n").last!.split(separator: " ").map(String.init)
         XCTAssertEqual(names, ["mlp", "activations", "cnn", "functional", "nested_sequential", "nested_functional",
-                               "sequential_of_functional", "preprocessing", "augmentation", "sequence", "attention", "recurrent", "normalization"])
+                               "sequential_of_functional", "preprocessing", "augmentation", "sequence", "attention", "recurrent", "normalization",
+                               "masked", "masking"])
         var resaved: [(model: Model, inputs: [Tensor], name: String)] = []
         for name in names {
             let model = try Model.load(from: dir.file("\(name).keras"))
@@ -356,8 +357,21 @@ final class KerasInteropTests: XCTestCase {
                 XCTAssertEqual((model.layers[9] as? ELU)?.alpha, 0.7)
                 XCTAssertNotEqual(model.layers[2].getWeights()[0].scalars, [0, 0, 0, 0, 0, 0], "PReLU's trained slopes")
             }
+            if name == "masked" {
+                XCTAssertEqual((model.layers.first { $0 is Embedding } as? Embedding)?.maskZero, true)
+                let bidirectional = try XCTUnwrap(model.layers.first { $0 is Bidirectional } as? Bidirectional)
+                XCTAssertTrue(bidirectional.forwardLayer.zeroOutputForMask, "Keras sets it for returned sequences")
+            }
+            if name == "masking" {
+                XCTAssertEqual(model.layers.map(\.className), ["Masking", "LSTM", "GRU", "Dense"])
+                XCTAssertEqual((model.layers[1] as? LSTM)?.zeroOutputForMask, true)
+                // Without the masks the padded samples would differ.
+                let padded = inputs[0], unmasked = Sequential([InputLayer(shape: [6, 3])] + Array(model.layers.dropFirst()))
+                XCTAssertGreaterThan(maxAbsDifference(try unmasked.predict(padded), expected), 1e-3)
+            }
             if name.contains("nested") || name.contains("_of_")
-                || ["preprocessing", "augmentation", "sequence", "attention", "recurrent", "normalization"].contains(name) {
+                || ["preprocessing", "augmentation", "sequence", "attention", "recurrent", "normalization", "masked",
+                    "masking"].contains(name) {
                 // Kestrel inlines nested models; what it saves from them Keras loads again.
                 // (Preprocessing: Keras's statistics and augmentation arguments, as Kestrel
                 // writes them back; sequences and attention: their weights, nested in Keras's

@@ -268,7 +268,6 @@ final class KerasReaderRobustnessTests: XCTestCase {
             (sequencePath, "encoder", "return_state", true, "LSTM 'encoder': 'return_state' must be false (Kestrel does not implement other values), found true"),
             (sequencePath, "encoder", "stateful", true, "LSTM 'encoder': 'stateful' must be false"),
             (sequencePath, "encoder", "recurrent_regularizer", l2, "LSTM 'encoder': 'recurrent_regularizer' must be null (Kestrel does not implement other values), found a serialised L2"),
-            (sequencePath, "tokens", "mask_zero", true, "Embedding 'tokens': 'mask_zero' must be false (Kestrel does not implement other values), found true"),
             (sequencePath, "tokens", "embeddings_constraint", ["class_name": "NonNeg", "config": [:]] as [String: Any],
              "Embedding 'tokens': 'embeddings_constraint' must be null"),
             (attentionPath, "self_attention", "attention_axes", [2], "MultiHeadAttention 'self_attention': 'attention_axes' must be null or [1] (Kestrel does not implement other values), found [2]"),
@@ -280,6 +279,10 @@ final class KerasReaderRobustnessTests: XCTestCase {
             let path = try setting(source, layer: layer, key, value)
             assertFileError(path, containing: message) { _ = try Model.load(from: path) }
         }
+
+        // Masks are implemented: mask_zero loads.
+        let masked = try Model.load(from: try setting(sequencePath, layer: "tokens", "mask_zero", true))
+        XCTAssertEqual((masked.layers.first as? Embedding)?.maskZero, true)
 
         // Input dropout is implemented: it loads, with its seed.
         let dropping = try Model.load(from: try edited(sequencePath, layer: "encoder") { entry in
@@ -326,6 +329,66 @@ final class KerasReaderRobustnessTests: XCTestCase {
             entry["inbound_nodes"] = nodes
         }
         XCTAssertEqual(try Model.load(from: keywords).predict([q, v])[0], try attention.predict([q, v])[0])
+    }
+
+    /// Keras 3's functional archives record masks as operations (`NotEqual`, `Any`, `LogicalOr`)
+    /// passed to layers by a `mask` keyword. Kestrel skips them and propagates its own masks,
+    /// but only where its masks reach the same calls; any other tensor as a mask is refused.
+    func testRecordedMasksMustBeKestrelsOwn() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(8)
+        func model(maskZero: Bool) throws -> Model {
+            let tokens = Input(shape: [5], name: "ids")
+            let x = try Embedding(inputDim: 6, outputDim: 3, maskZero: maskZero, name: "tokens")(tokens)
+            return try Model(inputs: tokens, outputs: try Dense(2, name: "head")(try LSTM(2, name: "encoder")(x)))
+        }
+        let plain = try model(maskZero: false)
+        try plain.save(to: dir.file("plain.keras"))
+        let c = try config(of: dir.file("plain.keras"))
+        /// The archive with a NotEqual operation on the input, given to the LSTM as its mask
+        /// (or, with `maskFrom`, another layer's output), and Embedding's mask_zero as given.
+        func recorded(maskZero: Bool, maskFrom producer: String = "not_equal") throws -> String {
+            var outer = c, inner = outer["config"] as! [String: Any]
+            var layers = inner["layers"] as! [[String: Any]]
+            let input: [String: Any] = ["class_name": "__keras_tensor__",
+                                        "config": ["shape": [NSNull(), 5], "dtype": "float32", "keras_history": ["ids", 0, 0]]]
+            layers.insert(["module": "keras.src.ops.numpy", "class_name": "NotEqual", "config": ["name": "not_equal"],
+                           "name": "not_equal", "inbound_nodes": [["args": [input, 0], "kwargs": [:] as [String: Any]]]], at: 2)
+            for i in layers.indices {
+                let name = (layers[i]["config"] as? [String: Any])?["name"] as? String
+                if name == "tokens" {
+                    var config = layers[i]["config"] as! [String: Any]
+                    config["mask_zero"] = maskZero
+                    layers[i]["config"] = config
+                }
+                if name == "encoder" {
+                    var nodes = layers[i]["inbound_nodes"] as! [[String: Any]]
+                    nodes[0]["kwargs"] = ["mask": ["class_name": "__keras_tensor__",
+                                                   "config": ["shape": [NSNull(), 5], "dtype": "bool",
+                                                              "keras_history": [producer, 0, 0]]]]
+                    layers[i]["inbound_nodes"] = nodes
+                }
+            }
+            inner["layers"] = layers
+            outer["config"] = inner
+            let out = dir.file("recorded-\(UUID().uuidString).keras")
+            try rewrite(dir.file("plain.keras"), to: out, member: "config.json", data: try JSONSerialization.data(withJSONObject: outer))
+            return out
+        }
+        let x = Tensor(shape: [2, 5], scalars: [1, 2, 0, 0, 0, 0, 3, 4, 5, 1])
+        let loaded = try Model.load(from: try recorded(maskZero: true))
+        let expected = try model(maskZero: true)
+        try expected.build()
+        try expected.setWeights(plain.getWeights())
+        XCTAssertEqual(try loaded.predict(x).scalars, try expected.predict(x).scalars)
+        XCTAssertNotEqual(try loaded.predict(x).scalars, try plain.predict(x).scalars)
+
+        let unmasked = try recorded(maskZero: false)
+        assertFileError(unmasked, containing: "passes 'encoder' a mask that Kestrel's mask propagation does not produce there") {
+            _ = try Model.load(from: unmasked)
+        }
+        let other = try recorded(maskZero: true, maskFrom: "tokens")
+        assertFileError(other, containing: "LSTM 'encoder': 'mask' must be null or false") { _ = try Model.load(from: other) }
     }
 
     func testWeightsFileForAnotherArchitectureLeavesModelUnchanged() throws {

@@ -358,6 +358,16 @@ final class ONNXExportTests: XCTestCase {
         XCTAssertThrowsError(try selu.exportONNX(to: dir.file("q.onnx"))) { error in
             XCTAssertTrue("\(error)".contains("'rnn' (SimpleRNN)") && "\(error)".contains("selu"), "\(error)")
         }
+        // ONNX values carry no mask: the layers that make one are refused by name.
+        let embedded = Sequential { Input(shape: [5]); Embedding(inputDim: 8, outputDim: 3, maskZero: true, name: "tokens"); LSTM(2) }
+        XCTAssertThrowsError(try embedded.exportONNX(to: dir.file("r.onnx"))) { error in
+            XCTAssertTrue("\(error)".contains("'tokens' (Embedding)") && "\(error)".contains("mask"), "\(error)")
+        }
+        let masking = Sequential { Input(shape: [5, 2]); Masking(name: "padding"); GRU(2) }
+        XCTAssertThrowsError(try masking.exportONNX(to: dir.file("s.onnx"))) { error in
+            XCTAssertTrue("\(error)".contains("'padding' (Masking)") && "\(error)".contains("mask"), "\(error)")
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [])
     }
 }
 

@@ -23,7 +23,7 @@ final class DropoutModelGradientTests: XCTestCase {
 
     /// Loss and gradients of one batch with the mask drawn from `maskSeed`.
     func lossAndGradients(_ model: Model, _ x: Tensor, _ y: Tensor, maskSeed: UInt64) throws -> (Float, [Tensor]) {
-        model.plan(capacity: x.shape[0], training: true).reseed(maskSeed)
+        try model.plan(capacity: x.shape[0], training: true).reseed(maskSeed)
         let (loss, gradients) = try model.lossAndGradients(x, y)
         return (loss, gradients.tensors)
     }
@@ -79,7 +79,7 @@ final class DropoutModelGradientTests: XCTestCase {
 
         // A full batch first, so that every buffer of the larger plan holds other values.
         _ = try lossAndGradients(model, full, fullLabels, maskSeed: 6)
-        let plan = model.plan(capacity: 8, training: true)
+        let plan = try model.plan(capacity: 8, training: true)
         let targets = try model.prepareTargets([y], samples: 5, "test")
         let labels = targets.labels(capacity: 8)
         targets.reset()

@@ -45,7 +45,7 @@ final class FunctionalAPITests: XCTestCase {
         model.compile(optimizer: SGD(learningRate: 0), loss: loss)
         let samples = try model.prepareInputs(xs, "test")
         let t = try model.prepareTargets(ys, samples: samples, "test")
-        let plan = model.plan(capacity: samples, training: true)
+        let plan = try model.plan(capacity: samples, training: true)
         let labels = t.labels(capacity: samples)
         for (k, x) in xs.enumerated() {
             x.scalars.withUnsafeBufferPointer { plan.inputBuffer(k).update(from: $0.baseAddress!, count: $0.count) }

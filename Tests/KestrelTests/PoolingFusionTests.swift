@@ -29,15 +29,15 @@ final class PoolingFusionTests: XCTestCase {
             let b = try apart.fit(x, y, batchSize: batch, epochs: 1, verbose: 0, shuffle: false)
             XCTAssertEqual(a.history["loss"]![0], b.history["loss"]![0], accuracy: 1e-5, label, file: file, line: line)
         }
-        XCTAssertEqual(fused.plan(capacity: batch, training: true).fusedPoolingCount, 1, "\(label): fused", file: file, line: line)
-        XCTAssertEqual(apart.plan(capacity: batch, training: true).fusedPoolingCount, 0, "\(label): apart", file: file, line: line)
+        XCTAssertEqual(try fused.plan(capacity: batch, training: true).fusedPoolingCount, 1, "\(label): fused", file: file, line: line)
+        XCTAssertEqual(try apart.plan(capacity: batch, training: true).fusedPoolingCount, 0, "\(label): apart", file: file, line: line)
         for (a, b) in try zip(fused.getWeights(), apart.getWeights()) {
             assertClose(a.scalars, b.scalars, tolerance: 1e-5, "\(label): weights after training", file: file, line: line)
         }
         // Batch 5 against a plan of capacity 5: the inference plan hands freed buffers on.
         let p = try fused.predict(x, batchSize: 5)
         let q = try apart.predict(x, batchSize: 5)
-        XCTAssertEqual(fused.plan(capacity: 5, training: false).fusedPoolingCount, 1, "\(label): inference fused", file: file, line: line)
+        XCTAssertEqual(try fused.plan(capacity: 5, training: false).fusedPoolingCount, 1, "\(label): inference fused", file: file, line: line)
         assertClose(p.scalars, q.scalars, tolerance: 1e-5, "\(label): predictions", file: file, line: line)
     }
 
@@ -77,15 +77,15 @@ final class PoolingFusionTests: XCTestCase {
         let twoReaders = try Model(inputs: [input], outputs: [try Flatten()(pooled), try Flatten()(conv)])
         twoReaders.compile(optimizer: SGD(), loss: MeanSquaredError())
         try twoReaders.build()
-        XCTAssertEqual(twoReaders.plan(capacity: 4, training: true).fusedPoolingCount, 0)
+        XCTAssertEqual(try twoReaders.plan(capacity: 4, training: true).fusedPoolingCount, 0)
         let tanh = Sequential { Input(shape: [8, 8, 1]); Conv2D(2, kernelSize: 3, activation: .tanh); MaxPooling2D() }
         tanh.compile(optimizer: SGD(), loss: MeanSquaredError())
         try tanh.build()
-        XCTAssertEqual(tanh.plan(capacity: 4, training: true).fusedPoolingCount, 0)
+        XCTAssertEqual(try tanh.plan(capacity: 4, training: true).fusedPoolingCount, 0)
         let relu = Sequential { Input(shape: [8, 8, 1]); Conv2D(2, kernelSize: 3, activation: .relu); MaxPooling2D() }
         relu.compile(optimizer: SGD(), loss: MeanSquaredError())
         try relu.build()
-        XCTAssertEqual(relu.plan(capacity: 4, training: false).fusedPoolingCount, 1)
+        XCTAssertEqual(try relu.plan(capacity: 4, training: false).fusedPoolingCount, 1)
     }
 
     func testFusedTrainingStepAllocatesNothing() throws {
@@ -101,6 +101,6 @@ final class PoolingFusionTests: XCTestCase {
         model.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true))
         try assertTrainingStepsAllocateNothing(model, x: Tensor.randomUniform([16, 12, 12, 1]),
                                                y: Tensor(labels: (0..<16).map { $0 % 3 }), batchSize: 8)
-        XCTAssertEqual(model.plan(capacity: 8, training: true).fusedPoolingCount, 2)
+        XCTAssertEqual(try model.plan(capacity: 8, training: true).fusedPoolingCount, 2)
     }
 }

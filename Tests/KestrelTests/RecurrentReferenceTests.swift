@@ -4,7 +4,8 @@ import XCTest
 
 // Sequence layers (LSTM, GRU, SimpleRNN, Bidirectional, MultiHeadAttention, Attention, AdditiveAttention, Embedding) against Keras 3 (JAX backend): output,
 // every input's gradient and every weight's gradient of sum(output · projection), with the
-// same weights. Fixtures: Fixtures/recurrent_layers.json, written by the `recurrent_layers`
+// same weights, and for the *_masked cases with a mask on the input (steps masked at the end,
+// the start and in between). Fixtures: Fixtures/recurrent_layers.json, written by the `recurrent_layers`
 // group of make_fixtures.py. Tolerance 1e-4 relative, as for the convolution layers.
 
 struct SequenceLayerFixture: Decodable {
@@ -19,6 +20,8 @@ struct SequenceLayerFixture: Decodable {
         let projection: KerasFixtureTensor
         let inputGradients: [KerasFixtureTensor]
         let weightGradients: [KerasFixtureTensor]
+        /// The first input's mask `(batch, steps)`, for the masked cases.
+        let mask: KerasFixtureTensor?
     }
     let cases: [Case]
 }
@@ -26,8 +29,11 @@ struct SequenceLayerFixture: Decodable {
 /// Runs a built layer with one or more inputs forward and backward once over owned buffers.
 struct MultiInputLayerRun {
     var output: [Float], inputGradients: [[Float]], weightGradients: [[Float]]
+    /// The output's mask, for a layer that computes one.
+    var outputMask: [Float]?
 
-    init(_ layer: Layer, inputs: [Tensor], projection: [Float]) throws {
+    /// `mask` is the first input's mask `(batch, positions)`, if it has one.
+    init(_ layer: Layer, inputs: [Tensor], projection: [Float], mask: [Float]? = nil) throws {
         let samples = inputs.map { Array($0.shape.dropFirst()) }, batch = inputs[0].shape[0]
         let outShape = try layer.build(inputShapes: samples)
         let outCount = batch * outShape.reduce(1, *)
@@ -57,8 +63,22 @@ struct MultiInputLayerRun {
         c.training = true
         c.outputGradient = dy
         c.inputGradients = dxs
-        layer.forward(c)
-        layer.backward(c)
+        var maskBuffer = mask ?? []
+        var outputMaskBuffer = [Float](repeating: .nan, count: outCount / max(outShape.last ?? 1, 1))
+        let computesMask = try layer.maskHandling(inputsMasked: inputs.indices.map { $0 == 0 && mask != nil },
+                                                  training: true) == .compute
+        maskBuffer.withUnsafeMutableBufferPointer { m in
+            outputMaskBuffer.withUnsafeMutableBufferPointer { om in
+                if mask != nil { c.inputMasks[0] = m.baseAddress! }
+                if computesMask { c.outputMask = om.baseAddress! }
+                layer.forward(c)
+                if computesMask { layer.forwardMask(c) }
+                layer.backward(c)
+                c.inputMasks[0] = nil
+                c.outputMask = nil
+            }
+        }
+        if computesMask { outputMask = outputMaskBuffer }
         output = Array(UnsafeBufferPointer(start: y, count: outCount))
         inputGradients = zip(dxs, inputs).map { Array(UnsafeBufferPointer(start: $0, count: $1.count)) }
         weightGradients = zip(layer.weightSpecs, layer.gradientPointers()).map {
@@ -96,15 +116,17 @@ final class RecurrentReferenceTests: XCTestCase {
             return LSTM(k["units"]!.int!, activation: try activation("activation", .tanh),
                         recurrentActivation: try activation("recurrent_activation", .sigmoid),
                         useBias: bool("use_bias", true), returnSequences: bool("return_sequences", false),
-                        goBackwards: bool("go_backwards", false))
+                        goBackwards: bool("go_backwards", false), zeroOutputForMask: bool("zero_output_for_mask", false))
         case "GRU":
             return GRU(k["units"]!.int!, activation: try activation("activation", .tanh),
                        recurrentActivation: try activation("recurrent_activation", .sigmoid),
                        useBias: bool("use_bias", true), returnSequences: bool("return_sequences", false),
-                       goBackwards: bool("go_backwards", false), resetAfter: bool("reset_after", true))
+                       goBackwards: bool("go_backwards", false), zeroOutputForMask: bool("zero_output_for_mask", false),
+                       resetAfter: bool("reset_after", true))
         case "SimpleRNN":
             return SimpleRNN(k["units"]!.int!, activation: try activation("activation", .tanh), useBias: bool("use_bias", true),
-                             returnSequences: bool("return_sequences", false), goBackwards: bool("go_backwards", false))
+                             returnSequences: bool("return_sequences", false), goBackwards: bool("go_backwards", false),
+                             zeroOutputForMask: bool("zero_output_for_mask", false))
         case "MultiHeadAttention":
             return MultiHeadAttention(numHeads: k["num_heads"]!.int!, keyDim: k["key_dim"]!.int!,
                                       valueDim: k["value_dim"]?.int, useBias: bool("use_bias", true),
@@ -117,6 +139,11 @@ final class RecurrentReferenceTests: XCTestCase {
             return Attention(useScale: bool("use_scale", false), scoreMode: mode)
         case "AdditiveAttention":
             return AdditiveAttention(useScale: bool("use_scale", true))
+        case "GlobalAveragePooling1D":
+            return GlobalAveragePooling1D()
+        case "Masking":
+            guard case .number(let v)? = k["mask_value"] else { throw KerasFixtureError("\(caseName): mask_value") }
+            return Masking(maskValue: Float(v))
         default:
             throw KerasFixtureError("no Kestrel layer for Keras \(className) (case \(caseName))")
         }
@@ -125,7 +152,8 @@ final class RecurrentReferenceTests: XCTestCase {
     func testSequenceLayersMatchKeras() throws {
         let fixture = try KerasFixtures.load("recurrent_layers", as: SequenceLayerFixture.self)
         XCTAssertEqual(Set(fixture.cases.map(\.layer)), ["LSTM", "GRU", "SimpleRNN", "Bidirectional", "MultiHeadAttention", "Embedding",
-                                                          "Attention", "AdditiveAttention"])
+                                                          "Attention", "AdditiveAttention", "GlobalAveragePooling1D", "Masking"])
+        XCTAssertEqual(fixture.cases.filter { $0.mask != nil }.count, 9, "masked cases")
         for c in fixture.cases {
             let layer = try Self.makeLayer(c)
             try layer.build(inputShapes: c.inputs.map { Array($0.shape.dropFirst()) })
@@ -141,8 +169,18 @@ final class RecurrentReferenceTests: XCTestCase {
                 }
             }
             try layer.setWeights(c.weights.map(\.tensor))
-            let run = try MultiInputLayerRun(layer, inputs: c.inputs.map(\.tensor), projection: c.projection.values)
+            let run = try MultiInputLayerRun(layer, inputs: c.inputs.map(\.tensor), projection: c.projection.values,
+                                             mask: c.mask?.values)
             assertMatchesKeras(run.output, c.output.values, rtol: 1e-4, "\(c.name) output")
+            if let masking = layer as? Masking {
+                // The mask Masking attaches: 0 where every feature of a step is the mask value.
+                let x = c.inputs[0].values, features = c.inputs[0].shape.last!
+                let expected = stride(from: 0, to: x.count, by: features).map { p in
+                    x[p..<(p + features)].allSatisfy { $0 == masking.maskValue } ? Float(0) : 1
+                }
+                XCTAssertEqual(run.outputMask, expected, "\(c.name) mask")
+                XCTAssertEqual(expected.filter { $0 == 0 }.count, 2, "\(c.name): two masked steps")
+            }
             XCTAssertEqual(run.inputGradients.count, c.inputGradients.count)
             for (i, (g, e)) in zip(run.inputGradients, c.inputGradients).enumerated() {
                 assertMatchesKeras(g, e.values, rtol: 1e-4, "\(c.name) gradient of input \(i)")

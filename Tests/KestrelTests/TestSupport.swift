@@ -11,6 +11,20 @@ final class LayerHarness {
     let training: Bool
     var inputs: [[Float]]
     var seed: UInt64 = 99
+    /// The first input's mask `(batch, positions)`, held fixed while the inputs move.
+    var inputMask: [Float]? {
+        didSet {
+            maskBuffer?.deallocate()
+            maskBuffer = inputMask.map { m in
+                let p = UnsafeMutablePointer<Float>.allocate(capacity: max(m.count, 1))
+                p.initialize(from: m, count: m.count)
+                return p
+            }
+        }
+    }
+    private var maskBuffer: UnsafeMutablePointer<Float>?
+
+    deinit { maskBuffer?.deallocate() }
 
     /// `avoid` lists kinks of the function: inputs closer than 0.05 to one are moved off it,
     /// so central differences never straddle a point where the derivative jumps.
@@ -49,6 +63,7 @@ final class LayerHarness {
                              generator: RandomGenerator(seed: seed))
         c.batch = batch
         c.training = training
+        c.inputMasks[0] = maskBuffer
         if layer.isIdentity(training: training) {
             out.update(from: ins[0], count: outputCount)
         } else {

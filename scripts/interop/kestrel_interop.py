@@ -193,11 +193,35 @@ def keras_make(directory):
         layers.GaussianDropout(0.2), layers.ELU(alpha=0.7), layers.Identity(), layers.UnitNormalization(),
         layers.Dense(3),
     ])
-    vocabulary = {"sequence": 12}
+    # Masks: Embedding(mask_zero) into a bidirectional LSTM, a dense layer and a GRU, a masked
+    # average of a residual sum, and a SimpleRNN reading backwards; Masking into an LSTM whose
+    # masked outputs are zero, then a GRU.
+    tokens = keras.Input((8,), dtype="int32")
+    embedded = layers.Embedding(12, 5, mask_zero=True)(tokens)
+    projected = layers.Dense(4, activation="tanh")(layers.Bidirectional(layers.LSTM(3, return_sequences=True))(embedded))
+    averaged = layers.GlobalAveragePooling1D()(layers.Add()([projected, layers.Dense(4)(embedded)]))
+    frames = keras.Input((8, 3))
+    masked_frames = layers.Masking(0.0)(frames)
+    joined = layers.Concatenate()([layers.GRU(3)(projected), averaged, layers.SimpleRNN(2, go_backwards=True)(embedded),
+                                   layers.LSTM(2)(masked_frames),
+                                   layers.GlobalAveragePooling1D()(layers.Dense(2)(masked_frames))])
+    models["masked"] = keras.Model([tokens, frames], layers.Dense(2)(joined))
+    models["masking"] = keras.Sequential([
+        keras.Input((6, 3)), layers.Masking(0.0), layers.LSTM(3, return_sequences=True, zero_output_for_mask=True),
+        layers.GRU(2), layers.Dense(2),
+    ])
+    vocabulary = {"sequence": 12, "masked": 12}
 
     for name, model in models.items():
-        inputs = [rng.integers(0, vocabulary[name], (7,) + tuple(i.shape[1:])).astype("int32") if name in vocabulary
+        inputs = [rng.integers(0, vocabulary[name], (7,) + tuple(i.shape[1:])).astype("int32")
+                  if name in vocabulary and "int" in str(i.dtype)
                   else rng.standard_normal((7,) + tuple(i.shape[1:])).astype("float32") for i in model.inputs]
+        if name in ("masked", "masking"):
+            # Padding at the end, at the start and in the middle.
+            for x in inputs:
+                x[1, -3:] = 0
+                x[3, :2] = 0
+                x[5, 2] = 0
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
         target = rng.standard_normal((7,) + tuple(model.outputs[0].shape[1:])).astype("float32")
         model.fit(inputs if len(inputs) > 1 else inputs[0], target, epochs=1, verbose=0)

@@ -28,12 +28,18 @@ final class ExecutionPlan {
     private var lossGradients: [UnsafeMutablePointer<Float>?] = []
     private var allocations: [UnsafeMutablePointer<Float>] = []
 
+    /// Each node's output mask `(capacity, positions)`, shared along the nodes it passes
+    /// through (`ModelGraph.maskSources`); nil where the output has none.
+    private(set) var masks: [UnsafeMutablePointer<Float>?] = []
+
     /// Logits buffers of outputs whose loss is computed from logits (`Layer.logitsActivation`).
     private var logitsBuffers: [Int: UnsafeMutablePointer<Float>] = [:]
 
     /// A plan for batches of up to `capacity` samples; `logitsOutputs` lists the outputs whose
-    /// loss reads the output layer's logits.
-    init(graph: ModelGraph, shapes: [[Int]], capacity: Int, training: Bool, logitsOutputs: Set<Int> = []) {
+    /// loss reads the output layer's logits; `maskSources` says where each node's mask comes
+    /// from (none by default).
+    init(graph: ModelGraph, shapes: [[Int]], capacity: Int, training: Bool, logitsOutputs: Set<Int> = [],
+         maskSources: [Int?]? = nil) {
         self.graph = graph
         self.capacity = capacity
         self.training = training
@@ -109,6 +115,12 @@ final class ExecutionPlan {
         }
         for i in 0..<n where root[i] != i { outputs[i] = outputs[root[i]] }
 
+        // Masks: a buffer for each node that computes one, shared by the nodes it reaches.
+        let sources = maskSources ?? Array(repeating: nil, count: n)
+        masks = Array(repeating: nil, count: n)
+        for i in 0..<n where sources[i] == i { masks[i] = allocate(capacity * shapes[i].dropLast().reduce(1, *)) }
+        for i in 0..<n { if let s = sources[i] { masks[i] = masks[s] } }
+
         // Which nodes need a gradient: those with trainable weights or downstream of one.
         needsGradient = Array(repeating: false, count: n)
         if training {
@@ -154,6 +166,8 @@ final class ExecutionPlan {
                 weightGradients: layer.gradientPointers(), generator: layer.generator.split())
             context.training = training
             context.outputGradient = gradients[i]
+            context.inputMasks = node.inputs.map { masks[$0] }
+            if sources[i] == i { context.outputMask = masks[i] }
             if training && needsGradient[i] {
                 edgeTargets[i] = node.inputs.map { gradientForEdge(from: $0) }
                 context.inputGradients = edgeTargets[i]!
@@ -220,6 +234,7 @@ final class ExecutionPlan {
         for (i, c) in contexts.enumerated() {
             guard let c, fusedProducer[i] == nil else { continue }
             graph.nodes[i].layer.forward(c)
+            if c.outputMask != nil { graph.nodes[i].layer.forwardMask(c) }
         }
     }
 

@@ -54,3 +54,21 @@ extension ModelGraph {
         }
     }
 }
+
+extension ModelGraph {
+    /// For each node, the node whose mask buffer holds its output's mask (itself when the layer
+    /// computes one, an earlier node when masks pass through), or nil when the output has none.
+    /// Throws when a layer would need a mask Kestrel cannot use (`Layer.maskHandling`).
+    func maskSources(training: Bool) throws -> [Int?] {
+        var source: [Int?] = Array(repeating: nil, count: nodes.count)
+        for (i, node) in nodes.enumerated() where !(node.layer is InputLayer) {
+            let masked = node.inputs.map { source[$0] != nil }
+            switch try node.layer.maskHandling(inputsMasked: masked, training: training) {
+            case .none: break
+            case .propagate: source[i] = source[node.inputs[0]]
+            case .compute: source[i] = i
+            }
+        }
+        return source
+    }
+}

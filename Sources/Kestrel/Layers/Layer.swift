@@ -87,6 +87,11 @@ public final class LayerContext {
     /// pools each tile of its output while the tile is in cache, and the pooling layer's own
     /// forward and backward are skipped.
     var fusedPooling: PoolingPass?
+    /// Each input's mask `(batch, positions)`: 1 where a step (or position) takes part, 0 where
+    /// it is padding (Keras's `_keras_mask`); nil for an input without a mask.
+    public internal(set) var inputMasks: [UnsafeMutablePointer<Float>?]
+    /// Where a layer whose `maskHandling` is `.compute` writes its output's mask in forward.
+    public internal(set) var outputMask: UnsafeMutablePointer<Float>?
 
     init(inputShapes: [[Int]], outputShape: [Int], inputs: [UnsafeMutablePointer<Float>],
          output: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>,
@@ -97,6 +102,7 @@ public final class LayerContext {
         self.inputs = inputs
         self.output = output
         self.inputGradients = inputs.map { _ in nil }
+        self.inputMasks = inputs.map { _ in nil }
         self.workspace = workspace
         self.weights = weights
         self.weightGradients = weightGradients
@@ -105,12 +111,25 @@ public final class LayerContext {
 
     /// The first input buffer.
     public var input: UnsafeMutablePointer<Float> { inputs[0] }
+    /// The first input's mask, if it has one.
+    public var inputMask: UnsafeMutablePointer<Float>? { inputMasks[0] }
     /// The first input's gradient buffer, if needed.
     public var inputGradient: UnsafeMutablePointer<Float>? { inputGradients[0] }
     /// Scalars per sample of the first input.
     public var inputSize: Int { inputShapes[0].reduce(1, *) }
     /// Scalars per sample of the output.
     public var outputSize: Int { outputShape.reduce(1, *) }
+}
+
+/// What a layer's output mask is (`Layer.maskHandling`).
+public enum MaskHandling: Sendable, Equatable {
+    /// The output has no mask.
+    case none
+    /// The output has the first input's mask, unchanged.
+    case propagate
+    /// The layer writes its output's mask `(batch, positions)` to `LayerContext.outputMask` in
+    /// forward; positions are the output's axes except the last.
+    case compute
 }
 
 /// The base class of every layer (Keras `keras.layers.Layer`).
@@ -197,6 +216,27 @@ open class Layer {
     /// may be computed from the values before it instead (Keras's TensorFlow backend does the
     /// same with `_keras_logits`): exact, and no gradient lost to a saturated activation.
     open var logitsActivation: ActivationFunction? { nil }
+
+    /// Whether the output keeps the (first) input's mask (Keras `supports_masking`): true for
+    /// layers that work on each step (or position) alone, such as Dense, activations, dropout
+    /// and normalization over features. A mask reaching a layer without it ends there, as in
+    /// Keras.
+    open var supportsMasking: Bool { false }
+
+    /// What the layer does with masks, given which inputs carry one (Keras `compute_mask`):
+    /// by default the first input's mask passes through when `supportsMasking`. Layers that
+    /// make a mask (Embedding's `maskZero`, Masking) or combine masks (merges) return
+    /// `.compute`; layers that would need a mask Keras uses and Kestrel does not throw here,
+    /// naming themselves.
+    open func maskHandling(inputsMasked: [Bool], training: Bool) throws -> MaskHandling {
+        supportsMasking && inputsMasked.first == true ? .propagate : .none
+    }
+
+    /// Writes the output's mask to `context.outputMask` (1 kept, 0 masked, one value per output
+    /// position); the plan calls it after `forward` for layers whose `maskHandling` is `.compute`.
+    open func forwardMask(_ context: LayerContext) {
+        preconditionFailure("\(className) computes a mask but does not implement forwardMask(_:)")
+    }
 
     /// Whether those logits are the layer's input (an activation layer) rather than values the
     /// layer computes (Dense).

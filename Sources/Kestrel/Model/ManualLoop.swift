@@ -43,7 +43,7 @@ extension Model {
     public func callAsFunction(_ x: [Tensor], training: Bool = false) throws -> [Tensor] {
         let n = try prepareInputs(x, "call")
         guard n > 0 else { return outputShapes.map { Tensor.zeros([0] + $0) } }
-        let plan = plan(capacity: n, training: training)
+        let plan = try plan(capacity: n, training: training)
         for (k, xk) in x.enumerated() {
             xk.scalars.withUnsafeBufferPointer { plan.inputBuffer(k).update(from: $0.baseAddress!, count: $0.count) }
         }

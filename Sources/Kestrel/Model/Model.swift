@@ -90,6 +90,7 @@ open class Model {
             g = try makeGraph()
             shapes = try g.inferShapes()
             try g.checkUniqueNames(model: name)
+            _ = try g.maskSources(training: false)
         }
         let layers = g.uniqueLayers
         let total = layers.reduce(0) { $0 + $1.parameterCount }
@@ -176,7 +177,7 @@ open class Model {
         guard batchSize > 0 else {
             throw KestrelError.invalidArgument("\(name).flops: batchSize must be positive, found \(batchSize)")
         }
-        return plan(capacity: batchSize, training: training).flops(batch: batchSize)
+        return try plan(capacity: batchSize, training: training).flops(batch: batchSize)
     }
 
     // MARK: Weights
@@ -242,13 +243,21 @@ open class Model {
         if let store { optimizer.build(parameterCount: store.count) }
     }
 
+    /// Whether some call of `layer` in this (built) model receives a mask on its first input,
+    /// for readers of formats that record masks (a Keras functional model's `mask` keywords).
+    package func receivesMask(_ layer: Layer) -> Bool {
+        guard let graph, let sources = try? graph.maskSources(training: false) else { return false }
+        return graph.nodes.contains { $0.layer === layer && $0.inputs.first.map { sources[$0] != nil } == true }
+    }
+
     // MARK: Plans
 
-    func plan(capacity: Int, training: Bool) -> ExecutionPlan {
+    func plan(capacity: Int, training: Bool) throws -> ExecutionPlan {
         if training, let p = trainingPlans[capacity] { return p }
         if !training, let p = inferencePlans[capacity] { return p }
         let p = ExecutionPlan(graph: graph!, shapes: shapes, capacity: capacity, training: training,
-                              logitsOutputs: Set(logitsLosses.keys))
+                              logitsOutputs: Set(logitsLosses.keys),
+                              maskSources: try graph!.maskSources(training: training))
         if training { trainingPlans[capacity] = p } else { inferencePlans[capacity] = p }
         return p
     }

@@ -105,6 +105,16 @@ extension Model {
             throw KestrelError.notReady("\(name).\(what): call compile(optimizer:loss:metrics:) first")
         }
         let outputs = outputNames
+        if let g = graph {
+            // Keras weights the loss and metrics by an output's mask; Kestrel's losses have no
+            // per-position weights yet, so a masked output is refused rather than miscounted.
+            // (Where masks go is the same in training; the plan refuses what training cannot do.)
+            let sources = try g.maskSources(training: false)
+            for (k, node) in g.outputNodes.enumerated() where sources[node] != nil {
+                throw KestrelError.invalidArgument(
+                    "\(name).\(what): output '\(outputs[k])' carries a mask (from Embedding maskZero or Masking), which Keras applies to the loss; masked losses are not supported: end the model with a layer that consumes the mask (a recurrent layer without returnSequences, GlobalAveragePooling1D)")
+            }
+        }
         guard ys.count == outputs.count else {
             throw KestrelError.shapeMismatch(
                 "\(name).\(what): the model has \(outputs.count) outputs (\(outputs.joined(separator: ", "))), found \(ys.count) target arrays")
@@ -330,7 +340,7 @@ extension Model {
 
         let capacity = min(batchSize, samples)
         let steps = (samples + batchSize - 1) / batchSize
-        let plan = plan(capacity: capacity, training: true)
+        let plan = try plan(capacity: capacity, training: true)
         let labels = t.labels(capacity: capacity)
 
         let history = History()
@@ -396,7 +406,7 @@ extension Model {
         guard samples > 0 else { throw KestrelError.invalidArgument("\(name).evaluate: no samples") }
         let t = try prepareTargets(y, samples: samples, "evaluate")
         let capacity = min(batchSize, samples)
-        let plan = plan(capacity: capacity, training: false)
+        let plan = try plan(capacity: capacity, training: false)
         let labels = t.labels(capacity: capacity)
         let steps = (samples + batchSize - 1) / batchSize
         var indices = Array(0..<capacity)
@@ -484,7 +494,7 @@ extension Model {
         guard samples > 0 else { return results }
         for c in callbacks { c.setModel(self) }
         let capacity = min(batchSize, samples)
-        let plan = plan(capacity: capacity, training: false)
+        let plan = try plan(capacity: capacity, training: false)
         let steps = (samples + batchSize - 1) / batchSize
         let progress = verbose > 0 ? ProgbarLogger(verbose: verbose, epochs: 1, steps: steps) : nil
         var indices = Array(0..<capacity)
@@ -523,7 +533,7 @@ extension Model {
         guard n > 0 else { throw KestrelError.invalidArgument("\(name).\(what): empty batch") }
         let t = try prepareTargets(y, samples: n, what)
         updateTrainableVariables()
-        let plan = plan(capacity: n, training: true)
+        let plan = try plan(capacity: n, training: true)
         let labels = t.labels(capacity: n)
         t.reset()
         for (k, xk) in x.enumerated() {
@@ -569,7 +579,7 @@ extension Model {
         let samples = try prepareInputs([x], "runTrainingSteps")
         let t = try prepareTargets([y], samples: samples, "runTrainingSteps")
         let n = min(batchSize, samples)
-        let plan = plan(capacity: n, training: true)
+        let plan = try plan(capacity: n, training: true)
         let labels = t.labels(capacity: n)
         var indices = Array(0..<n)
         try withScalarBuffers([x]) { xs in

@@ -2,6 +2,7 @@ import Foundation
 
 /// Applies an activation function to its input (Keras `Activation`).
 public final class Activation: Layer {
+    public override var supportsMasking: Bool { true }
     /// The function applied.
     public let function: ActivationFunction
 
@@ -37,6 +38,7 @@ public final class Activation: Layer {
 /// Rectified linear unit with Keras's options (Keras `ReLU`): `maxValue` caps the output,
 /// inputs at or below `threshold` give 0, and below it `negativeSlope * (x - threshold)`.
 public final class ReLU: Layer {
+    public override var supportsMasking: Bool { true }
     /// The largest output value, or nil for no cap.
     public let maxValue: Float?
     /// The slope below the threshold.
@@ -102,6 +104,7 @@ public final class ReLU: Layer {
 
 /// Leaky ReLU, `x` for x ≥ 0 and `negativeSlope * x` otherwise (Keras `LeakyReLU`, default 0.3).
 public final class LeakyReLU: Layer {
+    public override var supportsMasking: Bool { true }
     /// The slope for negative inputs.
     public let negativeSlope: Float
 
@@ -135,6 +138,15 @@ public final class LeakyReLU: Layer {
 
 /// Softmax along an axis of each sample (Keras `Softmax`, default the last axis).
 public final class Softmax: Layer {
+    public override func maskHandling(inputsMasked: [Bool], training: Bool) throws -> MaskHandling {
+        // Keras adds -1e9 to masked logits, broadcasting the mask against the trailing axes.
+        guard inputsMasked.first != true else {
+            throw KestrelError.invalidArgument(
+                "\(name) (Softmax): the input carries a mask (from Embedding maskZero or Masking), which Keras would add to the logits; masked softmax is not supported")
+        }
+        return .none
+    }
+
     /// The axis, counted in the full tensor (negative from the end; the batch axis is 0).
     public let axis: Int
 
@@ -211,6 +223,7 @@ public final class Softmax: Layer {
 
 /// Exponential linear unit, `x` for x > 0 and `alpha * (exp(x) - 1)` otherwise (Keras `ELU`).
 public final class ELU: Layer {
+    public override var supportsMasking: Bool { true }
     /// The value the output approaches for large negative inputs is `-alpha`.
     public let alpha: Float
 
@@ -236,6 +249,7 @@ public final class ELU: Layer {
 /// Parametric ReLU, `x` for x ≥ 0 and `alpha * x` otherwise, with `alpha` learned for every
 /// input element or shared along `sharedAxes` (Keras `PReLU`).
 public final class PReLU: Layer {
+    public override var supportsMasking: Bool { true }
     /// How `alpha` starts (zeros: the layer starts as a ReLU).
     public let alphaInitializer: Initializer
     /// The penalty on `alpha`, if any.

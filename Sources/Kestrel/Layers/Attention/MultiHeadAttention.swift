@@ -15,6 +15,14 @@ import Foundation
 /// with the softmax fused in between. Attention dropout, masks and `attention_axes` are not
 /// supported.
 public final class MultiHeadAttention: Layer {
+    public override func maskHandling(inputsMasked: [Bool], training: Bool) throws -> MaskHandling {
+        guard !inputsMasked.contains(true) else {
+            throw KestrelError.invalidArgument(
+                "\(name) (\(className)): an input carries a mask (from Embedding maskZero or Masking); masked attention (Keras's query, value and key masks) is not supported")
+        }
+        return .none
+    }
+
     /// The number of attention heads.
     public let numHeads: Int
     /// The size of each head's query and key projections.

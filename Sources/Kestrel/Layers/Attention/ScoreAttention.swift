@@ -8,6 +8,14 @@ import Foundation
 /// (with dropout on those weights in training), and the output `(Tq, valueDim)` is the
 /// weighted sum of the value steps. The subclasses differ in the score.
 public class ScoreAttention: Layer {
+    public override func maskHandling(inputsMasked: [Bool], training: Bool) throws -> MaskHandling {
+        guard !inputsMasked.contains(true) else {
+            throw KestrelError.invalidArgument(
+                "\(name) (\(className)): an input carries a mask (from Embedding maskZero or Masking); masked attention (Keras's query and value masks) is not supported")
+        }
+        return .none
+    }
+
     /// The fraction of attention weights dropped in training.
     public let dropout: Float
     /// The seed that fixes the dropout masks independently of the global generator, if given.

@@ -4,6 +4,7 @@ import CKestrelKernels
 /// The kernel has Keras's layout `(inputDim, units)`. Bias-add and activation run in one pass
 /// over each output row, right after the matrix product.
 public final class Dense: Layer {
+    public override var supportsMasking: Bool { true }
     /// The number of output features.
     public let units: Int
     /// The activation applied to the output.

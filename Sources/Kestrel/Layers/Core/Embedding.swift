@@ -3,8 +3,10 @@
 ///
 /// Indices arrive as the float values of the input tensor and are truncated to integers, as
 /// Keras's cast does. An index outside `0..<inputDim` gives a row of zeros and no gradient
-/// (the forward pass cannot throw; check the data before training). Masking (`maskZero`) is
-/// not supported.
+/// (the forward pass cannot throw; check the data before training). With `maskZero`, index 0
+/// is padding: the output carries a mask that is 0 where the index is 0, which recurrent
+/// layers and `GlobalAveragePooling1D` skip, as in Keras (index 0 still has its row, so
+/// `inputDim` counts it).
 public final class Embedding: Layer {
     /// The number of distinct indices (the vocabulary size).
     public let inputDim: Int
@@ -12,14 +14,25 @@ public final class Embedding: Layer {
     public let outputDim: Int
     /// How the embeddings start (Keras default uniform in ±0.05).
     public let embeddingsInitializer: Initializer
+    /// Whether index 0 marks padding, masked in the layers downstream (Keras `mask_zero`).
+    public let maskZero: Bool
 
     /// An embedding of `inputDim` indices into vectors of `outputDim`.
     public init(inputDim: Int, outputDim: Int, embeddingsInitializer: Initializer = .randomUniform,
-                inputShape: [Int]? = nil, name: String? = nil) {
+                maskZero: Bool = false, inputShape: [Int]? = nil, name: String? = nil) {
         self.inputDim = inputDim
         self.outputDim = outputDim
         self.embeddingsInitializer = embeddingsInitializer
+        self.maskZero = maskZero
         super.init(name: name, inputShape: inputShape)
+    }
+
+    public override func maskHandling(inputsMasked: [Bool], training: Bool) throws -> MaskHandling {
+        maskZero ? .compute : .none
+    }
+
+    public override func forwardMask(_ c: LayerContext) {
+        for i in 0..<(c.batch * c.inputSize) { c.outputMask![i] = c.input[i] == 0 ? 0 : 1 }
     }
 
     public override func outputShape(for inputShape: [Int]) throws -> [Int] {
@@ -35,7 +48,7 @@ public final class Embedding: Layer {
     }
 
     public override var config: [String: String] {
-        ["name": name, "input_dim": "\(inputDim)", "output_dim": "\(outputDim)"]
+        ["name": name, "input_dim": "\(inputDim)", "output_dim": "\(outputDim)", "mask_zero": "\(maskZero)"]
     }
 
     @inline(__always)

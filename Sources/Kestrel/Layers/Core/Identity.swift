@@ -1,6 +1,7 @@
 /// Passes its input through unchanged (Keras `Identity`): a placeholder in a list of layers,
 /// or a named point in a functional graph.
 public final class Identity: Layer {
+    public override var supportsMasking: Bool { true }
     /// An identity layer.
     public init(inputShape: [Int]? = nil, name: String? = nil) {
         super.init(name: name, inputShape: inputShape)

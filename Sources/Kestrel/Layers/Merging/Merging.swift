@@ -19,6 +19,28 @@ public class ElementwiseMerge: Layer {
         }
         return shapes[0]
     }
+
+    public override var supportsMasking: Bool { true }
+
+    /// Keras: the inputs' masks or-ed together when every input has one, else no mask.
+    public override func maskHandling(inputsMasked: [Bool], training: Bool) throws -> MaskHandling {
+        inputsMasked.allSatisfy { $0 } ? .compute : .none
+    }
+
+    public override func forwardMask(_ c: LayerContext) {
+        orMasks(c)
+    }
+}
+
+/// Writes the positions' masks of a merge: the or of its inputs' masks, an input without one
+/// counting as all kept.
+func orMasks(_ c: LayerContext) {
+    let out = c.outputMask!, positions = c.batch * (c.outputSize / max(c.outputShape.last ?? 1, 1))
+    out.update(repeating: 0, count: positions)
+    for m in c.inputMasks {
+        guard let m else { out.update(repeating: 1, count: positions); return }
+        for i in 0..<positions where m[i] != 0 { out[i] = 1 }
+    }
 }
 
 /// The sum of its inputs (Keras `Add`).
@@ -163,6 +185,23 @@ public final class Concatenate: Layer {
     }
 
     public override var config: [String: String] { ["name": name, "axis": "\(axis)"] }
+
+    public override var supportsMasking: Bool { true }
+
+    /// Keras or-s the inputs' masks (an input without one counts as all kept) when joining
+    /// features; joining along another axis would join the masks too, which is not supported.
+    public override func maskHandling(inputsMasked: [Bool], training: Bool) throws -> MaskHandling {
+        guard inputsMasked.contains(true) else { return .none }
+        guard let shape = builtInputShapes?.first, (axis == -1 || axis == shape.count) else {
+            throw KestrelError.invalidArgument(
+                "\(name) (Concatenate): an input carries a mask (from Embedding maskZero or Masking); masks are only supported when concatenating the last axis, found axis \(axis)")
+        }
+        return .compute
+    }
+
+    public override func forwardMask(_ c: LayerContext) {
+        orMasks(c)
+    }
     public override var backwardNeedsInput: Bool { false }
 
     private func sampleAxis(rank: Int) throws -> Int {

@@ -6,6 +6,17 @@
 /// `moving_mean` and `moving_variance` (non-trainable; a training step updates them as
 /// `moving = moving · momentum + batch · (1 − momentum)` with the biased batch variance).
 public final class BatchNormalization: Layer {
+    public override var supportsMasking: Bool { true }
+
+    public override func maskHandling(inputsMasked: [Bool], training: Bool) throws -> MaskHandling {
+        // In training Keras takes the batch statistics over unmasked steps only.
+        if training && inputsMasked.first == true {
+            throw KestrelError.invalidArgument(
+                "\(name) (BatchNormalization): the input carries a mask (from Embedding maskZero or Masking), which Keras uses for the batch statistics in training; masked batch statistics are not supported")
+        }
+        return inputsMasked.first == true ? .propagate : .none
+    }
+
     /// The axis normalised over (only the channels axis, -1, is supported).
     public let axis: Int
     /// The weight of the old moving statistics in each update (Keras default 0.99).

@@ -3,6 +3,7 @@
 /// channel (Keras `GroupNormalization`); the same in training and inference. `groups: -1`
 /// gives one group per channel (instance normalization), `groups: 1` one for all.
 public final class GroupNormalization: Layer {
+    public override var supportsMasking: Bool { true }
     /// The number of channel groups (-1: one per channel).
     public let groups: Int
     /// The channel axis (only the last axis, -1, is supported: Kestrel is channels-last).

@@ -1,6 +1,7 @@
 /// Normalises each sample over its last axis to zero mean and unit variance, then scales by
 /// `gamma` and shifts by `beta` (Keras `LayerNormalization`); the same in training and inference.
 public final class LayerNormalization: Layer {
+    public override var supportsMasking: Bool { true }
     /// The axis normalised over (only the last axis, -1, is supported).
     public let axis: Int
     /// Added to the variance before the square root (Keras default 1e-3).

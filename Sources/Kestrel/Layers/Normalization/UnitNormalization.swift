@@ -3,6 +3,7 @@ import Foundation
 /// Scales each sample to unit L2 norm along `axis` (Keras `UnitNormalization`): `x / ‖x‖`,
 /// with the norm floored at 1e-12 as Keras does, so zero vectors stay zero.
 public final class UnitNormalization: Layer {
+    public override var supportsMasking: Bool { true }
     /// The axes normalised over, counted in the full tensor (negative from the end; the batch
     /// axis 0 is not allowed). Several axes must be adjacent.
     public let axis: [Int]

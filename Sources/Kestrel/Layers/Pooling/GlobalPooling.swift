@@ -27,6 +27,20 @@ public class BaseGlobalPooling: Layer {
     }
 
     public override var backwardNeedsInput: Bool { false }
+
+    /// Only GlobalAveragePooling1D uses a mask (Keras averages over unmasked steps); no mask
+    /// leaves a global pooling.
+    public override func maskHandling(inputsMasked: [Bool], training: Bool) throws -> MaskHandling { .none }
+
+    /// The steps' mask, read by GlobalAveragePooling1D only, as in Keras.
+    private func stepMask(_ c: LayerContext) -> UnsafeMutablePointer<Float>? { rank == 1 && !isMax ? c.inputMask : nil }
+
+    /// One over the number of kept steps of a sample's mask (0 when none is kept).
+    private func maskedScale(_ mask: UnsafePointer<Float>, _ positions: Int) -> Float {
+        var kept: Float = 0
+        for p in 0..<positions where mask[p] != 0 { kept += 1 }
+        return kept > 0 ? 1 / kept : 0
+    }
     public override var config: [String: String] { ["name": name, "keepdims": "\(keepDims)"] }
 
     public override func forward(_ c: LayerContext) {
@@ -46,6 +60,17 @@ public class BaseGlobalPooling: Layer {
                         }
                     }
                 }
+            } else if let mask = stepMask(c) {
+                // Keras: the mean over unmasked steps only (here 0 for a sequence masked
+                // throughout, where Keras divides 0 by 0).
+                let m = mask + n * positions
+                y.update(repeating: 0, count: channels)
+                for p in 0..<positions where m[p] != 0 {
+                    let row = x + p * channels
+                    for j in 0..<channels { y[j] += row[j] }
+                }
+                let scale = maskedScale(m, positions)
+                for j in 0..<channels { y[j] *= scale }
             } else {
                 y.update(from: x, count: channels)
                 for p in 1..<max(positions, 1) {
@@ -71,10 +96,11 @@ public class BaseGlobalPooling: Layer {
                     for j in 0..<channels { g[Int(best[j]) * channels + j] = d[j] }
                 }
             } else {
-                let scale = 1 / Float(positions)
+                let m = stepMask(c).map { $0 + n * positions }
+                let scale = m.map { maskedScale($0, positions) } ?? 1 / Float(positions)
                 for p in 0..<positions {
-                    let row = g + p * channels
-                    for j in 0..<channels { row[j] = d[j] * scale }
+                    let row = g + p * channels, kept: Float = m.map { $0[p] != 0 ? 1 : 0 } ?? 1
+                    for j in 0..<channels { row[j] = d[j] * scale * kept }
                 }
             }
         }

@@ -2,6 +2,7 @@
 /// position along `axis`, learned from data by `adapt(_:)` or given (Keras `Normalization`);
 /// with `invert` it maps standardised values back (`mean + x · √variance`).
 public final class Normalization: Layer {
+    public override var supportsMasking: Bool { true }
     /// The axes that keep their own mean and variance, Keras's way: negative from the end,
     /// positive counting the batch axis as 0. Empty: one mean and variance for every value
     /// (Keras `axis=None`).

@@ -1,6 +1,7 @@
 /// Multiplies every input by `scale` and adds `offset` (Keras `Rescaling`): `Rescaling(1 / 255)`
 /// turns pixel values 0…255 into 0…1 inside the model, so that it takes raw images.
 public final class Rescaling: Layer {
+    public override var supportsMasking: Bool { true }
     /// The factor every input is multiplied by.
     public let scale: Float
     /// The value added after scaling (Keras default 0).

@@ -33,7 +33,17 @@ public final class Bidirectional: Layer {
         forwardLayer = layer
         self.backwardLayer = backwardLayer ?? layer.reversedCopy(name: "backward_" + layer.name)
         self.mergeMode = mergeMode
+        // As Keras does: masked steps of returned sequences are zero in both halves.
+        forwardLayer.zeroOutputForMask = forwardLayer.returnSequences
+        self.backwardLayer.zeroOutputForMask = self.backwardLayer.returnSequences
         super.init(name: name, inputShape: inputShape)
+    }
+
+    public override var supportsMasking: Bool { true }
+
+    /// Keras: returned sequences keep the input's mask; the last states have none.
+    public override func maskHandling(inputsMasked: [Bool], training: Bool) throws -> MaskHandling {
+        inputsMasked.first == true && forwardLayer.returnSequences ? .propagate : .none
     }
 
     /// How many of the layer's weights are the forward half's (they come first), once built.
@@ -155,6 +165,7 @@ public final class Bidirectional: Layer {
             half.training = c.training
             half.accumulateWeightGradients = c.accumulateWeightGradients
             half.inputs[0] = c.input
+            half.inputMasks = c.inputMasks
             half.workspace = workspace
             half.output = output
             half.outputGradient = outputGradient

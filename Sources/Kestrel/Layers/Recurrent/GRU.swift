@@ -22,19 +22,21 @@ public final class GRU: RecurrentLayer {
                 useBias: Bool = true, kernelInitializer: Initializer = .glorotUniform,
                 recurrentInitializer: Initializer = .orthogonal, biasInitializer: Initializer = .zeros,
                 dropout: Float = 0, seed: UInt64? = nil,
-                returnSequences: Bool = false, goBackwards: Bool = false, resetAfter: Bool = true,
+                returnSequences: Bool = false, goBackwards: Bool = false, zeroOutputForMask: Bool = false, resetAfter: Bool = true,
                 inputShape: [Int]? = nil, name: String? = nil) {
         self.recurrentActivation = recurrentActivation
         self.resetAfter = resetAfter
         super.init(units: units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
                    recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
-                   dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: goBackwards, inputShape: inputShape, name: name)
+                   dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: goBackwards, zeroOutputForMask: zeroOutputForMask,
+                   inputShape: inputShape, name: name)
     }
 
     override func reversedCopy(name: String) -> RecurrentLayer {
         GRU(units, activation: activation, recurrentActivation: recurrentActivation, useBias: useBias,
             kernelInitializer: kernelInitializer, recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
-            dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: !goBackwards, resetAfter: resetAfter, name: name)
+            dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: !goBackwards,
+            zeroOutputForMask: zeroOutputForMask, resetAfter: resetAfter, name: name)
     }
 
     override var gateCount: Int { 3 }
@@ -110,8 +112,10 @@ public final class GRU: RecurrentLayer {
         let inputBias: UnsafeMutablePointer<Float>? = useBias ? c.weights[2] : nil
         let recurrentBias: UnsafeMutablePointer<Float>? = useBias && resetAfter ? c.weights[2] + g : nil
         w.hidden.update(repeating: 0, count: b * u)
+        let mask = stepMask(c)
         for s in 0..<t {
             let z = w.gates + s * b * g, previous = w.hidden + s * b * u, next = w.hidden + (s + 1) * b * u
+            defer { carryMaskedStates(mask, step: s, batch: b, previous: previous, next: next, width: u) }
             let candidate = w.candidate + s * b * u
             // The recurrent product for z and r (and, with resetAfter, h̃); zero at the first step.
             let columns = resetAfter ? g : 2 * u
@@ -161,12 +165,18 @@ public final class GRU: RecurrentLayer {
         let w = Workspace(c.workspace, steps: t, batch: b, features: f, units: u)
         let recurrent = c.weights[1], dh = w.hiddenGradient
         dh.update(repeating: 0, count: b * u)
+        let mask = stepMask(c)
         for s in stride(from: t - 1, through: 0, by: -1) {
             addOutputGradient(step: s, c, into: dh)
             let z = w.gates + s * b * g, previous = w.hidden + s * b * u, candidate = w.candidate + s * b * u
             let di = w.inputSide + s * b * g, dr = w.recurrentSide + s * b * g
+            keepMaskedGradients(mask, step: s, c, saving: true, dh)
+            // A masked sample's step did nothing: its gate gradients are zero and its state
+            // gradient passes on unchanged (the recurrent products below then add zero to it).
+            defer { keepMaskedGradients(mask, step: s, c, saving: false, dh) }
             if fusedGates {
                 kestrel_gru_backward_gates(z, candidate, previous, dh, di, dr, b, u)
+                zeroMaskedGateGradients(mask, step: s, batch: b, di, dr, width: g, stride: g)
                 if s > 0 {
                     Kernels.gemm(transposeA: false, transposeB: true, m: b, n: u, k: g, alpha: 1, a: dr, lda: g,
                                  b: recurrent, ldb: g, beta: 1, c: dh, ldc: u)
@@ -212,6 +222,7 @@ public final class GRU: RecurrentLayer {
                     for j in 0..<(2 * u) { drr[j] = dir[j] }
                 }
             }
+            zeroMaskedGateGradients(mask, step: s, batch: b, di, dr, width: g, stride: g)
             guard s > 0 else { continue }
             // h₋₁'s gradient through the recurrent products.
             if resetAfter {

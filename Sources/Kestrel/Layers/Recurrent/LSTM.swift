@@ -10,7 +10,7 @@ import CKestrelKernels
 /// `(batch, units) × (units, 4·units)` product per step followed by a fused gate loop. The
 /// gates, cell states and hidden states of every step stay in the workspace, time-major, so
 /// backward through time needs no allocation and ends with one product per weight.
-/// Dropout, `returnState` and masking are not supported.
+/// `returnState` is not supported.
 public final class LSTM: RecurrentLayer {
     /// The activation of the input, forget and output gates (Keras default sigmoid).
     public let recurrentActivation: ActivationFunction
@@ -23,19 +23,21 @@ public final class LSTM: RecurrentLayer {
                 useBias: Bool = true, kernelInitializer: Initializer = .glorotUniform,
                 recurrentInitializer: Initializer = .orthogonal, biasInitializer: Initializer = .zeros,
                 unitForgetBias: Bool = true, dropout: Float = 0, seed: UInt64? = nil,
-                returnSequences: Bool = false, goBackwards: Bool = false,
+                returnSequences: Bool = false, goBackwards: Bool = false, zeroOutputForMask: Bool = false,
                 inputShape: [Int]? = nil, name: String? = nil) {
         self.recurrentActivation = recurrentActivation
         self.unitForgetBias = unitForgetBias
         super.init(units: units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
                    recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
-                   dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: goBackwards, inputShape: inputShape, name: name)
+                   dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: goBackwards, zeroOutputForMask: zeroOutputForMask,
+                   inputShape: inputShape, name: name)
     }
 
     override func reversedCopy(name: String) -> RecurrentLayer {
         LSTM(units, activation: activation, recurrentActivation: recurrentActivation, useBias: useBias,
              kernelInitializer: kernelInitializer, recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
-             unitForgetBias: unitForgetBias, dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: !goBackwards, name: name)
+             unitForgetBias: unitForgetBias, dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: !goBackwards, zeroOutputForMask: zeroOutputForMask,
+             name: name)
     }
 
     override var gateCount: Int { 4 }
@@ -120,11 +122,16 @@ public final class LSTM: RecurrentLayer {
         w.cell.update(repeating: 0, count: b * u)
         let recurrent = c.weights[1]
         let bias: UnsafeMutablePointer<Float>? = useBias ? c.weights[2] : nil
+        let mask = stepMask(c)
         for s in 0..<t {
             let z = w.gates + s * b * g
             if s > 0 {
                 Kernels.gemm(transposeA: false, transposeB: false, m: b, n: g, k: u, alpha: 1,
                              a: w.hidden + s * b * u, lda: u, b: recurrent, ldb: g, beta: 1, c: z, ldc: g)
+            }
+            defer {
+                carryMaskedStates(mask, step: s, batch: b, previous: w.hidden + s * b * u, next: w.hidden + (s + 1) * b * u, width: u)
+                carryMaskedStates(mask, step: s, batch: b, previous: w.cell + s * b * u, next: w.cell + (s + 1) * b * u, width: u)
             }
             if fusedGates {
                 kestrel_lstm_forward_gates(z, bias, w.cell + s * b * u, w.cell + (s + 1) * b * u,
@@ -154,9 +161,11 @@ public final class LSTM: RecurrentLayer {
         let dh = w.hiddenGradient, dc = w.cellGradient
         dh.update(repeating: 0, count: b * u)
         dc.update(repeating: 0, count: b * u)
+        let mask = stepMask(c)
         for s in stride(from: t - 1, through: 0, by: -1) {
             let z = w.gates + s * b * g, dz = w.gateGradients + s * b * g
             addOutputGradient(step: s, c, into: dh)
+            keepMaskedGradients(mask, step: s, c, saving: true, dh, dc)
             if fusedGates {
                 kestrel_lstm_backward_gates(z, w.cell + s * b * u, w.cellActivation + s * b * u, dh, dc, dz, b, u)
             }
@@ -183,10 +192,12 @@ public final class LSTM: RecurrentLayer {
                 recurrentActivation.backward(x: nil, y: zr + 3 * u, dy: dzr + 3 * u, dx: dzr + 3 * u,
                                              count: u, rowLength: u)
             }
+            zeroMaskedGateGradients(mask, step: s, batch: b, dz, width: g, stride: g)
             if s > 0 {
                 Kernels.gemm(transposeA: false, transposeB: true, m: b, n: u, k: g, alpha: 1, a: dz, lda: g,
                              b: c.weights[1], ldb: g, beta: 0, c: dh, ldc: u)
             }
+            keepMaskedGradients(mask, step: s, c, saving: false, dh, dc)
         }
         inputSideGradients(c, x: w.x, gradients: w.gateGradients, columns: g, scratch: w.inputGradient)
         recurrentKernelGradient(c, states: w.hidden, gradients: w.gateGradients, columns: g, stride: g)

@@ -4,8 +4,9 @@ import CKestrelKernels
 /// last hidden state `(units)`, or every hidden state `(timesteps, units)` with
 /// `returnSequences`; weights in Keras's layout (`kernel`, `recurrent_kernel`, `bias`), so
 /// Keras weights load unchanged. `dropout` drops input features in training, one mask per
-/// sequence shared by its steps, as Keras does; recurrent dropout, `returnState`, statefulness
-/// and masking are not supported.
+/// sequence shared by its steps, as Keras does. A mask on the input (from Embedding's
+/// `maskZero` or Masking) skips the masked steps: the state carries over them unchanged, as in
+/// Keras. Recurrent dropout, `returnState` and statefulness are not supported.
 public class RecurrentLayer: Layer {
     /// The size of the hidden state.
     public let units: Int
@@ -29,10 +30,14 @@ public class RecurrentLayer: Layer {
     public let dropout: Float
     /// The seed that fixes the dropout masks independently of the global generator, if given.
     public let seed: UInt64?
+    /// Whether a masked step's output is zero instead of the state carried over it (Keras
+    /// `zero_output_for_mask`, default false; `Bidirectional` sets it to `returnSequences`).
+    public internal(set) var zeroOutputForMask: Bool
 
     init(units: Int, activation: ActivationFunction, useBias: Bool, kernelInitializer: Initializer,
          recurrentInitializer: Initializer, biasInitializer: Initializer, dropout: Float, seed: UInt64?,
-         returnSequences: Bool, goBackwards: Bool, inputShape: [Int]?, name: String?) {
+         returnSequences: Bool, goBackwards: Bool, zeroOutputForMask: Bool, inputShape: [Int]?, name: String?) {
+        self.zeroOutputForMask = zeroOutputForMask
         self.dropout = dropout
         self.seed = seed
         self.units = units
@@ -51,6 +56,13 @@ public class RecurrentLayer: Layer {
     /// (Bidirectional's backward half).
     func reversedCopy(name: String) -> RecurrentLayer {
         preconditionFailure("\(className) must copy itself")
+    }
+
+    public override var supportsMasking: Bool { true }
+
+    /// Keras: a returned sequence keeps the input's mask; the last state has none.
+    public override func maskHandling(inputsMasked: [Bool], training: Bool) throws -> MaskHandling {
+        inputsMasked.first == true && returnSequences ? .propagate : .none
     }
 
     /// How many blocks of `units` columns the kernels have (LSTM 4, GRU 3, SimpleRNN 1).
@@ -81,11 +93,12 @@ public class RecurrentLayer: Layer {
     /// The arguments every recurrent layer shares, for `config`.
     var recurrentConfig: [String: String] {
         ["name": name, "units": "\(units)", "activation": activation.kerasName, "use_bias": "\(useBias)",
-         "return_sequences": "\(returnSequences)", "go_backwards": "\(goBackwards)", "dropout": "\(dropout)"]
+         "return_sequences": "\(returnSequences)", "go_backwards": "\(goBackwards)", "dropout": "\(dropout)",
+         "zero_output_for_mask": "\(zeroOutputForMask)"]
     }
 
     /// Writes the output from the time-major hidden states `(steps + 1, batch, units)` whose
-    /// slot 0 is the initial state.
+    /// slot 0 is the initial state; masked steps have zero output with `zeroOutputForMask`.
     func writeOutput(fromHidden hidden: UnsafePointer<Float>, _ c: LayerContext) {
         let t = c.inputShapes[0][0], b = c.batch, u = units
         if returnSequences {
@@ -93,6 +106,77 @@ public class RecurrentLayer: Layer {
         } else {
             c.output.update(from: hidden + t * b * u, count: b * u)
         }
+        guard zeroOutputForMask, let mask = StepMask(c, reversed: goBackwards) else { return }
+        for r in 0..<b {
+            if returnSequences {
+                for s in 0..<t where !mask.keeps(row: r, step: s) { (c.output + (r * t + s) * u).update(repeating: 0, count: u) }
+            } else if !mask.keeps(row: r, step: t - 1) {
+                (c.output + r * u).update(repeating: 0, count: u)
+            }
+        }
+    }
+
+    /// The input's mask read in this layer's reading order.
+    struct StepMask {
+        let mask: UnsafePointer<Float>, steps: Int, reversed: Bool
+
+        init?(_ c: LayerContext, reversed: Bool) {
+            guard let m = c.inputMask else { return nil }
+            mask = UnsafePointer(m)
+            steps = c.inputShapes[0][0]
+            self.reversed = reversed
+        }
+
+        /// Whether sample `row` takes part at reading step `step`.
+        @inline(__always) func keeps(row: Int, step: Int) -> Bool {
+            mask[row * steps + (reversed ? steps - 1 - step : step)] != 0
+        }
+    }
+
+    /// The mask of this call in reading order, if the input has one.
+    func stepMask(_ c: LayerContext) -> StepMask? { StepMask(c, reversed: goBackwards) }
+
+    /// Forward, after step `s` wrote `next` from `previous` (`(batch, width)` states): masked
+    /// samples keep their previous state, as Keras's masked steps do.
+    func carryMaskedStates(_ mask: StepMask?, step s: Int, batch b: Int, previous: UnsafePointer<Float>,
+                           next: UnsafeMutablePointer<Float>, width: Int) {
+        guard let mask else { return }
+        for r in 0..<b where !mask.keeps(row: r, step: s) { (next + r * width).update(from: previous + r * width, count: width) }
+    }
+
+    /// Backward, step `s`: with `saving`, copies the state gradients of masked samples
+    /// (`(batch, units)`: the hidden state's and, for LSTM, the cell's) aside before the step's
+    /// gates change them; without, puts them back once the step's recurrent products have run,
+    /// so that they pass to the previous step unchanged. (Two parameters rather than an array,
+    /// so that a step allocates nothing.)
+    func keepMaskedGradients(_ mask: StepMask?, step s: Int, _ c: LayerContext, saving: Bool,
+                             _ hidden: UnsafeMutablePointer<Float>, _ cell: UnsafeMutablePointer<Float>? = nil) {
+        guard let mask else { return }
+        let b = c.batch, u = units, saved = maskScratch(c)
+        func move(_ row: UnsafeMutablePointer<Float>, _ aside: UnsafeMutablePointer<Float>) {
+            if saving { aside.update(from: row, count: u) } else { row.update(from: aside, count: u) }
+        }
+        for r in 0..<b where !mask.keeps(row: r, step: s) {
+            move(hidden + r * u, saved + r * u)
+            if let cell { move(cell + r * u, saved + (b + r) * u) }
+        }
+    }
+
+    /// Backward, step `s`, after the gates: a masked sample's step did nothing, so its gate
+    /// gradients (a row of `width` at `stride` in `gates`, and in `more` if given) are zero.
+    func zeroMaskedGateGradients(_ mask: StepMask?, step s: Int, batch b: Int, _ gates: UnsafeMutablePointer<Float>,
+                                 _ more: UnsafeMutablePointer<Float>? = nil, width: Int, stride: Int) {
+        guard let mask else { return }
+        for r in 0..<b where !mask.keeps(row: r, step: s) {
+            (gates + r * stride).update(repeating: 0, count: width)
+            if let more { (more + r * stride).update(repeating: 0, count: width) }
+        }
+    }
+
+    /// Two `(batch, units)` blocks after the state and the dropout mask, for masked gradients.
+    private func maskScratch(_ c: LayerContext) -> UnsafeMutablePointer<Float> {
+        c.workspace + stateWorkspaceSize(batch: c.batch, inputShapes: c.inputShapes)
+            + (c.training && dropout > 0 ? c.batch * c.inputShapes[0][1] : 0)
     }
 
     /// The floats the layer's own state needs between forward and backward (each layer's).
@@ -102,9 +186,9 @@ public class RecurrentLayer: Layer {
 
     public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int {
         guard inputShapes[0].count == 2 else { return 0 }
-        // Then, when dropping, each sample's input mask.
+        // Then, when dropping, each sample's input mask; then room for masked state gradients.
         return stateWorkspaceSize(batch: batch, inputShapes: inputShapes)
-            + (training && dropout > 0 ? batch * inputShapes[0][1] : 0)
+            + (training && dropout > 0 ? batch * inputShapes[0][1] : 0) + 2 * batch * units
     }
 
     /// The input dropout mask `(batch, features)` of this call, or nil when nothing is dropped.
@@ -173,7 +257,8 @@ public class RecurrentLayer: Layer {
     func addOutputGradient(step s: Int, _ c: LayerContext, into dh: UnsafeMutablePointer<Float>) {
         let t = c.inputShapes[0][0], u = units, dy = c.outputGradient!
         guard returnSequences || s == t - 1 else { return }
-        for r in 0..<c.batch {
+        let mask = zeroOutputForMask ? stepMask(c) : nil
+        for r in 0..<c.batch where mask?.keeps(row: r, step: s) ?? true {
             let y = returnSequences ? dy + (r * t + s) * u : dy + r * u, d = dh + r * u
             for j in 0..<u { d[j] += y[j] }
         }

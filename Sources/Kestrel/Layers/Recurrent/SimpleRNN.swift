@@ -6,17 +6,19 @@ public final class SimpleRNN: RecurrentLayer {
     public init(_ units: Int, activation: ActivationFunction = .tanh, useBias: Bool = true,
                 kernelInitializer: Initializer = .glorotUniform, recurrentInitializer: Initializer = .orthogonal,
                 biasInitializer: Initializer = .zeros, dropout: Float = 0, seed: UInt64? = nil,
-                returnSequences: Bool = false, goBackwards: Bool = false,
+                returnSequences: Bool = false, goBackwards: Bool = false, zeroOutputForMask: Bool = false,
                 inputShape: [Int]? = nil, name: String? = nil) {
         super.init(units: units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
                    recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
-                   dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: goBackwards, inputShape: inputShape, name: name)
+                   dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: goBackwards, zeroOutputForMask: zeroOutputForMask,
+                   inputShape: inputShape, name: name)
     }
 
     override func reversedCopy(name: String) -> RecurrentLayer {
         SimpleRNN(units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
                   recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
-                  dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: !goBackwards, name: name)
+                  dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: !goBackwards, zeroOutputForMask: zeroOutputForMask,
+             name: name)
     }
 
     public override func weightSpecs(forInputs shapes: [[Int]]) throws -> [WeightSpec] {
@@ -52,6 +54,7 @@ public final class SimpleRNN: RecurrentLayer {
         w.hidden.update(repeating: 0, count: b * u)
         // Every step's input projection at once, into the state slots the steps then complete.
         projectInputs(c, into: w.x, projections: w.hidden + b * u, columns: u)
+        let mask = stepMask(c)
         for s in 0..<t {
             let h = w.hidden + (s + 1) * b * u
             if s > 0 {
@@ -63,6 +66,7 @@ public final class SimpleRNN: RecurrentLayer {
                 for r in 0..<b { for j in 0..<u { h[r * u + j] += bias[j] } }
             }
             activation.apply(h, h, count: b * u, rowLength: u)
+            carryMaskedStates(mask, step: s, batch: b, previous: w.hidden + s * b * u, next: h, width: u)
         }
         writeOutput(fromHidden: w.hidden, c)
     }
@@ -71,14 +75,18 @@ public final class SimpleRNN: RecurrentLayer {
         let t = c.inputShapes[0][0], b = c.batch, u = units
         let w = parts(c), dh = w.hiddenGradient
         dh.update(repeating: 0, count: b * u)
+        let mask = stepMask(c)
         for s in stride(from: t - 1, through: 0, by: -1) {
             addOutputGradient(step: s, c, into: dh)
             let dz = w.preGradient + s * b * u
+            keepMaskedGradients(mask, step: s, c, saving: true, dh)
             activation.backward(x: nil, y: w.hidden + (s + 1) * b * u, dy: dh, dx: dz, count: b * u, rowLength: u)
+            zeroMaskedGateGradients(mask, step: s, batch: b, dz, width: u, stride: u)
             if s > 0 {
                 Kernels.gemm(transposeA: false, transposeB: true, m: b, n: u, k: u, alpha: 1, a: dz, lda: u,
                              b: c.weights[1], ldb: u, beta: 0, c: dh, ldc: u)
             }
+            keepMaskedGradients(mask, step: s, c, saving: false, dh)
         }
         inputSideGradients(c, x: w.x, gradients: w.preGradient, columns: u, scratch: w.inputGradient)
         recurrentKernelGradient(c, states: w.hidden, gradients: w.preGradient, columns: u, stride: u)

@@ -3,6 +3,7 @@ import CKestrelKernels
 /// Randomly sets a fraction `rate` of inputs to zero during training and scales the rest by
 /// `1 / (1 - rate)`; the identity in inference (Keras `Dropout`).
 public final class Dropout: Layer {
+    public override var supportsMasking: Bool { true }
     /// The fraction of inputs dropped.
     public let rate: Float
 

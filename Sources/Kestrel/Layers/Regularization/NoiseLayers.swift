@@ -3,6 +3,7 @@ import Foundation
 /// Adds zero-mean Gaussian noise of standard deviation `stddev` in training; the identity in
 /// inference (Keras `GaussianNoise`).
 public final class GaussianNoise: Layer {
+    public override var supportsMasking: Bool { true }
     /// The noise's standard deviation.
     public let stddev: Float
     /// The seed that fixes the noise independently of the global generator, if given.
@@ -42,6 +43,7 @@ public final class GaussianNoise: Layer {
 /// The dropout-like noise layers' shared part: a rate in [0, 1), a seed, one factor per
 /// input element kept from forward, and the backward pass `dx = dy · factor`.
 public class ElementwiseNoise: Layer {
+    public override var supportsMasking: Bool { true }
     /// The drop probability.
     public let rate: Float
     /// The seed that fixes the draws independently of the global generator, if given.

@@ -2,6 +2,7 @@
 /// channels (every position of a dropped channel is zero) and the rest are scaled by
 /// `1 / (1 - rate)`; the identity in inference. Shared machinery of `SpatialDropout1D/2D`.
 public class SpatialDropout: Layer {
+    public override var supportsMasking: Bool { true }
     /// The fraction of channels dropped.
     public let rate: Float
     /// The number of spatial axes the mask is shared over (1 or 2).

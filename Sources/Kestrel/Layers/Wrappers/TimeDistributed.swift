@@ -9,6 +9,16 @@
 /// batch's samples at that step, as Keras 3 runs every wrapped layer: each step normalised
 /// with its own statistics, the moving statistics updated step after step.
 public final class TimeDistributed: Layer {
+    public override var supportsMasking: Bool { true }
+
+    public override func maskHandling(inputsMasked: [Bool], training: Bool) throws -> MaskHandling {
+        guard inputsMasked.first == true else { return .none }
+        // Keras hands each step's mask to the wrapped layer; one that would use it is refused by
+        // its own check.
+        _ = try layer.maskHandling(inputsMasked: [true], training: training)
+        return .propagate
+    }
+
     /// The layer applied at each step.
     public let layer: Layer
 

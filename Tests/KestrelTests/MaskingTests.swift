@@ -1,0 +1,223 @@
+@testable import Kestrel
+import KestrelAllocationCounter
+import XCTest
+
+// Masks from Embedding(maskZero:) and Masking, carried through the plan to the layers that skip
+// masked steps (the recurrent layers, Bidirectional, GlobalAveragePooling1D), with Keras's
+// propagation rules. The per-layer numbers against Keras 3 are in RecurrentReferenceTests
+// (the *_masked cases).
+final class MaskingTests: XCTestCase {
+    /// Token sequences of length 6 with right padding, left padding, a gap and none.
+    static let tokens: [[Float]] = [[3, 1, 4, 1, 0, 0], [0, 0, 0, 5, 9, 2], [6, 5, 0, 3, 5, 8], [9, 7, 9, 3, 2, 3]]
+
+    static func recurrentLayers() -> [(String, () -> [Layer])] {
+        [("LSTM", { [LSTM(3)] }), ("GRU", { [GRU(3)] }), ("GRU reset before", { [GRU(3, resetAfter: false)] }),
+         ("SimpleRNN", { [SimpleRNN(3)] }), ("LSTM backwards", { [LSTM(3, goBackwards: true)] }),
+         ("Bidirectional LSTM", { [Bidirectional(LSTM(2))] }),
+         ("Bidirectional GRU sequences, Dense, then LSTM",
+          { [Bidirectional(GRU(2, returnSequences: true)), Dense(3, activation: .tanh), LSTM(2)] })]
+    }
+
+    /// A masked step is skipped: a padded sequence gives what the same weights give on the
+    /// sequence without its padding, wherever the padding is.
+    func testPaddingIsInvisibleToRecurrentLayers() throws {
+        for (label, make) in Self.recurrentLayers() {
+            Kestrel.setRandomSeed(3)
+            let padded = Sequential([InputLayer(shape: [6]), Embedding(inputDim: 10, outputDim: 4, maskZero: true)] + make())
+            let output = try padded.predict(Tensor(shape: [4, 6], scalars: Self.tokens.flatMap { $0 }))
+            let width = output.shape[1]
+            for (row, sequence) in Self.tokens.enumerated() {
+                let kept = sequence.filter { $0 != 0 }
+                let plain = Sequential([InputLayer(shape: [kept.count]), Embedding(inputDim: 10, outputDim: 4)] + make())
+                try plain.build()
+                try plain.setWeights(padded.getWeights())
+                let expected = try plain.predict(Tensor(shape: [1, kept.count], scalars: kept))
+                assertClose(Array(output.scalars[(row * width)..<((row + 1) * width)]), expected.scalars, tolerance: 1e-5,
+                            "\(label), sequence \(row)")
+            }
+            // Without the mask the padding counts, and the answers differ.
+            let unmasked = Sequential([InputLayer(shape: [6]), Embedding(inputDim: 10, outputDim: 4)] + make())
+            try unmasked.build()
+            try unmasked.setWeights(padded.getWeights())
+            let different = try unmasked.predict(Tensor(shape: [4, 6], scalars: Self.tokens.flatMap { $0 }))
+            XCTAssertGreaterThan(zip(different.scalars, output.scalars).map { abs($0 - $1) }.max()!, 1e-3, label)
+        }
+    }
+
+    /// Returned sequences keep the mask: a masked step repeats the state carried over it, or is
+    /// zero with `zeroOutputForMask` (which Bidirectional sets, as Keras does).
+    func testReturnedSequencesAtMaskedSteps() throws {
+        let x = Tensor(shape: [4, 6], scalars: Self.tokens.flatMap { $0 })
+        for zero in [false, true] {
+            let model = Sequential([InputLayer(shape: [6]), Embedding(inputDim: 10, outputDim: 4, maskZero: true),
+                                    GRU(3, returnSequences: true, zeroOutputForMask: zero)])
+            let y = try model.predict(x)
+            for (row, sequence) in Self.tokens.enumerated() {
+                for step in 0..<6 where sequence[step] == 0 {
+                    let at = Array(y.scalars[((row * 6 + step) * 3)..<((row * 6 + step + 1) * 3)])
+                    if zero || step == 0 {
+                        XCTAssertEqual(at, [0, 0, 0], "zero \(zero), sequence \(row) step \(step)")
+                    } else {
+                        let before = Array(y.scalars[((row * 6 + step - 1) * 3)..<((row * 6 + step) * 3)])
+                        XCTAssertEqual(at, before, "sequence \(row) step \(step) carries the state")
+                    }
+                }
+            }
+        }
+        let bidirectional = Bidirectional(LSTM(2, returnSequences: true))
+        XCTAssertTrue(bidirectional.forwardLayer.zeroOutputForMask && bidirectional.backwardLayer.zeroOutputForMask)
+        XCTAssertFalse(Bidirectional(LSTM(2)).forwardLayer.zeroOutputForMask)
+    }
+
+    /// Gradients of masked models, from the loss to the embeddings through every kind of mask
+    /// consumer, against central differences.
+    func testMaskedModelGradientsMatchFiniteDifferences() throws {
+        Kestrel.setRandomSeed(11)
+        let input = Input(shape: [6])
+        let embedded = try Embedding(inputDim: 10, outputDim: 3, maskZero: true)(input)
+        let sequences = try Bidirectional(GRU(2, returnSequences: true, resetAfter: false), mergeMode: .sum)(embedded)
+        let projected = try Dense(3, activation: .tanh)(sequences)       // keeps the mask
+        let last = try LSTM(2)(projected)
+        let simple = try SimpleRNN(2, goBackwards: true)(embedded)
+        let pooled = try GlobalAveragePooling1D()(try Add()([projected, try Dense(3)(embedded)]))
+        let joined = try Concatenate()([last, simple, pooled])
+        let model = try Model(inputs: input, outputs: try Dense(2, activation: .softmax)(joined))
+        model.compile(optimizer: SGD(learningRate: 0), loss: SparseCategoricalCrossentropy())
+        let x = Tensor(shape: [4, 6], scalars: Self.tokens.flatMap { $0 }), y = Tensor(labels: [0, 1, 1, 0])
+        let (loss, gradients) = try model.lossAndGradients(x, y)
+        XCTAssertTrue(loss.isFinite)
+        let checked = try assertModelGradientsMatchFiniteDifferences(model, analytic: gradients.tensors, step: 1e-2,
+                                                                     perWeight: 6) {
+            try model.lossAndGradients(x, y).loss
+        }
+        XCTAssertGreaterThan(checked, 60)
+        // The padding token's row gets no gradient: every step that reads it is masked.
+        let embeddings = model.layers.first { $0 is Embedding }!
+        let index = model.layers.prefix { $0 !== embeddings }.reduce(0) { $0 + $1.weightSpecs.count }
+        XCTAssertEqual(Array(gradients.tensors[index].scalars[0..<3]), [0, 0, 0])
+    }
+
+    /// Input and weight gradients of every mask-reading layer with a mask that skips steps at
+    /// the end, the start and in the middle, against central differences (the mask held fixed).
+    func testMaskedLayerGradientsMatchFiniteDifferences() throws {
+        let mask: [Float] = [1, 1, 0, 1, 0, 0, 1, 1, 1, 1, 1, 0]   // (batch 3, steps 4)
+        let layers: [(String, Layer)] = [
+            ("LSTM", LSTM(3)), ("LSTM sequences backwards", LSTM(2, returnSequences: true, goBackwards: true)),
+            ("LSTM zero output", LSTM(2, returnSequences: true, zeroOutputForMask: true)),
+            ("GRU", GRU(3)), ("GRU sequences", GRU(2, returnSequences: true)),
+            ("GRU reset before", GRU(2, goBackwards: true, resetAfter: false)),
+            ("GRU relu, hard sigmoid", GRU(2, activation: .relu, recurrentActivation: .hardSigmoid, returnSequences: true)),
+            ("SimpleRNN", SimpleRNN(3)), ("SimpleRNN sequences zero output", SimpleRNN(2, returnSequences: true, zeroOutputForMask: true)),
+            ("Bidirectional LSTM", Bidirectional(LSTM(2))), ("Bidirectional GRU sequences", Bidirectional(GRU(2, returnSequences: true), mergeMode: .mul)),
+            ("GlobalAveragePooling1D", GlobalAveragePooling1D()),
+        ]
+        for (label, layer) in layers {
+            Kestrel.setRandomSeed(7)
+            let harness = try LayerHarness(layer, inputShapes: [[4, 2]], batch: 3, avoid: [0])
+            harness.inputMask = mask
+            harness.check(epsilon: 3e-3, label: "\(label), masked")
+        }
+    }
+
+    /// Masking zeroes masked steps and masks them; GlobalAveragePooling1D averages the rest.
+    func testMaskingAndMaskedAverage() throws {
+        let x = Tensor(shape: [2, 3, 2], scalars: [1, 2, -1, -1, 3, 5, -1, -1, -1, -1, 4, 0])
+        let model = Sequential([InputLayer(shape: [3, 2]), Masking(maskValue: -1), GlobalAveragePooling1D()])
+        XCTAssertEqual(try model.predict(x).scalars, [2, 3.5, 4, 0])
+        let masked = try Masking(maskValue: -1)(x)
+        XCTAssertEqual(masked.scalars, [1, 2, 0, 0, 3, 5, 0, 0, 0, 0, 4, 0])
+        // A sequence masked throughout averages to zero (Keras divides 0 by 0).
+        XCTAssertEqual(try model.predict(Tensor(shape: [1, 3, 2], scalars: Array(repeating: -1, count: 6))).scalars, [0, 0])
+    }
+
+    /// Which nodes carry a mask follows Keras: layers that work per step pass it on, merges
+    /// or it (only when every input has one), reshaping layers and the last state end it.
+    func testMaskPropagationFollowsKeras() throws {
+        let input = Input(shape: [5])
+        let a = try Embedding(inputDim: 10, outputDim: 4, maskZero: true)(input)
+        let b = try Embedding(inputDim: 10, outputDim: 4)(input)
+        let dense = try Dense(4)(try Dropout(0.2)(a))
+        let both = try Add()([dense, a])
+        let one = try Add()([dense, b])
+        let flat = try Flatten()(both)
+        let sequences = try LSTM(2, returnSequences: true)(both)
+        let state = try LSTM(2)(both)
+        let model = try Model(inputs: [input], outputs: [flat, one, sequences, state])
+        try model.build()
+        let sources = try model.graph!.maskSources(training: true)
+        func source(_ t: SymbolicTensor) -> Int? {
+            sources[model.graph!.nodes.firstIndex { $0.layer === t.layer }!]
+        }
+        let embeddingNode = model.graph!.nodes.firstIndex { $0.layer === a.layer }!
+        XCTAssertEqual(source(a), embeddingNode)
+        XCTAssertNil(source(b))
+        XCTAssertEqual(source(dense), embeddingNode)
+        let addNode = model.graph!.nodes.firstIndex { $0.layer === both.layer }!
+        XCTAssertEqual(source(both), addNode, "Add of two masked inputs computes their or")
+        XCTAssertNil(source(one), "Add with an unmasked input has no mask")
+        XCTAssertNil(source(flat))
+        XCTAssertEqual(source(sequences), addNode)
+        XCTAssertNil(source(state))
+    }
+
+    /// Layers whose Keras counterparts would use a mask in a way Kestrel does not are refused
+    /// by name, and a masked output cannot meet a loss (Keras would weight the loss by it).
+    func testUnsupportedMaskUsesAreRefused() throws {
+        let x = Tensor(shape: [4, 6], scalars: Self.tokens.flatMap { $0 }), y = Tensor(labels: [0, 1, 1, 0])
+        func embedded() -> [Layer] { [InputLayer(shape: [6]), Embedding(inputDim: 10, outputDim: 4, maskZero: true)] }
+
+        let normalized = Sequential(embedded() + [BatchNormalization(), LSTM(2), Dense(2, activation: .softmax)])
+        normalized.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy())
+        XCTAssertNoThrow(try normalized.predict(x), "moving statistics ignore the mask")
+        XCTAssertNoThrow(try normalized.evaluate(x, y, verbose: 0))
+        assertThrowsMessage(try normalized.fit(x, y, epochs: 1, verbose: 0), contains: ["BatchNormalization", "mask", "batch statistics"])
+
+        let sequenceOutput = Sequential(embedded() + [LSTM(2, returnSequences: true)])
+        sequenceOutput.compile(optimizer: Adam(), loss: MeanSquaredError())
+        XCTAssertNoThrow(try sequenceOutput.predict(x))
+        assertThrowsMessage(try sequenceOutput.fit(x, Tensor.zeros([4, 6, 2]), epochs: 1, verbose: 0),
+                            contains: ["output", "mask", "masked losses are not supported"])
+
+        let input = Input(shape: [6])
+        let e = try Embedding(inputDim: 10, outputDim: 4, maskZero: true)(input)
+        let attended = try MultiHeadAttention(numHeads: 1, keyDim: 2)(query: e, value: e)
+        assertThrowsMessage(try Model(inputs: input, outputs: attended).build(), contains: ["MultiHeadAttention", "mask"])
+        let softmax = Sequential(embedded() + [Softmax()])
+        assertThrowsMessage(try softmax.build(), contains: ["Softmax", "mask"])
+        let input2 = Input(shape: [6])
+        let e2 = try Embedding(inputDim: 10, outputDim: 4, maskZero: true)(input2)
+        let steps = try Concatenate(axis: 1)([e2, e2])
+        assertThrowsMessage(try Model(inputs: input2, outputs: steps).build(), contains: ["Concatenate", "mask", "axis 1"])
+    }
+
+    func testMaskedTrainingAllocatesNothing() throws {
+        Kestrel.setRandomSeed(2)
+        let model = Sequential([InputLayer(shape: [6]), Embedding(inputDim: 10, outputDim: 8, maskZero: true),
+                                Bidirectional(LSTM(8, returnSequences: true)), GRU(8), Dense(2, activation: .softmax)])
+        model.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy())
+        let rows = (0..<32).map { Self.tokens[$0 % 4] }
+        let x = Tensor(shape: [32, 6], scalars: rows.flatMap { $0 }), y = Tensor(labels: (0..<32).map { $0 % 2 })
+        try assertTrainingStepsAllocateNothing(model, x: x, y: y, batchSize: 8)
+    }
+
+    /// A task only the unpadded steps answer: is the sequence's last real token above 4? With
+    /// right padding of random length, the model must carry the state over the padding.
+    func testMaskedModelLearnsAcrossPadding() throws {
+        Kestrel.setRandomSeed(4)
+        var generator = RandomGenerator(seed: 9)
+        var rows: [Float] = [], labels: [Int] = []
+        for _ in 0..<512 {
+            let length = 1 + Int(generator.nextUnitFloat() * 7.99)
+            let tokens = (0..<length).map { _ in Float(1 + Int(generator.nextUnitFloat() * 8.99)) }
+            rows += tokens + Array(repeating: 0, count: 8 - length)
+            labels.append(tokens.last! > 4 ? 1 : 0)
+        }
+        let x = Tensor(shape: [512, 8], scalars: rows), y = Tensor(labels: labels)
+        let model = Sequential([InputLayer(shape: [8]), Embedding(inputDim: 10, outputDim: 8, maskZero: true),
+                                GRU(16), Dense(2, activation: .softmax)])
+        model.compile(optimizer: Adam(learningRate: 0.01), loss: SparseCategoricalCrossentropy(), metrics: ["accuracy"])
+        try model.fit(x, y, batchSize: 32, epochs: 15, verbose: 0)
+        let accuracy = try model.evaluate(x, y, verbose: 0)["accuracy"]!
+        XCTAssertGreaterThan(accuracy, 0.95)
+    }
+}
