@@ -161,7 +161,7 @@ final class MaskingTests: XCTestCase {
     }
 
     /// Layers whose Keras counterparts would use a mask in a way Kestrel does not are refused
-    /// by name, and a masked output cannot meet a loss (Keras would weight the loss by it).
+    /// by name.
     func testUnsupportedMaskUsesAreRefused() throws {
         let x = Tensor(shape: [4, 6], scalars: Self.tokens.flatMap { $0 }), y = Tensor(labels: [0, 1, 1, 0])
         func embedded() -> [Layer] { [InputLayer(shape: [6]), Embedding(inputDim: 10, outputDim: 4, maskZero: true)] }
@@ -171,12 +171,6 @@ final class MaskingTests: XCTestCase {
         XCTAssertNoThrow(try normalized.predict(x), "moving statistics ignore the mask")
         XCTAssertNoThrow(try normalized.evaluate(x, y, verbose: 0))
         assertThrowsMessage(try normalized.fit(x, y, epochs: 1, verbose: 0), contains: ["BatchNormalization", "mask", "batch statistics"])
-
-        let sequenceOutput = Sequential(embedded() + [LSTM(2, returnSequences: true)])
-        sequenceOutput.compile(optimizer: Adam(), loss: MeanSquaredError())
-        XCTAssertNoThrow(try sequenceOutput.predict(x))
-        assertThrowsMessage(try sequenceOutput.fit(x, Tensor.zeros([4, 6, 2]), epochs: 1, verbose: 0),
-                            contains: ["output", "mask", "masked losses are not supported"])
 
         let input = Input(shape: [6])
         let e = try Embedding(inputDim: 10, outputDim: 4, maskZero: true)(input)
@@ -190,6 +184,46 @@ final class MaskingTests: XCTestCase {
         assertThrowsMessage(try Model(inputs: input2, outputs: steps).build(), contains: ["Concatenate", "mask", "axis 1"])
     }
 
+    /// A masked output (a tag per step) meets its loss as in Keras: the mean over unmasked
+    /// steps, nothing from the padding, and metrics over unmasked steps only.
+    func testMaskedOutputLossAndMetricsCountUnmaskedStepsOnly() throws {
+        for fused in [true, false] {
+            Kestrel.setRandomSeed(6)
+            let tagger = Sequential([InputLayer(shape: [6]), Embedding(inputDim: 10, outputDim: 4, maskZero: true),
+                                     Bidirectional(GRU(3, returnSequences: true)),
+                                     fused ? Dense(3, activation: .softmax) : Dense(3, activation: .tanh), Dense(3, activation: .softmax)])
+            tagger.compile(optimizer: SGD(learningRate: 0), loss: SparseCategoricalCrossentropy(), metrics: ["accuracy"])
+            let x = Tensor(shape: [4, 6], scalars: Self.tokens.flatMap { $0 })
+            var tags = (0..<24).map { Float($0 % 3) }
+            let (loss, gradients) = try tagger.lossAndGradients(x, Tensor(shape: [4, 6], scalars: tags))
+            // The definition: the mean of -log p(tag) over the 18 unpadded steps.
+            let p = try tagger.predict(x).scalars
+            let flat = Self.tokens.flatMap { $0 }
+            let kept = flat.indices.filter { flat[$0] != 0 }
+            XCTAssertEqual(kept.count, 18)
+            let expected = kept.map { -log(Double(p[$0 * 3 + Int(tags[$0])])) }.reduce(0, +) / Double(kept.count)
+            XCTAssertEqual(Double(loss), expected, accuracy: 1e-5, "fused \(fused)")
+            let hits = kept.filter { i in (0..<3).max { p[i * 3 + $0] < p[i * 3 + $1] } == Int(tags[i]) }.count
+            let metrics = try tagger.evaluate(x, Tensor(shape: [4, 6], scalars: tags), verbose: 0)
+            XCTAssertEqual(metrics["accuracy"]!, Float(hits) / Float(kept.count), accuracy: 1e-6)
+            XCTAssertEqual(Double(metrics["loss"]!), expected, accuracy: 1e-5)
+            // Tags at padded steps change nothing.
+            for i in flat.indices where flat[i] == 0 { tags[i] = Float((Int(tags[i]) + 1) % 3) }
+            let (again, gradientsAgain) = try tagger.lossAndGradients(x, Tensor(shape: [4, 6], scalars: tags))
+            XCTAssertEqual(again, loss)
+            XCTAssertEqual(gradientsAgain.tensors.map(\.scalars), gradients.tensors.map(\.scalars))
+            let checked = try assertModelGradientsMatchFiniteDifferences(tagger, analytic: gradients.tensors, step: 1e-2,
+                                                                         perWeight: 4) {
+                try tagger.lossAndGradients(x, Tensor(shape: [4, 6], scalars: tags)).loss
+            }
+            XCTAssertGreaterThan(checked, 20)
+        }
+        // A batch masked throughout has loss 0, as Keras's divide-no-nan gives.
+        let tagger = Sequential([InputLayer(shape: [3]), Embedding(inputDim: 4, outputDim: 2, maskZero: true), Dense(2)])
+        tagger.compile(optimizer: SGD(), loss: MeanSquaredError())
+        XCTAssertEqual(try tagger.lossAndGradients(Tensor.zeros([2, 3]), Tensor.randomUniform([2, 3, 2])).loss, 0)
+    }
+
     func testMaskedTrainingAllocatesNothing() throws {
         Kestrel.setRandomSeed(2)
         let model = Sequential([InputLayer(shape: [6]), Embedding(inputDim: 10, outputDim: 8, maskZero: true),
@@ -198,6 +232,12 @@ final class MaskingTests: XCTestCase {
         let rows = (0..<32).map { Self.tokens[$0 % 4] }
         let x = Tensor(shape: [32, 6], scalars: rows.flatMap { $0 }), y = Tensor(labels: (0..<32).map { $0 % 2 })
         try assertTrainingStepsAllocateNothing(model, x: x, y: y, batchSize: 8)
+        // With the loss on a masked output, packed positions included.
+        let tagger = Sequential([InputLayer(shape: [6]), Embedding(inputDim: 10, outputDim: 8, maskZero: true),
+                                 LSTM(8, returnSequences: true), Dense(3, activation: .softmax)])
+        tagger.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy(), metrics: ["accuracy"])
+        try assertTrainingStepsAllocateNothing(tagger, x: x, y: Tensor(shape: [32, 6], scalars: (0..<192).map { Float($0 % 3) }),
+                                               batchSize: 8)
     }
 
     /// A task only the unpadded steps answer: is the sequence's last real token above 4? With

@@ -210,6 +210,8 @@ final class ExecutionPlan {
     func inputBuffer(_ k: Int = 0) -> UnsafeMutablePointer<Float> { outputs[graph.inputNodes[k]] }
     /// The buffer of the model's `k`-th output.
     func outputBuffer(_ k: Int = 0) -> UnsafeMutablePointer<Float> { outputs[graph.outputNodes[k]] }
+    /// The mask of the model's `k`-th output, if it carries one.
+    func outputMask(_ k: Int) -> UnsafeMutablePointer<Float>? { masks[graph.outputNodes[k]] }
     /// The logits of the model's `k`-th output, when its loss reads them.
     func logitsBuffer(_ k: Int) -> UnsafeMutablePointer<Float>? { logitsBuffers[k] }
 

@@ -13,6 +13,15 @@ final class TargetState {
     let outputLossTrackers: [Mean]
     private var labelBuffers: [Int: [UnsafeMutablePointer<Float>]] = [:]
 
+    /// For an output with a mask: its unmasked positions' predictions, labels and gradient,
+    /// packed together, and the per-position shape the loss sees.
+    struct PackedPositions {
+        let predictions: UnsafeMutablePointer<Float>, labels: UnsafeMutablePointer<Float>
+        let gradient: UnsafeMutablePointer<Float>
+        let positionShape: [Int]
+    }
+    private var packedBuffers: [Int: [Int: PackedPositions]] = [:]
+
     init(labelShapes: [[Int]], labelSizes: [Int], losses: [Loss], weights: [Float], metrics: [[Metric]],
          outputNames: [String]) {
         self.labelShapes = labelShapes
@@ -23,7 +32,28 @@ final class TargetState {
         outputLossTrackers = outputNames.count > 1 ? outputNames.map { Mean(name: "\($0)_loss") } : []
     }
 
-    deinit { for (_, buffers) in labelBuffers { buffers.forEach { $0.deallocate() } } }
+    deinit {
+        for (_, buffers) in labelBuffers { buffers.forEach { $0.deallocate() } }
+        for (_, outputs) in packedBuffers {
+            for (_, p) in outputs { [p.predictions, p.labels, p.gradient].forEach { $0.deallocate() } }
+        }
+    }
+
+    /// The packing buffers of output `k` (per-sample shape `outputShape`) for batches of up to
+    /// `capacity` samples; made on the first masked step of each capacity.
+    func packed(capacity: Int, output k: Int, outputShape: [Int]) -> PackedPositions {
+        if let p = packedBuffers[capacity]?[k] { return p }
+        func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+            p.initialize(repeating: 0, count: max(count, 1))
+            return p
+        }
+        let size = outputShape.reduce(1, *)
+        let p = PackedPositions(predictions: buffer(capacity * size), labels: buffer(capacity * labelSizes[k]),
+                                gradient: buffer(capacity * size), positionShape: [outputShape.last ?? 1])
+        packedBuffers[capacity, default: [:]][k] = p
+        return p
+    }
 
     /// One label buffer per output for batches of up to `capacity` samples.
     func labels(capacity: Int) -> [UnsafeMutablePointer<Float>] {
@@ -105,16 +135,6 @@ extension Model {
             throw KestrelError.notReady("\(name).\(what): call compile(optimizer:loss:metrics:) first")
         }
         let outputs = outputNames
-        if let g = graph {
-            // Keras weights the loss and metrics by an output's mask; Kestrel's losses have no
-            // per-position weights yet, so a masked output is refused rather than miscounted.
-            // (Where masks go is the same in training; the plan refuses what training cannot do.)
-            let sources = try g.maskSources(training: false)
-            for (k, node) in g.outputNodes.enumerated() where sources[node] != nil {
-                throw KestrelError.invalidArgument(
-                    "\(name).\(what): output '\(outputs[k])' carries a mask (from Embedding maskZero or Masking), which Keras applies to the loss; masked losses are not supported: end the model with a layer that consumes the mask (a recurrent layer without returnSequences, GlobalAveragePooling1D)")
-            }
-        }
         guard ys.count == outputs.count else {
             throw KestrelError.shapeMismatch(
                 "\(name).\(what): the model has \(outputs.count) outputs (\(outputs.joined(separator: ", "))), found \(ys.count) target arrays")
@@ -208,7 +228,9 @@ extension Model {
             let shape = plan.shapes[plan.graph.outputNodes[k]]
             let gradient = training ? plan.outputGradientBuffer(k) : nil
             let value: Float
-            if let logitsLoss = logitsLosses[k], let logits = plan.logitsBuffer(k) {
+            if let mask = plan.outputMask(k) {
+                value = maskedLoss(plan, t, output: k, mask: mask, labels: labels[k], batch: batch, gradient: gradient)
+            } else if let logitsLoss = logitsLosses[k], let logits = plan.logitsBuffer(k) {
                 value = logitsLoss.compute(predictions: logits, labels: labels[k], batch: batch, outputShape: shape,
                                            gradient: gradient)
             } else {
@@ -221,6 +243,7 @@ extension Model {
             }
             total += w * value
             if !t.outputLossTrackers.isEmpty { t.outputLossTrackers[k].update(value: value, weight: Float(batch)) }
+            guard plan.outputMask(k) == nil else { continue }   // maskedLoss updated them
             for m in t.metrics[k] {
                 m.update(predictions: plan.outputBuffer(k), labels: labels[k], batch: batch, outputShape: shape)
             }
@@ -229,6 +252,55 @@ extension Model {
         for layer in penaltyLayers { total += layer.regularizationPenalty(addGradients: false) }
         t.lossTracker.update(value: total, weight: Float(batch))
         return total
+    }
+
+    /// The loss of output `k`, whose positions carry `mask`, as Keras weights it: the mean over
+    /// unmasked positions only (0 when none is), its gradient zero at masked positions, and the
+    /// metrics over unmasked positions. The kept positions are packed and the loss and metrics
+    /// see them as samples of the per-position shape, so every loss and metric works unchanged.
+    private func maskedLoss(_ plan: ExecutionPlan, _ t: TargetState, output k: Int, mask: UnsafePointer<Float>,
+                            labels: UnsafeMutablePointer<Float>, batch: Int, gradient: UnsafeMutablePointer<Float>?) -> Float {
+        let shape = plan.shapes[plan.graph.outputNodes[k]], width = shape.last ?? 1
+        let perSample = shape.reduce(1, *) / width, positions = batch * perSample
+        let labelWidth = t.labelSizes[k] / perSample
+        let p = t.packed(capacity: plan.capacity, output: k, outputShape: shape)
+        let logitsLoss = logitsLosses[k], logits = plan.logitsBuffer(k)
+        let useLogits = logitsLoss != nil && logits != nil
+        func pack(_ source: UnsafePointer<Float>) -> Int {
+            var kept = 0
+            for i in 0..<positions where mask[i] != 0 {
+                (p.predictions + kept * width).update(from: source + i * width, count: width)
+                kept += 1
+            }
+            return kept
+        }
+        let kept = pack(useLogits ? logits! : plan.outputBuffer(k))
+        var row = 0
+        for i in 0..<positions where mask[i] != 0 {
+            (p.labels + row * labelWidth).update(from: labels + i * labelWidth, count: labelWidth)
+            row += 1
+        }
+        var value: Float = 0
+        if kept > 0 {
+            let loss = useLogits ? logitsLoss! : t.losses[k]
+            value = loss.compute(predictions: p.predictions, labels: p.labels, batch: kept, outputShape: p.positionShape,
+                                 gradient: gradient == nil ? nil : p.gradient)
+        }
+        if let gradient {
+            gradient.update(repeating: 0, count: positions * width)
+            var row = 0
+            for i in 0..<positions where mask[i] != 0 {
+                (gradient + i * width).update(from: p.gradient + row * width, count: width)
+                row += 1
+            }
+        }
+        if kept > 0 && !t.metrics[k].isEmpty {
+            if useLogits { _ = pack(plan.outputBuffer(k)) }
+            for m in t.metrics[k] {
+                m.update(predictions: p.predictions, labels: p.labels, batch: kept, outputShape: p.positionShape)
+            }
+        }
+        return value
     }
 
     /// Forward, losses and backward on rows already in the plan's buffers: the model's
