@@ -326,7 +326,7 @@ enum KerasLayers {
             c["bias_initializer"] = initializerConfig(l.biasInitializer)
             writePenalties(&c, [("kernel", nil, nil), ("recurrent", nil, nil), ("bias", nil, nil)])
             c["dropout"] = jsonNumber(l.dropout)
-            c["recurrent_dropout"] = 0.0
+            c["recurrent_dropout"] = jsonNumber(l.recurrentDropout)
             c["seed"] = seedJSON(l.seed)
         case let l as Bidirectional:
             className = "Bidirectional"
@@ -940,7 +940,10 @@ enum KerasLayers {
             let units = try c.int("units")
             guard units > 0, units <= 1 << 20 else { throw KestrelError.fileError("\(c.context): 'units' must be positive, found \(units)") }
             // `unroll` only changes how Keras schedules the steps: it is accepted.
-            try requireDefaults(c, className, name, zero: ["recurrent_dropout"], false: ["return_state", "stateful"],
+            // Recurrent dropout is implemented for LSTM and SimpleRNN (GRU's reset gate would
+            // need it inside the candidate's product).
+            try requireDefaults(c, className, name, zero: className == "GRU" ? ["recurrent_dropout"] : [],
+                                false: ["return_state", "stateful"],
                                 null: ["kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
                                        "kernel_constraint", "recurrent_constraint", "bias_constraint"])
             let activationFunction = c.has("activation") ? try activation(c, "activation") : .tanh
@@ -952,6 +955,10 @@ enum KerasLayers {
             let sequences = try c.bool("return_sequences", default: false), backwards = try c.bool("go_backwards", default: false)
             let dropout = try c.float("dropout", default: 0), dropoutSeed = seed(c)
             let zeroOutput = try c.bool("zero_output_for_mask", default: false)
+            let recurrentDropout = try c.float("recurrent_dropout", default: 0)
+            guard recurrentDropout >= 0, recurrentDropout < 1 else {
+                throw KestrelError.fileError("\(c.context): \(className) recurrent_dropout must be in [0, 1), found \(recurrentDropout)")
+            }
             guard dropout >= 0, dropout < 1 else {
                 throw KestrelError.fileError("\(c.context): \(className) dropout must be in [0, 1), found \(dropout)")
             }
@@ -959,7 +966,8 @@ enum KerasLayers {
             case "LSTM":
                 layer = LSTM(units, activation: activationFunction, recurrentActivation: recurrentActivation, useBias: useBias,
                              kernelInitializer: kernel, recurrentInitializer: recurrent, biasInitializer: bias,
-                             unitForgetBias: try c.bool("unit_forget_bias", default: true), dropout: dropout, seed: dropoutSeed,
+                             unitForgetBias: try c.bool("unit_forget_bias", default: true), dropout: dropout,
+                             recurrentDropout: recurrentDropout, seed: dropoutSeed,
                              returnSequences: sequences, goBackwards: backwards, zeroOutputForMask: zeroOutput, name: name)
             case "GRU":
                 layer = GRU(units, activation: activationFunction, recurrentActivation: recurrentActivation, useBias: useBias,
@@ -970,7 +978,8 @@ enum KerasLayers {
                             name: name)
             default:
                 layer = SimpleRNN(units, activation: activationFunction, useBias: useBias, kernelInitializer: kernel,
-                                  recurrentInitializer: recurrent, biasInitializer: bias, dropout: dropout, seed: dropoutSeed,
+                                  recurrentInitializer: recurrent, biasInitializer: bias, dropout: dropout,
+                                  recurrentDropout: recurrentDropout, seed: dropoutSeed,
                                   returnSequences: sequences, goBackwards: backwards, zeroOutputForMask: zeroOutput, name: name)
             }
         case "Bidirectional":

@@ -327,8 +327,10 @@ final class KerasInteropTests: XCTestCase {
                 XCTAssertEqual((model.layers[9] as? RandomGrayscale)?.factor ?? 0, 0.3, accuracy: 1e-7)
             }
             if name == "sequence" {
-                XCTAssertEqual(model.layers.map(\.className), ["Embedding", "LSTM", "LSTM", "Dense"])
+                XCTAssertEqual(model.layers.map(\.className), ["Embedding", "LSTM", "LSTM", "SimpleRNN", "Flatten", "Dense"])
                 XCTAssertEqual((model.layers[2] as? LSTM)?.goBackwards, true)
+                XCTAssertEqual((model.layers[1] as? LSTM)?.recurrentDropout, 0.25)
+                XCTAssertEqual((model.layers[3] as? SimpleRNN)?.recurrentDropout, 0.2)
             }
             if name == "recurrent" {
                 XCTAssertEqual(model.layers.map(\.className), ["GRU", "TimeDistributed", "Bidirectional", "Bidirectional", "Dense"])

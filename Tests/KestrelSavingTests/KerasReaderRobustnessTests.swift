@@ -264,7 +264,8 @@ final class KerasReaderRobustnessTests: XCTestCase {
             (recurrentPath, "summed", "merge_mode", NSNull(), "Bidirectional 'summed': 'merge_mode' must be concat, sum, mul or ave"),
             (recurrentPath, "summed", "merge_mode", "max", "Bidirectional merge_mode 'max' is not supported (only concat, sum, mul and ave)"),
             (recurrentPath, "mixed", "layer", dense, "Bidirectional 'mixed': 'layer' must be an LSTM, GRU or SimpleRNN"),
-            (sequencePath, "encoder", "recurrent_dropout", 0.5, "LSTM 'encoder': 'recurrent_dropout' must be 0"),
+            (sequencePath, "encoder", "recurrent_dropout", 1.5, "LSTM recurrent_dropout must be in [0, 1), found 1.5"),
+            (recurrentPath, "encoder", "recurrent_dropout", 0.5, "GRU 'encoder': 'recurrent_dropout' must be 0"),
             (sequencePath, "encoder", "return_state", true, "LSTM 'encoder': 'return_state' must be false (Kestrel does not implement other values), found true"),
             (sequencePath, "encoder", "stateful", true, "LSTM 'encoder': 'stateful' must be false"),
             (sequencePath, "encoder", "recurrent_regularizer", l2, "LSTM 'encoder': 'recurrent_regularizer' must be null (Kestrel does not implement other values), found a serialised L2"),
@@ -294,6 +295,9 @@ final class KerasReaderRobustnessTests: XCTestCase {
         let encoder = try XCTUnwrap(dropping.layers.first { $0.name == "encoder" } as? LSTM)
         XCTAssertEqual(encoder.dropout, 0.2)
         XCTAssertEqual(encoder.seed, 7)
+        // So is LSTM's recurrent dropout.
+        let recurrentDropping = try Model.load(from: try setting(sequencePath, layer: "encoder", "recurrent_dropout", 0.25))
+        XCTAssertEqual((recurrentDropping.layers.first { $0.name == "encoder" } as? LSTM)?.recurrentDropout, 0.25)
 
         // Call options: a causal mask, an initial state.
         func calling(_ source: String, layer: String, _ key: String, _ value: Any) throws -> String {

@@ -156,6 +156,43 @@ final class RecurrentLayerTests: XCTestCase {
                                                y: Tensor(labels: (0..<20).map { $0 % 3 }), batchSize: 8)
     }
 
+    /// Recurrent dropout (LSTM, SimpleRNN): one mask of the previous state per gate and
+    /// sequence, the same at every step, in training only; gradients with the masks held fixed.
+    func testRecurrentDropoutMasksTheStateOncePerSequenceInTrainingOnly() throws {
+        Kestrel.setRandomSeed(12)
+        for layer in [LSTM(3, dropout: 0.3, recurrentDropout: 0.4, returnSequences: true), LSTM(2, recurrentDropout: 0.5),
+                      SimpleRNN(3, dropout: 0.2, recurrentDropout: 0.5, goBackwards: true)] as [RecurrentLayer] {
+            try LayerHarness(layer, inputShapes: [[4, 3]], batch: 3, training: true).check(epsilon: 3e-3, label: " \(layer.className)")
+            // With padding masked as well.
+            let padded = try LayerHarness(layer, inputShapes: [[4, 3]], batch: 3, training: true)
+            padded.inputMask = [1, 1, 0, 0, 0, 1, 1, 1, 1, 0, 1, 1]
+            padded.check(epsilon: 3e-3, label: " \(layer.className) masked")
+        }
+        try LayerHarness(Bidirectional(LSTM(2, recurrentDropout: 0.3, returnSequences: true)), inputShapes: [[3, 2]], batch: 2,
+                         training: true).check(epsilon: 3e-3, label: " bidirectional")
+        // A linear unit whose state doubles back into itself: a kept state (mask 2) gives
+        // 1, 1 + 2·1 = 3, 1 + 2·3 = 7 over three steps of ones; a dropped one gives 1, 1, 1.
+        let layer = SimpleRNN(1, activation: .linear, recurrentDropout: 0.5, seed: 4)
+        try layer.build(inputShape: [3, 1])
+        try layer.setWeights([Tensor(shape: [1, 1], scalars: [1]), Tensor(shape: [1, 1], scalars: [1]),
+                              Tensor(shape: [1], scalars: [0])])
+        let x = Tensor(shape: [400, 3, 1], scalars: Array(repeating: 1, count: 1200))
+        XCTAssertEqual(Set(try layer(x).scalars), [3], "inference: 1 + 1 + 1")
+        let training = try layer(x, training: true).scalars
+        XCTAssertEqual(Set(training), [1, 7])
+        XCTAssertEqual(Double(training.filter { $0 == 1 }.count) / 400, 0.5, accuracy: 0.08)
+        assertThrowsMessage(try LSTM(2, recurrentDropout: 1).build(inputShape: [3, 2]), contains: ["LSTM", "recurrentDropout", "1.0"])
+        let model = Sequential {
+            Input(shape: [6, 4])
+            Bidirectional(LSTM(5, dropout: 0.2, recurrentDropout: 0.2, returnSequences: true))
+            SimpleRNN(4, recurrentDropout: 0.3)
+            Dense(3)
+        }
+        model.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true))
+        try assertTrainingStepsAllocateNothing(model, x: Tensor.randomUniform([20, 6, 4]),
+                                               y: Tensor(labels: (0..<20).map { $0 % 3 }), batchSize: 8)
+    }
+
     func testBidirectionalShapesWeightsAndErrors() throws {
         XCTAssertEqual(try Bidirectional(LSTM(4)).build(inputShape: [5, 3]), [8])
         XCTAssertEqual(try Bidirectional(GRU(4, returnSequences: true)).build(inputShape: [5, 3]), [5, 8])

@@ -22,6 +22,8 @@ struct SequenceLayerFixture: Decodable {
         let weightGradients: [KerasFixtureTensor]
         /// The first input's mask `(batch, steps)`, for the masked cases.
         let mask: KerasFixtureTensor?
+        /// The dropout masks Keras's cell used, in Kestrel's layout (input, then recurrent).
+        let dropoutMasks: KerasFixtureTensor?
     }
     let cases: [Case]
 }
@@ -33,11 +35,11 @@ struct MultiInputLayerRun {
     var outputMask: [Float]?
 
     /// `mask` is the first input's mask `(batch, positions)`, if it has one.
-    init(_ layer: Layer, inputs: [Tensor], projection: [Float], mask: [Float]? = nil) throws {
+    init(_ layer: Layer, inputs: [Tensor], projection: [Float], mask: [Float]? = nil, training: Bool = true) throws {
         let samples = inputs.map { Array($0.shape.dropFirst()) }, batch = inputs[0].shape[0]
         let outShape = try layer.build(inputShapes: samples)
         let outCount = batch * outShape.reduce(1, *)
-        let ws = layer.workspaceSize(batch: batch, inputShapes: samples, training: true)
+        let ws = layer.workspaceSize(batch: batch, inputShapes: samples, training: training)
         let xs = inputs.map { t -> UnsafeMutablePointer<Float> in
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(t.count, 1))
             p.initialize(from: t.scalars, count: t.count)
@@ -60,13 +62,13 @@ struct MultiInputLayerRun {
                              weights: layer.weightPointers(), weightGradients: layer.gradientPointers(),
                              generator: RandomGenerator(seed: 1))
         c.batch = batch
-        c.training = true
+        c.training = training
         c.outputGradient = dy
         c.inputGradients = dxs
         var maskBuffer = mask ?? []
         var outputMaskBuffer = [Float](repeating: .nan, count: outCount / max(outShape.last ?? 1, 1))
         let computesMask = try layer.maskHandling(inputsMasked: inputs.indices.map { $0 == 0 && mask != nil },
-                                                  training: true) == .compute
+                                                  training: training) == .compute
         maskBuffer.withUnsafeMutableBufferPointer { m in
             outputMaskBuffer.withUnsafeMutableBufferPointer { om in
                 if mask != nil { c.inputMasks[0] = m.baseAddress! }
@@ -98,6 +100,10 @@ final class RecurrentReferenceTests: XCTestCase {
             if case .bool(let b)? = k[key] { return b }
             return fallback
         }
+        func rate(_ key: String) -> Float {
+            if case .number(let v)? = k[key] { return Float(v) }
+            return 0
+        }
         func activation(_ key: String, _ fallback: ActivationFunction) throws -> ActivationFunction {
             guard case .string(let s)? = k[key] else { return fallback }
             return try ActivationFunction(named: s)
@@ -115,7 +121,8 @@ final class RecurrentReferenceTests: XCTestCase {
         case "LSTM":
             return LSTM(k["units"]!.int!, activation: try activation("activation", .tanh),
                         recurrentActivation: try activation("recurrent_activation", .sigmoid),
-                        useBias: bool("use_bias", true), returnSequences: bool("return_sequences", false),
+                        useBias: bool("use_bias", true), dropout: rate("dropout"), recurrentDropout: rate("recurrent_dropout"),
+                        returnSequences: bool("return_sequences", false),
                         goBackwards: bool("go_backwards", false), zeroOutputForMask: bool("zero_output_for_mask", false))
         case "GRU":
             return GRU(k["units"]!.int!, activation: try activation("activation", .tanh),
@@ -125,7 +132,7 @@ final class RecurrentReferenceTests: XCTestCase {
                        resetAfter: bool("reset_after", true))
         case "SimpleRNN":
             return SimpleRNN(k["units"]!.int!, activation: try activation("activation", .tanh), useBias: bool("use_bias", true),
-                             returnSequences: bool("return_sequences", false), goBackwards: bool("go_backwards", false),
+                             dropout: rate("dropout"), recurrentDropout: rate("recurrent_dropout"), returnSequences: bool("return_sequences", false), goBackwards: bool("go_backwards", false),
                              zeroOutputForMask: bool("zero_output_for_mask", false))
         case "MultiHeadAttention":
             return MultiHeadAttention(numHeads: k["num_heads"]!.int!, keyDim: k["key_dim"]!.int!,
@@ -154,6 +161,7 @@ final class RecurrentReferenceTests: XCTestCase {
         XCTAssertEqual(Set(fixture.cases.map(\.layer)), ["LSTM", "GRU", "SimpleRNN", "Bidirectional", "MultiHeadAttention", "Embedding",
                                                           "Attention", "AdditiveAttention", "GlobalAveragePooling1D", "Masking"])
         XCTAssertEqual(fixture.cases.filter { $0.mask != nil }.count, 9, "masked cases")
+        XCTAssertEqual(fixture.cases.filter { $0.dropoutMasks != nil }.count, 3, "recurrent dropout cases")
         for c in fixture.cases {
             let layer = try Self.makeLayer(c)
             try layer.build(inputShapes: c.inputs.map { Array($0.shape.dropFirst()) })
@@ -169,6 +177,15 @@ final class RecurrentReferenceTests: XCTestCase {
                 }
             }
             try layer.setWeights(c.weights.map(\.tensor))
+            if let masks = c.dropoutMasks {
+                let recurrent = try XCTUnwrap(layer as? RecurrentLayer)
+                XCTAssertGreaterThan(recurrent.recurrentDropout, 0)
+                recurrent.replayedDropoutMasks = masks.values
+                // The masks matter: without them the layer computes something else.
+                let plain = try MultiInputLayerRun(layer, inputs: c.inputs.map(\.tensor), projection: c.projection.values,
+                                                   training: false)
+                XCTAssertGreaterThan(zip(plain.output, c.output.values).map { abs($0 - $1) }.max()!, 1e-3, c.name)
+            }
             let run = try MultiInputLayerRun(layer, inputs: c.inputs.map(\.tensor), projection: c.projection.values,
                                              mask: c.mask?.values)
             assertMatchesKeras(run.output, c.output.values, rtol: 1e-4, "\(c.name) output")

@@ -444,7 +444,7 @@ def recurrent_layers():
     def q(a):
         return np.round(np.asarray(a) * 32) / 32
 
-    def run(name, cls, config, inputs, weight_scale=0.5, integer=False, mask=None):
+    def run(name, cls, config, inputs, weight_scale=0.5, integer=False, mask=None, dropout_masks=None):
         if cls == "Bidirectional":
             inner = config["layer"]
             layer = L.Bidirectional(getattr(L, inner["class_name"])(**inner["config"]),
@@ -457,6 +457,8 @@ def recurrent_layers():
         kwargs = {"return_attention_scores": True} if cls == "MultiHeadAttention" else {}
         # A mask (batch, steps) of the first input, as Embedding(mask_zero) or Masking would attach.
         call_kwargs = {"mask": jnp.asarray(mask)} if mask is not None else {}
+        if dropout_masks is not None:
+            call_kwargs["training"] = True
         # Attention and AdditiveAttention take their tensors as one list, the others separately.
         listed = cls in ("Attention", "AdditiveAttention")
         if listed:
@@ -473,6 +475,14 @@ def recurrent_layers():
         args = [jnp.asarray(x.astype(np.int32) if integer else x) for x in xs]
 
         def call(tt, xx):
+            if dropout_masks is not None:
+                # Keras's cells take the masks they find instead of drawing new ones (the layer
+                # forgets them after each call): a list per gate with recurrent dropout.
+                inputs_, recurrent = dropout_masks
+                per_gate = getattr(layer.cell, "dropout_mask_count", None)
+                wrap = (lambda ms: [jnp.asarray(m) for m in ms]) if per_gate else (lambda ms: jnp.asarray(ms[0]))
+                layer.cell._dropout_mask = wrap(inputs_) if inputs_ else None
+                layer.cell._recurrent_dropout_mask = wrap(recurrent) if recurrent else None
             y, _ = (layer.stateless_call(tt, ntv, list(xx)) if listed
                     else layer.stateless_call(tt, ntv, *xx, **kwargs, **call_kwargs))
             return y[0] if kwargs else y
@@ -490,6 +500,9 @@ def recurrent_layers():
         else:
             (_, y), (gx, gw) = jax.value_and_grad(objective, argnums=(0, 1), has_aux=True)(args, tv)
         extra = {"mask": tensor(np.asarray(mask, np.float32))} if mask is not None else {}
+        if dropout_masks is not None:
+            # Kestrel's layout: the input masks, then the recurrent ones, each (batch, width).
+            extra["dropout_masks"] = tensor(np.concatenate([np.ravel(m) for m in dropout_masks[0] + dropout_masks[1]]))
         cases.append({"name": name, "layer": cls, "config": config, **extra,
                       "inputs": [tensor(x) for x in xs], "weights": [tensor(w) for w in weights],
                       "weight_paths": [v.path for v in layer.weights],
@@ -574,6 +587,19 @@ def recurrent_layers():
     x[0, 1] = 0.5
     x[1, 3] = 0.5
     run("masking_0.5", "Masking", {"mask_value": 0.5}, [x])
+    # Recurrent dropout in training, with masks drawn here and handed to Keras's cells: one per
+    # gate for the state and (then) for the input, as LSTM's implementation 1 uses them.
+    def drop(count, shape, rate):
+        return [f32((rng.uniform(size=shape) >= rate) / (1 - rate)) for _ in range(count)]
+    run("lstm_recurrent_dropout_sequences", "LSTM",
+        {"units": 3, "dropout": 0.3, "recurrent_dropout": 0.4, "return_sequences": True}, [seq(2, 4, 3)],
+        dropout_masks=(drop(4, (2, 3), 0.3), drop(4, (2, 3), 0.4)))
+    run("lstm_recurrent_dropout_only_go_backwards", "LSTM",
+        {"units": 2, "recurrent_dropout": 0.5, "go_backwards": True}, [seq(3, 4, 2)],
+        dropout_masks=([], drop(4, (3, 2), 0.5)))
+    run("simple_rnn_recurrent_dropout_sequences", "SimpleRNN",
+        {"units": 3, "dropout": 0.2, "recurrent_dropout": 0.3, "return_sequences": True}, [seq(2, 4, 2)],
+        dropout_masks=(drop(1, (2, 2), 0.2), drop(1, (2, 3), 0.3)))
     write("recurrent_layers.json", {"cases": cases})
 
 

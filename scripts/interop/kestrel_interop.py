@@ -164,8 +164,9 @@ def keras_make(directory):
     # its own key, output size and no biases. (Its value_dim stays key_dim: Keras 3.15 on JAX
     # fails when they differ, as jax.nn.dot_product_attention wants equal head sizes.)
     models["sequence"] = keras.Sequential([
-        keras.Input((6,), dtype="int32"), layers.Embedding(12, 5), layers.LSTM(4, return_sequences=True),
-        layers.LSTM(3, go_backwards=True), layers.Dense(2),
+        keras.Input((6,), dtype="int32"), layers.Embedding(12, 5), layers.LSTM(4, return_sequences=True, recurrent_dropout=0.25),
+        layers.LSTM(3, go_backwards=True, return_sequences=True), layers.SimpleRNN(2, return_sequences=True, recurrent_dropout=0.2), layers.Flatten(),
+        layers.Dense(2),
     ])
     q = keras.Input((5, 4), name="query")
     c = keras.Input((3, 6), name="context")

@@ -22,21 +22,23 @@ public final class LSTM: RecurrentLayer {
     public init(_ units: Int, activation: ActivationFunction = .tanh, recurrentActivation: ActivationFunction = .sigmoid,
                 useBias: Bool = true, kernelInitializer: Initializer = .glorotUniform,
                 recurrentInitializer: Initializer = .orthogonal, biasInitializer: Initializer = .zeros,
-                unitForgetBias: Bool = true, dropout: Float = 0, seed: UInt64? = nil,
+                unitForgetBias: Bool = true, dropout: Float = 0, recurrentDropout: Float = 0, seed: UInt64? = nil,
                 returnSequences: Bool = false, goBackwards: Bool = false, zeroOutputForMask: Bool = false,
                 inputShape: [Int]? = nil, name: String? = nil) {
         self.recurrentActivation = recurrentActivation
         self.unitForgetBias = unitForgetBias
         super.init(units: units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
                    recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
-                   dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: goBackwards, zeroOutputForMask: zeroOutputForMask,
+                   dropout: dropout, recurrentDropout: recurrentDropout, seed: seed, returnSequences: returnSequences,
+                   goBackwards: goBackwards, zeroOutputForMask: zeroOutputForMask,
                    inputShape: inputShape, name: name)
     }
 
     override func reversedCopy(name: String) -> RecurrentLayer {
         LSTM(units, activation: activation, recurrentActivation: recurrentActivation, useBias: useBias,
              kernelInitializer: kernelInitializer, recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
-             unitForgetBias: unitForgetBias, dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: !goBackwards, zeroOutputForMask: zeroOutputForMask,
+             unitForgetBias: unitForgetBias, dropout: dropout, recurrentDropout: recurrentDropout, seed: seed, returnSequences: returnSequences,
+             goBackwards: !goBackwards, zeroOutputForMask: zeroOutputForMask,
              name: name)
     }
 
@@ -120,15 +122,11 @@ public final class LSTM: RecurrentLayer {
         projectInputs(c, into: w.x, projections: w.gates, columns: g)
         w.hidden.update(repeating: 0, count: b * u)
         w.cell.update(repeating: 0, count: b * u)
-        let recurrent = c.weights[1]
         let bias: UnsafeMutablePointer<Float>? = useBias ? c.weights[2] : nil
         let mask = stepMask(c)
         for s in 0..<t {
             let z = w.gates + s * b * g
-            if s > 0 {
-                Kernels.gemm(transposeA: false, transposeB: false, m: b, n: g, k: u, alpha: 1,
-                             a: w.hidden + s * b * u, lda: u, b: recurrent, ldb: g, beta: 1, c: z, ldc: g)
-            }
+            if s > 0 { addRecurrentProduct(c, state: w.hidden + s * b * u, into: z, columns: g) }
             defer {
                 carryMaskedStates(mask, step: s, batch: b, previous: w.hidden + s * b * u, next: w.hidden + (s + 1) * b * u, width: u)
                 carryMaskedStates(mask, step: s, batch: b, previous: w.cell + s * b * u, next: w.cell + (s + 1) * b * u, width: u)
@@ -193,10 +191,7 @@ public final class LSTM: RecurrentLayer {
                                              count: u, rowLength: u)
             }
             zeroMaskedGateGradients(mask, step: s, batch: b, dz, width: g, stride: g)
-            if s > 0 {
-                Kernels.gemm(transposeA: false, transposeB: true, m: b, n: u, k: g, alpha: 1, a: dz, lda: g,
-                             b: c.weights[1], ldb: g, beta: 0, c: dh, ldc: u)
-            }
+            if s > 0 { recurrentStateGradient(c, dz, into: dh, columns: g) }
             keepMaskedGradients(mask, step: s, c, saving: false, dh, dc)
         }
         inputSideGradients(c, x: w.x, gradients: w.gateGradients, columns: g, scratch: w.inputGradient)

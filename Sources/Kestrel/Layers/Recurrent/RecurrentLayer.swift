@@ -6,7 +6,9 @@ import CKestrelKernels
 /// Keras weights load unchanged. `dropout` drops input features in training, one mask per
 /// sequence shared by its steps, as Keras does. A mask on the input (from Embedding's
 /// `maskZero` or Masking) skips the masked steps: the state carries over them unchanged, as in
-/// Keras. Recurrent dropout, `returnState` and statefulness are not supported.
+/// Keras. `recurrentDropout` (LSTM and SimpleRNN) drops the previous state's units in
+/// training, a mask per gate and sequence, as Keras's cells do. `returnState` and statefulness
+/// are not supported.
 public class RecurrentLayer: Layer {
     /// The size of the hidden state.
     public let units: Int
@@ -28,6 +30,10 @@ public class RecurrentLayer: Layer {
     /// The fraction of input features dropped in training (Keras `dropout`): one mask per
     /// sequence, the same at every step, the kept features scaled by `1 / (1 - dropout)`.
     public let dropout: Float
+    /// The fraction of the previous state's units dropped in training (Keras
+    /// `recurrent_dropout`): as in Keras, one mask per sequence for each gate's recurrent
+    /// product (and then one input mask per gate too), the kept units scaled by `1 / (1 - rate)`.
+    public let recurrentDropout: Float
     /// The seed that fixes the dropout masks independently of the global generator, if given.
     public let seed: UInt64?
     /// Whether a masked step's output is zero instead of the state carried over it (Keras
@@ -35,10 +41,12 @@ public class RecurrentLayer: Layer {
     public internal(set) var zeroOutputForMask: Bool
 
     init(units: Int, activation: ActivationFunction, useBias: Bool, kernelInitializer: Initializer,
-         recurrentInitializer: Initializer, biasInitializer: Initializer, dropout: Float, seed: UInt64?,
+         recurrentInitializer: Initializer, biasInitializer: Initializer, dropout: Float, recurrentDropout: Float = 0,
+         seed: UInt64?,
          returnSequences: Bool, goBackwards: Bool, zeroOutputForMask: Bool, inputShape: [Int]?, name: String?) {
         self.zeroOutputForMask = zeroOutputForMask
         self.dropout = dropout
+        self.recurrentDropout = recurrentDropout
         self.seed = seed
         self.units = units
         self.activation = activation
@@ -76,6 +84,10 @@ public class RecurrentLayer: Layer {
         guard dropout >= 0 && dropout < 1 else {
             throw KestrelError.invalidArgument("\(name) (\(className)): dropout must be in [0, 1), found \(dropout)")
         }
+        guard recurrentDropout >= 0 && recurrentDropout < 1 else {
+            throw KestrelError.invalidArgument(
+                "\(name) (\(className)): recurrentDropout must be in [0, 1), found \(recurrentDropout)")
+        }
         let (steps, _) = try sequenceShape(self, inputShape)
         return returnSequences ? [steps, units] : [units]
     }
@@ -94,7 +106,7 @@ public class RecurrentLayer: Layer {
     var recurrentConfig: [String: String] {
         ["name": name, "units": "\(units)", "activation": activation.kerasName, "use_bias": "\(useBias)",
          "return_sequences": "\(returnSequences)", "go_backwards": "\(goBackwards)", "dropout": "\(dropout)",
-         "zero_output_for_mask": "\(zeroOutputForMask)"]
+         "recurrent_dropout": "\(recurrentDropout)", "zero_output_for_mask": "\(zeroOutputForMask)"]
     }
 
     /// Writes the output from the time-major hidden states `(steps + 1, batch, units)` whose
@@ -173,11 +185,34 @@ public class RecurrentLayer: Layer {
         }
     }
 
-    /// Two `(batch, units)` blocks after the state and the dropout mask, for masked gradients.
-    private func maskScratch(_ c: LayerContext) -> UnsafeMutablePointer<Float> {
-        c.workspace + stateWorkspaceSize(batch: c.batch, inputShapes: c.inputShapes)
-            + (c.training && dropout > 0 ? c.batch * c.inputShapes[0][1] : 0)
+    /// Where the dropout masks and their scratch sit, after the layer's own state: the input
+    /// masks (one `(batch, features)` block, or one per gate with recurrent dropout, as Keras's
+    /// cells draw them), the recurrent masks (one `(batch, units)` block per gate), scratch for
+    /// the per-gate products, then two `(batch, units)` blocks for masked state gradients.
+    private struct DropoutLayout {
+        var inputMasks = 0, recurrentMasks = 0, scratch = 0, maskedGradients = 0, total = 0
+
+        init(_ layer: RecurrentLayer, batch b: Int, inputShapes: [[Int]], training: Bool) {
+            let t = inputShapes[0][0], f = inputShapes[0][1], u = layer.units
+            let perGate = training && layer.recurrentDropout > 0
+            var offset = layer.stateWorkspaceSize(batch: b, inputShapes: inputShapes)
+            inputMasks = offset
+            if training && layer.dropout > 0 { offset += (perGate ? layer.gateCount : 1) * b * f }
+            recurrentMasks = offset
+            if perGate { offset += layer.gateCount * b * u }
+            scratch = offset
+            if perGate { offset += t * b * max(f, u) }
+            maskedGradients = offset
+            total = offset + 2 * b * u
+        }
     }
+
+    private func layout(_ c: LayerContext) -> DropoutLayout {
+        DropoutLayout(self, batch: c.batch, inputShapes: c.inputShapes, training: c.training)
+    }
+
+    /// Two `(batch, units)` blocks for masked gradients.
+    private func maskScratch(_ c: LayerContext) -> UnsafeMutablePointer<Float> { c.workspace + layout(c).maskedGradients }
 
     /// The floats the layer's own state needs between forward and backward (each layer's).
     func stateWorkspaceSize(batch: Int, inputShapes: [[Int]]) -> Int {
@@ -186,15 +221,36 @@ public class RecurrentLayer: Layer {
 
     public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int {
         guard inputShapes[0].count == 2 else { return 0 }
-        // Then, when dropping, each sample's input mask; then room for masked state gradients.
-        return stateWorkspaceSize(batch: batch, inputShapes: inputShapes)
-            + (training && dropout > 0 ? batch * inputShapes[0][1] : 0) + 2 * batch * units
+        return DropoutLayout(self, batch: batch, inputShapes: inputShapes, training: training).total
     }
 
-    /// The input dropout mask `(batch, features)` of this call, or nil when nothing is dropped.
+    /// Whether this call drops recurrent units, with a mask and an input mask per gate.
+    private func perGate(_ c: LayerContext) -> Bool { c.training && recurrentDropout > 0 }
+
+    /// The input dropout masks `(batch, features)` of this call (one, or one per gate), or nil
+    /// when nothing is dropped.
     private func dropoutMask(_ c: LayerContext) -> UnsafeMutablePointer<Float>? {
         guard c.training && dropout > 0 else { return nil }
-        return c.workspace + stateWorkspaceSize(batch: c.batch, inputShapes: c.inputShapes)
+        return c.workspace + layout(c).inputMasks
+    }
+
+    /// The recurrent dropout masks, one `(batch, units)` block per gate, or nil.
+    private func recurrentMasks(_ c: LayerContext) -> UnsafeMutablePointer<Float>? {
+        perGate(c) ? c.workspace + layout(c).recurrentMasks : nil
+    }
+
+    /// Masks for tests, in the layout the layer draws them (input blocks, then recurrent
+    /// blocks), used instead of drawn ones so that Keras's masks can be replayed.
+    var replayedDropoutMasks: [Float]?
+
+    /// Fills `count` mask values: `1 / (1 - rate)` with probability `1 - rate`, else 0.
+    private func drawMask(_ c: LayerContext, _ mask: UnsafeMutablePointer<Float>, count: Int, rate: Float, offset: Int) {
+        if let replayed = replayedDropoutMasks {
+            for i in 0..<count { mask[i] = replayed[offset + i] }
+            return
+        }
+        let keep = 1 / (1 - rate)
+        for i in 0..<count { mask[i] = c.generator.nextUnitFloat() >= rate ? keep : 0 }
     }
 
     /// Multiplies every step of the time-major `x` `(steps, batch, features)` by the mask.
@@ -205,20 +261,83 @@ public class RecurrentLayer: Layer {
         }
     }
 
-    /// Forward's first step: the inputs time-major in reading order into `x` (dropped out in
-    /// training), and every step's input projection `x·kernel` at once into `projections`
-    /// (`columns` per row).
+    /// `x` `(steps, batch, width)` times `mask` `(batch, width)` at every step, into `y`.
+    private func masked(_ x: UnsafePointer<Float>, _ mask: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
+                        steps: Int, rows: Int) {
+        for s in 0..<steps {
+            let from = x + s * rows, to = y + s * rows
+            for i in 0..<rows { to[i] = from[i] * mask[i] }
+        }
+    }
+
+    /// Forward's first step: this call's dropout masks, the inputs time-major in reading order
+    /// into `x` (dropped out in training), and every step's input projection `x·kernel` at once
+    /// into `projections` (`columns` per row); with a mask per gate, one product per gate.
     func projectInputs(_ c: LayerContext, into x: UnsafeMutablePointer<Float>, projections: UnsafeMutablePointer<Float>,
                        columns: Int) {
-        let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch
+        let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch, u = units
+        let gates = perGate(c) ? gateCount : 1
         toTimeMajor(c.input, x, steps: t, batch: b, features: f, reversed: goBackwards)
-        if let mask = dropoutMask(c) {
-            let keep = 1 / (1 - dropout)
-            for i in 0..<(b * f) { mask[i] = c.generator.nextUnitFloat() >= dropout ? keep : 0 }
-            applyMask(mask, to: x, steps: t, rows: b * f)
+        if let mask = dropoutMask(c) { drawMask(c, mask, count: gates * b * f, rate: dropout, offset: 0) }
+        if let masks = recurrentMasks(c) {
+            drawMask(c, masks, count: gates * b * u, rate: recurrentDropout, offset: c.training && dropout > 0 ? gates * b * f : 0)
         }
-        Kernels.gemm(transposeA: false, transposeB: false, m: t * b, n: columns, k: f, alpha: 1, a: x, lda: f,
-                     b: c.weights[0], ldb: columns, beta: 0, c: projections, ldc: columns)
+        guard let mask = dropoutMask(c) else {
+            Kernels.gemm(transposeA: false, transposeB: false, m: t * b, n: columns, k: f, alpha: 1, a: x, lda: f,
+                         b: c.weights[0], ldb: columns, beta: 0, c: projections, ldc: columns)
+            return
+        }
+        if !perGate(c) {
+            applyMask(mask, to: x, steps: t, rows: b * f)
+            Kernels.gemm(transposeA: false, transposeB: false, m: t * b, n: columns, k: f, alpha: 1, a: x, lda: f,
+                         b: c.weights[0], ldb: columns, beta: 0, c: projections, ldc: columns)
+            return
+        }
+        // Keras's cells with recurrent dropout drop the input separately for each gate; `x` keeps
+        // the undropped inputs and backward masks them again.
+        let scratch = c.workspace + layout(c).scratch
+        for g in 0..<gates {
+            masked(x, mask + g * b * f, into: scratch, steps: t, rows: b * f)
+            Kernels.gemm(transposeA: false, transposeB: false, m: t * b, n: u, k: f, alpha: 1, a: scratch, lda: f,
+                         b: c.weights[0] + g * u, ldb: columns, beta: 0, c: projections + g * u, ldc: columns)
+        }
+    }
+
+    /// Adds the recurrent product of `state` `(batch, units)` to `z` (`columns` per row): one
+    /// product, or with recurrent dropout one per gate of the state times that gate's mask.
+    func addRecurrentProduct(_ c: LayerContext, state: UnsafePointer<Float>, into z: UnsafeMutablePointer<Float>, columns: Int) {
+        let b = c.batch, u = units
+        guard let masks = recurrentMasks(c) else {
+            Kernels.gemm(transposeA: false, transposeB: false, m: b, n: columns, k: u, alpha: 1, a: state, lda: u,
+                         b: c.weights[1], ldb: columns, beta: 1, c: z, ldc: columns)
+            return
+        }
+        let scratch = c.workspace + layout(c).scratch
+        for g in 0..<gateCount {
+            masked(state, masks + g * b * u, into: scratch, steps: 1, rows: b * u)
+            Kernels.gemm(transposeA: false, transposeB: false, m: b, n: u, k: u, alpha: 1, a: scratch, lda: u,
+                         b: c.weights[1] + g * u, ldb: columns, beta: 1, c: z + g * u, ldc: columns)
+        }
+    }
+
+    /// Sets `dh` `(batch, units)` to the previous state's gradient through the recurrent
+    /// product, from the gradients `dz` of its result (`columns` per row).
+    func recurrentStateGradient(_ c: LayerContext, _ dz: UnsafePointer<Float>, into dh: UnsafeMutablePointer<Float>,
+                                columns: Int) {
+        let b = c.batch, u = units
+        guard let masks = recurrentMasks(c) else {
+            Kernels.gemm(transposeA: false, transposeB: true, m: b, n: u, k: columns, alpha: 1, a: dz, lda: columns,
+                         b: c.weights[1], ldb: columns, beta: 0, c: dh, ldc: u)
+            return
+        }
+        let scratch = c.workspace + layout(c).scratch
+        dh.update(repeating: 0, count: b * u)
+        for g in 0..<gateCount {
+            Kernels.gemm(transposeA: false, transposeB: true, m: b, n: u, k: u, alpha: 1, a: dz + g * u, lda: columns,
+                         b: c.weights[1] + g * u, ldb: columns, beta: 0, c: scratch, ldc: u)
+            let m = masks + g * b * u
+            for i in 0..<(b * u) { dh[i] += scratch[i] * m[i] }
+        }
     }
 
     /// Backward's input side, from the gradients of every step's input projection `(steps·batch,
@@ -226,13 +345,34 @@ public class RecurrentLayer: Layer {
     /// a bias) and, where an earlier layer needs it, the input's (through `scratch`, time-major).
     func inputSideGradients(_ c: LayerContext, x: UnsafePointer<Float>, gradients: UnsafePointer<Float>, columns g: Int,
                             scratch: UnsafeMutablePointer<Float>) {
-        let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch
-        Kernels.gemm(transposeA: true, transposeB: false, m: f, n: g, k: t * b, alpha: 1, a: x, lda: f,
-                     b: gradients, ldb: g, beta: c.accumulateWeightGradients ? 1 : 0, c: c.weightGradients[0], ldc: g)
+        let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch, u = units
+        let beta: Float = c.accumulateWeightGradients ? 1 : 0
         if useBias {
             Kernels.columnSums(gradients, rows: t * b, columns: g, into: c.weightGradients[2],
                                accumulate: c.accumulateWeightGradients)
         }
+        if perGate(c), let mask = dropoutMask(c) {
+            // One input mask per gate: each gate's kernel saw its own dropped inputs.
+            let dropped = c.workspace + layout(c).scratch
+            if c.inputGradient != nil { scratch.update(repeating: 0, count: t * b * f) }
+            for k in 0..<gateCount {
+                let m = mask + k * b * f
+                masked(x, m, into: dropped, steps: t, rows: b * f)
+                Kernels.gemm(transposeA: true, transposeB: false, m: f, n: u, k: t * b, alpha: 1, a: dropped, lda: f,
+                             b: gradients + k * u, ldb: g, beta: beta, c: c.weightGradients[0] + k * u, ldc: g)
+                guard c.inputGradient != nil else { continue }
+                Kernels.gemm(transposeA: false, transposeB: true, m: t * b, n: f, k: u, alpha: 1, a: gradients + k * u,
+                             lda: g, b: c.weights[0] + k * u, ldb: g, beta: 0, c: dropped, ldc: f)
+                for s in 0..<t {
+                    let from = dropped + s * b * f, to = scratch + s * b * f
+                    for i in 0..<(b * f) { to[i] += from[i] * m[i] }
+                }
+            }
+            if let dx = c.inputGradient { fromTimeMajor(scratch, dx, steps: t, batch: b, features: f, reversed: goBackwards) }
+            return
+        }
+        Kernels.gemm(transposeA: true, transposeB: false, m: f, n: g, k: t * b, alpha: 1, a: x, lda: f,
+                     b: gradients, ldb: g, beta: beta, c: c.weightGradients[0], ldc: g)
         if let dx = c.inputGradient {
             Kernels.gemm(transposeA: false, transposeB: true, m: t * b, n: f, k: g, alpha: 1, a: gradients, lda: g,
                          b: c.weights[0], ldb: g, beta: 0, c: scratch, ldc: f)
@@ -244,13 +384,23 @@ public class RecurrentLayer: Layer {
     /// Adds to (or sets) `columns` columns of the recurrent kernel's gradient, starting at
     /// `column`: the states the steps multiplied, `(steps·batch, units)` (each step's previous
     /// hidden state, slot 0 the zero initial one), against the gradients of their products
-    /// (`columns` of a row of `stride`).
+    /// (`columns` of a row of `stride`); with recurrent dropout each gate's states as dropped.
     func recurrentKernelGradient(_ c: LayerContext, states: UnsafePointer<Float>, gradients: UnsafePointer<Float>,
                                  columns: Int, stride: Int, column: Int = 0) {
-        let rows = c.inputShapes[0][0] * c.batch
-        Kernels.gemm(transposeA: true, transposeB: false, m: units, n: columns, k: rows, alpha: 1, a: states, lda: units,
-                     b: gradients, ldb: stride, beta: c.accumulateWeightGradients ? 1 : 0,
-                     c: c.weightGradients[1] + column, ldc: gateCount * units)
+        let t = c.inputShapes[0][0], b = c.batch, u = units, rows = t * b
+        let beta: Float = c.accumulateWeightGradients ? 1 : 0
+        guard let masks = recurrentMasks(c) else {
+            Kernels.gemm(transposeA: true, transposeB: false, m: u, n: columns, k: rows, alpha: 1, a: states, lda: u,
+                         b: gradients, ldb: stride, beta: beta, c: c.weightGradients[1] + column, ldc: gateCount * u)
+            return
+        }
+        precondition(column == 0 && columns == gateCount * u, "per-gate recurrent gradients cover every gate")
+        let dropped = c.workspace + layout(c).scratch
+        for g in 0..<gateCount {
+            masked(states, masks + g * b * u, into: dropped, steps: t, rows: b * u)
+            Kernels.gemm(transposeA: true, transposeB: false, m: u, n: u, k: rows, alpha: 1, a: dropped, lda: u,
+                         b: gradients + g * u, ldb: stride, beta: beta, c: c.weightGradients[1] + g * u, ldc: gateCount * u)
+        }
     }
 
     /// Adds the output's gradient with respect to step `s`'s hidden state to `dh` `(batch, units)`.

@@ -5,19 +5,21 @@ public final class SimpleRNN: RecurrentLayer {
     /// A SimpleRNN layer with `units` hidden units and Keras's defaults.
     public init(_ units: Int, activation: ActivationFunction = .tanh, useBias: Bool = true,
                 kernelInitializer: Initializer = .glorotUniform, recurrentInitializer: Initializer = .orthogonal,
-                biasInitializer: Initializer = .zeros, dropout: Float = 0, seed: UInt64? = nil,
+                biasInitializer: Initializer = .zeros, dropout: Float = 0, recurrentDropout: Float = 0, seed: UInt64? = nil,
                 returnSequences: Bool = false, goBackwards: Bool = false, zeroOutputForMask: Bool = false,
                 inputShape: [Int]? = nil, name: String? = nil) {
         super.init(units: units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
                    recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
-                   dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: goBackwards, zeroOutputForMask: zeroOutputForMask,
+                   dropout: dropout, recurrentDropout: recurrentDropout, seed: seed, returnSequences: returnSequences,
+                   goBackwards: goBackwards, zeroOutputForMask: zeroOutputForMask,
                    inputShape: inputShape, name: name)
     }
 
     override func reversedCopy(name: String) -> RecurrentLayer {
         SimpleRNN(units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
                   recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
-                  dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: !goBackwards, zeroOutputForMask: zeroOutputForMask,
+                  dropout: dropout, recurrentDropout: recurrentDropout, seed: seed, returnSequences: returnSequences,
+             goBackwards: !goBackwards, zeroOutputForMask: zeroOutputForMask,
              name: name)
     }
 
@@ -57,10 +59,7 @@ public final class SimpleRNN: RecurrentLayer {
         let mask = stepMask(c)
         for s in 0..<t {
             let h = w.hidden + (s + 1) * b * u
-            if s > 0 {
-                Kernels.gemm(transposeA: false, transposeB: false, m: b, n: u, k: u, alpha: 1, a: w.hidden + s * b * u,
-                             lda: u, b: c.weights[1], ldb: u, beta: 1, c: h, ldc: u)
-            }
+            if s > 0 { addRecurrentProduct(c, state: w.hidden + s * b * u, into: h, columns: u) }
             if useBias {
                 let bias = c.weights[2]
                 for r in 0..<b { for j in 0..<u { h[r * u + j] += bias[j] } }
@@ -82,10 +81,7 @@ public final class SimpleRNN: RecurrentLayer {
             keepMaskedGradients(mask, step: s, c, saving: true, dh)
             activation.backward(x: nil, y: w.hidden + (s + 1) * b * u, dy: dh, dx: dz, count: b * u, rowLength: u)
             zeroMaskedGateGradients(mask, step: s, batch: b, dz, width: u, stride: u)
-            if s > 0 {
-                Kernels.gemm(transposeA: false, transposeB: true, m: b, n: u, k: u, alpha: 1, a: dz, lda: u,
-                             b: c.weights[1], ldb: u, beta: 0, c: dh, ldc: u)
-            }
+            if s > 0 { recurrentStateGradient(c, dz, into: dh, columns: u) }
             keepMaskedGradients(mask, step: s, c, saving: false, dh)
         }
         inputSideGradients(c, x: w.x, gradients: w.preGradient, columns: u, scratch: w.inputGradient)
