@@ -940,10 +940,7 @@ enum KerasLayers {
             let units = try c.int("units")
             guard units > 0, units <= 1 << 20 else { throw KestrelError.fileError("\(c.context): 'units' must be positive, found \(units)") }
             // `unroll` only changes how Keras schedules the steps: it is accepted.
-            // Recurrent dropout is implemented for LSTM and SimpleRNN (GRU's reset gate would
-            // need it inside the candidate's product).
-            try requireDefaults(c, className, name, zero: className == "GRU" ? ["recurrent_dropout"] : [],
-                                false: ["return_state", "stateful"],
+            try requireDefaults(c, className, name, false: ["return_state", "stateful"],
                                 null: ["kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
                                        "kernel_constraint", "recurrent_constraint", "bias_constraint"])
             let activationFunction = c.has("activation") ? try activation(c, "activation") : .tanh
@@ -972,7 +969,7 @@ enum KerasLayers {
             case "GRU":
                 layer = GRU(units, activation: activationFunction, recurrentActivation: recurrentActivation, useBias: useBias,
                             kernelInitializer: kernel, recurrentInitializer: recurrent, biasInitializer: bias,
-                            dropout: dropout, seed: dropoutSeed,
+                            dropout: dropout, recurrentDropout: recurrentDropout, seed: dropoutSeed,
                             returnSequences: sequences, goBackwards: backwards, zeroOutputForMask: zeroOutput,
                             resetAfter: try c.bool("reset_after", default: true),
                             name: name)

@@ -336,6 +336,7 @@ final class KerasInteropTests: XCTestCase {
                 XCTAssertEqual(model.layers.map(\.className), ["GRU", "TimeDistributed", "Bidirectional", "Bidirectional", "Dense"])
                 XCTAssertEqual(((model.layers[1] as? TimeDistributed)?.layer as? Dense)?.units, 4)
                 XCTAssertEqual((model.layers[0] as? GRU)?.dropout, 0.2)
+                XCTAssertEqual((model.layers[0] as? GRU)?.recurrentDropout, 0.1)
                 let summed = try XCTUnwrap(model.layers[2] as? Bidirectional)
                 XCTAssertEqual(summed.mergeMode, .sum)
                 XCTAssertTrue(summed.forwardLayer is SimpleRNN && summed.backwardLayer.goBackwards)

@@ -265,7 +265,7 @@ final class KerasReaderRobustnessTests: XCTestCase {
             (recurrentPath, "summed", "merge_mode", "max", "Bidirectional merge_mode 'max' is not supported (only concat, sum, mul and ave)"),
             (recurrentPath, "mixed", "layer", dense, "Bidirectional 'mixed': 'layer' must be an LSTM, GRU or SimpleRNN"),
             (sequencePath, "encoder", "recurrent_dropout", 1.5, "LSTM recurrent_dropout must be in [0, 1), found 1.5"),
-            (recurrentPath, "encoder", "recurrent_dropout", 0.5, "GRU 'encoder': 'recurrent_dropout' must be 0"),
+            (recurrentPath, "encoder", "recurrent_dropout", -0.5, "GRU recurrent_dropout must be in [0, 1), found -0.5"),
             (sequencePath, "encoder", "return_state", true, "LSTM 'encoder': 'return_state' must be false (Kestrel does not implement other values), found true"),
             (sequencePath, "encoder", "stateful", true, "LSTM 'encoder': 'stateful' must be false"),
             (sequencePath, "encoder", "recurrent_regularizer", l2, "LSTM 'encoder': 'recurrent_regularizer' must be null (Kestrel does not implement other values), found a serialised L2"),

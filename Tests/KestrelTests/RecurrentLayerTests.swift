@@ -156,11 +156,14 @@ final class RecurrentLayerTests: XCTestCase {
                                                y: Tensor(labels: (0..<20).map { $0 % 3 }), batchSize: 8)
     }
 
-    /// Recurrent dropout (LSTM, SimpleRNN): one mask of the previous state per gate and
+    /// Recurrent dropout (LSTM, GRU, SimpleRNN): one mask of the previous state per gate and
     /// sequence, the same at every step, in training only; gradients with the masks held fixed.
     func testRecurrentDropoutMasksTheStateOncePerSequenceInTrainingOnly() throws {
         Kestrel.setRandomSeed(12)
         for layer in [LSTM(3, dropout: 0.3, recurrentDropout: 0.4, returnSequences: true), LSTM(2, recurrentDropout: 0.5),
+                      GRU(3, dropout: 0.2, recurrentDropout: 0.4, returnSequences: true),
+                      GRU(2, recurrentDropout: 0.5, resetAfter: false),
+                      GRU(2, activation: .relu, recurrentDropout: 0.3, goBackwards: true),
                       SimpleRNN(3, dropout: 0.2, recurrentDropout: 0.5, goBackwards: true)] as [RecurrentLayer] {
             try LayerHarness(layer, inputShapes: [[4, 3]], batch: 3, training: true).check(epsilon: 3e-3, label: " \(layer.className)")
             // With padding masked as well.
@@ -185,6 +188,7 @@ final class RecurrentLayerTests: XCTestCase {
         let model = Sequential {
             Input(shape: [6, 4])
             Bidirectional(LSTM(5, dropout: 0.2, recurrentDropout: 0.2, returnSequences: true))
+            GRU(4, recurrentDropout: 0.3, returnSequences: true)
             SimpleRNN(4, recurrentDropout: 0.3)
             Dense(3)
         }

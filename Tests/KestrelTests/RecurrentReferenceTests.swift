@@ -127,7 +127,8 @@ final class RecurrentReferenceTests: XCTestCase {
         case "GRU":
             return GRU(k["units"]!.int!, activation: try activation("activation", .tanh),
                        recurrentActivation: try activation("recurrent_activation", .sigmoid),
-                       useBias: bool("use_bias", true), returnSequences: bool("return_sequences", false),
+                       useBias: bool("use_bias", true), dropout: rate("dropout"), recurrentDropout: rate("recurrent_dropout"),
+                       returnSequences: bool("return_sequences", false),
                        goBackwards: bool("go_backwards", false), zeroOutputForMask: bool("zero_output_for_mask", false),
                        resetAfter: bool("reset_after", true))
         case "SimpleRNN":
@@ -161,7 +162,7 @@ final class RecurrentReferenceTests: XCTestCase {
         XCTAssertEqual(Set(fixture.cases.map(\.layer)), ["LSTM", "GRU", "SimpleRNN", "Bidirectional", "MultiHeadAttention", "Embedding",
                                                           "Attention", "AdditiveAttention", "GlobalAveragePooling1D", "Masking"])
         XCTAssertEqual(fixture.cases.filter { $0.mask != nil }.count, 9, "masked cases")
-        XCTAssertEqual(fixture.cases.filter { $0.dropoutMasks != nil }.count, 3, "recurrent dropout cases")
+        XCTAssertEqual(fixture.cases.filter { $0.dropoutMasks != nil }.count, 6, "recurrent dropout cases")
         for c in fixture.cases {
             let layer = try Self.makeLayer(c)
             try layer.build(inputShapes: c.inputs.map { Array($0.shape.dropFirst()) })

@@ -600,6 +600,15 @@ def recurrent_layers():
     run("simple_rnn_recurrent_dropout_sequences", "SimpleRNN",
         {"units": 3, "dropout": 0.2, "recurrent_dropout": 0.3, "return_sequences": True}, [seq(2, 4, 2)],
         dropout_masks=(drop(1, (2, 2), 0.2), drop(1, (2, 3), 0.3)))
+    run("gru_recurrent_dropout_sequences", "GRU",
+        {"units": 2, "dropout": 0.25, "recurrent_dropout": 0.4, "return_sequences": True}, [seq(2, 4, 2)],
+        dropout_masks=(drop(3, (2, 2), 0.25), drop(3, (2, 2), 0.4)))
+    run("gru_reset_before_recurrent_dropout", "GRU",
+        {"units": 3, "reset_after": False, "recurrent_dropout": 0.3, "go_backwards": True}, [seq(2, 4, 2)],
+        dropout_masks=([], drop(3, (2, 3), 0.3)))
+    run("gru_relu_recurrent_dropout", "GRU",
+        {"units": 2, "activation": "relu", "recurrent_activation": "hard_sigmoid", "recurrent_dropout": 0.5}, [seq(2, 3, 2)],
+        dropout_masks=([], drop(3, (2, 2), 0.5)))
     write("recurrent_layers.json", {"cases": cases})
 
 
@@ -826,8 +835,8 @@ def main():
         groups[name]()
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))
     print(f"total fixture size {total} bytes")
-    if total > 384_000:
-        sys.exit("fixtures exceed 384 KB")
+    if total > 400_000:
+        sys.exit("fixtures exceed 400 KB")
 
 
 if __name__ == "__main__":

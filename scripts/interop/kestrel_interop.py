@@ -180,7 +180,7 @@ def keras_make(directory):
     # Recurrent: GRU, a summed bidirectional SimpleRNN, and a bidirectional layer whose
     # backward half is another kind (a GRU without reset_after forward, an LSTM backward).
     models["recurrent"] = keras.Sequential([
-        keras.Input((6, 3)), layers.GRU(4, return_sequences=True, dropout=0.2), layers.TimeDistributed(layers.Dense(4, activation="tanh")),
+        keras.Input((6, 3)), layers.GRU(4, return_sequences=True, dropout=0.2, recurrent_dropout=0.1), layers.TimeDistributed(layers.Dense(4, activation="tanh")),
         layers.Bidirectional(layers.SimpleRNN(3, return_sequences=True), merge_mode="sum"),
         layers.Bidirectional(layers.GRU(3, reset_after=False), backward_layer=layers.LSTM(3, go_backwards=True)),
         layers.Dense(2),

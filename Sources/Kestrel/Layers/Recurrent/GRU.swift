@@ -21,21 +21,23 @@ public final class GRU: RecurrentLayer {
     public init(_ units: Int, activation: ActivationFunction = .tanh, recurrentActivation: ActivationFunction = .sigmoid,
                 useBias: Bool = true, kernelInitializer: Initializer = .glorotUniform,
                 recurrentInitializer: Initializer = .orthogonal, biasInitializer: Initializer = .zeros,
-                dropout: Float = 0, seed: UInt64? = nil,
+                dropout: Float = 0, recurrentDropout: Float = 0, seed: UInt64? = nil,
                 returnSequences: Bool = false, goBackwards: Bool = false, zeroOutputForMask: Bool = false, resetAfter: Bool = true,
                 inputShape: [Int]? = nil, name: String? = nil) {
         self.recurrentActivation = recurrentActivation
         self.resetAfter = resetAfter
         super.init(units: units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
                    recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
-                   dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: goBackwards, zeroOutputForMask: zeroOutputForMask,
+                   dropout: dropout, recurrentDropout: recurrentDropout, seed: seed, returnSequences: returnSequences,
+                   goBackwards: goBackwards, zeroOutputForMask: zeroOutputForMask,
                    inputShape: inputShape, name: name)
     }
 
     override func reversedCopy(name: String) -> RecurrentLayer {
         GRU(units, activation: activation, recurrentActivation: recurrentActivation, useBias: useBias,
             kernelInitializer: kernelInitializer, recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
-            dropout: dropout, seed: seed, returnSequences: returnSequences, goBackwards: !goBackwards,
+            dropout: dropout, recurrentDropout: recurrentDropout, seed: seed, returnSequences: returnSequences,
+            goBackwards: !goBackwards,
             zeroOutputForMask: zeroOutputForMask, resetAfter: resetAfter, name: name)
     }
 
@@ -112,18 +114,17 @@ public final class GRU: RecurrentLayer {
         let inputBias: UnsafeMutablePointer<Float>? = useBias ? c.weights[2] : nil
         let recurrentBias: UnsafeMutablePointer<Float>? = useBias && resetAfter ? c.weights[2] + g : nil
         w.hidden.update(repeating: 0, count: b * u)
-        let mask = stepMask(c)
+        let mask = stepMask(c), candidateMask = recurrentMask(c, gate: 2)
         for s in 0..<t {
             let z = w.gates + s * b * g, previous = w.hidden + s * b * u, next = w.hidden + (s + 1) * b * u
             defer { carryMaskedStates(mask, step: s, batch: b, previous: previous, next: next, width: u) }
             let candidate = w.candidate + s * b * u
             // The recurrent product for z and r (and, with resetAfter, h̃); zero at the first step.
-            let columns = resetAfter ? g : 2 * u
+            let gates = resetAfter ? 3 : 2
             if s > 0 {
-                Kernels.gemm(transposeA: false, transposeB: false, m: b, n: columns, k: u, alpha: 1, a: previous, lda: u,
-                             b: recurrent, ldb: g, beta: 0, c: w.product, ldc: g)
+                addRecurrentProduct(c, state: previous, into: w.product, columns: g, gates: 0..<gates, beta: 0)
             } else {
-                for r in 0..<b { (w.product + r * g).update(repeating: 0, count: columns) }
+                for r in 0..<b { (w.product + r * g).update(repeating: 0, count: gates * u) }
             }
             if fusedGates {
                 kestrel_gru_forward_gates(z, inputBias, w.product, recurrentBias, previous, candidate, next, b, u)
@@ -142,8 +143,10 @@ public final class GRU: RecurrentLayer {
                         zr[2 * u + j] += zr[u + j] * cr[j]
                     }
                 } else {
+                    // The reset state r · h₋₁ (with recurrent dropout, h̃'s mask too).
                     let cr = candidate + r * u, hp = previous + r * u
                     for j in 0..<u { cr[j] = zr[u + j] * hp[j] }
+                    if let m = candidateMask { for j in 0..<u { cr[j] *= m[r * u + j] } }
                 }
             }
             if !resetAfter {
@@ -165,7 +168,7 @@ public final class GRU: RecurrentLayer {
         let w = Workspace(c.workspace, steps: t, batch: b, features: f, units: u)
         let recurrent = c.weights[1], dh = w.hiddenGradient
         dh.update(repeating: 0, count: b * u)
-        let mask = stepMask(c)
+        let mask = stepMask(c), candidateMask = recurrentMask(c, gate: 2)
         for s in stride(from: t - 1, through: 0, by: -1) {
             addOutputGradient(step: s, c, into: dh)
             let z = w.gates + s * b * g, previous = w.hidden + s * b * u, candidate = w.candidate + s * b * u
@@ -177,10 +180,7 @@ public final class GRU: RecurrentLayer {
             if fusedGates {
                 kestrel_gru_backward_gates(z, candidate, previous, dh, di, dr, b, u)
                 zeroMaskedGateGradients(mask, step: s, batch: b, di, dr, width: g, stride: g)
-                if s > 0 {
-                    Kernels.gemm(transposeA: false, transposeB: true, m: b, n: u, k: g, alpha: 1, a: dr, lda: g,
-                                 b: recurrent, ldb: g, beta: 1, c: dh, ldc: u)
-                }
+                if s > 0 { recurrentStateGradient(c, dr, into: dh, columns: g, accumulate: true) }
                 continue
             }
             // h = z·h₋₁ + (1 − z)·h̃: the gradients of z and h̃, then of h̃'s pre-activation.
@@ -208,6 +208,7 @@ public final class GRU: RecurrentLayer {
                              b: recurrent + 2 * u, ldb: g, beta: 0, c: w.scratch, ldc: u)
                 for r in 0..<b {
                     let zr = z + r * g, dir = di + r * g, dhr = dh + r * u, hp = previous + r * u, ds = w.scratch + r * u
+                    if let m = candidateMask { for j in 0..<u { ds[j] *= m[r * u + j] } }
                     for j in 0..<u {
                         dir[u + j] = ds[j] * hp[j]
                         dhr[j] += ds[j] * zr[u + j]
@@ -226,11 +227,9 @@ public final class GRU: RecurrentLayer {
             guard s > 0 else { continue }
             // h₋₁'s gradient through the recurrent products.
             if resetAfter {
-                Kernels.gemm(transposeA: false, transposeB: true, m: b, n: u, k: g, alpha: 1, a: dr, lda: g,
-                             b: recurrent, ldb: g, beta: 1, c: dh, ldc: u)
+                recurrentStateGradient(c, dr, into: dh, columns: g, accumulate: true)
             } else {
-                Kernels.gemm(transposeA: false, transposeB: true, m: b, n: u, k: 2 * u, alpha: 1, a: di, lda: g,
-                             b: recurrent, ldb: g, beta: 1, c: dh, ldc: u)
+                recurrentStateGradient(c, di, into: dh, columns: g, gates: 0..<2, accumulate: true)
             }
         }
         // The input biases are the first row of a reset-after GRU's bias, the recurrent ones the second.
@@ -244,7 +243,8 @@ public final class GRU: RecurrentLayer {
         } else {
             // z and r multiplied the previous state, h̃ the reset state.
             recurrentKernelGradient(c, states: w.hidden, gradients: w.inputSide, columns: 2 * u, stride: g)
-            recurrentKernelGradient(c, states: w.candidate, gradients: w.inputSide + 2 * u, columns: u, stride: g, column: 2 * u)
+            recurrentKernelGradient(c, states: w.candidate, gradients: w.inputSide + 2 * u, columns: u, stride: g, column: 2 * u,
+                                    statesDropped: true)
         }
     }
 }

@@ -6,8 +6,8 @@ import CKestrelKernels
 /// Keras weights load unchanged. `dropout` drops input features in training, one mask per
 /// sequence shared by its steps, as Keras does. A mask on the input (from Embedding's
 /// `maskZero` or Masking) skips the masked steps: the state carries over them unchanged, as in
-/// Keras. `recurrentDropout` (LSTM and SimpleRNN) drops the previous state's units in
-/// training, a mask per gate and sequence, as Keras's cells do. `returnState` and statefulness
+/// Keras. `recurrentDropout` drops the previous state's units in training, a mask per gate
+/// and sequence, as Keras's cells do. `returnState` and statefulness
 /// are not supported.
 public class RecurrentLayer: Layer {
     /// The size of the hidden state.
@@ -303,41 +303,50 @@ public class RecurrentLayer: Layer {
         }
     }
 
-    /// Adds the recurrent product of `state` `(batch, units)` to `z` (`columns` per row): one
-    /// product, or with recurrent dropout one per gate of the state times that gate's mask.
-    func addRecurrentProduct(_ c: LayerContext, state: UnsafePointer<Float>, into z: UnsafeMutablePointer<Float>, columns: Int) {
-        let b = c.batch, u = units
+    /// Adds (or, with `beta` 0, writes) the recurrent product of `state` `(batch, units)` for
+    /// the gates in `gates` (all by default) to `z`, whose rows hold `columns` values starting
+    /// with the first gate's: one product, or with recurrent dropout one per gate of the state
+    /// times that gate's mask.
+    func addRecurrentProduct(_ c: LayerContext, state: UnsafePointer<Float>, into z: UnsafeMutablePointer<Float>,
+                             columns: Int, gates: Range<Int>? = nil, beta: Float = 1) {
+        let b = c.batch, u = units, gates = gates ?? 0..<gateCount, stride = gateCount * u
         guard let masks = recurrentMasks(c) else {
-            Kernels.gemm(transposeA: false, transposeB: false, m: b, n: columns, k: u, alpha: 1, a: state, lda: u,
-                         b: c.weights[1], ldb: columns, beta: 1, c: z, ldc: columns)
+            Kernels.gemm(transposeA: false, transposeB: false, m: b, n: gates.count * u, k: u, alpha: 1, a: state, lda: u,
+                         b: c.weights[1] + gates.lowerBound * u, ldb: stride, beta: beta, c: z, ldc: columns)
             return
         }
         let scratch = c.workspace + layout(c).scratch
-        for g in 0..<gateCount {
+        for g in gates {
             masked(state, masks + g * b * u, into: scratch, steps: 1, rows: b * u)
             Kernels.gemm(transposeA: false, transposeB: false, m: b, n: u, k: u, alpha: 1, a: scratch, lda: u,
-                         b: c.weights[1] + g * u, ldb: columns, beta: 1, c: z + g * u, ldc: columns)
+                         b: c.weights[1] + g * u, ldb: stride, beta: beta, c: z + (g - gates.lowerBound) * u, ldc: columns)
         }
     }
 
-    /// Sets `dh` `(batch, units)` to the previous state's gradient through the recurrent
-    /// product, from the gradients `dz` of its result (`columns` per row).
+    /// Sets (or, with `accumulate`, adds to) `dh` `(batch, units)` the previous state's
+    /// gradient through the recurrent product of the gates in `gates` (all by default), from the
+    /// gradients `dz` of its result (rows of `columns` values starting with the first gate's).
     func recurrentStateGradient(_ c: LayerContext, _ dz: UnsafePointer<Float>, into dh: UnsafeMutablePointer<Float>,
-                                columns: Int) {
-        let b = c.batch, u = units
+                                columns: Int, gates: Range<Int>? = nil, accumulate: Bool = false) {
+        let b = c.batch, u = units, gates = gates ?? 0..<gateCount, stride = gateCount * u
         guard let masks = recurrentMasks(c) else {
-            Kernels.gemm(transposeA: false, transposeB: true, m: b, n: u, k: columns, alpha: 1, a: dz, lda: columns,
-                         b: c.weights[1], ldb: columns, beta: 0, c: dh, ldc: u)
+            Kernels.gemm(transposeA: false, transposeB: true, m: b, n: u, k: gates.count * u, alpha: 1, a: dz, lda: columns,
+                         b: c.weights[1] + gates.lowerBound * u, ldb: stride, beta: accumulate ? 1 : 0, c: dh, ldc: u)
             return
         }
         let scratch = c.workspace + layout(c).scratch
-        dh.update(repeating: 0, count: b * u)
-        for g in 0..<gateCount {
-            Kernels.gemm(transposeA: false, transposeB: true, m: b, n: u, k: u, alpha: 1, a: dz + g * u, lda: columns,
-                         b: c.weights[1] + g * u, ldb: columns, beta: 0, c: scratch, ldc: u)
+        if !accumulate { dh.update(repeating: 0, count: b * u) }
+        for g in gates {
+            Kernels.gemm(transposeA: false, transposeB: true, m: b, n: u, k: u, alpha: 1, a: dz + (g - gates.lowerBound) * u,
+                         lda: columns, b: c.weights[1] + g * u, ldb: stride, beta: 0, c: scratch, ldc: u)
             let m = masks + g * b * u
             for i in 0..<(b * u) { dh[i] += scratch[i] * m[i] }
         }
+    }
+
+    /// Gate `g`'s recurrent dropout mask `(batch, units)` in this call, if units are dropped.
+    func recurrentMask(_ c: LayerContext, gate g: Int) -> UnsafeMutablePointer<Float>? {
+        recurrentMasks(c).map { $0 + g * c.batch * units }
     }
 
     /// Backward's input side, from the gradients of every step's input projection `(steps·batch,
@@ -384,22 +393,23 @@ public class RecurrentLayer: Layer {
     /// Adds to (or sets) `columns` columns of the recurrent kernel's gradient, starting at
     /// `column`: the states the steps multiplied, `(steps·batch, units)` (each step's previous
     /// hidden state, slot 0 the zero initial one), against the gradients of their products
-    /// (`columns` of a row of `stride`); with recurrent dropout each gate's states as dropped.
+    /// (`columns` of a row of `stride`); with recurrent dropout each gate's states as dropped,
+    /// unless `statesDropped` says the states already are (GRU's reset states).
     func recurrentKernelGradient(_ c: LayerContext, states: UnsafePointer<Float>, gradients: UnsafePointer<Float>,
-                                 columns: Int, stride: Int, column: Int = 0) {
+                                 columns: Int, stride: Int, column: Int = 0, statesDropped: Bool = false) {
         let t = c.inputShapes[0][0], b = c.batch, u = units, rows = t * b
         let beta: Float = c.accumulateWeightGradients ? 1 : 0
-        guard let masks = recurrentMasks(c) else {
+        guard let masks = recurrentMasks(c), !statesDropped else {
             Kernels.gemm(transposeA: true, transposeB: false, m: u, n: columns, k: rows, alpha: 1, a: states, lda: u,
                          b: gradients, ldb: stride, beta: beta, c: c.weightGradients[1] + column, ldc: gateCount * u)
             return
         }
-        precondition(column == 0 && columns == gateCount * u, "per-gate recurrent gradients cover every gate")
         let dropped = c.workspace + layout(c).scratch
-        for g in 0..<gateCount {
+        for k in 0..<(columns / u) {
+            let g = column / u + k
             masked(states, masks + g * b * u, into: dropped, steps: t, rows: b * u)
             Kernels.gemm(transposeA: true, transposeB: false, m: u, n: u, k: rows, alpha: 1, a: dropped, lda: u,
-                         b: gradients + g * u, ldb: stride, beta: beta, c: c.weightGradients[1] + g * u, ldc: gateCount * u)
+                         b: gradients + k * u, ldb: stride, beta: beta, c: c.weightGradients[1] + g * u, ldc: gateCount * u)
         }
     }
 
