@@ -80,7 +80,9 @@ final class MaskingTests: XCTestCase {
         let last = try LSTM(2)(projected)
         let simple = try SimpleRNN(2, goBackwards: true)(embedded)
         let pooled = try GlobalAveragePooling1D()(try Add()([projected, try Dense(3)(embedded)]))
-        let joined = try Concatenate()([last, simple, pooled])
+        // Attention: the query's mask on its output, the value's on its softmax.
+        let attended = try GlobalAveragePooling1D()(try Attention(useScale: true)([projected, try Dense(3)(embedded)]))
+        let joined = try Concatenate()([last, simple, pooled, attended])
         let model = try Model(inputs: input, outputs: try Dense(2, activation: .softmax)(joined))
         model.compile(optimizer: SGD(learningRate: 0), loss: SparseCategoricalCrossentropy())
         let x = Tensor(shape: [4, 6], scalars: Self.tokens.flatMap { $0 }), y = Tensor(labels: [0, 1, 1, 0])

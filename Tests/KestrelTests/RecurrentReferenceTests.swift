@@ -22,6 +22,8 @@ struct SequenceLayerFixture: Decodable {
         let weightGradients: [KerasFixtureTensor]
         /// The first input's mask `(batch, steps)`, for the masked cases.
         let mask: KerasFixtureTensor?
+        /// Each input's mask (or null), for attention called with a mask list.
+        let inputMasks: [KerasFixtureTensor?]?
         /// The dropout masks Keras's cell used, in Kestrel's layout (input, then recurrent).
         let dropoutMasks: KerasFixtureTensor?
     }
@@ -34,8 +36,10 @@ struct MultiInputLayerRun {
     /// The output's mask, for a layer that computes one.
     var outputMask: [Float]?
 
-    /// `mask` is the first input's mask `(batch, positions)`, if it has one.
-    init(_ layer: Layer, inputs: [Tensor], projection: [Float], mask: [Float]? = nil, training: Bool = true) throws {
+    /// `mask` is the first input's mask `(batch, positions)`, if it has one; `masks`, if given,
+    /// every input's.
+    init(_ layer: Layer, inputs: [Tensor], projection: [Float], mask: [Float]? = nil, masks: [[Float]?]? = nil,
+         training: Bool = true) throws {
         let samples = inputs.map { Array($0.shape.dropFirst()) }, batch = inputs[0].shape[0]
         let outShape = try layer.build(inputShapes: samples)
         let outCount = batch * outShape.reduce(1, *)
@@ -65,20 +69,25 @@ struct MultiInputLayerRun {
         c.training = training
         c.outputGradient = dy
         c.inputGradients = dxs
-        var maskBuffer = mask ?? []
-        var outputMaskBuffer = [Float](repeating: .nan, count: outCount / max(outShape.last ?? 1, 1))
-        let computesMask = try layer.maskHandling(inputsMasked: inputs.indices.map { $0 == 0 && mask != nil },
-                                                  training: training) == .compute
-        maskBuffer.withUnsafeMutableBufferPointer { m in
-            outputMaskBuffer.withUnsafeMutableBufferPointer { om in
-                if mask != nil { c.inputMasks[0] = m.baseAddress! }
-                if computesMask { c.outputMask = om.baseAddress! }
-                layer.forward(c)
-                if computesMask { layer.forwardMask(c) }
-                layer.backward(c)
-                c.inputMasks[0] = nil
-                c.outputMask = nil
+        let allMasks: [[Float]?] = masks ?? inputs.indices.map { $0 == 0 ? mask : nil }
+        let maskBuffers = allMasks.map { m -> UnsafeMutablePointer<Float>? in
+            m.map { values in
+                let p = UnsafeMutablePointer<Float>.allocate(capacity: max(values.count, 1))
+                p.initialize(from: values, count: values.count)
+                return p
             }
+        }
+        defer { maskBuffers.forEach { $0?.deallocate() } }
+        var outputMaskBuffer = [Float](repeating: .nan, count: outCount / max(outShape.last ?? 1, 1))
+        let computesMask = try layer.maskHandling(inputsMasked: allMasks.map { $0 != nil }, training: training) == .compute
+        outputMaskBuffer.withUnsafeMutableBufferPointer { om in
+            c.inputMasks = maskBuffers
+            if computesMask { c.outputMask = om.baseAddress! }
+            layer.forward(c)
+            if computesMask { layer.forwardMask(c) }
+            layer.backward(c)
+            c.inputMasks = inputs.map { _ in nil }
+            c.outputMask = nil
         }
         if computesMask { outputMask = outputMaskBuffer }
         output = Array(UnsafeBufferPointer(start: y, count: outCount))
@@ -162,6 +171,7 @@ final class RecurrentReferenceTests: XCTestCase {
         XCTAssertEqual(Set(fixture.cases.map(\.layer)), ["LSTM", "GRU", "SimpleRNN", "Bidirectional", "MultiHeadAttention", "Embedding",
                                                           "Attention", "AdditiveAttention", "GlobalAveragePooling1D", "Masking"])
         XCTAssertEqual(fixture.cases.filter { $0.mask != nil }.count, 9, "masked cases")
+        XCTAssertEqual(fixture.cases.filter { $0.inputMasks != nil }.count, 3, "masked attention cases")
         XCTAssertEqual(fixture.cases.filter { $0.dropoutMasks != nil }.count, 6, "recurrent dropout cases")
         for c in fixture.cases {
             let layer = try Self.makeLayer(c)
@@ -188,7 +198,7 @@ final class RecurrentReferenceTests: XCTestCase {
                 XCTAssertGreaterThan(zip(plain.output, c.output.values).map { abs($0 - $1) }.max()!, 1e-3, c.name)
             }
             let run = try MultiInputLayerRun(layer, inputs: c.inputs.map(\.tensor), projection: c.projection.values,
-                                             mask: c.mask?.values)
+                                             mask: c.mask?.values, masks: c.inputMasks?.map { $0?.values })
             assertMatchesKeras(run.output, c.output.values, rtol: 1e-4, "\(c.name) output")
             if let masking = layer as? Masking {
                 // The mask Masking attaches: 0 where every feature of a step is the mask value.

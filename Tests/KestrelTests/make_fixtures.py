@@ -444,7 +444,8 @@ def recurrent_layers():
     def q(a):
         return np.round(np.asarray(a) * 32) / 32
 
-    def run(name, cls, config, inputs, weight_scale=0.5, integer=False, mask=None, dropout_masks=None):
+    def run(name, cls, config, inputs, weight_scale=0.5, integer=False, mask=None, dropout_masks=None,
+            input_masks=None):
         if cls == "Bidirectional":
             inner = config["layer"]
             layer = L.Bidirectional(getattr(L, inner["class_name"])(**inner["config"]),
@@ -459,6 +460,9 @@ def recurrent_layers():
         call_kwargs = {"mask": jnp.asarray(mask)} if mask is not None else {}
         if dropout_masks is not None:
             call_kwargs["training"] = True
+        if input_masks is not None:
+            # Attention's mask list: the query's and the value's (either may be None).
+            call_kwargs["mask"] = [None if m is None else jnp.asarray(m) for m in input_masks]
         # Attention and AdditiveAttention take their tensors as one list, the others separately.
         listed = cls in ("Attention", "AdditiveAttention")
         if listed:
@@ -483,7 +487,7 @@ def recurrent_layers():
                 wrap = (lambda ms: [jnp.asarray(m) for m in ms]) if per_gate else (lambda ms: jnp.asarray(ms[0]))
                 layer.cell._dropout_mask = wrap(inputs_) if inputs_ else None
                 layer.cell._recurrent_dropout_mask = wrap(recurrent) if recurrent else None
-            y, _ = (layer.stateless_call(tt, ntv, list(xx)) if listed
+            y, _ = (layer.stateless_call(tt, ntv, list(xx), **call_kwargs) if listed
                     else layer.stateless_call(tt, ntv, *xx, **kwargs, **call_kwargs))
             return y[0] if kwargs else y
 
@@ -500,6 +504,8 @@ def recurrent_layers():
         else:
             (_, y), (gx, gw) = jax.value_and_grad(objective, argnums=(0, 1), has_aux=True)(args, tv)
         extra = {"mask": tensor(np.asarray(mask, np.float32))} if mask is not None else {}
+        if input_masks is not None:
+            extra["input_masks"] = [None if m is None else tensor(np.asarray(m, np.float32)) for m in input_masks]
         if dropout_masks is not None:
             # Kestrel's layout: the input masks, then the recurrent ones, each (batch, width).
             extra["dropout_masks"] = tensor(np.concatenate([np.ravel(m) for m in dropout_masks[0] + dropout_masks[1]]))
@@ -609,6 +615,16 @@ def recurrent_layers():
     run("gru_relu_recurrent_dropout", "GRU",
         {"units": 2, "activation": "relu", "recurrent_activation": "hard_sigmoid", "recurrent_dropout": 0.5}, [seq(2, 3, 2)],
         dropout_masks=([], drop(3, (2, 2), 0.5)))
+    # Masked attention: the value's mask keeps value steps out of the softmax (one sample masks
+    # every value step), the query's zeroes outputs; the key's is not used.
+    value_mask = np.array([[1, 1, 0, 1], [0, 0, 0, 0]], bool)
+    query_mask = np.array([[1, 0, 1], [1, 1, 0]], bool)
+    run("attention_masked_query_value", "Attention", {"use_scale": True}, [seq(2, 3, 2), seq(2, 4, 2)],
+        input_masks=[query_mask, value_mask])
+    run("attention_concat_masked_value_key", "Attention", {"score_mode": "concat"}, [seq(2, 3, 2), seq(2, 4, 3), seq(2, 4, 2)],
+        input_masks=[None, value_mask, None], weight_scale=2.0)
+    run("additive_attention_masked_query", "AdditiveAttention", {}, [seq(2, 3, 2), seq(2, 4, 2)],
+        input_masks=[query_mask, None])
     write("recurrent_layers.json", {"cases": cases})
 
 

@@ -205,7 +205,9 @@ def keras_make(directory):
     masked_frames = layers.Masking(0.0)(frames)
     joined = layers.Concatenate()([layers.GRU(3)(projected), averaged, layers.SimpleRNN(2, go_backwards=True)(embedded),
                                    layers.LSTM(2)(masked_frames),
-                                   layers.GlobalAveragePooling1D()(layers.Dense(2)(masked_frames))])
+                                   layers.GlobalAveragePooling1D()(layers.Dense(2)(masked_frames)),
+                                   layers.GlobalAveragePooling1D()(
+                                       layers.Attention(use_scale=True)([projected, layers.Dense(4)(embedded)]))])
     models["masked"] = keras.Model([tokens, frames], layers.Dense(2)(joined))
     models["masking"] = keras.Sequential([
         keras.Input((6, 3)), layers.Masking(0.0), layers.LSTM(3, return_sequences=True, zero_output_for_mask=True),

@@ -6,14 +6,15 @@ import Foundation
 /// Samples are sequences: query `(Tq, dim)`, value `(Tv, valueDim)`, key `(Tv, dim)`. Each
 /// query step scores every key step, the scores go through a softmax over the key steps
 /// (with dropout on those weights in training), and the output `(Tq, valueDim)` is the
-/// weighted sum of the value steps. The subclasses differ in the score.
+/// weighted sum of the value steps. The subclasses differ in the score. Masks act as in
+/// Keras: masked value steps get no weight, masked query steps output zeros.
 public class ScoreAttention: Layer {
+    public override var supportsMasking: Bool { true }
+
+    /// Keras: the value's mask keeps masked value steps out of every softmax, the query's zeroes
+    /// the masked query steps' outputs and passes on; the key's is not used.
     public override func maskHandling(inputsMasked: [Bool], training: Bool) throws -> MaskHandling {
-        guard !inputsMasked.contains(true) else {
-            throw KestrelError.invalidArgument(
-                "\(name) (\(className)): an input carries a mask (from Embedding maskZero or Masking); masked attention (Keras's query and value masks) is not supported")
-        }
-        return .none
+        inputsMasked.first == true ? .propagate : .none
     }
 
     /// The fraction of attention weights dropped in training.
@@ -110,6 +111,11 @@ public class ScoreAttention: Layer {
             let r = raw + b * n, p = attention + b * n
             rawScores(query: q, key: k, into: r, weights: c.weights)
             for i in 0..<n { p[i] = score(r[i], weights: c.weights) }
+            if let valueMask = c.inputMasks[1] {
+                // Keras subtracts 1e9 from the scores of masked value steps.
+                let m = valueMask + b * d.tv
+                for row in 0..<d.tq { for j in 0..<d.tv where m[j] == 0 { p[row * d.tv + j] -= 1e9 } }
+            }
             Kernels.softmaxRows(p, p, rows: d.tq, columns: d.tv)
             var weighted = UnsafePointer(p)
             if dropping {
@@ -124,7 +130,16 @@ public class ScoreAttention: Layer {
             }
             Kernels.gemm(transposeA: false, transposeB: false, m: d.tq, n: d.valueDim, k: d.tv, alpha: 1, a: weighted, lda: d.tv,
                          b: v, ldb: d.valueDim, beta: 0, c: c.output + b * d.tq * d.valueDim, ldc: d.valueDim)
+            zeroMaskedQueries(c, b, c.output + b * d.tq * d.valueDim)
         }
+    }
+
+    /// Zeroes the rows `(Tq, valueDim)` of sample `b` whose query step is masked (Keras's
+    /// output, and so its gradient).
+    private func zeroMaskedQueries(_ c: LayerContext, _ b: Int, _ rows: UnsafeMutablePointer<Float>) {
+        guard let queryMask = c.inputMasks[0] else { return }
+        let d = built, m = queryMask + b * d.tq
+        for row in 0..<d.tq where m[row] == 0 { (rows + row * d.valueDim).update(repeating: 0, count: d.valueDim) }
     }
 
     public override func backward(_ c: LayerContext) {
@@ -142,6 +157,7 @@ public class ScoreAttention: Layer {
             let (q, v, k) = pointers(c, b)
             let r = raw + b * n, p = attention + b * n, m = mask + b * n
             let dy = c.outputGradient! + b * d.tq * d.valueDim
+            zeroMaskedQueries(c, b, dy)   // this call's own output gradient, read by nobody else
             let dv = dValues.map { $0 + b * d.tv * d.valueDim }
             // dValue = weightsᵀ · dy, with the weights as applied (dropped ones zero).
             if let dv {
