@@ -118,7 +118,7 @@ public class RecurrentLayer: Layer {
         } else {
             c.output.update(from: hidden + t * b * u, count: b * u)
         }
-        guard zeroOutputForMask, let mask = StepMask(c, reversed: goBackwards) else { return }
+        guard zeroOutputForMask, let mask = stepMask(c) else { return }
         for r in 0..<b {
             if returnSequences {
                 for s in 0..<t where !mask.keeps(row: r, step: s) { (c.output + (r * t + s) * u).update(repeating: 0, count: u) }
@@ -253,15 +253,8 @@ public class RecurrentLayer: Layer {
         for i in 0..<count { mask[i] = c.generator.nextUnitFloat() >= rate ? keep : 0 }
     }
 
-    /// Multiplies every step of the time-major `x` `(steps, batch, features)` by the mask.
-    private func applyMask(_ mask: UnsafePointer<Float>, to x: UnsafeMutablePointer<Float>, steps: Int, rows: Int) {
-        for s in 0..<steps {
-            let block = x + s * rows
-            for i in 0..<rows { block[i] *= mask[i] }
-        }
-    }
-
-    /// `x` `(steps, batch, width)` times `mask` `(batch, width)` at every step, into `y`.
+    /// `x` `(steps, batch, width)` times `mask` `(batch, width)` at every step, into `y` (which
+    /// may be `x`).
     private func masked(_ x: UnsafePointer<Float>, _ mask: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
                         steps: Int, rows: Int) {
         for s in 0..<steps {
@@ -288,7 +281,7 @@ public class RecurrentLayer: Layer {
             return
         }
         if !perGate(c) {
-            applyMask(mask, to: x, steps: t, rows: b * f)
+            masked(x, mask, into: x, steps: t, rows: b * f)
             Kernels.gemm(transposeA: false, transposeB: false, m: t * b, n: columns, k: f, alpha: 1, a: x, lda: f,
                          b: c.weights[0], ldb: columns, beta: 0, c: projections, ldc: columns)
             return
@@ -385,7 +378,7 @@ public class RecurrentLayer: Layer {
         if let dx = c.inputGradient {
             Kernels.gemm(transposeA: false, transposeB: true, m: t * b, n: f, k: g, alpha: 1, a: gradients, lda: g,
                          b: c.weights[0], ldb: g, beta: 0, c: scratch, ldc: f)
-            if let mask = dropoutMask(c) { applyMask(mask, to: scratch, steps: t, rows: b * f) }
+            if let mask = dropoutMask(c) { masked(scratch, mask, into: scratch, steps: t, rows: b * f) }
             fromTimeMajor(scratch, dx, steps: t, batch: b, features: f, reversed: goBackwards)
         }
     }
