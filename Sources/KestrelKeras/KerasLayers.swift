@@ -346,7 +346,7 @@ enum KerasLayers {
             c["num_heads"] = l.numHeads
             c["key_dim"] = l.keyDim
             c["value_dim"] = l.valueDim
-            c["dropout"] = 0.0
+            c["dropout"] = jsonNumber(l.dropout)
             c["use_bias"] = l.useBias
             c["use_gate"] = false
             // Keras keeps an output size as a one-element shape.
@@ -357,7 +357,7 @@ enum KerasLayers {
             c["kernel_initializer"] = initializerConfig(l.kernelInitializer)
             c["bias_initializer"] = initializerConfig(l.biasInitializer)
             writePenalties(&c, [("kernel", nil, nil), ("bias", nil, nil)])
-            c["seed"] = NSNull()
+            c["seed"] = seedJSON(l.seed)
         case let l as ELU:
             className = "ELU"
             c["alpha"] = jsonNumber(l.alpha)
@@ -1018,13 +1018,18 @@ enum KerasLayers {
                     throw unsupported(c, className, name, "attention_axes", expected: "null or [1]")
                 }
             }
-            try requireDefaults(c, className, name, zero: ["dropout"], false: ["use_gate"],
+            try requireDefaults(c, className, name, false: ["use_gate"],
                                 null: ["sliding_window", "kernel_regularizer", "bias_regularizer", "activity_regularizer",
                                        "kernel_constraint", "bias_constraint"])
-            layer = MultiHeadAttention(numHeads: heads, keyDim: keyDim, valueDim: valueDim,
+            let dropout = try c.float("dropout", default: 0)
+            guard dropout >= 0, dropout < 1 else {
+                throw KestrelError.fileError("\(c.context): MultiHeadAttention dropout must be in [0, 1), found \(dropout)")
+            }
+            layer = MultiHeadAttention(numHeads: heads, keyDim: keyDim, valueDim: valueDim, dropout: dropout,
                                        useBias: try c.bool("use_bias", default: true), outputShape: outputSize,
                                        kernelInitializer: try initializer(c, "kernel_initializer", default: .glorotUniform),
-                                       biasInitializer: try initializer(c, "bias_initializer", default: .zeros), name: name)
+                                       biasInitializer: try initializer(c, "bias_initializer", default: .zeros),
+                                       seed: seed(c), name: name)
         default:
             throw KestrelError.fileError(
                 "\(c.context): unknown or unsupported layer class '\(className.prefix(80))'; Kestrel reads \(supportedClasses.joined(separator: ", "))")
@@ -1253,13 +1258,25 @@ enum KerasLayers {
         layer is MultiHeadAttention ? ["query", "value", "key"] : []
     }
 
-    /// Refuses call options Kestrel does not implement — MultiHeadAttention's masks, causal
-    /// mask and returned scores, the recurrent layers' initial state — unless null or false.
-    /// `training` is accepted: with dropout refused, these layers compute the same either way.
-    /// A `mask` made by one of `maskOperations` (Keras's record of a mask Kestrel propagates
-    /// itself) is accepted for the layers that use one; returns whether there was one.
+    /// Refuses call options Kestrel does not implement — MultiHeadAttention's explicit
+    /// `attention_mask` and returned scores, the recurrent layers' initial state — unless null
+    /// or false. `training` is accepted (Kestrel's fit and predict set it). The attention
+    /// layers' `use_causal_mask` sets the layer's `useCausalMask`, which must agree across the
+    /// layer's calls. A `mask` made by one of `maskOperations` (Keras's record of a mask Kestrel
+    /// propagates itself) is accepted for the layers that use one; returns whether there was one.
     static func checkCallKeywords(_ kwargs: [String: Any], of layer: Layer, context: String,
                                   maskOperations: Set<String> = []) throws -> Bool {
+        if let causal = kwargs["use_causal_mask"], isJSONBool(causal), let value = causal as? Bool {
+            let current: Bool? = (layer as? MultiHeadAttention)?.useCausalMask ?? (layer as? ScoreAttention)?.useCausalMask
+            if let current {
+                guard current == value || !layer.isBuilt else {
+                    throw KestrelError.fileError(
+                        "\(context).kwargs: \(layer.className) '\(layer.name.prefix(80))' is called with use_causal_mask \(value) here and \(current) before; Kestrel applies one setting to every call of a layer")
+                }
+                (layer as? MultiHeadAttention)?.useCausalMask = value
+                (layer as? ScoreAttention)?.useCausalMask = value
+            }
+        }
         var masked = false
         if let mask = kwargs["mask"] as? [String: Any], let history = (mask["config"] as? [String: Any])?["keras_history"] as? [Any],
            let producer = history.first as? String, maskOperations.contains(producer),
@@ -1272,6 +1289,7 @@ enum KerasLayers {
         for (key, value) in kwargs.sorted(by: { $0.key < $1.key }) where key != "training" && !tensors.contains(key) {
             if value is NSNull || (isJSONBool(value) && value as? Bool == false) { continue }
             if key == "mask" && masked { continue }
+            if key == "use_causal_mask" && isJSONBool(value) && (layer is MultiHeadAttention || layer is ScoreAttention) { continue }
             // A list of no masks (Attention's `mask=[None, None]`).
             if let list = value as? [Any], list.allSatisfy({ $0 is NSNull }) { continue }
             throw unsupported(JSONObject(kwargs, context: context + ".kwargs"), layer.className, layer.name, key,

@@ -191,7 +191,10 @@ enum KerasModelConfig {
                     let args = nodes[n].inputs.map(tensorRecord)
                     // Layers whose call takes its tensors as one list.
                     let isMerge = layer is ElementwiseMerge || layer is Concatenate || layer is Dot || layer is ScoreAttention
-                    return ["args": isMerge ? [args] : args, "kwargs": [String: Any]()]
+                    // Keras's attention layers take the causal mask as a call argument.
+                    let causal = (layer as? MultiHeadAttention)?.useCausalMask ?? (layer as? ScoreAttention)?.useCausalMask ?? false
+                    return ["args": isMerge ? [args] : args,
+                            "kwargs": causal ? ["use_causal_mask": true] as [String: Any] : [String: Any]()]
                 }
                 layers.append(entry)
             }

@@ -86,7 +86,7 @@ extension ONNXGraphBuilder {
             let y = try translate(l.layer, inputs: [folded], inputShapes: [step], outputShape: stepOut)
             return op("Reshape", [y, int64Constant("\(base)/unfold", [-1] + outputShape.map(Int64.init))], base: base)
         case let l as ScoreAttention:
-            return scoreAttention(l, inputs, base: base)
+            return scoreAttention(l, inputs, inputShapes: inputShapes, base: base)
         case let l as Rescaling:
             let scaled = op("Mul", [inputs[0], constant("\(base)/scale", shape: [], scalars: [l.scale])], base: base)
             return op("Add", [scaled, constant("\(base)/offset", shape: [], scalars: [l.offset])], base: base)
@@ -540,13 +540,10 @@ extension ONNXGraphBuilder {
         return op("Gather", [rows, index], base: base, [Attribute.int("axis", 0)])
     }
 
-    /// MultiHeadAttention written out: each projection one MatMul over `(features, heads·size)`
-    /// and its bias, heads split into their own axis, scaled scores, Softmax over the keys,
-    /// the weighted values, and the output projection over `(heads·valueDim, outputs)`.
     /// Keras's `Attention` and `AdditiveAttention`: scores (a batched `MatMul` of query and
     /// transposed key, or the tanh terms of query and key broadcast against each other, summed
     /// over the features), the softmax over the key steps, and the weighted values.
-    mutating func scoreAttention(_ l: ScoreAttention, _ inputs: [String], base: String) -> String {
+    mutating func scoreAttention(_ l: ScoreAttention, _ inputs: [String], inputShapes: [[Int]], base: String) -> String {
         let key = inputs.count > 2 ? inputs[2] : inputs[1]
         let w = l.getWeights()
         func scalar(_ name: String, _ t: Tensor) -> String { constant("\(base)/\(name)", shape: [], scalars: t.scalars) }
@@ -579,10 +576,25 @@ extension ONNXGraphBuilder {
             }
             scores = sumFeatures(terms)
         }
+        if l.useCausalMask {
+            scores = op("Add", [scores, causalBias(tq: inputShapes[0][0], tv: inputShapes[1][0], base: base)], base: base)
+        }
         let weights = op("Softmax", [scores], base: base, [Attribute.int("axis", -1)])
         return op("MatMul", [weights, inputs[1]], base: base)
     }
 
+    /// The causal mask as a constant `(Tq, Tv)` added to the scores before the softmax: −1e9
+    /// where a key step comes after the query's own, so it gets no weight.
+    mutating func causalBias(tq: Int, tv: Int, base: String) -> String {
+        var bias = [Float](repeating: 0, count: tq * tv)
+        for i in 0..<tq { for j in (i + 1)..<max(tv, i + 1) { bias[i * tv + j] = -1e9 } }
+        return constant("\(base)/causal_mask", shape: [tq, tv], scalars: bias)
+    }
+
+    /// MultiHeadAttention written out: each projection one MatMul over `(features, heads·size)`
+    /// and its bias, heads split into their own axis, scaled scores (the causal mask added),
+    /// Softmax over the keys, the weighted values, and the output projection over
+    /// `(heads·valueDim, outputs)`. Dropout is training-only, so absent.
     mutating func attention(_ l: MultiHeadAttention, _ inputs: [String], inputShapes: [[Int]], base: String) -> String {
         let w = l.getWeights(), h = l.numHeads
         var next = 0
@@ -606,7 +618,8 @@ extension ONNXGraphBuilder {
         let k = project(key.0, length: tv, features: key.1[1], size: l.keyDim, part: "key", perm: [0, 2, 3, 1])
         let v = project(inputs[1], length: tv, features: inputShapes[1][1], size: l.valueDim, part: "value", perm: [0, 2, 1, 3])
         let scale = constant("\(base)/scale", shape: [], scalars: [1 / Float(l.keyDim).squareRoot()])
-        let scores = op("MatMul", [op("Mul", [q, scale], base: base), k], base: base)
+        var scores = op("MatMul", [op("Mul", [q, scale], base: base), k], base: base)
+        if l.useCausalMask { scores = op("Add", [scores, causalBias(tq: tq, tv: tv, base: base)], base: base) }
         let weights = op("Softmax", [scores], base: base, [Attribute.int("axis", -1)])
         let heads = op("Transpose", [op("MatMul", [weights, v], base: base)], base: base, [Attribute.ints("perm", [0, 2, 1, 3])])
         let joined = op("Reshape", [heads, int64Constant("\(base)/joined", [0, Int64(tq), Int64(h * l.valueDim)])], base: base)

@@ -365,11 +365,12 @@ final class KerasArchiveTests: XCTestCase {
         return Tensor(shape: [samples, 5], scalars: (0..<(samples * 5)).map { _ in Float(g.next() % 10) })
     }
 
-    /// Self-attention with a residual connection, then cross-attention with its own key,
-    /// `valueDim`, output size and no biases, in a Functional model.
+    /// Causal self-attention with dropout and a residual connection, then cross-attention with
+    /// its own key, `valueDim`, output size and no biases, in a Functional model.
     static func attentionModel(valueDim: Int = 4) throws -> Model {
         let query = Input(shape: [4, 6], name: "query"), context = Input(shape: [3, 5], name: "context")
-        let attended = try MultiHeadAttention(numHeads: 2, keyDim: 3, name: "self_attention")([query, query])
+        let attended = try MultiHeadAttention(numHeads: 2, keyDim: 3, dropout: 0.1, seed: 4, name: "self_attention")(
+            query: query, value: query, useCausalMask: true)
         let residual = try LayerNormalization()(try Add()([query, attended]))
         let keys = try Dense(2)(context)
         let cross = try MultiHeadAttention(numHeads: 3, keyDim: 2, valueDim: valueDim, useBias: false, outputShape: 5,
@@ -384,7 +385,7 @@ final class KerasArchiveTests: XCTestCase {
         let query = Input(shape: [4, 6], name: "query"), context = Input(shape: [3, 5], name: "context")
         let keys = try Dense(6)(context)
         let dotted = try Attention(useScale: true, name: "luong")([query, context, keys])
-        let concat = try Attention(scoreMode: .concat, dropout: 0.2, seed: 3)([dotted, dotted])
+        let concat = try Attention(scoreMode: .concat, dropout: 0.2, seed: 3)([dotted, dotted], useCausalMask: true)
         let additive = try AdditiveAttention(name: "bahdanau")([concat, query, try Dense(5)(query)])
         let out = try Dense(2)(try GlobalAveragePooling1D()(additive))
         return try Model(inputs: [query, context], outputs: [out], name: "score_attention")
@@ -459,6 +460,7 @@ final class KerasArchiveTests: XCTestCase {
         XCTAssertEqual(attentions.map(\.scoreMode), [.dot, .concat])
         XCTAssertEqual(attentions.map(\.dropout), [0, 0.2])
         XCTAssertEqual(attentions.map(\.seed), [nil, 3])
+        XCTAssertEqual(attentions.map(\.useCausalMask), [false, true])
         let additive = try XCTUnwrap(back.layers.first { $0 is AdditiveAttention } as? AdditiveAttention)
         XCTAssertEqual(additive.name, "bahdanau")
         XCTAssertTrue(additive.useScale)
@@ -564,6 +566,9 @@ final class KerasArchiveTests: XCTestCase {
         XCTAssertEqual(heads.map(\.valueDim), [3, 4])
         XCTAssertEqual(heads.map(\.useBias), [true, false])
         XCTAssertEqual(heads.map(\.outputShape), [nil, 5])
+        XCTAssertEqual(heads.map(\.useCausalMask), [true, false])
+        XCTAssertEqual(heads.map(\.dropout), [0.1, 0])
+        XCTAssertEqual(heads.map(\.seed), [4, nil])
 
         try attention.saveKerasWeights(to: dir.file("attention.weights.h5"))
         let projections = try KerasWeightsFile.inventory(of: dir.file("attention.weights.h5"))

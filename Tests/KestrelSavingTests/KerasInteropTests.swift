@@ -352,6 +352,8 @@ final class KerasInteropTests: XCTestCase {
                 let scored = model.layers.compactMap { $0 as? ScoreAttention }
                 XCTAssertEqual(scored.map(\.className), ["Attention", "AdditiveAttention"])
                 XCTAssertEqual((scored[0] as? Attention)?.scoreMode, .concat)
+                XCTAssertEqual(scored.map(\.useCausalMask), [true, false], "use_causal_mask, a call argument")
+                XCTAssertEqual(model.layers.compactMap { ($0 as? MultiHeadAttention)?.useCausalMask }, [true, false])
             }
             if name == "normalization" {
                 XCTAssertEqual((model.layers[1] as? GroupNormalization)?.groups, 3)
@@ -364,6 +366,9 @@ final class KerasInteropTests: XCTestCase {
                 XCTAssertEqual((model.layers.first { $0 is Embedding } as? Embedding)?.maskZero, true)
                 let bidirectional = try XCTUnwrap(model.layers.first { $0 is Bidirectional } as? Bidirectional)
                 XCTAssertTrue(bidirectional.forwardLayer.zeroOutputForMask, "Keras sets it for returned sequences")
+                let heads = try XCTUnwrap(model.layers.first { $0 is MultiHeadAttention } as? MultiHeadAttention)
+                XCTAssertEqual(heads.dropout, 0.1)
+                XCTAssertTrue(heads.useCausalMask)
             }
             if name == "masking" {
                 XCTAssertEqual(model.layers.map(\.className), ["Masking", "LSTM", "GRU", "Dense"])

@@ -272,7 +272,7 @@ final class KerasReaderRobustnessTests: XCTestCase {
             (sequencePath, "tokens", "embeddings_constraint", ["class_name": "NonNeg", "config": [:]] as [String: Any],
              "Embedding 'tokens': 'embeddings_constraint' must be null"),
             (attentionPath, "self_attention", "attention_axes", [2], "MultiHeadAttention 'self_attention': 'attention_axes' must be null or [1] (Kestrel does not implement other values), found [2]"),
-            (attentionPath, "self_attention", "dropout", 0.1, "MultiHeadAttention 'self_attention': 'dropout' must be 0"),
+            (attentionPath, "self_attention", "dropout", 1.5, "MultiHeadAttention dropout must be in [0, 1), found 1.5"),
             (attentionPath, "self_attention", "use_gate", true, "MultiHeadAttention 'self_attention': 'use_gate' must be false"),
             (attentionPath, "cross_attention", "output_shape", [5, 2], "MultiHeadAttention 'cross_attention': 'output_shape' must be null or one positive size"),
             (attentionPath, "cross_attention", "sliding_window", 2, "MultiHeadAttention 'cross_attention': 'sliding_window' must be null"),
@@ -310,8 +310,11 @@ final class KerasReaderRobustnessTests: XCTestCase {
             }
         }
         let causal = try calling(attentionPath, layer: "cross_attention", "use_causal_mask", true)
-        assertFileError(causal, containing: "MultiHeadAttention 'cross_attention': 'use_causal_mask' must be null or false (Kestrel does not implement other values), found true") {
-            _ = try Model.load(from: causal)
+        XCTAssertEqual((try Model.load(from: causal).layers.last { $0 is MultiHeadAttention } as? MultiHeadAttention)?.useCausalMask,
+                       true)
+        let notBool = try calling(attentionPath, layer: "cross_attention", "use_causal_mask", "yes")
+        assertFileError(notBool, containing: "MultiHeadAttention 'cross_attention': 'use_causal_mask' must be null or false") {
+            _ = try Model.load(from: notBool)
         }
         let unmasked = try calling(attentionPath, layer: "cross_attention", "use_causal_mask", false)
         let q = Tensor.randomUniform([2, 4, 6]), v = Tensor.randomUniform([2, 3, 5])

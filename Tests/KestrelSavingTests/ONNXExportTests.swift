@@ -215,13 +215,14 @@ final class ONNXExportTests: XCTestCase {
     }
 
     /// Embedding as Gather (indices outside the table give zeros, as in Kestrel) and
-    /// MultiHeadAttention written out, self- and cross-attention, with a separate key, another
-    /// output size and without biases.
+    /// MultiHeadAttention written out: causal self-attention (with dropout, absent in
+    /// inference), and cross-attention with a separate key, another output size and no biases.
     func testOnnxRuntimeRunsEmbeddingAndAttention() throws {
         Kestrel.setRandomSeed(24)
         let tokens = Input(shape: [6])
         let embedded = try Embedding(inputDim: 10, outputDim: 8)(tokens)
-        let attended = try MultiHeadAttention(numHeads: 2, keyDim: 4)([embedded, embedded])
+        let attended = try MultiHeadAttention(numHeads: 2, keyDim: 4, dropout: 0.2)(query: embedded, value: embedded,
+                                                                                    useCausalMask: true)
         let text = try Model(inputs: tokens, outputs: Dense(3)(try GRU(5)(attended)))
         let ids = Tensor(shape: [3, 6], scalars: [0, 3, 9, 12, -1, 2.5, 1, 1, 4, 8, 7, 0, 5, 6, 2, 3, 9.9, 10] as [Float])
         try compareWithOnnxRuntime(text, ids, name: "embedding-attention")

@@ -26,6 +26,8 @@ struct SequenceLayerFixture: Decodable {
         let inputMasks: [KerasFixtureTensor?]?
         /// The dropout masks Keras's cell used, in Kestrel's layout (input, then recurrent).
         let dropoutMasks: KerasFixtureTensor?
+        /// Keras call arguments (`use_causal_mask`).
+        let call: [String: FixtureValue]?
     }
     let cases: [Case]
 }
@@ -171,7 +173,8 @@ final class RecurrentReferenceTests: XCTestCase {
         XCTAssertEqual(Set(fixture.cases.map(\.layer)), ["LSTM", "GRU", "SimpleRNN", "Bidirectional", "MultiHeadAttention", "Embedding",
                                                           "Attention", "AdditiveAttention", "GlobalAveragePooling1D", "Masking"])
         XCTAssertEqual(fixture.cases.filter { $0.mask != nil }.count, 9, "masked cases")
-        XCTAssertEqual(fixture.cases.filter { $0.inputMasks != nil }.count, 3, "masked attention cases")
+        XCTAssertEqual(fixture.cases.filter { $0.inputMasks != nil }.count, 6, "masked attention cases")
+        XCTAssertEqual(fixture.cases.filter { $0.call != nil }.count, 4, "causal attention cases")
         XCTAssertEqual(fixture.cases.filter { $0.dropoutMasks != nil }.count, 6, "recurrent dropout cases")
         for c in fixture.cases {
             let layer = try Self.makeLayer(c)
@@ -188,6 +191,15 @@ final class RecurrentReferenceTests: XCTestCase {
                 }
             }
             try layer.setWeights(c.weights.map(\.tensor))
+            if case .bool(let causal)? = c.call?["use_causal_mask"] {
+                XCTAssertTrue(causal)
+                // The causal mask matters: without it the layer computes something else.
+                let plain = try MultiInputLayerRun(layer, inputs: c.inputs.map(\.tensor), projection: c.projection.values,
+                                                   masks: c.inputMasks?.map { $0?.values })
+                XCTAssertGreaterThan(zip(plain.output, c.output.values).map { abs($0 - $1) }.max()!, 1e-3, c.name)
+                if let mha = layer as? MultiHeadAttention { mha.useCausalMask = causal }
+                if let attention = layer as? ScoreAttention { attention.useCausalMask = causal }
+            }
             if let masks = c.dropoutMasks {
                 let recurrent = try XCTUnwrap(layer as? RecurrentLayer)
                 XCTAssertGreaterThan(recurrent.recurrentDropout, 0)

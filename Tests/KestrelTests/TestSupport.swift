@@ -13,18 +13,25 @@ final class LayerHarness {
     var seed: UInt64 = 99
     /// The first input's mask `(batch, positions)`, held fixed while the inputs move.
     var inputMask: [Float]? {
+        get { inputMasks.first ?? nil }
+        set { inputMasks = [newValue] + inputMasks.dropFirst() }
+    }
+    /// Every input's mask (or nil), for layers with several inputs.
+    var inputMasks: [[Float]?] = [] {
         didSet {
-            maskBuffer?.deallocate()
-            maskBuffer = inputMask.map { m in
-                let p = UnsafeMutablePointer<Float>.allocate(capacity: max(m.count, 1))
-                p.initialize(from: m, count: m.count)
-                return p
+            maskBuffers.forEach { $0?.deallocate() }
+            maskBuffers = inputMasks.map { mask in
+                mask.map { m in
+                    let p = UnsafeMutablePointer<Float>.allocate(capacity: max(m.count, 1))
+                    p.initialize(from: m, count: m.count)
+                    return p
+                }
             }
         }
     }
-    private var maskBuffer: UnsafeMutablePointer<Float>?
+    private var maskBuffers: [UnsafeMutablePointer<Float>?] = []
 
-    deinit { maskBuffer?.deallocate() }
+    deinit { maskBuffers.forEach { $0?.deallocate() } }
 
     /// `avoid` lists kinks of the function: inputs closer than 0.05 to one are moved off it,
     /// so central differences never straddle a point where the derivative jumps.
@@ -63,7 +70,7 @@ final class LayerHarness {
                              generator: RandomGenerator(seed: seed))
         c.batch = batch
         c.training = training
-        c.inputMasks[0] = maskBuffer
+        for (k, mask) in maskBuffers.enumerated() where k < c.inputMasks.count { c.inputMasks[k] = mask }
         if layer.isIdentity(training: training) {
             out.update(from: ins[0], count: outputCount)
         } else {

@@ -160,7 +160,7 @@ def keras_make(directory):
     ])
 
     # Sequences: token ids through Embedding and two LSTMs (one reading backwards); attention:
-    # self-attention with a residual connection, then cross-attention called by keyword with
+    # causal self-attention with a residual connection, then cross-attention called by keyword with
     # its own key, output size and no biases. (Its value_dim stays key_dim: Keras 3.15 on JAX
     # fails when they differ, as jax.nn.dot_product_attention wants equal head sizes.)
     models["sequence"] = keras.Sequential([
@@ -170,11 +170,11 @@ def keras_make(directory):
     ])
     q = keras.Input((5, 4), name="query")
     c = keras.Input((3, 6), name="context")
-    h = layers.LayerNormalization()(layers.Add()([q, layers.MultiHeadAttention(num_heads=2, key_dim=3)(q, q)]))
+    h = layers.LayerNormalization()(layers.Add()([q, layers.MultiHeadAttention(num_heads=2, key_dim=3)(q, q, use_causal_mask=True)]))
     cross = layers.MultiHeadAttention(num_heads=3, key_dim=2, output_shape=5, use_bias=False)(
         query=h, value=c, key=layers.Dense(2)(c))
-    # Then Keras's attention without projections: concat scores (scaled), additive with a key.
-    concat = layers.Attention(use_scale=True, score_mode="concat")([cross, cross])
+    # Then Keras's attention without projections: concat scores (scaled, causal), additive with a key.
+    concat = layers.Attention(use_scale=True, score_mode="concat")([cross, cross], use_causal_mask=True)
     additive = layers.AdditiveAttention()([concat, h, layers.Dense(5)(h)])
     models["attention"] = keras.Model([q, c], layers.Dense(2)(layers.GlobalAveragePooling1D()(additive)))
     # Recurrent: GRU, a summed bidirectional SimpleRNN, and a bidirectional layer whose
@@ -195,8 +195,8 @@ def keras_make(directory):
         layers.Dense(3),
     ])
     # Masks: Embedding(mask_zero) into a bidirectional LSTM, a dense layer and a GRU, a masked
-    # average of a residual sum, and a SimpleRNN reading backwards; Masking into an LSTM whose
-    # masked outputs are zero, then a GRU.
+    # average of a residual sum, a SimpleRNN reading backwards, Attention and causal
+    # MultiHeadAttention (with dropout); Masking into an LSTM whose masked outputs are zero, then a GRU.
     tokens = keras.Input((8,), dtype="int32")
     embedded = layers.Embedding(12, 5, mask_zero=True)(tokens)
     projected = layers.Dense(4, activation="tanh")(layers.Bidirectional(layers.LSTM(3, return_sequences=True))(embedded))
@@ -207,7 +207,9 @@ def keras_make(directory):
                                    layers.LSTM(2)(masked_frames),
                                    layers.GlobalAveragePooling1D()(layers.Dense(2)(masked_frames)),
                                    layers.GlobalAveragePooling1D()(
-                                       layers.Attention(use_scale=True)([projected, layers.Dense(4)(embedded)]))])
+                                       layers.Attention(use_scale=True)([projected, layers.Dense(4)(embedded)])),
+                                   layers.GlobalAveragePooling1D()(layers.MultiHeadAttention(num_heads=2, key_dim=2, dropout=0.1)(
+                                       projected, embedded, use_causal_mask=True))])
     models["masked"] = keras.Model([tokens, frames], layers.Dense(2)(joined))
     models["masking"] = keras.Sequential([
         keras.Input((6, 3)), layers.Masking(0.0), layers.LSTM(3, return_sequences=True, zero_output_for_mask=True),

@@ -10,17 +10,22 @@ import Foundation
 /// heads, keyDim)` and `query/bias (heads, keyDim)`, the same for `key` and for `value` (with
 /// `valueDim`), then `attention_output/kernel (heads, valueDim, outputFeatures)` and its bias.
 ///
+/// Masks act as in Keras: a query step may attend to a key step only where the query's, the
+/// value's and the key's masks all keep them (and, with `useCausalMask`, only to key steps at
+/// or before its own position); forbidden weights are zero, so a query step with nothing to
+/// attend to gets the output bias alone. The output carries the query's mask. Dropout drops
+/// attention weights in training, as Keras's does.
+///
 /// The projections are one matrix product each over every row of the batch; scores and
 /// weighted values are products per sample and head over strided views of the projections,
-/// with the softmax fused in between. Attention dropout, masks and `attention_axes` are not
-/// supported.
+/// with the softmax fused in between. `attention_axes` other than the time axis, `use_gate`
+/// and `sliding_window` are not supported.
 public final class MultiHeadAttention: Layer {
+    public override var supportsMasking: Bool { true }
+
+    /// The output has the query's mask (Keras); the value's and the key's only shape the weights.
     public override func maskHandling(inputsMasked: [Bool], training: Bool) throws -> MaskHandling {
-        guard !inputsMasked.contains(true) else {
-            throw KestrelError.invalidArgument(
-                "\(name) (\(className)): an input carries a mask (from Embedding maskZero or Masking); masked attention (Keras's query, value and key masks) is not supported")
-        }
-        return .none
+        inputsMasked.first == true ? .propagate : .none
     }
 
     /// The number of attention heads.
@@ -37,19 +42,32 @@ public final class MultiHeadAttention: Layer {
     public let kernelInitializer: Initializer
     /// How the biases start (Keras default zeros).
     public let biasInitializer: Initializer
+    /// The fraction of attention weights dropped in training (Keras `dropout`).
+    public let dropout: Float
+    /// The seed that fixes the dropout masks independently of the global generator, if given.
+    public let seed: UInt64?
+    /// Whether each query step attends only to key steps at or before its own position (Keras's
+    /// call argument `use_causal_mask`, for decoder self-attention). It applies to every call
+    /// of the layer.
+    public package(set) var useCausalMask: Bool
 
     /// Multi-head attention with `numHeads` heads of `keyDim` and Keras's defaults.
-    public init(numHeads: Int, keyDim: Int, valueDim: Int? = nil, useBias: Bool = true, outputShape: Int? = nil,
+    public init(numHeads: Int, keyDim: Int, valueDim: Int? = nil, dropout: Float = 0, useBias: Bool = true,
+                outputShape: Int? = nil, useCausalMask: Bool = false,
                 kernelInitializer: Initializer = .glorotUniform, biasInitializer: Initializer = .zeros,
-                name: String? = nil) {
+                seed: UInt64? = nil, name: String? = nil) {
         self.numHeads = numHeads
         self.keyDim = keyDim
         self.valueDim = valueDim ?? keyDim
+        self.dropout = dropout
         self.useBias = useBias
         self.outputShape = outputShape
+        self.useCausalMask = useCausalMask
         self.kernelInitializer = kernelInitializer
         self.biasInitializer = biasInitializer
+        self.seed = seed
         super.init(name: name)
+        if let seed { generator = RandomGenerator(seed: seed) }
     }
 
     private var describe: String { "\(name) (MultiHeadAttention)" }
@@ -64,6 +82,9 @@ public final class MultiHeadAttention: Layer {
         guard numHeads > 0, keyDim > 0, valueDim > 0 else {
             throw KestrelError.invalidArgument(
                 "\(describe): numHeads, keyDim and valueDim must be positive, found \(numHeads), \(keyDim), \(valueDim)")
+        }
+        guard dropout >= 0 && dropout < 1 else {
+            throw KestrelError.invalidArgument("\(describe): dropout must be in [0, 1), found \(dropout)")
         }
         if let o = outputShape, o <= 0 {
             throw KestrelError.invalidArgument("\(describe): outputShape must be positive, found \(o)")
@@ -130,21 +151,24 @@ public final class MultiHeadAttention: Layer {
 
     public override var config: [String: String] {
         var c = ["name": name, "num_heads": "\(numHeads)", "key_dim": "\(keyDim)", "value_dim": "\(valueDim)",
-                 "use_bias": "\(useBias)", "dropout": "0.0"]
+                 "use_bias": "\(useBias)", "dropout": "\(dropout)"]
+        if useCausalMask { c["use_causal_mask"] = "true" }
         if let outputShape { c["output_shape"] = "\(outputShape)" }
         return c
     }
 
     /// The workspace: projections, attention weights and per-head outputs from forward, then
-    /// their gradients in backward.
+    /// their gradients in backward; in training with dropout, the dropout masks of the weights
+    /// (`dWeights` is one head's scratch, which forward also uses for the dropped weights).
     private struct Workspace {
         let query, key, value, weights, heads: UnsafeMutablePointer<Float>
         let dQuery, dKey, dValue, dWeights, dHeads: UnsafeMutablePointer<Float>
+        let dropoutMasks: UnsafeMutablePointer<Float>
 
-        static func size(_ d: Dimensions, batch b: Int, heads h: Int, keyDim k: Int, valueDim v: Int) -> Int {
+        static func size(_ d: Dimensions, batch b: Int, heads h: Int, keyDim k: Int, valueDim v: Int, dropping: Bool) -> Int {
             let q = b * d.queryLength * h * k, kk = b * d.valueLength * h * k, vv = b * d.valueLength * h * v
             let p = b * h * d.queryLength * d.valueLength, o = b * d.queryLength * h * v
-            return 2 * (q + kk + vv + o) + p + d.queryLength * d.valueLength
+            return 2 * (q + kk + vv + o) + p * (dropping ? 2 : 1) + d.queryLength * d.valueLength
         }
 
         init(_ base: UnsafeMutablePointer<Float>, _ d: Dimensions, batch b: Int, heads h: Int, keyDim k: Int, valueDim v: Int) {
@@ -158,12 +182,39 @@ public final class MultiHeadAttention: Layer {
             dValue = dKey + b * d.valueLength * h * k
             dHeads = dValue + b * d.valueLength * h * v
             dWeights = dHeads + b * d.queryLength * h * v
+            dropoutMasks = dWeights + d.queryLength * d.valueLength
         }
     }
 
     public override func workspaceSize(batch: Int, inputShapes: [[Int]], training: Bool) -> Int {
         guard let d = try? dimensions(inputShapes) else { return 0 }
-        return Workspace.size(d, batch: batch, heads: numHeads, keyDim: keyDim, valueDim: valueDim)
+        return Workspace.size(d, batch: batch, heads: numHeads, keyDim: keyDim, valueDim: valueDim,
+                              dropping: training && dropout > 0)
+    }
+
+    /// Sets the forbidden entries of one sample's `(Tq, Tv)` scores or weights to `value`, as
+    /// Keras's masked softmax does: −1e9 before the softmax (which then gives them no weight),
+    /// then 0 after it, so that a query step with every score forbidden attends to nothing
+    /// rather than uniformly.
+    private func setForbidden(_ p: UnsafeMutablePointer<Float>, to value: Float, sample s: Int, _ c: LayerContext,
+                              _ d: Dimensions) {
+        let tq = d.queryLength, tv = d.valueLength
+        let queryMask = c.inputMasks[0].map { $0 + s * tq }
+        let valueMask = c.inputMasks[1].map { $0 + s * tv }
+        let keyMask = d.hasKey ? c.inputMasks[2].map { $0 + s * tv } : nil
+        for i in 0..<tq {
+            let row = p + i * tv
+            if let queryMask, queryMask[i] == 0 {
+                row.update(repeating: value, count: tv)
+                continue
+            }
+            for j in 0..<tv where (useCausalMask && j > i) || valueMask?[j] == 0 || keyMask?[j] == 0 { row[j] = value }
+        }
+    }
+
+    /// Whether this call restricts attention (a mask on an input, or the causal mask).
+    private func isMasked(_ c: LayerContext, _ d: Dimensions) -> Bool {
+        useCausalMask || c.inputMasks[0] != nil || c.inputMasks[1] != nil || (d.hasKey && c.inputMasks[2] != nil)
     }
 
     /// `y = x · kernel (+ bias)` over `rows` rows: a dense projection with a flattened kernel.
@@ -191,6 +242,7 @@ public final class MultiHeadAttention: Layer {
         project(c.inputs[1], rows: b * tv, features: d.valueFeatures, kernel: c.weights[weightIndex(2, bias: false)],
                 bias: bias(2), into: w.value, width: h * v)
         let scale = 1 / Float(k).squareRoot()
+        let masked = isMasked(c, d), dropping = c.training && dropout > 0, keep = 1 / (1 - dropout)
         for s in 0..<b {
             for head in 0..<h {
                 let p = w.weights + (s * h + head) * tq * tv
@@ -198,8 +250,20 @@ public final class MultiHeadAttention: Layer {
                 Kernels.gemm(transposeA: false, transposeB: true, m: tq, n: tv, k: k, alpha: scale,
                              a: w.query + s * tq * h * k + head * k, lda: h * k,
                              b: w.key + s * tv * h * k + head * k, ldb: h * k, beta: 0, c: p, ldc: tv)
+                if masked { setForbidden(p, to: -1e9, sample: s, c, d) }
                 Kernels.softmaxRows(p, p, rows: tq, columns: tv)
-                Kernels.gemm(transposeA: false, transposeB: false, m: tq, n: v, k: tv, alpha: 1, a: p, lda: tv,
+                if masked { setForbidden(p, to: 0, sample: s, c, d) }
+                var weighted = UnsafePointer(p)
+                if dropping {
+                    // The dropped weights go to scratch: backward needs the softmax's own.
+                    let m = w.dropoutMasks + (s * h + head) * tq * tv
+                    for i in 0..<tq * tv {
+                        m[i] = c.generator.nextUnitFloat() >= dropout ? keep : 0
+                        w.dWeights[i] = p[i] * m[i]
+                    }
+                    weighted = UnsafePointer(w.dWeights)
+                }
+                Kernels.gemm(transposeA: false, transposeB: false, m: tq, n: v, k: tv, alpha: 1, a: weighted, lda: tv,
                              b: w.value + s * tv * h * v + head * v, ldb: h * v, beta: 0,
                              c: w.heads + s * tq * h * v + head * v, ldc: h * v)
             }
@@ -230,17 +294,21 @@ public final class MultiHeadAttention: Layer {
 
         // Attention, per sample and head.
         let scale = 1 / Float(k).squareRoot()
-        let dp = w.dWeights
+        let dp = w.dWeights, dropping = c.training && dropout > 0
         for s in 0..<b {
             for head in 0..<h {
                 let p = w.weights + (s * h + head) * tq * tv
                 let q = w.query + s * tq * h * k + head * k, key = w.key + s * tv * h * k + head * k
                 let value = w.value + s * tv * h * v + head * v, dHead = w.dHeads + s * tq * h * v + head * v
-                // dP = dO_h V_hᵀ; dV_h = Pᵀ dO_h.
+                // dV_h = (P∘M)ᵀ dO_h, with the weights as applied (dropped ones zero; M is the
+                // dropout mask, 1 without dropout); dP = dO_h V_hᵀ ∘ M.
+                let m = w.dropoutMasks + (s * h + head) * tq * tv
+                if dropping { for i in 0..<tq * tv { dp[i] = p[i] * m[i] } }
+                Kernels.gemm(transposeA: true, transposeB: false, m: tv, n: v, k: tq, alpha: 1, a: dropping ? dp : p, lda: tv,
+                             b: dHead, ldb: h * v, beta: 0, c: w.dValue + s * tv * h * v + head * v, ldc: h * v)
                 Kernels.gemm(transposeA: false, transposeB: true, m: tq, n: tv, k: v, alpha: 1, a: dHead, lda: h * v,
                              b: value, ldb: h * v, beta: 0, c: dp, ldc: tv)
-                Kernels.gemm(transposeA: true, transposeB: false, m: tv, n: v, k: tq, alpha: 1, a: p, lda: tv,
-                             b: dHead, ldb: h * v, beta: 0, c: w.dValue + s * tv * h * v + head * v, ldc: h * v)
+                if dropping { for i in 0..<tq * tv { dp[i] *= m[i] } }
                 // Softmax backward: dS = P ∘ (dP − Σ dP∘P), in place.
                 for r in 0..<tq {
                     let pr = p + r * tv, dr = dp + r * tv
@@ -292,8 +360,14 @@ public final class MultiHeadAttention: Layer {
 
 extension MultiHeadAttention {
     /// Calls the layer on symbolic tensors the Keras way, `mha(query: x, value: y)`; the key
-    /// defaults to the value.
-    public func callAsFunction(query: SymbolicTensor, value: SymbolicTensor, key: SymbolicTensor? = nil) throws -> SymbolicTensor {
-        try callAsFunction([query, value] + (key.map { [$0] } ?? []))
+    /// defaults to the value. `useCausalMask: true` (Keras's call argument) turns the causal
+    /// mask on for the layer; a layer already called with the other setting throws.
+    public func callAsFunction(query: SymbolicTensor, value: SymbolicTensor, key: SymbolicTensor? = nil,
+                               useCausalMask: Bool? = nil) throws -> SymbolicTensor {
+        if let useCausalMask {
+            try checkCausalMaskChange(useCausalMask, of: self, current: self.useCausalMask)
+            self.useCausalMask = useCausalMask
+        }
+        return try callAsFunction([query, value] + (key.map { [$0] } ?? []))
     }
 }

@@ -21,12 +21,25 @@ public class ScoreAttention: Layer {
     public let dropout: Float
     /// The seed that fixes the dropout masks independently of the global generator, if given.
     public let seed: UInt64?
+    /// Whether each query step attends only to value steps at or before its own position
+    /// (Keras's call argument `use_causal_mask`). It applies to every call of the layer.
+    public package(set) var useCausalMask: Bool
 
-    init(dropout: Float, seed: UInt64?, name: String?) {
+    init(dropout: Float, seed: UInt64?, useCausalMask: Bool, name: String?) {
         self.dropout = dropout
         self.seed = seed
+        self.useCausalMask = useCausalMask
         super.init(name: name)
         if let seed { generator = RandomGenerator(seed: seed) }
+    }
+
+    /// Calls the layer on `[query, value]` or `[query, value, key]` the Keras way, with
+    /// `useCausalMask` (Keras's call argument) set for the layer; a layer already called with
+    /// the other setting throws.
+    public func callAsFunction(_ inputs: [SymbolicTensor], useCausalMask: Bool) throws -> SymbolicTensor {
+        try checkCausalMaskChange(useCausalMask, of: self, current: self.useCausalMask)
+        self.useCausalMask = useCausalMask
+        return try callAsFunction(inputs)
     }
 
     /// Sequence lengths and feature sizes, set at build so a step does not recompute them.
@@ -111,10 +124,13 @@ public class ScoreAttention: Layer {
             let r = raw + b * n, p = attention + b * n
             rawScores(query: q, key: k, into: r, weights: c.weights)
             for i in 0..<n { p[i] = score(r[i], weights: c.weights) }
-            if let valueMask = c.inputMasks[1] {
-                // Keras subtracts 1e9 from the scores of masked value steps.
-                let m = valueMask + b * d.tv
-                for row in 0..<d.tq { for j in 0..<d.tv where m[j] == 0 { p[row * d.tv + j] -= 1e9 } }
+            if c.inputMasks[1] != nil || useCausalMask {
+                // Keras subtracts 1e9 from the scores of masked value steps and, with the causal
+                // mask, of key steps after the query's own.
+                let m = c.inputMasks[1].map { $0 + b * d.tv }
+                for row in 0..<d.tq {
+                    for j in 0..<d.tv where m?[j] == 0 || (useCausalMask && j > row) { p[row * d.tv + j] -= 1e9 }
+                }
             }
             Kernels.softmaxRows(p, p, rows: d.tq, columns: d.tv)
             var weighted = UnsafePointer(p)
@@ -204,11 +220,11 @@ public final class Attention: ScoreAttention {
     public let scoreMode: ScoreMode
 
     /// Dot-product attention with Keras's defaults (no scale, dot scores, no dropout).
-    public init(useScale: Bool = false, scoreMode: ScoreMode = .dot, dropout: Float = 0, seed: UInt64? = nil,
-                name: String? = nil) {
+    public init(useScale: Bool = false, scoreMode: ScoreMode = .dot, dropout: Float = 0, useCausalMask: Bool = false,
+                seed: UInt64? = nil, name: String? = nil) {
         self.useScale = useScale
         self.scoreMode = scoreMode
-        super.init(dropout: dropout, seed: seed, name: name)
+        super.init(dropout: dropout, seed: seed, useCausalMask: useCausalMask, name: name)
     }
 
     public override func weightSpecs(forInputs shapes: [[Int]]) throws -> [WeightSpec] {
@@ -219,7 +235,9 @@ public final class Attention: ScoreAttention {
     }
 
     public override var config: [String: String] {
-        ["name": name, "use_scale": "\(useScale)", "score_mode": scoreMode.rawValue, "dropout": "\(dropout)"]
+        var c = ["name": name, "use_scale": "\(useScale)", "score_mode": scoreMode.rawValue, "dropout": "\(dropout)"]
+        if useCausalMask { c["use_causal_mask"] = "true" }
+        return c
     }
 
     override var scoresAreProducts: Bool { scoreMode == .dot }
@@ -306,9 +324,10 @@ public final class AdditiveAttention: ScoreAttention {
     public let useScale: Bool
 
     /// Additive attention with Keras's defaults (a learned scale, no dropout).
-    public init(useScale: Bool = true, dropout: Float = 0, seed: UInt64? = nil, name: String? = nil) {
+    public init(useScale: Bool = true, dropout: Float = 0, useCausalMask: Bool = false, seed: UInt64? = nil,
+                name: String? = nil) {
         self.useScale = useScale
-        super.init(dropout: dropout, seed: seed, name: name)
+        super.init(dropout: dropout, seed: seed, useCausalMask: useCausalMask, name: name)
     }
 
     public override func weightSpecs(forInputs shapes: [[Int]]) throws -> [WeightSpec] {
@@ -316,7 +335,9 @@ public final class AdditiveAttention: ScoreAttention {
     }
 
     public override var config: [String: String] {
-        ["name": name, "use_scale": "\(useScale)", "dropout": "\(dropout)"]
+        var c = ["name": name, "use_scale": "\(useScale)", "dropout": "\(dropout)"]
+        if useCausalMask { c["use_causal_mask"] = "true" }
+        return c
     }
 
     override func rawScores(query: UnsafePointer<Float>, key: UnsafePointer<Float>, into raw: UnsafeMutablePointer<Float>,
@@ -351,4 +372,12 @@ public final class AdditiveAttention: ScoreAttention {
             }
         }
     }
+}
+
+/// Refuses to change `useCausalMask` on a layer already called: Kestrel keeps one setting for
+/// every call of a layer, where Keras takes it per call.
+func checkCausalMaskChange(_ value: Bool, of layer: Layer, current: Bool) throws {
+    guard value != current, layer.isBuilt else { return }
+    throw KestrelError.invalidArgument(
+        "\(layer.name) (\(layer.className)): useCausalMask must be \(current), as in the layer's earlier calls (Kestrel applies one setting to every call of a layer), found \(value)")
 }
