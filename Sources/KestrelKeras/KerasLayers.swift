@@ -380,6 +380,10 @@ enum KerasLayers {
             c["rate"] = jsonNumber(l.rate)
             c["seed"] = seedJSON(l.seed)
             c["noise_shape"] = NSNull()
+        case let l as ActivityRegularization:
+            className = "ActivityRegularization"
+            c["l1"] = jsonNumber(l.l1)
+            c["l2"] = jsonNumber(l.l2)
         case is Identity:
             className = "Identity"
         case let l as Masking:
@@ -431,6 +435,9 @@ enum KerasLayers {
             throw KestrelError.invalidArgument(
                 "\(layer.name) (\(layer.className)): saving this layer type in the Keras format is not supported yet")
         }
+        if let r = layer.activityRegularizer, !(layer is ActivityRegularization) {
+            c["activity_regularizer"] = regularizerConfig(r)
+        }
         return (className, c)
     }
 
@@ -467,8 +474,8 @@ enum KerasLayers {
         return ["module": "keras.initializers", "class_name": name, "config": config, "registered_name": NSNull()]
     }
 
-    /// `<weight>_regularizer` and `<weight>_constraint` for each named weight, and the
-    /// `activity_regularizer` Kestrel never has.
+    /// `<weight>_regularizer` and `<weight>_constraint` for each named weight, and no
+    /// `activity_regularizer` (`config(of:)` writes the layer's own, if it has one).
     private static func writePenalties(_ c: inout [String: Any], _ weights: [(String, Regularizer?, Constraint?)]) {
         for (weight, regularizer, constraint) in weights {
             c["\(weight)_regularizer"] = regularizerConfig(regularizer)
@@ -512,7 +519,7 @@ enum KerasLayers {
         "Cropping2D", "SpatialDropout1D", "SpatialDropout2D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D",
         "Conv1DTranspose", "ZeroPadding1D", "Cropping1D", "UpSampling1D", "Rescaling", "Normalization", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
         "RandomContrast", "RandomBrightness", "RandomCrop", "Embedding", "LSTM", "GRU", "SimpleRNN", "Bidirectional", "MultiHeadAttention",
-        "ELU", "PReLU", "GaussianNoise", "GaussianDropout", "AlphaDropout", "Identity", "UnitNormalization", "GroupNormalization",
+        "ELU", "PReLU", "GaussianNoise", "GaussianDropout", "AlphaDropout", "Identity", "ActivityRegularization", "UnitNormalization", "GroupNormalization",
         "Attention", "AdditiveAttention", "TimeDistributed", "RandomInvert", "RandomGrayscale", "Masking",
     ]
 
@@ -530,7 +537,6 @@ enum KerasLayers {
             guard units > 0, units <= 1 << 28 else {
                 throw KestrelError.fileError("\(c.context): 'units' must be positive, found \(units)")
             }
-            try rejectUnsupported(c)
             layer = Dense(units, activation: try activation(c, "activation"), useBias: try c.bool("use_bias", default: true),
                           kernelInitializer: try initializer(c, "kernel_initializer", default: .glorotUniform),
                           biasInitializer: try initializer(c, "bias_initializer", default: .zeros),
@@ -578,7 +584,6 @@ enum KerasLayers {
                 }
                 shared = axes
             }
-            try rejectUnsupported(c)
             layer = PReLU(alphaInitializer: try initializer(c, "alpha_initializer", default: .zeros),
                           alphaRegularizer: try regularizer(c, "alpha_regularizer"),
                           alphaConstraint: try constraint(c, "alpha_constraint"), sharedAxes: shared, name: name)
@@ -598,6 +603,8 @@ enum KerasLayers {
             }
             layer = className == "GaussianDropout" ? GaussianDropout(rate, seed: seed(c), name: name)
                                                    : AlphaDropout(rate, seed: seed(c), name: name)
+        case "ActivityRegularization":
+            layer = ActivityRegularization(l1: try c.float("l1", default: 0), l2: try c.float("l2", default: 0), name: name)
         case "Identity":
             layer = Identity(name: name)
         case "Masking":
@@ -671,7 +678,6 @@ enum KerasLayers {
             let strides = try c.has("strides") ? c.ints("strides", count: rank) : Array(repeating: 1, count: rank)
             let dilation = try c.has("dilation_rate") ? c.ints("dilation_rate", count: rank) : Array(repeating: 1, count: rank)
             let padding = try self.padding(c)
-            try rejectUnsupported(c)
             let args = (filters, SpatialSize(kernel), SpatialSize(strides), padding, SpatialSize(dilation), try c.int("groups", default: 1),
                         try activation(c, "activation"), try c.bool("use_bias", default: true),
                         try initializer(c, "kernel_initializer", default: .glorotUniform), try initializer(c, "bias_initializer", default: .zeros))
@@ -749,7 +755,6 @@ enum KerasLayers {
             let padding = try self.padding(c)
             let activation = try activation(c, "activation"), useBias = try c.bool("use_bias", default: true)
             let bias = try initializer(c, "bias_initializer", default: .zeros)
-            try rejectUnsupported(c)
             let biasRegularizer = try regularizer(c, "bias_regularizer"), biasConstraint = try constraint(c, "bias_constraint")
             switch className {
             case "Conv2DTranspose", "Conv1DTranspose":
@@ -931,8 +936,7 @@ enum KerasLayers {
                 throw KestrelError.fileError("\(c.context): invalid input_dim \(inputDim) or output_dim \(outputDim)")
             }
             try requireDefaults(c, className, name,
-                                null: ["embeddings_regularizer", "embeddings_constraint", "activity_regularizer",
-                                       "quantization_config", "lora_rank"])
+                                null: ["embeddings_regularizer", "embeddings_constraint", "quantization_config", "lora_rank"])
             layer = Embedding(inputDim: inputDim, outputDim: outputDim,
                               embeddingsInitializer: try initializer(c, "embeddings_initializer", default: .randomUniform),
                               maskZero: try c.bool("mask_zero", default: false), name: name)
@@ -941,7 +945,7 @@ enum KerasLayers {
             guard units > 0, units <= 1 << 20 else { throw KestrelError.fileError("\(c.context): 'units' must be positive, found \(units)") }
             // `unroll` only changes how Keras schedules the steps: it is accepted.
             try requireDefaults(c, className, name, false: ["return_state", "stateful"],
-                                null: ["kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
+                                null: ["kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
                                        "kernel_constraint", "recurrent_constraint", "bias_constraint"])
             let activationFunction = c.has("activation") ? try activation(c, "activation") : .tanh
             let recurrentActivation = c.has("recurrent_activation") ? try activation(c, "recurrent_activation") : .sigmoid
@@ -1019,7 +1023,7 @@ enum KerasLayers {
                 }
             }
             try requireDefaults(c, className, name, false: ["use_gate"],
-                                null: ["sliding_window", "kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                                null: ["sliding_window", "kernel_regularizer", "bias_regularizer",
                                        "kernel_constraint", "bias_constraint"])
             let dropout = try c.float("dropout", default: 0)
             guard dropout >= 0, dropout < 1 else {
@@ -1034,6 +1038,8 @@ enum KerasLayers {
             throw KestrelError.fileError(
                 "\(c.context): unknown or unsupported layer class '\(className.prefix(80))'; Kestrel reads \(supportedClasses.joined(separator: ", "))")
         }
+        // Any Keras layer may carry an activity regularizer (ActivityRegularization's is its l1 and l2).
+        if !(layer is ActivityRegularization) { layer.activityRegularizer = try regularizer(c, "activity_regularizer") }
         layer.trainable = try c.bool("trainable", default: true)
         return layer
     }
@@ -1332,7 +1338,7 @@ enum KerasLayers {
             "\(c.context): \(className) '\(name.prefix(80))': '\(key)' must be \(expected) (Kestrel does not implement other values), found \(shown)")
     }
 
-    private static func rejectUnsupported(_ c: JSONObject, _ keys: [String] = ["activity_regularizer"]) throws {
+    private static func rejectUnsupported(_ c: JSONObject, _ keys: [String]) throws {
         for key in keys where c.has(key) {
             throw KestrelError.fileError("\(c.context): '\(key)' is not supported by Kestrel; remove it before saving")
         }

@@ -48,7 +48,7 @@ extension ONNXGraphBuilder {
         case let l as GroupNormalization:
             return groupNormalization(l, inputs[0], inputShape: inputShapes[0], base: base)
         case is Dropout, is SpatialDropout, is InputLayer, is AffineAugmentation, is RandomFlip, is ColorAugmentation,
-             is GaussianNoise, is GaussianDropout, is AlphaDropout, is Identity, is RandomImageChoice:
+             is GaussianNoise, is GaussianDropout, is AlphaDropout, is Identity, is ActivityRegularization, is RandomImageChoice:
             // Training-only layers: the identity in inference.
             return inputs[0]
         case let l as RecurrentLayer:

@@ -584,15 +584,18 @@ final class KerasArchiveTests: XCTestCase {
     }
 
     /// Every weighted convolution and Dense with Keras's per-weight regularizers and constraints,
-    /// compiled with SGD and MSE and trained one epoch on `samples` random samples (returned).
+    /// activity regularizers (on a layer and as a layer), compiled with SGD and MSE and trained
+    /// one epoch on `samples` random samples (returned).
     static func trainedRegularized(seed: UInt64, samples: Int, batchSize: Int) throws -> (Sequential, x: Tensor, y: Tensor) {
         Kestrel.setRandomSeed(seed)
         let model = Sequential {
             Input(shape: [6, 6, 2])
             // (L1 with NonNeg on one weight would make exact zeros, where backends disagree on
             // |w|'s slope: 0 for TensorFlow, PyTorch and Kestrel, 1 for JAX, which the interop test runs.)
+            // (No L1 activity penalty on relu outputs, exactly zero in places, for the same reason.)
             Conv2D(3, kernelSize: 3, activation: .relu, kernelRegularizer: .l2(0.02), biasRegularizer: .l2(0.01),
-                   kernelConstraint: .maxNorm(maxValue: 0.8, axes: [0, 1, 2]), biasConstraint: .nonNeg)
+                   kernelConstraint: .maxNorm(maxValue: 0.8, axes: [0, 1, 2]), biasConstraint: .nonNeg,
+                   activityRegularizer: .l2(0.01))
             DepthwiseConv2D(kernelSize: 2, depthMultiplier: 2, depthwiseRegularizer: .l1l2(l1: 0.01, l2: 0.03),
                             depthwiseConstraint: .unitNorm(axes: [0, 1]))
             SeparableConv2D(4, kernelSize: 2, padding: .same, depthwiseRegularizer: .l2(0.01),
@@ -601,8 +604,9 @@ final class KerasArchiveTests: XCTestCase {
             Conv2DTranspose(2, kernelSize: 2, strides: 2, kernelRegularizer: .l2(0.01),
                             kernelConstraint: .maxNorm(maxValue: 0.5, axes: [0, 1, 3]))
             Flatten()
+            ActivityRegularization(l1: 0.01, l2: 0.02)
             Dense(3, kernelRegularizer: .l1l2(l1: 0.001, l2: 0.01), biasRegularizer: .l2(0.1),
-                  kernelConstraint: .unitNorm, biasConstraint: .maxNorm(0.2))
+                  kernelConstraint: .unitNorm, biasConstraint: .maxNorm(0.2), activityRegularizer: .l1(0.005))
         }
         model.compile(optimizer: SGD(learningRate: 0.05), loss: MeanSquaredError())
         let x = Tensor.randomUniform([samples, 6, 6, 2], minval: -1, maxval: 1)
@@ -625,6 +629,7 @@ final class KerasArchiveTests: XCTestCase {
         XCTAssertEqual(conv.biasRegularizer, .l2(0.01))
         XCTAssertEqual(conv.kernelConstraint, .maxNorm(maxValue: 0.8, axes: [0, 1, 2]))
         XCTAssertEqual(conv.biasConstraint, .nonNeg)
+        XCTAssertEqual(conv.activityRegularizer, .l2(0.01))
         let depthwise = try XCTUnwrap(loaded.layers[1] as? DepthwiseConv2D)
         XCTAssertEqual(depthwise.depthwiseRegularizer, .l1l2(l1: 0.01, l2: 0.03))
         XCTAssertEqual(depthwise.depthwiseConstraint, .unitNorm(axes: [0, 1]))
@@ -637,7 +642,11 @@ final class KerasArchiveTests: XCTestCase {
         let transpose = try XCTUnwrap(loaded.layers[3] as? Conv2DTranspose)
         XCTAssertEqual(transpose.kernelRegularizer, .l2(0.01))
         XCTAssertEqual(transpose.kernelConstraint, .maxNorm(maxValue: 0.5, axes: [0, 1, 3]))
-        let dense = try XCTUnwrap(loaded.layers[5] as? Dense)
+        let activity = try XCTUnwrap(loaded.layers[5] as? ActivityRegularization)
+        XCTAssertEqual([activity.l1, activity.l2], [0.01, 0.02])
+        XCTAssertNil(transpose.activityRegularizer)
+        let dense = try XCTUnwrap(loaded.layers[6] as? Dense)
+        XCTAssertEqual(dense.activityRegularizer, .l1(0.005))
         XCTAssertEqual(dense.kernelRegularizer, .l1l2(l1: 0.001, l2: 0.01))
         XCTAssertEqual(dense.kernelConstraint, .unitNorm)
         XCTAssertEqual(dense.biasConstraint, .maxNorm(0.2))

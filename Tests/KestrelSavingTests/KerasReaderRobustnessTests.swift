@@ -131,7 +131,12 @@ final class KerasReaderRobustnessTests: XCTestCase {
         let aliasConstraint = try mutateConfig("alias-constraint.keras", withLayerKey("bias_constraint", "non_neg"))
         XCTAssertEqual((try Model.load(from: aliasConstraint).layers[0] as? Dense)?.biasConstraint, .nonNeg)
         let activity = try mutateConfig("activity.keras", withLayerKey("activity_regularizer", "l1"))
-        assertFileError(activity, containing: "'activity_regularizer' is not supported") { _ = try Model.load(from: activity) }
+        XCTAssertEqual(try Model.load(from: activity).layers[0].activityRegularizer, .l1(0.01))
+        let activityOrthogonal = try mutateConfig("activity-orthogonal.keras", withLayerKey("activity_regularizer", [
+            "module": "keras.regularizers", "class_name": "OrthogonalRegularizer", "config": ["factor": 0.01]]))
+        assertFileError(activityOrthogonal, containing: "OrthogonalRegularizer regularizer; Kestrel implements L1, L2 and L1L2") {
+            _ = try Model.load(from: activityOrthogonal)
+        }
         let orthogonal = try mutateConfig("orthogonal.keras", withLayerKey("kernel_regularizer", [
             "module": "keras.regularizers", "class_name": "OrthogonalRegularizer", "config": ["factor": 0.01]]))
         assertFileError(orthogonal, containing: "OrthogonalRegularizer regularizer; Kestrel implements L1, L2 and L1L2") {

@@ -99,7 +99,9 @@ final class LayerCatalogTests: XCTestCase {
 
             Sizes typed `SpatialSize` take one integer for every axis (`3`) or one per axis (`[3, 5]`).
             Weight regularizers are `Regularizer.l1(_:)`, `.l2(_:)`, `.l1l2(l1:l2:)` (Keras `L1`, `L2`,
-            `L1L2`); constraints are `Constraint.maxNorm(_:axis:)`, `.nonNeg`, `.unitNorm` (Keras
+            `L1L2`); any layer also takes one as its `activityRegularizer` property (Keras's
+            `activity_regularizer`: the penalty of each batch's output over the batch size joins the
+            loss), which `Dense`, `Conv1D` and `Conv2D` take as an argument too; constraints are `Constraint.maxNorm(_:axis:)`, `.nonNeg`, `.unitNorm` (Keras
             `MaxNorm`, `NonNeg`, `UnitNorm`). Augmentation ranges typed `AugmentationRange` take one
             number (`0.2`: −0.2…0.2) or two ends (`[-0.1, 0.3]`), as Keras's `factor` arguments
             (RandomContrast's are relative to 1: `0.2` is 0.8…1.2); the random augmentations act in

@@ -870,6 +870,39 @@ def training():
     })
 
 
+def activity_regularization():
+    # A whole fit with activity regularizers (Keras 3 adds regularizer(output) / batch size to
+    # the loss): on a Dense layer after its relu, as an ActivityRegularization layer, and on
+    # the output layer. 24 samples in batches of 10 leave a last batch of 4, so the division
+    # by the batch's own size shows; evaluate reports the penalty too.
+    rng = np.random.default_rng(12)
+    x = f32(np.round(rng.uniform(-1, 1, (24, 5)), 2))
+    y = f32(np.round(rng.uniform(-1, 1, (24, 3)), 2))
+    L, R = keras.layers, keras.regularizers
+    model = keras.Sequential([keras.Input(shape=(5,)),
+                              L.Dense(4, activation="relu", activity_regularizer=R.L1(0.05)),
+                              L.ActivityRegularization(l1=0.01, l2=0.02),
+                              L.Dense(3, activity_regularizer=R.L2(0.03))])
+    init = [f32(rng.uniform(-0.8, 0.8, w.shape)) for w in model.get_weights()]
+    model.set_weights(init)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+    initial_loss = model.evaluate(x, y, batch_size=24, verbose=0)
+    batch_losses = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            batch_losses.append(float(logs["loss"]))
+
+    history = model.fit(x, y, batch_size=10, epochs=2, shuffle=False, verbose=0, callbacks=[Record()])
+    write("activity_regularization.json", {
+        "x": tensor(x), "y": tensor(y), "initial_weights": [tensor(w) for w in init],
+        "initial_loss": scalar(initial_loss),
+        "batch_losses": [scalar(v) for v in batch_losses],
+        "epoch_losses": [scalar(v) for v in history.history["loss"]],
+        "final_weights": [tensor(w) for w in model.get_weights()],
+    })
+
+
 def main():
     np.random.seed(0)
     keras.utils.set_random_seed(0)
@@ -877,7 +910,8 @@ def main():
     # Optional arguments choose which groups to write (default: all of them).
     groups = {"activations": activations, "layers": layers, "conv_layers": conv_layers,
               "recurrent_layers": recurrent_layers,
-              "losses": losses, "metrics": metrics, "optimizers": optimizers, "training": training}
+              "losses": losses, "metrics": metrics, "optimizers": optimizers, "training": training,
+              "activity_regularization": activity_regularization}
     for name in sys.argv[1:] or list(groups):
         groups[name]()
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))

@@ -46,6 +46,9 @@ final class ExecutionPlan {
         self.shapes = shapes
         let n = graph.nodes.count
         let sizes = shapes.map { $0.reduce(1, *) }
+        self.sizes = sizes
+        hasActivityPenalty = graph.nodes.map { $0.layer.activityRegularizer != nil }
+        activityNodes = graph.nodes.indices.filter { graph.nodes[$0].layer.activityRegularizer != nil }
 
         func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
@@ -69,7 +72,9 @@ final class ExecutionPlan {
         fusedProducer = Array(repeating: nil, count: n)
         for (j, node) in graph.nodes.enumerated() where node.layer is BasePooling && node.inputs.count == 1 {
             let i = node.inputs[0]
-            if root[i] == i, consumers[i] == 1, let conv = graph.nodes[i].layer as? BaseConv, conv.acceptsPoolingFusion {
+            // (A convolution whose output is penalised must write it whole.)
+            if root[i] == i, consumers[i] == 1, let conv = graph.nodes[i].layer as? BaseConv, conv.acceptsPoolingFusion,
+               conv.activityRegularizer == nil {
                 fusedProducer[j] = i
             }
         }
@@ -88,6 +93,8 @@ final class ExecutionPlan {
                 for p in graph.nodes[i].inputs { lastUse[root[p]] = max(lastUse[root[p]], j) }
             }
             for o in graph.outputNodes { lastUse[root[o]] = Int.max }
+            // Activity penalties read their outputs after the pass.
+            for i in activityNodes { lastUse[root[i]] = Int.max }
             // Logits that are an output layer's input must survive until the loss reads them.
             for k in logitsOutputs where graph.nodes[graph.outputNodes[k]].layer.logitsAreInput {
                 lastUse[root[graph.nodes[graph.outputNodes[k]].inputs[0]]] = Int.max
@@ -257,13 +264,36 @@ final class ExecutionPlan {
         return total
     }
 
-    /// Runs backward in reverse order after the loss wrote the output gradients.
+    /// The nodes whose layers have an activity regularizer when the plan is made (identity
+    /// nodes included: their output and gradient are their producer's), and every node's
+    /// output size per sample.
+    private let activityNodes: [Int]
+    private let hasActivityPenalty: [Bool]
+    private let sizes: [Int]
+
+    /// The activity regularizers' penalty on the outputs of the last forward pass over `batch`
+    /// rows: each regularizer of its layer's output, divided by the batch size (Keras 3).
+    func activityPenalty(batch: Int) -> Float {
+        var total: Float = 0
+        for i in activityNodes {
+            guard let r = graph.nodes[i].layer.activityRegularizer else { continue }
+            total += r.penalty(outputs[i], count: batch * sizes[i], gradient: nil) / Float(batch)
+        }
+        return total
+    }
+
+    /// Runs backward in reverse order after the loss wrote the output gradients; an activity
+    /// regularizer's gradient joins its node's output gradient before the node's backward.
     func backward(batch: Int) {
         for i in stride(from: contexts.count - 1, through: 0, by: -1) {
             if let sum = fanInSums[i] {
                 let count = batch * (sum.count / capacity)
                 sum.target.update(from: sum.parts[0], count: count)
                 for part in sum.parts.dropFirst() { for j in 0..<count { sum.target[j] += part[j] } }
+            }
+            if hasActivityPenalty[i], needsGradient[i], let r = graph.nodes[i].layer.activityRegularizer,
+               let gradient = gradients[i] {
+                _ = r.penalty(outputs[i], count: batch * sizes[i], gradient: gradient, gradientScale: 1 / Float(batch))
             }
             guard needsGradient[i], fusedProducer[i] == nil, let c = contexts[i] else { continue }
             graph.nodes[i].layer.backward(c)

@@ -264,6 +264,11 @@ open class Layer {
     /// `applyConstraints`.
     public var weightConstraints: [Constraint?] = []
 
+    /// A penalty on the layer's output added to the loss (Keras `activity_regularizer`, which
+    /// every Keras layer takes): the regularizer of each batch's output divided by the batch
+    /// size, as Keras 3 does, in training and in evaluation.
+    public var activityRegularizer: Regularizer?
+
     /// The penalty the layer's weight regularizers add to the loss for the current weights;
     /// when `addGradients` is set it also adds the penalty's gradient to the weight gradients.
     /// Called once per step, so it must not allocate.

@@ -196,6 +196,7 @@ extension Model {
             let layer = g.nodes[node].layer
             guard let (activation, logitsLoss) = losses[k].logitsCounterpart, layer.logitsActivation == activation,
                   !(layer.isIdentity(training: true)),
+                  layer.activityRegularizer == nil,   // its penalty's gradient is the output's, not the logits'
                   !g.nodes.contains(where: { $0.inputs.contains(node) }),
                   g.outputNodes.filter({ $0 == node }).count == 1 else { continue }
             result[k] = logitsLoss
@@ -248,8 +249,9 @@ extension Model {
                 m.update(predictions: plan.outputBuffer(k), labels: labels[k], batch: batch, outputShape: shape)
             }
         }
-        // Weight regularizers' penalties join the loss and its reported value, as in Keras.
+        // Weight and activity regularizers' penalties join the loss and its reported value, as in Keras.
         for layer in penaltyLayers { total += layer.regularizationPenalty(addGradients: false) }
+        total += plan.activityPenalty(batch: batch)
         t.lossTracker.update(value: total, weight: Float(batch))
         return total
     }

@@ -9,13 +9,15 @@ public final class Conv2D: BaseConv {
                 useBias: Bool = true, kernelInitializer: Initializer = .glorotUniform,
                 biasInitializer: Initializer = .zeros, kernelRegularizer: Regularizer? = nil,
                 biasRegularizer: Regularizer? = nil, kernelConstraint: Constraint? = nil,
-                biasConstraint: Constraint? = nil, inputShape: [Int]? = nil, name: String? = nil) {
+                biasConstraint: Constraint? = nil, activityRegularizer: Regularizer? = nil, inputShape: [Int]? = nil,
+                name: String? = nil) {
         super.init(rank: 2, filters: filters, kernelSize: kernelSize, strides: strides, padding: padding,
                    dilationRate: dilationRate, groups: groups, activation: activation, useBias: useBias,
                    kernelInitializer: kernelInitializer, biasInitializer: biasInitializer,
                    kernelRegularizer: kernelRegularizer, biasRegularizer: biasRegularizer,
                    kernelConstraint: kernelConstraint, biasConstraint: biasConstraint,
                    inputShape: inputShape, name: name)
+        self.activityRegularizer = activityRegularizer
     }
 }
 
@@ -31,12 +33,14 @@ public final class Conv1D: BaseConv {
                 useBias: Bool = true, kernelInitializer: Initializer = .glorotUniform,
                 biasInitializer: Initializer = .zeros, kernelRegularizer: Regularizer? = nil,
                 biasRegularizer: Regularizer? = nil, kernelConstraint: Constraint? = nil,
-                biasConstraint: Constraint? = nil, inputShape: [Int]? = nil, name: String? = nil) {
+                biasConstraint: Constraint? = nil, activityRegularizer: Regularizer? = nil, inputShape: [Int]? = nil,
+                name: String? = nil) {
         super.init(rank: 1, filters: filters, kernelSize: kernelSize, strides: strides, padding: padding,
                    dilationRate: dilationRate, groups: groups, activation: activation, useBias: useBias,
                    kernelInitializer: kernelInitializer, biasInitializer: biasInitializer,
                    kernelRegularizer: kernelRegularizer, biasRegularizer: biasRegularizer,
                    kernelConstraint: kernelConstraint, biasConstraint: biasConstraint,
                    inputShape: inputShape, name: name)
+        self.activityRegularizer = activityRegularizer
     }
 }

@@ -29,7 +29,7 @@ public final class Dense: Layer {
                 kernelInitializer: Initializer = .glorotUniform, biasInitializer: Initializer = .zeros,
                 kernelRegularizer: Regularizer? = nil, biasRegularizer: Regularizer? = nil,
                 kernelConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
-                inputShape: [Int]? = nil, name: String? = nil) {
+                activityRegularizer: Regularizer? = nil, inputShape: [Int]? = nil, name: String? = nil) {
         self.units = units
         self.activation = activation
         self.useBias = useBias
@@ -40,6 +40,7 @@ public final class Dense: Layer {
         self.kernelConstraint = kernelConstraint
         self.biasConstraint = biasConstraint
         super.init(name: name, inputShape: inputShape)
+        self.activityRegularizer = activityRegularizer
         weightRegularizers = [kernelRegularizer, useBias ? biasRegularizer : nil]
         weightConstraints = [kernelConstraint, useBias ? biasConstraint : nil]
     }

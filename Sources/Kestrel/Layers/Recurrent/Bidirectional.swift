@@ -53,6 +53,10 @@ public final class Bidirectional: Layer {
 
     public override func outputShape(for inputShape: [Int]) throws -> [Int] {
         let (f, b) = (forwardLayer, backwardLayer)
+        guard f.activityRegularizer == nil && b.activityRegularizer == nil else {
+            throw KestrelError.invalidArgument(
+                "\(describe): a half has an activity regularizer, which Kestrel applies to a model's layers only; set it on the Bidirectional layer")
+        }
         guard f !== b, f.goBackwards != b.goBackwards else {
             throw KestrelError.invalidArgument(
                 "\(describe): the backward layer must be another layer reading the other way, found goBackwards \(f.goBackwards) for both")

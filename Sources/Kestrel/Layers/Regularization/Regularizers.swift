@@ -24,8 +24,10 @@ public struct Regularizer: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "\(kerasName)(l1: \(l1), l2: \(l2))" }
 
-    /// The penalty of `count` weights; adds its gradient to `gradient` when given.
-    public func penalty(_ w: UnsafePointer<Float>, count: Int, gradient: UnsafeMutablePointer<Float>?) -> Float {
+    /// The penalty of `count` weights; adds its gradient, times `gradientScale`, to `gradient`
+    /// when given.
+    public func penalty(_ w: UnsafePointer<Float>, count: Int, gradient: UnsafeMutablePointer<Float>?,
+                        gradientScale: Float = 1) -> Float {
         var absolute: Double = 0, squares: Double = 0
         for i in 0..<count {
             absolute += Double(abs(w[i]))
@@ -33,7 +35,7 @@ public struct Regularizer: Sendable, Equatable, CustomStringConvertible {
         }
         if let gradient {
             // d|w|/dw taken as sign(w), 0 at 0: TensorFlow's and PyTorch's choice (Keras on JAX takes 1).
-            let twoL2 = 2 * l2
+            let l1 = gradientScale * self.l1, twoL2 = gradientScale * 2 * l2
             for i in 0..<count {
                 let sign: Float = w[i] > 0 ? 1 : w[i] < 0 ? -1 : 0
                 gradient[i] += l1 * sign + twoL2 * w[i]

@@ -44,6 +44,10 @@ public final class TimeDistributed: Layer {
 
     public override func outputShape(for inputShape: [Int]) throws -> [Int] {
         guard layer !== self else { throw KestrelError.invalidArgument("\(describe): a layer cannot wrap itself") }
+        guard layer.activityRegularizer == nil else {
+            throw KestrelError.invalidArgument(
+                "\(describe): the wrapped layer '\(layer.name)' has an activity regularizer, which Kestrel applies to a model's layers only; set it on the TimeDistributed layer")
+        }
         // Building the wrapped layer fixes its weights (drawn from its own generator).
         let step = try stepShape(inputShape)
         let inner = try layer.build(inputShape: step)
