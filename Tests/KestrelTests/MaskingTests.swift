@@ -143,6 +143,7 @@ final class MaskingTests: XCTestCase {
             ("SimpleRNN", SimpleRNN(3)), ("SimpleRNN sequences zero output", SimpleRNN(2, returnSequences: true, zeroOutputForMask: true)),
             ("Bidirectional LSTM", Bidirectional(LSTM(2))), ("Bidirectional GRU sequences", Bidirectional(GRU(2, returnSequences: true), mergeMode: .mul)),
             ("GlobalAveragePooling1D", GlobalAveragePooling1D()),
+            ("BatchNormalization, statistics over unmasked steps", BatchNormalization(momentum: 0.5)),
         ]
         for (label, layer) in layers {
             Kestrel.setRandomSeed(7)
@@ -196,14 +197,7 @@ final class MaskingTests: XCTestCase {
     /// Layers whose Keras counterparts would use a mask in a way Kestrel does not are refused
     /// by name.
     func testUnsupportedMaskUsesAreRefused() throws {
-        let x = Tensor(shape: [4, 6], scalars: Self.tokens.flatMap { $0 }), y = Tensor(labels: [0, 1, 1, 0])
         func embedded() -> [Layer] { [InputLayer(shape: [6]), Embedding(inputDim: 10, outputDim: 4, maskZero: true)] }
-
-        let normalized = Sequential(embedded() + [BatchNormalization(), LSTM(2), Dense(2, activation: .softmax)])
-        normalized.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy())
-        XCTAssertNoThrow(try normalized.predict(x), "moving statistics ignore the mask")
-        XCTAssertNoThrow(try normalized.evaluate(x, y, verbose: 0))
-        assertThrowsMessage(try normalized.fit(x, y, epochs: 1, verbose: 0), contains: ["BatchNormalization", "mask", "batch statistics"])
 
         let softmax = Sequential(embedded() + [Softmax()])
         assertThrowsMessage(try softmax.build(), contains: ["Softmax", "mask"])

@@ -26,8 +26,10 @@ struct SequenceLayerFixture: Decodable {
         let inputMasks: [KerasFixtureTensor?]?
         /// The dropout masks Keras's cell used, in Kestrel's layout (input, then recurrent).
         let dropoutMasks: KerasFixtureTensor?
-        /// Keras call arguments (`use_causal_mask`).
+        /// Keras call arguments (`use_causal_mask`, `training`).
         let call: [String: FixtureValue]?
+        /// The non-trainable weights a training call leaves (BatchNormalization's moving statistics).
+        let updatedNonTrainable: [KerasFixtureTensor]?
     }
     let cases: [Case]
 }
@@ -94,7 +96,8 @@ struct MultiInputLayerRun {
         if computesMask { outputMask = outputMaskBuffer }
         output = Array(UnsafeBufferPointer(start: y, count: outCount))
         inputGradients = zip(dxs, inputs).map { Array(UnsafeBufferPointer(start: $0, count: $1.count)) }
-        weightGradients = zip(layer.weightSpecs, layer.gradientPointers()).map {
+        // The trainable weights' gradients (Keras differentiates those only).
+        weightGradients = zip(layer.weightSpecs, layer.gradientPointers()).filter(\.0.trainable).map {
             Array(UnsafeBufferPointer(start: $0.1, count: $0.0.count))
         }
     }
@@ -160,6 +163,8 @@ final class RecurrentReferenceTests: XCTestCase {
             return AdditiveAttention(useScale: bool("use_scale", true))
         case "GlobalAveragePooling1D":
             return GlobalAveragePooling1D()
+        case "BatchNormalization":
+            return BatchNormalization(momentum: k["momentum"]?.float ?? 0.99)
         case "Masking":
             guard case .number(let v)? = k["mask_value"] else { throw KerasFixtureError("\(caseName): mask_value") }
             return Masking(maskValue: Float(v))
@@ -171,10 +176,12 @@ final class RecurrentReferenceTests: XCTestCase {
     func testSequenceLayersMatchKeras() throws {
         let fixture = try KerasFixtures.load("recurrent_layers", as: SequenceLayerFixture.self)
         XCTAssertEqual(Set(fixture.cases.map(\.layer)), ["LSTM", "GRU", "SimpleRNN", "Bidirectional", "MultiHeadAttention", "Embedding",
-                                                          "Attention", "AdditiveAttention", "GlobalAveragePooling1D", "Masking"])
-        XCTAssertEqual(fixture.cases.filter { $0.mask != nil }.count, 9, "masked cases")
+                                                          "Attention", "AdditiveAttention", "GlobalAveragePooling1D", "Masking",
+                                                          "BatchNormalization"])
+        XCTAssertEqual(fixture.cases.filter { $0.mask != nil }.count, 10, "masked cases")
         XCTAssertEqual(fixture.cases.filter { $0.inputMasks != nil }.count, 6, "masked attention cases")
-        XCTAssertEqual(fixture.cases.filter { $0.call != nil }.count, 4, "causal attention cases")
+        XCTAssertEqual(fixture.cases.filter { $0.call?["use_causal_mask"] != nil }.count, 4, "causal attention cases")
+        XCTAssertEqual(fixture.cases.filter { $0.updatedNonTrainable != nil }.count, 1, "masked batch normalization")
         XCTAssertEqual(fixture.cases.filter { $0.dropoutMasks != nil }.count, 6, "recurrent dropout cases")
         for c in fixture.cases {
             let layer = try Self.makeLayer(c)
@@ -212,6 +219,13 @@ final class RecurrentReferenceTests: XCTestCase {
             let run = try MultiInputLayerRun(layer, inputs: c.inputs.map(\.tensor), projection: c.projection.values,
                                              mask: c.mask?.values, masks: c.inputMasks?.map { $0?.values })
             assertMatchesKeras(run.output, c.output.values, rtol: 1e-4, "\(c.name) output")
+            if let updated = c.updatedNonTrainable {
+                let moving = zip(layer.weightSpecs, try layer.getWeights()).filter { !$0.0.trainable }.map(\.1)
+                XCTAssertEqual(moving.count, updated.count, c.name)
+                for (k, (m, e)) in zip(moving, updated).enumerated() {
+                    assertMatchesKeras(m.scalars, e.values, rtol: 1e-4, "\(c.name) updated non-trainable weight \(k)")
+                }
+            }
             if let masking = layer as? Masking {
                 // The mask Masking attaches: 0 where every feature of a step is the mask value.
                 let x = c.inputs[0].values, features = c.inputs[0].shape.last!

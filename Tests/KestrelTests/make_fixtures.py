@@ -499,10 +499,13 @@ def recurrent_layers():
                 wrap = (lambda ms: [jnp.asarray(m) for m in ms]) if per_gate else (lambda ms: jnp.asarray(ms[0]))
                 layer.cell._dropout_mask = wrap(inputs_) if inputs_ else None
                 layer.cell._recurrent_dropout_mask = wrap(recurrent) if recurrent else None
-            y, _ = (layer.stateless_call(tt, ntv, list(xx), **call_kwargs) if listed
-                    else layer.stateless_call(tt, ntv, *xx, **kwargs, **call_kwargs))
+            y, new_ntv = (layer.stateless_call(tt, ntv, list(xx), **call_kwargs) if listed
+                          else layer.stateless_call(tt, ntv, *xx, **kwargs, **call_kwargs))
+            if not updated:   # the first, concrete call
+                updated[:] = new_ntv
             return y[0] if kwargs else y
 
+        updated = []
         y0 = call(tv, args)
         projection = f32(q(rng.uniform(-1, 1, np.asarray(y0).shape)))
 
@@ -523,6 +526,9 @@ def recurrent_layers():
             extra["dropout_masks"] = tensor(np.concatenate([np.ravel(m) for m in dropout_masks[0] + dropout_masks[1]]))
         if call_args:
             extra["call"] = call_args
+        if call_args and call_args.get("training") and updated:
+            # The moving statistics a training call leaves (BatchNormalization's).
+            extra["updated_non_trainable"] = [tensor(np.asarray(v)) for v in updated]
         cases.append({"name": name, "layer": cls, "config": config, **extra,
                       "inputs": [tensor(x) for x in xs], "weights": [tensor(w) for w in weights],
                       "weight_paths": [v.path for v in layer.weights],
@@ -656,6 +662,10 @@ def recurrent_layers():
         input_masks=[None, value_mask], call_args={"use_causal_mask": True})
     run("additive_attention_causal", "AdditiveAttention", {}, [seq(2, 3, 2), seq(2, 5, 2)],
         call_args={"use_causal_mask": True})
+    # BatchNormalization in training takes its batch statistics over unmasked steps only (and
+    # normalises every step with them).
+    run("batch_normalization_masked_training", "BatchNormalization", {"momentum": 0.8}, [seq(3, 5, 2) * 2 + 1],
+        mask=mask, call_args={"training": True})
     write("recurrent_layers.json", {"cases": cases})
 
 

@@ -4,17 +4,24 @@
 ///
 /// Weights in Keras's order: `gamma` and `beta` (trainable, when `scale`/`center`), then
 /// `moving_mean` and `moving_variance` (non-trainable; a training step updates them as
-/// `moving = moving · momentum + batch · (1 − momentum)` with the biased batch variance).
+/// `moving = moving · momentum + batch · (1 − momentum)` with the biased batch variance). A
+/// mask (padded sequences) keeps masked positions out of the batch statistics, as in Keras.
 public final class BatchNormalization: Layer {
     public override var supportsMasking: Bool { true }
 
+    /// Keras: in training the batch statistics are taken over unmasked positions only (every
+    /// position is then normalised with them); the mask passes on.
     public override func maskHandling(inputsMasked: [Bool], training: Bool) throws -> MaskHandling {
-        // In training Keras takes the batch statistics over unmasked steps only.
-        if training && inputsMasked.first == true {
-            throw KestrelError.invalidArgument(
-                "\(name) (BatchNormalization): the input carries a mask (from Embedding maskZero or Masking), which Keras uses for the batch statistics in training; masked batch statistics are not supported")
-        }
-        return inputsMasked.first == true ? .propagate : .none
+        inputsMasked.first == true ? .propagate : .none
+    }
+
+    /// The number of unmasked rows plus Keras's `backend.epsilon()` (1e-7), which Keras adds
+    /// to the masked moments' denominators; `rows` without a mask.
+    private func statisticsCount(_ c: LayerContext, rows: Int) -> Double {
+        guard let mask = c.inputMasks[0] else { return Double(rows) }
+        var kept = 0
+        for r in 0..<rows where mask[r] != 0 { kept += 1 }
+        return Double(kept) + 1e-7
     }
 
     /// The axis normalised over (only the channels axis, -1, is supported).
@@ -110,20 +117,22 @@ public final class BatchNormalization: Layer {
         let (mean, inverse, ab, acc) = regions(c.workspace, channels: channels)
         let x = c.input, y = c.output
         if c.training {
-            // Batch moments per channel, accumulated in Double (rows reach 10⁵ in a CNN).
+            // Batch moments per channel, accumulated in Double (rows reach 10⁵ in a CNN), over
+            // the unmasked rows when there is a mask.
+            let mask = c.inputMasks[0], n = statisticsCount(c, rows: rows)
             acc.initialize(repeating: 0, count: 2 * channels)
-            for r in 0..<rows {
+            for r in 0..<rows where mask?[r] != 0 {
                 let xr = x + r * channels
                 for j in 0..<channels { acc[j] += Double(xr[j]) }
             }
-            for j in 0..<channels { mean[j] = Float(acc[j] / Double(rows)) }
-            for r in 0..<rows {
+            for j in 0..<channels { mean[j] = Float(acc[j] / n) }
+            for r in 0..<rows where mask?[r] != 0 {
                 let xr = x + r * channels
                 for j in 0..<channels { let d = Double(xr[j] - mean[j]); acc[channels + j] += d * d }
             }
             let movingMean = c.weights[w.mean], movingVariance = c.weights[w.variance]
             for j in 0..<channels {
-                let variance = Float(acc[channels + j] / Double(rows))
+                let variance = Float(acc[channels + j] / n)
                 inverse[j] = 1 / (variance + epsilon).squareRoot()
                 movingMean[j] = movingMean[j] * momentum + mean[j] * (1 - momentum)
                 movingVariance[j] = movingVariance[j] * momentum + variance * (1 - momentum)
@@ -175,10 +184,16 @@ public final class BatchNormalization: Layer {
         guard let dx = c.inputGradient else { return }
         let gamma: UnsafeMutablePointer<Float>? = w.gamma.map { c.weights[$0] }
         if c.training {
-            // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy·x̂)): the batch statistics depend on x.
-            let n = Double(rows)
+            // dx = γ/σ · (dy − Σdy/n − x̂ · Σ(dy·x̂)/n): the batch statistics depend on x. With a
+            // mask, every position's output depends on the statistics of the n unmasked ones,
+            // so the sums stay over all positions and the correction reaches unmasked rows only.
+            let mask = c.inputMasks[0], n = statisticsCount(c, rows: rows)
             for r in 0..<rows {
                 let xr = x + r * channels, dr = dy + r * channels, gr = dx + r * channels
+                if mask?[r] == 0 {
+                    for j in 0..<channels { gr[j] = (gamma?[j] ?? 1) * inverse[j] * dr[j] }
+                    continue
+                }
                 for j in 0..<channels {
                     let xhat = (xr[j] - mean[j]) * inverse[j]
                     let centered = dr[j] - Float(sums[j] / n) - xhat * Float(sums[channels + j] / n)
