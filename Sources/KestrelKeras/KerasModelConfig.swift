@@ -292,10 +292,11 @@ enum KerasModelConfig {
     static let modelClassNames: Set<String> = ["Sequential", "Functional", "Model"]
 
     /// The operations a Keras 3 functional model records when it computes a mask (Embedding's
-    /// `mask_zero` test, Masking's test of every feature, the merges' or, attention's copy of
-    /// the query's): Kestrel computes the same masks itself, so these entries are skipped, and
-    /// a layer's `mask` keyword may refer to them.
-    static let maskOperationClassNames: Set<String> = ["NotEqual", "Any", "LogicalOr", "LogicalAnd", "ConvertToTensor"]
+    /// `mask_zero` test, Masking's test of every feature, the merges' or, Concatenate's
+    /// broadcast and joined masks, attention's copy of the query's): Kestrel computes the same
+    /// masks itself, so these entries are skipped, and a layer's `mask` keyword may refer to them.
+    static let maskOperationClassNames: Set<String> = ["NotEqual", "Any", "LogicalOr", "LogicalAnd", "ConvertToTensor",
+                                                       "ExpandDims", "ZerosLike", "OnesLike", "Concatenate"]
 
     /// A model from a parsed `config.json`: a `Sequential` for a Sequential config, a
     /// Functional `Model(inputs:outputs:)` otherwise. Layers are built as they are created,

@@ -285,7 +285,7 @@ final class KerasInteropTests: XCTestCase {
         let names = try Python.helper(["keras-make", dir.path]).split(separator: "\n").last!.split(separator: " ").map(String.init)
         XCTAssertEqual(names, ["mlp", "activations", "cnn", "functional", "nested_sequential", "nested_functional",
                                "sequential_of_functional", "preprocessing", "augmentation", "sequence", "attention", "recurrent", "normalization",
-                               "masked", "masking"])
+                               "masked", "masked_concat", "masking"])
         var resaved: [(model: Model, inputs: [Tensor], name: String)] = []
         for name in names {
             let model = try Model.load(from: dir.file("\(name).keras"))
@@ -369,6 +369,11 @@ final class KerasInteropTests: XCTestCase {
                 let heads = try XCTUnwrap(model.layers.first { $0 is MultiHeadAttention } as? MultiHeadAttention)
                 XCTAssertEqual(heads.dropout, 0.1)
                 XCTAssertTrue(heads.useCausalMask)
+            }
+            if name == "masked_concat" {
+                XCTAssertEqual(model.layers.compactMap { ($0 as? Concatenate)?.axis }.sorted(), [-1, -1, 1])
+                // (Not resaved for Keras: Keras's graph counts the operations that join the
+                // masks, which puts the Dense layers in another order than Kestrel writes them.)
             }
             if name == "masking" {
                 XCTAssertEqual(model.layers.map(\.className), ["Masking", "LSTM", "GRU", "Dense"])

@@ -195,16 +195,50 @@ final class MaskingTests: XCTestCase {
     }
 
     /// Layers whose Keras counterparts would use a mask in a way Kestrel does not are refused
-    /// by name.
+    /// by name (Softmax: Keras broadcasts a mask of steps against the features).
     func testUnsupportedMaskUsesAreRefused() throws {
         func embedded() -> [Layer] { [InputLayer(shape: [6]), Embedding(inputDim: 10, outputDim: 4, maskZero: true)] }
 
         let softmax = Sequential(embedded() + [Softmax()])
         assertThrowsMessage(try softmax.build(), contains: ["Softmax", "mask"])
-        let input2 = Input(shape: [6])
-        let e2 = try Embedding(inputDim: 10, outputDim: 4, maskZero: true)(input2)
-        let steps = try Concatenate(axis: 1)([e2, e2])
-        assertThrowsMessage(try Model(inputs: input2, outputs: steps).build(), contains: ["Concatenate", "mask", "axis 1"])
+    }
+
+    /// Concatenating along the steps joins the masks along the steps (an input without one
+    /// counts as kept throughout), as Keras does: an LSTM over two padded sequences joined end
+    /// to end gives what it gives over their unpadded steps joined.
+    func testConcatenatingStepsJoinsTheMasks() throws {
+        let second: [[Float]] = [[0, 2, 0, 7, 0], [4, 4, 0, 0, 0], [1, 2, 3, 4, 5], [0, 0, 0, 0, 8]]
+        func model(_ steps: (Int, Int), maskZero: Bool) throws -> Model {
+            let a = Input(shape: [steps.0]), b = Input(shape: [steps.1])
+            let first = try Embedding(inputDim: 10, outputDim: 3, maskZero: maskZero)(a)
+            let second = try Embedding(inputDim: 10, outputDim: 2, maskZero: maskZero)(b)
+            let joined = try Concatenate(axis: 1)([first, try Dense(3, activation: .tanh)(second)])
+            return try Model(inputs: [a, b], outputs: [try LSTM(2)(joined)])
+        }
+        Kestrel.setRandomSeed(12)
+        let padded = try model((6, 5), maskZero: true)
+        let output = try padded.predict([Tensor(shape: [4, 6], scalars: Self.tokens.flatMap { $0 }),
+                                         Tensor(shape: [4, 5], scalars: second.flatMap { $0 })])[0]
+        for row in 0..<4 {
+            let keptA = Self.tokens[row].filter { $0 != 0 }, keptB = second[row].filter { $0 != 0 }
+            let plain = try model((keptA.count, keptB.count), maskZero: false)
+            try plain.build()
+            try plain.setWeights(padded.getWeights())
+            let expected = try plain.predict([Tensor(shape: [1, keptA.count], scalars: keptA),
+                                              Tensor(shape: [1, keptB.count], scalars: keptB)])[0]
+            assertClose(Array(output.scalars[(row * 2)..<(row * 2 + 2)]), expected.scalars, tolerance: 1e-5, "sequence \(row)")
+        }
+        // An unmasked input's steps are all kept; the mask has the joined length.
+        let tokens = Input(shape: [4]), frames = Input(shape: [3, 2])
+        let e = try Embedding(inputDim: 10, outputDim: 2, maskZero: true)(tokens)
+        let joined = try Concatenate(axis: 1)([e, frames])
+        let model = try Model(inputs: [tokens, frames], outputs: [joined])
+        try model.build()
+        let plan = try model.plan(capacity: 1, training: false)
+        plan.inputBuffer(0).update(from: [0, 3, 0, 5], count: 4)
+        plan.inputBuffer(1).update(repeating: 0.5, count: 6)
+        plan.forward(batch: 1)
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: try XCTUnwrap(plan.outputMask(0)), count: 7)), [0, 1, 0, 1, 1, 1, 1])
     }
 
     /// A masked output (a tag per step) meets its loss as in Keras: the mean over unmasked

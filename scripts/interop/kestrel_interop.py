@@ -211,17 +211,25 @@ def keras_make(directory):
                                    layers.GlobalAveragePooling1D()(layers.MultiHeadAttention(num_heads=2, key_dim=2, dropout=0.1)(
                                        projected, embedded, use_causal_mask=True))])
     models["masked"] = keras.Model([tokens, frames], layers.Dense(2)(joined))
+    # Masks through Concatenate: an LSTM over the tokens joined end to end with unmasked frames
+    # (their steps all kept), a GRU over masked features joined with more masked features.
+    tokens = keras.Input((8,), dtype="int32")
+    frames = keras.Input((8, 3))
+    embedded = layers.Embedding(12, 5, mask_zero=True)(tokens)
+    steps = layers.LSTM(2)(layers.Concatenate(axis=1)([embedded, layers.Dense(5)(frames)]))
+    features = layers.GRU(2)(layers.Concatenate()([layers.Dense(4)(embedded), layers.Dense(3)(embedded)]))
+    models["masked_concat"] = keras.Model([tokens, frames], layers.Dense(2)(layers.Concatenate()([steps, features])))
     models["masking"] = keras.Sequential([
         keras.Input((6, 3)), layers.Masking(0.0), layers.LSTM(3, return_sequences=True, zero_output_for_mask=True),
         layers.GRU(2), layers.Dense(2),
     ])
-    vocabulary = {"sequence": 12, "masked": 12}
+    vocabulary = {"sequence": 12, "masked": 12, "masked_concat": 12}
 
     for name, model in models.items():
         inputs = [rng.integers(0, vocabulary[name], (7,) + tuple(i.shape[1:])).astype("int32")
                   if name in vocabulary and "int" in str(i.dtype)
                   else rng.standard_normal((7,) + tuple(i.shape[1:])).astype("float32") for i in model.inputs]
-        if name in ("masked", "masking"):
+        if name in ("masked", "masked_concat", "masking"):
             # Padding at the end, at the start and in the middle.
             for x in inputs:
                 x[1, -3:] = 0

@@ -188,19 +188,30 @@ public final class Concatenate: Layer {
 
     public override var supportsMasking: Bool { true }
 
-    /// Keras or-s the inputs' masks (an input without one counts as all kept) when joining
-    /// features; joining along another axis would join the masks too, which is not supported.
+    /// Keras's masks: an input without one counts as all kept; joining features or-s the
+    /// masks, joining along another axis (the steps) joins them along that axis.
     public override func maskHandling(inputsMasked: [Bool], training: Bool) throws -> MaskHandling {
-        guard inputsMasked.contains(true) else { return .none }
-        guard let shape = builtInputShapes?.first, (axis == -1 || axis == shape.count) else {
-            throw KestrelError.invalidArgument(
-                "\(name) (Concatenate): an input carries a mask (from Embedding maskZero or Masking); masks are only supported when concatenating the last axis, found axis \(axis)")
-        }
-        return .compute
+        inputsMasked.contains(true) ? .compute : .none
     }
 
     public override func forwardMask(_ c: LayerContext) {
-        orMasks(c)
+        let last = c.outputShape.count - 1, a = try! sampleAxis(rank: c.outputShape.count)
+        guard a < last else { return orMasks(c) }
+        // Masks have the positions' shape (every axis but the last): the same blocks as forward.
+        let outer = c.batch * c.outputShape[..<a].reduce(1, *), total = c.outputShape[a..<last].reduce(1, *)
+        let out = c.outputMask!
+        var offset = 0
+        for k in c.inputShapes.indices {
+            let len = c.inputShapes[k][a..<last].reduce(1, *)
+            for o in 0..<outer {
+                if let m = c.inputMasks[k] {
+                    (out + o * total + offset).update(from: m + o * len, count: len)
+                } else {
+                    (out + o * total + offset).update(repeating: 1, count: len)
+                }
+            }
+            offset += len
+        }
     }
     public override var backwardNeedsInput: Bool { false }
 
