@@ -231,6 +231,11 @@ enum KerasLayers {
             c["width"] = l.width
             c["seed"] = seedJSON(l.seed)
             c["data_format"] = "channels_last"
+        case let l as CenterCrop:
+            className = "CenterCrop"
+            c["height"] = l.height
+            c["width"] = l.width
+            c["data_format"] = "channels_last"
         case let l as Resizing:
             className = "Resizing"
             c["height"] = l.height
@@ -517,7 +522,7 @@ enum KerasLayers {
         "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
         "BatchNormalization", "LayerNormalization", "Permute", "RepeatVector", "UpSampling2D", "ZeroPadding2D",
         "Cropping2D", "SpatialDropout1D", "SpatialDropout2D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D",
-        "Conv1DTranspose", "ZeroPadding1D", "Cropping1D", "UpSampling1D", "Rescaling", "Normalization", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
+        "Conv1DTranspose", "ZeroPadding1D", "Cropping1D", "UpSampling1D", "Rescaling", "Normalization", "Resizing", "CenterCrop", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
         "RandomContrast", "RandomBrightness", "RandomCrop", "Embedding", "LSTM", "GRU", "SimpleRNN", "Bidirectional", "MultiHeadAttention",
         "ELU", "PReLU", "GaussianNoise", "GaussianDropout", "AlphaDropout", "Identity", "ActivityRegularization", "UnitNormalization", "GroupNormalization",
         "Attention", "AdditiveAttention", "TimeDistributed", "RandomInvert", "RandomGrayscale", "Masking",
@@ -853,6 +858,13 @@ enum KerasLayers {
                 throw KestrelError.fileError("\(c.context): invalid RandomCrop size \(height) × \(width)")
             }
             layer = RandomCrop(height, width, seed: Self.seed(c), name: name)
+        case "CenterCrop":
+            try channelsLast(c)
+            let height = try c.int("height"), width = try c.int("width")
+            guard height > 0, width > 0, height <= 1 << 16, width <= 1 << 16 else {
+                throw KestrelError.fileError("\(c.context): invalid CenterCrop size \(height) × \(width)")
+            }
+            layer = CenterCrop(height, width, name: name)
         case "Resizing":
             try channelsLast(c)
             let height = try c.int("height"), width = try c.int("width")

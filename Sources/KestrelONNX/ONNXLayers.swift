@@ -214,6 +214,10 @@ extension ONNXGraphBuilder {
         case let l as Resizing:
             return resize(inputs[0], crop: l.cropToAspectRatio ? l.cropBox(forInputShape: inputShapes[0]) : nil,
                           height: l.height, width: l.width, interpolation: l.interpolation, base: base)
+        case let l as CenterCrop:
+            // Its window, resampled at scale 1 (a copy) or resized when the image is smaller.
+            return resize(inputs[0], crop: l.window(forInputShape: inputShapes[0]), height: l.height, width: l.width,
+                          interpolation: .bilinear, base: base)
         case let l as RandomCrop:
             // Its inference: the centred window with the target's aspect ratio, resized.
             return resize(inputs[0], crop: l.resizeBox(forInputShape: inputShapes[0]), height: l.height, width: l.width,

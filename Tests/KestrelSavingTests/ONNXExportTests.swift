@@ -173,7 +173,8 @@ final class ONNXExportTests: XCTestCase {
                                  ("resizing-nearest", Resizing(4, 7, interpolation: .nearest)),
                                  ("resizing-crop", Resizing(5, 5, cropToAspectRatio: true)),
                                  // RandomCrop's inference: the centred window of the target's shape, resized.
-                                 ("random-crop", RandomCrop(4, 2)), ("random-crop-larger", RandomCrop(8, 3))] as [(String, Layer)] {
+                                 ("random-crop", RandomCrop(4, 2)), ("random-crop-larger", RandomCrop(8, 3)),
+                                 ("center-crop", CenterCrop(3, 4)), ("center-crop-resizes", CenterCrop(7, 3))] as [(String, Layer)] {
             let model = Sequential { Input(shape: [6, 5, 2]); resizing; Flatten(); Dense(2) }
             try compareWithOnnxRuntime(model, Tensor.randomUniform([3, 6, 5, 2]), name: name)
         }

@@ -211,6 +211,8 @@ final class ConvReferenceTests: XCTestCase {
                 ? RandomContrast(AugmentationRange(ends[0], ends[1]), valueRange: valueRange)
                 : RandomBrightness(AugmentationRange(ends[0], ends[1]), valueRange: valueRange)
         case "Rescaling": return Rescaling(k["scale"]!.float!, offset: k["offset"]?.float ?? 0)
+        case "CenterCrop":
+            return CenterCrop(k["height"]!.int!, k["width"]!.int!)
         case "Resizing":
             var interpolation = Interpolation.bilinear
             if case .string(let s)? = k["interpolation"] { interpolation = try XCTUnwrap(Interpolation(rawValue: s)) }

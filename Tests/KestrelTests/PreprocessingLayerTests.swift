@@ -47,6 +47,26 @@ final class PreprocessingLayerTests: XCTestCase {
         XCTAssertEqual(halved[0, 0, 0, 2], image[0, 1, 1, 2])
     }
 
+    /// CenterCrop: the centred window (its start rounded down) in training and inference, or
+    /// the centred window of the target's aspect ratio resized when the image is smaller.
+    func testCenterCrop() throws {
+        XCTAssertEqual(try CenterCrop(3, 2).build(inputShape: [6, 5, 2]), [3, 2, 2])
+        XCTAssertEqual(CenterCrop(3, 2).window(forInputShape: [6, 5, 2]).top, 1)
+        XCTAssertTrue(CenterCrop(3, 2).window(forInputShape: [6, 5, 2]) == (1, 1, 3, 2))
+        XCTAssertTrue(CenterCrop(4, 6).window(forInputShape: [5, 3, 1]) == Resizing.centredCropBox(rows: 5, columns: 3, height: 4, width: 6))
+        assertThrowsMessage(try CenterCrop(0, 2).build(inputShape: [3, 4, 2]), contains: ["CenterCrop", "positive", "0"])
+        assertThrowsMessage(try CenterCrop(2, 2).build(inputShape: [3, 4]), contains: ["CenterCrop", "rank 3"])
+        let image = Tensor.randomUniform([2, 6, 5, 2])
+        let layer = CenterCrop(3, 2)
+        let cropped = try layer(image)
+        for n in 0..<2 { for i in 0..<3 { for j in 0..<2 { for ch in 0..<2 {
+            XCTAssertEqual(cropped[n, i, j, ch], image[n, i + 1, j + 1, ch])
+        } } } }
+        XCTAssertEqual(try layer(image, training: true), cropped, "the same window in training")
+        try LayerHarness(CenterCrop(3, 2), inputShapes: [[6, 5, 2]], batch: 2).check(label: " center crop")
+        try LayerHarness(CenterCrop(4, 6), inputShapes: [[5, 3, 1]], batch: 2).check(label: " center crop resizing")
+    }
+
     func testGradients() throws {
         try LayerHarness(Rescaling(0.25, offset: -1), inputShapes: [[3, 2]], batch: 2).check(label: " rescaling")
         try LayerHarness(Resizing(5, 3), inputShapes: [[3, 4, 2]], batch: 2).check(label: " resizing bilinear")

@@ -426,6 +426,10 @@ def conv_layers():
         {"layer": {"class_name": "Dense", "config": {"units": 3, "activation": "tanh"}}}, img(2, 4, 3))
     run("time_distributed_batch_normalization_training", "TimeDistributed",
         {"layer": {"class_name": "BatchNormalization", "config": {"momentum": 0.5}}}, img(2, 3, 4), training=True)
+    # CenterCrop: the centred window when the image covers the target (odd margins round the
+    # start down), otherwise the largest centred window of the target's aspect ratio resized.
+    run("center_crop_inside_odd_margins", "CenterCrop", {"height": 3, "width": 2}, img(2, 6, 5, 2))
+    run("center_crop_smaller_resizes", "CenterCrop", {"height": 4, "width": 6}, img(1, 5, 3, 1))
     write("conv_layers.json", {"cases": cases})
 
 

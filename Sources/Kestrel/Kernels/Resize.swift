@@ -87,3 +87,26 @@ struct ImageResizer {
         }
     }
 }
+
+extension ImageResizer {
+    /// A resizer of the `window` of channels-last images of `inputShape` to `height × width`
+    /// (the window all of the image, or a crop of it).
+    init(window: (top: Int, left: Int, rows: Int, columns: Int), inputShape: [Int], height: Int, width: Int,
+         interpolation: Interpolation) {
+        self.init(rows: ResizeAxis(input: window.rows, output: height, interpolation: interpolation, offset: window.top),
+                  columns: ResizeAxis(input: window.columns, output: width, interpolation: interpolation, offset: window.left),
+                  inputWidth: inputShape[1], channels: inputShape[2])
+    }
+
+    /// Resizes every image of a layer's batch.
+    func forward(_ c: LayerContext) {
+        for n in 0..<c.batch { forward(c.input + n * c.inputSize, c.output + n * c.outputSize) }
+    }
+
+    /// Writes a layer's input gradient from its output gradient (nothing when either is absent).
+    func backward(_ c: LayerContext) {
+        guard let dx = c.inputGradient, let dy = c.outputGradient else { return }
+        dx.update(repeating: 0, count: c.batch * c.inputSize)
+        for n in 0..<c.batch { backward(dy + n * c.outputSize, dx + n * c.inputSize) }
+    }
+}

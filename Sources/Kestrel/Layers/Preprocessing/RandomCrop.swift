@@ -33,10 +33,8 @@ public final class RandomCrop: Layer {
         }
         try checkImageShape(inputShape)
         (inputRows, inputColumns) = (inputShape[0], inputShape[1])
-        let crop = resizeBox(forInputShape: inputShape)
-        resizer = ImageResizer(rows: ResizeAxis(input: crop.rows, output: height, interpolation: .bilinear, offset: crop.top),
-                               columns: ResizeAxis(input: crop.columns, output: width, interpolation: .bilinear, offset: crop.left),
-                               inputWidth: inputShape[1], channels: inputShape[2])
+        resizer = ImageResizer(window: resizeBox(forInputShape: inputShape), inputShape: inputShape, height: height, width: width,
+                               interpolation: .bilinear)
         return [height, width, inputShape[2]]
     }
 
@@ -64,10 +62,7 @@ public final class RandomCrop: Layer {
     }
 
     public override func forward(_ c: LayerContext) {
-        guard c.training, cropsInTraining else {
-            for n in 0..<c.batch { resizer.forward(c.input + n * c.inputSize, c.output + n * c.outputSize) }
-            return
-        }
+        guard c.training, cropsInTraining else { return resizer.forward(c) }
         // Keras: an offset uniform over 0…(input − target), rows first, shared by the batch.
         let top = min(Int(c.generator.nextUnitFloat() * Float(inputRows - height + 1)), inputRows - height)
         let left = min(Int(c.generator.nextUnitFloat() * Float(inputColumns - width + 1)), inputColumns - width)
@@ -80,12 +75,9 @@ public final class RandomCrop: Layer {
     }
 
     public override func backward(_ c: LayerContext) {
+        guard c.training, cropsInTraining else { return resizer.backward(c) }
         guard let dx = c.inputGradient, let dy = c.outputGradient else { return }
         dx.update(repeating: 0, count: c.batch * c.inputSize)
-        guard c.training, cropsInTraining else {
-            for n in 0..<c.batch { resizer.backward(dy + n * c.outputSize, dx + n * c.inputSize) }
-            return
-        }
         let (top, left) = (Int(c.workspace[0]), Int(c.workspace[1]))
         let channels = c.inputShapes[0][2], rowLength = width * channels
         for n in 0..<c.batch {

@@ -28,11 +28,8 @@ public final class Resizing: Layer {
             throw KestrelError.invalidArgument("\(name) (Resizing): height and width must be positive, found \(height) and \(width)")
         }
         try checkImageShape(inputShape)
-        let crop = cropBox(forInputShape: inputShape)
-        resizer = ImageResizer(rows: ResizeAxis(input: crop.rows, output: height, interpolation: interpolation, offset: crop.top),
-                               columns: ResizeAxis(input: crop.columns, output: width, interpolation: interpolation,
-                                                   offset: crop.left),
-                               inputWidth: inputShape[1], channels: inputShape[2])
+        resizer = ImageResizer(window: cropBox(forInputShape: inputShape), inputShape: inputShape, height: height, width: width,
+                               interpolation: interpolation)
         return [height, width, inputShape[2]]
     }
 
@@ -57,13 +54,7 @@ public final class Resizing: Layer {
          "crop_to_aspect_ratio": "\(cropToAspectRatio)"]
     }
 
-    public override func forward(_ c: LayerContext) {
-        for n in 0..<c.batch { resizer.forward(c.input + n * c.inputSize, c.output + n * c.outputSize) }
-    }
+    public override func forward(_ c: LayerContext) { resizer.forward(c) }
 
-    public override func backward(_ c: LayerContext) {
-        guard let dx = c.inputGradient, let dy = c.outputGradient else { return }
-        dx.update(repeating: 0, count: c.batch * c.inputSize)
-        for n in 0..<c.batch { resizer.backward(dy + n * c.outputSize, dx + n * c.inputSize) }
-    }
+    public override func backward(_ c: LayerContext) { resizer.backward(c) }
 }
