@@ -299,7 +299,7 @@ enum KerasLayers {
             c["input_dim"] = l.inputDim
             c["output_dim"] = l.outputDim
             c["embeddings_initializer"] = initializerConfig(l.embeddingsInitializer)
-            writePenalties(&c, [("embeddings", nil, nil)])
+            writePenalties(&c, [("embeddings", l.embeddingsRegularizer, l.embeddingsConstraint)])
             c["mask_zero"] = l.maskZero
             c["quantization_config"] = NSNull()
         case let l as RecurrentLayer:
@@ -329,7 +329,9 @@ enum KerasLayers {
             c["kernel_initializer"] = initializerConfig(l.kernelInitializer)
             c["recurrent_initializer"] = initializerConfig(l.recurrentInitializer)
             c["bias_initializer"] = initializerConfig(l.biasInitializer)
-            writePenalties(&c, [("kernel", nil, nil), ("recurrent", nil, nil), ("bias", nil, nil)])
+            writePenalties(&c, [("kernel", l.kernelRegularizer, l.kernelConstraint),
+                                ("recurrent", l.recurrentRegularizer, l.recurrentConstraint),
+                                ("bias", l.biasRegularizer, l.biasConstraint)])
             c["dropout"] = jsonNumber(l.dropout)
             c["recurrent_dropout"] = jsonNumber(l.recurrentDropout)
             c["seed"] = seedJSON(l.seed)
@@ -947,18 +949,23 @@ enum KerasLayers {
             guard inputDim > 0, inputDim <= 1 << 28, outputDim > 0, outputDim <= 1 << 20 else {
                 throw KestrelError.fileError("\(c.context): invalid input_dim \(inputDim) or output_dim \(outputDim)")
             }
-            try requireDefaults(c, className, name,
-                                null: ["embeddings_regularizer", "embeddings_constraint", "quantization_config", "lora_rank"])
+            try requireDefaults(c, className, name, null: ["quantization_config", "lora_rank"])
             layer = Embedding(inputDim: inputDim, outputDim: outputDim,
                               embeddingsInitializer: try initializer(c, "embeddings_initializer", default: .randomUniform),
+                              embeddingsRegularizer: try regularizer(c, "embeddings_regularizer"),
+                              embeddingsConstraint: try constraint(c, "embeddings_constraint"),
                               maskZero: try c.bool("mask_zero", default: false), name: name)
         case "LSTM", "GRU", "SimpleRNN":
             let units = try c.int("units")
             guard units > 0, units <= 1 << 20 else { throw KestrelError.fileError("\(c.context): 'units' must be positive, found \(units)") }
             // `unroll` only changes how Keras schedules the steps: it is accepted.
-            try requireDefaults(c, className, name, false: ["return_state", "stateful"],
-                                null: ["kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
-                                       "kernel_constraint", "recurrent_constraint", "bias_constraint"])
+            try requireDefaults(c, className, name, false: ["return_state", "stateful"])
+            let kernelRegularizer = try regularizer(c, "kernel_regularizer")
+            let recurrentRegularizer = try regularizer(c, "recurrent_regularizer")
+            let biasRegularizer = try regularizer(c, "bias_regularizer")
+            let kernelConstraint = try constraint(c, "kernel_constraint")
+            let recurrentConstraint = try constraint(c, "recurrent_constraint")
+            let biasConstraint = try constraint(c, "bias_constraint")
             let activationFunction = c.has("activation") ? try activation(c, "activation") : .tanh
             let recurrentActivation = c.has("recurrent_activation") ? try activation(c, "recurrent_activation") : .sigmoid
             let useBias = try c.bool("use_bias", default: true)
@@ -979,19 +986,28 @@ enum KerasLayers {
             case "LSTM":
                 layer = LSTM(units, activation: activationFunction, recurrentActivation: recurrentActivation, useBias: useBias,
                              kernelInitializer: kernel, recurrentInitializer: recurrent, biasInitializer: bias,
-                             unitForgetBias: try c.bool("unit_forget_bias", default: true), dropout: dropout,
+                             unitForgetBias: try c.bool("unit_forget_bias", default: true),
+                             kernelRegularizer: kernelRegularizer, recurrentRegularizer: recurrentRegularizer,
+                             biasRegularizer: biasRegularizer, kernelConstraint: kernelConstraint,
+                             recurrentConstraint: recurrentConstraint, biasConstraint: biasConstraint, dropout: dropout,
                              recurrentDropout: recurrentDropout, seed: dropoutSeed,
                              returnSequences: sequences, goBackwards: backwards, zeroOutputForMask: zeroOutput, name: name)
             case "GRU":
                 layer = GRU(units, activation: activationFunction, recurrentActivation: recurrentActivation, useBias: useBias,
                             kernelInitializer: kernel, recurrentInitializer: recurrent, biasInitializer: bias,
+                            kernelRegularizer: kernelRegularizer, recurrentRegularizer: recurrentRegularizer,
+                            biasRegularizer: biasRegularizer, kernelConstraint: kernelConstraint,
+                            recurrentConstraint: recurrentConstraint, biasConstraint: biasConstraint,
                             dropout: dropout, recurrentDropout: recurrentDropout, seed: dropoutSeed,
                             returnSequences: sequences, goBackwards: backwards, zeroOutputForMask: zeroOutput,
                             resetAfter: try c.bool("reset_after", default: true),
                             name: name)
             default:
                 layer = SimpleRNN(units, activation: activationFunction, useBias: useBias, kernelInitializer: kernel,
-                                  recurrentInitializer: recurrent, biasInitializer: bias, dropout: dropout,
+                                  recurrentInitializer: recurrent, biasInitializer: bias,
+                                  kernelRegularizer: kernelRegularizer, recurrentRegularizer: recurrentRegularizer,
+                                  biasRegularizer: biasRegularizer, kernelConstraint: kernelConstraint,
+                                  recurrentConstraint: recurrentConstraint, biasConstraint: biasConstraint, dropout: dropout,
                                   recurrentDropout: recurrentDropout, seed: dropoutSeed,
                                   returnSequences: sequences, goBackwards: backwards, zeroOutputForMask: zeroOutput, name: name)
             }

@@ -341,8 +341,11 @@ final class KerasArchiveTests: XCTestCase {
     static func sequenceModel() -> Sequential {
         Sequential {
             Input(shape: [5])
-            Embedding(inputDim: 10, outputDim: 4, name: "tokens")
-            LSTM(3, returnSequences: true, name: "encoder")
+            // (No L1 on the biases, which start at exactly zero: backends disagree on |w|'s slope there.)
+            Embedding(inputDim: 10, outputDim: 4, embeddingsRegularizer: .l2(0.01), embeddingsConstraint: .maxNorm(0.9),
+                      name: "tokens")
+            LSTM(3, kernelRegularizer: .l2(0.01), recurrentRegularizer: .l1l2(l1: 0.002, l2: 0.01), biasRegularizer: .l2(0.02),
+                 recurrentConstraint: .maxNorm(1.2), returnSequences: true, name: "encoder")
             LSTM(2, activation: .relu, recurrentActivation: .hardSigmoid, unitForgetBias: false, goBackwards: true)
             Dense(2)
         }
@@ -534,7 +537,15 @@ final class KerasArchiveTests: XCTestCase {
         let embedding = try XCTUnwrap(loaded.layers[0] as? Embedding)
         XCTAssertEqual([embedding.name, "\(embedding.inputDim)", "\(embedding.outputDim)"], ["tokens", "10", "4"])
         XCTAssertEqual(embedding.embeddingsInitializer, .randomUniform)
+        XCTAssertEqual(embedding.embeddingsRegularizer, .l2(0.01))
+        XCTAssertEqual(embedding.embeddingsConstraint, .maxNorm(0.9))
         let encoder = try XCTUnwrap(loaded.layers[1] as? LSTM)
+        XCTAssertEqual([encoder.kernelRegularizer, encoder.recurrentRegularizer, encoder.biasRegularizer],
+                       [.l2(0.01), .l1l2(l1: 0.002, l2: 0.01), .l2(0.02)])
+        XCTAssertEqual([encoder.kernelConstraint, encoder.recurrentConstraint, encoder.biasConstraint], [nil, .maxNorm(1.2), nil])
+        // The penalties are in the reported loss, the same after loading.
+        let y = Tensor.randomUniform([8, 2], minval: -1, maxval: 1)
+        XCTAssertEqual(try loaded.evaluate(x, y, verbose: 0)["loss"]!, try model.evaluate(x, y, verbose: 0)["loss"]!, accuracy: 1e-6)
         XCTAssertEqual([encoder.units, encoder.returnSequences ? 1 : 0, encoder.goBackwards ? 1 : 0], [3, 1, 0])
         XCTAssertEqual([encoder.activation, encoder.recurrentActivation], [.tanh, .sigmoid])
         XCTAssertEqual(encoder.recurrentInitializer, .orthogonal)

@@ -261,7 +261,6 @@ final class KerasReaderRobustnessTests: XCTestCase {
         try recurrent.build()
         let recurrentPath = dir.file("recurrent.keras")
         try recurrent.save(to: recurrentPath)
-        let l2: [String: Any] = ["class_name": "L2", "config": ["l2": 0.01]]
         let dense: [String: Any] = ["class_name": "Dense", "config": ["name": "d", "units": 2]]
         for (source, layer, key, value, message) in [
             (recurrentPath, "encoder", "dropout", 1.5 as Any, "GRU dropout must be in [0, 1), found 1.5"),
@@ -273,9 +272,8 @@ final class KerasReaderRobustnessTests: XCTestCase {
             (recurrentPath, "encoder", "recurrent_dropout", -0.5, "GRU recurrent_dropout must be in [0, 1), found -0.5"),
             (sequencePath, "encoder", "return_state", true, "LSTM 'encoder': 'return_state' must be false (Kestrel does not implement other values), found true"),
             (sequencePath, "encoder", "stateful", true, "LSTM 'encoder': 'stateful' must be false"),
-            (sequencePath, "encoder", "recurrent_regularizer", l2, "LSTM 'encoder': 'recurrent_regularizer' must be null (Kestrel does not implement other values), found a serialised L2"),
-            (sequencePath, "tokens", "embeddings_constraint", ["class_name": "NonNeg", "config": [:]] as [String: Any],
-             "Embedding 'tokens': 'embeddings_constraint' must be null"),
+            (sequencePath, "encoder", "recurrent_regularizer", ["class_name": "OrthogonalRegularizer", "config": [:]] as [String: Any],
+             "OrthogonalRegularizer regularizer; Kestrel implements L1, L2 and L1L2"),
             (attentionPath, "self_attention", "attention_axes", [2], "MultiHeadAttention 'self_attention': 'attention_axes' must be null or [1] (Kestrel does not implement other values), found [2]"),
             (attentionPath, "self_attention", "dropout", 1.5, "MultiHeadAttention dropout must be in [0, 1), found 1.5"),
             (attentionPath, "self_attention", "use_gate", true, "MultiHeadAttention 'self_attention': 'use_gate' must be false"),

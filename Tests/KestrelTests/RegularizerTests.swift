@@ -65,6 +65,60 @@ final class RegularizerTests: XCTestCase {
         }
     }
 
+    /// Embedding and the recurrent layers take Keras's per-weight regularizers and constraints
+    /// (kernel, recurrent kernel, bias), Bidirectional applies both halves': the reported loss
+    /// carries every penalty, the gradients theirs, and each step the projections.
+    func testEmbeddingAndRecurrentPenalties() throws {
+        func model(_ penalised: Bool) -> Sequential {
+            Kestrel.setRandomSeed(17)
+            let r: (Regularizer) -> Regularizer? = { penalised ? $0 : nil }
+            return Sequential {
+                Input(shape: [4])
+                Embedding(inputDim: 6, outputDim: 3, embeddingsRegularizer: r(.l2(0.05)))
+                GRU(3, kernelRegularizer: r(.l2(0.1)), recurrentRegularizer: r(.l2(0.2)), biasRegularizer: r(.l2(0.3)),
+                    returnSequences: true)
+                Bidirectional(SimpleRNN(2, useBias: false, kernelRegularizer: r(.l2(0.4)), recurrentRegularizer: r(.l2(0.5))))
+                Dense(2)
+            }
+        }
+        let plain = model(false), penalised = model(true)
+        for m in [plain, penalised] { m.compile(optimizer: SGD(learningRate: 0.1), loss: MeanSquaredError()) }
+        try plain.build()
+        try penalised.build()
+        try penalised.setWeights(try plain.getWeights())
+        let w = try plain.getWeights()
+        func squares(_ t: Tensor) -> Float { t.scalars.reduce(0) { $0 + $1 * $1 } }
+        // Embedding; GRU kernel, recurrent kernel, bias; both halves' kernel and recurrent kernel.
+        let expected = 0.05 * squares(w[0]) + 0.1 * squares(w[1]) + 0.2 * squares(w[2]) + 0.3 * squares(w[3])
+            + 0.4 * (squares(w[4]) + squares(w[6])) + 0.5 * (squares(w[5]) + squares(w[7]))
+        let x = Tensor(shape: [5, 4], scalars: (0..<20).map { Float($0 % 6) }), y = Tensor.randomUniform([5, 2])
+        let base = try plain.evaluate(x, y, verbose: 0)["loss"]!
+        XCTAssertEqual(try penalised.evaluate(x, y, verbose: 0)["loss"]! - base, expected, accuracy: 1e-4)
+        // Each weight's gradient gains 2·l2·w.
+        let (_, g0) = try plain.lossAndGradients(x, y), (_, g1) = try penalised.lossAndGradients(x, y)
+        for (k, factor) in [(0, Float(0.05)), (1, 0.1), (3, 0.3), (6, 0.4), (7, 0.5)] {
+            let added = zip(g1.tensors[k].scalars, g0.tensors[k].scalars).map { $0 - $1 }
+            assertClose(added, w[k].scalars.map { 2 * factor * $0 }, tolerance: 1e-5, "weight \(k)")
+        }
+        // Constraints project after every step, the Bidirectional halves' included.
+        let constrained = Sequential {
+            Input(shape: [4])
+            Embedding(inputDim: 6, outputDim: 3, embeddingsConstraint: .nonNeg)
+            Bidirectional(LSTM(2, recurrentConstraint: .maxNorm(0.3)))
+        }
+        constrained.compile(optimizer: SGD(learningRate: 0.5), loss: MeanSquaredError())
+        _ = try constrained.fit(x, Tensor.randomUniform([5, 4]), batchSize: 5, epochs: 2, verbose: 0)
+        let after = try constrained.getWeights()
+        XCTAssertTrue(after[0].scalars.allSatisfy { $0 >= 0 })
+        for k in [2, 5] {   // each half's recurrent kernel (units, 4·units): columns' norms at most 0.3
+            let t = after[k], (rows, columns) = (t.shape[0], t.shape[1])
+            for j in 0..<columns {
+                let norm = (0..<rows).map { t.scalars[$0 * columns + j] * t.scalars[$0 * columns + j] }.reduce(0, +).squareRoot()
+                XCTAssertLessThanOrEqual(norm, 0.3 + 1e-5, "weight \(k) column \(j)")
+            }
+        }
+    }
+
     func testRegularizedModelReportsAndTrainsOnThePenalty() throws {
         func model(_ regularizer: Regularizer?) -> Sequential {
             Kestrel.setRandomSeed(7)

@@ -16,15 +16,24 @@ public final class Embedding: Layer {
     public let embeddingsInitializer: Initializer
     /// Whether index 0 marks padding, masked in the layers downstream (Keras `mask_zero`).
     public let maskZero: Bool
+    /// The penalty on the whole embedding matrix added to the loss (Keras `embeddings_regularizer`).
+    public let embeddingsRegularizer: Regularizer?
+    /// The projection of the embedding matrix after each step (Keras `embeddings_constraint`).
+    public let embeddingsConstraint: Constraint?
 
     /// An embedding of `inputDim` indices into vectors of `outputDim`.
     public init(inputDim: Int, outputDim: Int, embeddingsInitializer: Initializer = .randomUniform,
+                embeddingsRegularizer: Regularizer? = nil, embeddingsConstraint: Constraint? = nil,
                 maskZero: Bool = false, inputShape: [Int]? = nil, name: String? = nil) {
         self.inputDim = inputDim
         self.outputDim = outputDim
         self.embeddingsInitializer = embeddingsInitializer
+        self.embeddingsRegularizer = embeddingsRegularizer
+        self.embeddingsConstraint = embeddingsConstraint
         self.maskZero = maskZero
         super.init(name: name, inputShape: inputShape)
+        weightRegularizers = [embeddingsRegularizer]
+        weightConstraints = [embeddingsConstraint]
     }
 
     public override func maskHandling(inputsMasked: [Bool], training: Bool) throws -> MaskHandling {

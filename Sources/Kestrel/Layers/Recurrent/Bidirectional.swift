@@ -37,6 +37,9 @@ public final class Bidirectional: Layer {
         forwardLayer.zeroOutputForMask = forwardLayer.returnSequences
         self.backwardLayer.zeroOutputForMask = self.backwardLayer.returnSequences
         super.init(name: name, inputShape: inputShape)
+        // The halves' penalties, on this layer's weights (the forward half's, then the backward's).
+        weightRegularizers = forwardLayer.weightRegularizers + self.backwardLayer.weightRegularizers
+        weightConstraints = forwardLayer.weightConstraints + self.backwardLayer.weightConstraints
     }
 
     public override var supportsMasking: Bool { true }

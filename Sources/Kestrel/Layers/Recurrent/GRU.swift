@@ -21,6 +21,9 @@ public final class GRU: RecurrentLayer {
     public init(_ units: Int, activation: ActivationFunction = .tanh, recurrentActivation: ActivationFunction = .sigmoid,
                 useBias: Bool = true, kernelInitializer: Initializer = .glorotUniform,
                 recurrentInitializer: Initializer = .orthogonal, biasInitializer: Initializer = .zeros,
+                kernelRegularizer: Regularizer? = nil, recurrentRegularizer: Regularizer? = nil,
+                biasRegularizer: Regularizer? = nil, kernelConstraint: Constraint? = nil,
+                recurrentConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
                 dropout: Float = 0, recurrentDropout: Float = 0, seed: UInt64? = nil,
                 returnSequences: Bool = false, goBackwards: Bool = false, zeroOutputForMask: Bool = false, resetAfter: Bool = true,
                 inputShape: [Int]? = nil, name: String? = nil) {
@@ -28,6 +31,8 @@ public final class GRU: RecurrentLayer {
         self.resetAfter = resetAfter
         super.init(units: units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
                    recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
+                   regularizers: (kernelRegularizer, recurrentRegularizer, biasRegularizer),
+                   constraints: (kernelConstraint, recurrentConstraint, biasConstraint),
                    dropout: dropout, recurrentDropout: recurrentDropout, seed: seed, returnSequences: returnSequences,
                    goBackwards: goBackwards, zeroOutputForMask: zeroOutputForMask,
                    inputShape: inputShape, name: name)
@@ -36,6 +41,8 @@ public final class GRU: RecurrentLayer {
     override func reversedCopy(name: String) -> RecurrentLayer {
         GRU(units, activation: activation, recurrentActivation: recurrentActivation, useBias: useBias,
             kernelInitializer: kernelInitializer, recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
+            kernelRegularizer: kernelRegularizer, recurrentRegularizer: recurrentRegularizer, biasRegularizer: biasRegularizer,
+            kernelConstraint: kernelConstraint, recurrentConstraint: recurrentConstraint, biasConstraint: biasConstraint,
             dropout: dropout, recurrentDropout: recurrentDropout, seed: seed, returnSequences: returnSequences,
             goBackwards: !goBackwards,
             zeroOutputForMask: zeroOutputForMask, resetAfter: resetAfter, name: name)

@@ -22,13 +22,18 @@ public final class LSTM: RecurrentLayer {
     public init(_ units: Int, activation: ActivationFunction = .tanh, recurrentActivation: ActivationFunction = .sigmoid,
                 useBias: Bool = true, kernelInitializer: Initializer = .glorotUniform,
                 recurrentInitializer: Initializer = .orthogonal, biasInitializer: Initializer = .zeros,
-                unitForgetBias: Bool = true, dropout: Float = 0, recurrentDropout: Float = 0, seed: UInt64? = nil,
+                unitForgetBias: Bool = true, kernelRegularizer: Regularizer? = nil, recurrentRegularizer: Regularizer? = nil,
+                biasRegularizer: Regularizer? = nil, kernelConstraint: Constraint? = nil,
+                recurrentConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
+                dropout: Float = 0, recurrentDropout: Float = 0, seed: UInt64? = nil,
                 returnSequences: Bool = false, goBackwards: Bool = false, zeroOutputForMask: Bool = false,
                 inputShape: [Int]? = nil, name: String? = nil) {
         self.recurrentActivation = recurrentActivation
         self.unitForgetBias = unitForgetBias
         super.init(units: units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
                    recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
+                   regularizers: (kernelRegularizer, recurrentRegularizer, biasRegularizer),
+                   constraints: (kernelConstraint, recurrentConstraint, biasConstraint),
                    dropout: dropout, recurrentDropout: recurrentDropout, seed: seed, returnSequences: returnSequences,
                    goBackwards: goBackwards, zeroOutputForMask: zeroOutputForMask,
                    inputShape: inputShape, name: name)
@@ -37,7 +42,9 @@ public final class LSTM: RecurrentLayer {
     override func reversedCopy(name: String) -> RecurrentLayer {
         LSTM(units, activation: activation, recurrentActivation: recurrentActivation, useBias: useBias,
              kernelInitializer: kernelInitializer, recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
-             unitForgetBias: unitForgetBias, dropout: dropout, recurrentDropout: recurrentDropout, seed: seed, returnSequences: returnSequences,
+             unitForgetBias: unitForgetBias, kernelRegularizer: kernelRegularizer, recurrentRegularizer: recurrentRegularizer,
+             biasRegularizer: biasRegularizer, kernelConstraint: kernelConstraint, recurrentConstraint: recurrentConstraint,
+             biasConstraint: biasConstraint, dropout: dropout, recurrentDropout: recurrentDropout, seed: seed, returnSequences: returnSequences,
              goBackwards: !goBackwards, zeroOutputForMask: zeroOutputForMask,
              name: name)
     }

@@ -39,11 +39,27 @@ public class RecurrentLayer: Layer {
     /// Whether a masked step's output is zero instead of the state carried over it (Keras
     /// `zero_output_for_mask`, default false; `Bidirectional` sets it to `returnSequences`).
     public internal(set) var zeroOutputForMask: Bool
+    /// The penalty on the input kernel added to the loss (Keras `kernel_regularizer`).
+    public let kernelRegularizer: Regularizer?
+    /// The penalty on the recurrent kernel (Keras `recurrent_regularizer`).
+    public let recurrentRegularizer: Regularizer?
+    /// The penalty on the bias (Keras `bias_regularizer`).
+    public let biasRegularizer: Regularizer?
+    /// The projection of the input kernel after each step (Keras `kernel_constraint`).
+    public let kernelConstraint: Constraint?
+    /// The projection of the recurrent kernel after each step (Keras `recurrent_constraint`).
+    public let recurrentConstraint: Constraint?
+    /// The projection of the bias after each step (Keras `bias_constraint`).
+    public let biasConstraint: Constraint?
 
     init(units: Int, activation: ActivationFunction, useBias: Bool, kernelInitializer: Initializer,
-         recurrentInitializer: Initializer, biasInitializer: Initializer, dropout: Float, recurrentDropout: Float = 0,
-         seed: UInt64?,
+         recurrentInitializer: Initializer, biasInitializer: Initializer,
+         regularizers: (kernel: Regularizer?, recurrent: Regularizer?, bias: Regularizer?),
+         constraints: (kernel: Constraint?, recurrent: Constraint?, bias: Constraint?),
+         dropout: Float, recurrentDropout: Float = 0, seed: UInt64?,
          returnSequences: Bool, goBackwards: Bool, zeroOutputForMask: Bool, inputShape: [Int]?, name: String?) {
+        (kernelRegularizer, recurrentRegularizer, biasRegularizer) = regularizers
+        (kernelConstraint, recurrentConstraint, biasConstraint) = constraints
         self.zeroOutputForMask = zeroOutputForMask
         self.dropout = dropout
         self.recurrentDropout = recurrentDropout
@@ -58,6 +74,9 @@ public class RecurrentLayer: Layer {
         self.goBackwards = goBackwards
         super.init(name: name, inputShape: inputShape)
         if let seed { generator = RandomGenerator(seed: seed) }
+        // Weight order: kernel, recurrent_kernel, then bias when there is one.
+        weightRegularizers = [regularizers.kernel, regularizers.recurrent] + (useBias ? [regularizers.bias] : [])
+        weightConstraints = [constraints.kernel, constraints.recurrent] + (useBias ? [constraints.bias] : [])
     }
 
     /// A new layer with the same arguments reading in the other direction, named `name`

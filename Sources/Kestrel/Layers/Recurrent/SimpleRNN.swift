@@ -5,11 +5,16 @@ public final class SimpleRNN: RecurrentLayer {
     /// A SimpleRNN layer with `units` hidden units and Keras's defaults.
     public init(_ units: Int, activation: ActivationFunction = .tanh, useBias: Bool = true,
                 kernelInitializer: Initializer = .glorotUniform, recurrentInitializer: Initializer = .orthogonal,
-                biasInitializer: Initializer = .zeros, dropout: Float = 0, recurrentDropout: Float = 0, seed: UInt64? = nil,
+                biasInitializer: Initializer = .zeros, kernelRegularizer: Regularizer? = nil, recurrentRegularizer: Regularizer? = nil,
+                biasRegularizer: Regularizer? = nil, kernelConstraint: Constraint? = nil,
+                recurrentConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
+                dropout: Float = 0, recurrentDropout: Float = 0, seed: UInt64? = nil,
                 returnSequences: Bool = false, goBackwards: Bool = false, zeroOutputForMask: Bool = false,
                 inputShape: [Int]? = nil, name: String? = nil) {
         super.init(units: units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
                    recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
+                   regularizers: (kernelRegularizer, recurrentRegularizer, biasRegularizer),
+                   constraints: (kernelConstraint, recurrentConstraint, biasConstraint),
                    dropout: dropout, recurrentDropout: recurrentDropout, seed: seed, returnSequences: returnSequences,
                    goBackwards: goBackwards, zeroOutputForMask: zeroOutputForMask,
                    inputShape: inputShape, name: name)
@@ -18,6 +23,8 @@ public final class SimpleRNN: RecurrentLayer {
     override func reversedCopy(name: String) -> RecurrentLayer {
         SimpleRNN(units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
                   recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
+                  kernelRegularizer: kernelRegularizer, recurrentRegularizer: recurrentRegularizer, biasRegularizer: biasRegularizer,
+                  kernelConstraint: kernelConstraint, recurrentConstraint: recurrentConstraint, biasConstraint: biasConstraint,
                   dropout: dropout, recurrentDropout: recurrentDropout, seed: seed, returnSequences: returnSequences,
              goBackwards: !goBackwards, zeroOutputForMask: zeroOutputForMask,
              name: name)
