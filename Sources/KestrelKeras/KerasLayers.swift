@@ -363,7 +363,7 @@ enum KerasLayers {
             c["sliding_window"] = NSNull()
             c["kernel_initializer"] = initializerConfig(l.kernelInitializer)
             c["bias_initializer"] = initializerConfig(l.biasInitializer)
-            writePenalties(&c, [("kernel", nil, nil), ("bias", nil, nil)])
+            writePenalties(&c, [("kernel", l.kernelRegularizer, l.kernelConstraint), ("bias", l.biasRegularizer, l.biasConstraint)])
             c["seed"] = seedJSON(l.seed)
         case let l as ELU:
             className = "ELU"
@@ -1050,9 +1050,7 @@ enum KerasLayers {
                     throw unsupported(c, className, name, "attention_axes", expected: "null or [1]")
                 }
             }
-            try requireDefaults(c, className, name, false: ["use_gate"],
-                                null: ["sliding_window", "kernel_regularizer", "bias_regularizer",
-                                       "kernel_constraint", "bias_constraint"])
+            try requireDefaults(c, className, name, false: ["use_gate"], null: ["sliding_window"])
             let dropout = try c.float("dropout", default: 0)
             guard dropout >= 0, dropout < 1 else {
                 throw KestrelError.fileError("\(c.context): MultiHeadAttention dropout must be in [0, 1), found \(dropout)")
@@ -1061,7 +1059,10 @@ enum KerasLayers {
                                        useBias: try c.bool("use_bias", default: true), outputShape: outputSize,
                                        kernelInitializer: try initializer(c, "kernel_initializer", default: .glorotUniform),
                                        biasInitializer: try initializer(c, "bias_initializer", default: .zeros),
-                                       seed: seed(c), name: name)
+                                       kernelRegularizer: try regularizer(c, "kernel_regularizer"),
+                                       biasRegularizer: try regularizer(c, "bias_regularizer"),
+                                       kernelConstraint: try constraint(c, "kernel_constraint"),
+                                       biasConstraint: try constraint(c, "bias_constraint"), seed: seed(c), name: name)
         default:
             throw KestrelError.fileError(
                 "\(c.context): unknown or unsupported layer class '\(className.prefix(80))'; Kestrel reads \(supportedClasses.joined(separator: ", "))")

@@ -380,6 +380,7 @@ final class KerasArchiveTests: XCTestCase {
         let residual = try LayerNormalization()(try Add()([query, attended]))
         let keys = try Dense(2)(context)
         let cross = try MultiHeadAttention(numHeads: 3, keyDim: 2, valueDim: valueDim, useBias: false, outputShape: 5,
+                                           kernelRegularizer: .l2(0.01), kernelConstraint: .maxNorm(2),
                                            name: "cross_attention")([residual, context, keys])
         let out = try Dense(2)(try GlobalAveragePooling1D()(cross))
         return try Model(inputs: [query, context], outputs: [out], name: "attention")
@@ -583,6 +584,11 @@ final class KerasArchiveTests: XCTestCase {
         XCTAssertEqual(heads.map(\.useCausalMask), [true, false])
         XCTAssertEqual(heads.map(\.dropout), [0.1, 0])
         XCTAssertEqual(heads.map(\.seed), [4, nil])
+        XCTAssertEqual(heads.map(\.kernelRegularizer), [nil, .l2(0.01)])
+        XCTAssertEqual(heads.map(\.kernelConstraint), [nil, .maxNorm(2)])
+        let targets = Tensor.randomUniform([6, 2])
+        XCTAssertEqual(try back.evaluate([queries, contexts], [targets], verbose: 0)["loss"]!,
+                       try attention.evaluate([queries, contexts], [targets], verbose: 0)["loss"]!, accuracy: 1e-6)
 
         try attention.saveKerasWeights(to: dir.file("attention.weights.h5"))
         let projections = try KerasWeightsFile.inventory(of: dir.file("attention.weights.h5"))

@@ -119,6 +119,33 @@ final class RegularizerTests: XCTestCase {
         }
     }
 
+    /// MultiHeadAttention's kernel and bias penalties apply to all four projections (Keras's
+    /// `kernel_regularizer` and `bias_regularizer` reach every EinsumDense sublayer).
+    func testMultiHeadAttentionPenalties() throws {
+        func model(_ penalised: Bool) throws -> Model {
+            Kestrel.setRandomSeed(19)
+            let x = Input(shape: [3, 4])
+            let mha = MultiHeadAttention(numHeads: 2, keyDim: 2, biasInitializer: .constant(0.1),
+                                         kernelRegularizer: penalised ? .l2(0.1) : nil, biasRegularizer: penalised ? .l1(0.2) : nil)
+            let m = try Model(inputs: x, outputs: try Flatten()(try mha(query: x, value: x)))
+            m.compile(optimizer: SGD(), loss: MeanSquaredError())
+            return m
+        }
+        let plain = try model(false), penalised = try model(true)
+        try plain.build()
+        try penalised.build()
+        try penalised.setWeights(try plain.getWeights())
+        let w = try plain.getWeights()   // kernel, bias for query, key, value, output
+        var expected: Float = 0
+        for k in stride(from: 0, to: 8, by: 2) {
+            expected += 0.1 * w[k].scalars.reduce(0) { $0 + $1 * $1 } + 0.2 * w[k + 1].scalars.reduce(0) { $0 + abs($1) }
+        }
+        let x = Tensor.randomUniform([4, 3, 4]), y = Tensor.randomUniform([4, 12])
+        let difference = try penalised.evaluate(x, y, verbose: 0)["loss"]! - (try plain.evaluate(x, y, verbose: 0)["loss"]!)
+        XCTAssertEqual(difference, expected, accuracy: 1e-4)
+        XCTAssertGreaterThan(expected, 0.1)
+    }
+
     func testRegularizedModelReportsAndTrainsOnThePenalty() throws {
         func model(_ regularizer: Regularizer?) -> Sequential {
             Kestrel.setRandomSeed(7)

@@ -42,6 +42,14 @@ public final class MultiHeadAttention: Layer {
     public let kernelInitializer: Initializer
     /// How the biases start (Keras default zeros).
     public let biasInitializer: Initializer
+    /// The penalty on each of the four projection kernels (Keras `kernel_regularizer`).
+    public let kernelRegularizer: Regularizer?
+    /// The penalty on each projection bias (Keras `bias_regularizer`).
+    public let biasRegularizer: Regularizer?
+    /// The projection of each kernel after every step (Keras `kernel_constraint`).
+    public let kernelConstraint: Constraint?
+    /// The projection of each bias after every step (Keras `bias_constraint`).
+    public let biasConstraint: Constraint?
     /// The fraction of attention weights dropped in training (Keras `dropout`).
     public let dropout: Float
     /// The seed that fixes the dropout masks independently of the global generator, if given.
@@ -55,6 +63,8 @@ public final class MultiHeadAttention: Layer {
     public init(numHeads: Int, keyDim: Int, valueDim: Int? = nil, dropout: Float = 0, useBias: Bool = true,
                 outputShape: Int? = nil, useCausalMask: Bool = false,
                 kernelInitializer: Initializer = .glorotUniform, biasInitializer: Initializer = .zeros,
+                kernelRegularizer: Regularizer? = nil, biasRegularizer: Regularizer? = nil,
+                kernelConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
                 seed: UInt64? = nil, name: String? = nil) {
         self.numHeads = numHeads
         self.keyDim = keyDim
@@ -66,8 +76,16 @@ public final class MultiHeadAttention: Layer {
         self.kernelInitializer = kernelInitializer
         self.biasInitializer = biasInitializer
         self.seed = seed
+        self.kernelRegularizer = kernelRegularizer
+        self.biasRegularizer = biasRegularizer
+        self.kernelConstraint = kernelConstraint
+        self.biasConstraint = biasConstraint
         super.init(name: name)
         if let seed { generator = RandomGenerator(seed: seed) }
+        // Weight order: each projection's kernel, then its bias when there are biases.
+        let parts = 0..<4
+        weightRegularizers = parts.flatMap { _ in useBias ? [kernelRegularizer, biasRegularizer] : [kernelRegularizer] }
+        weightConstraints = parts.flatMap { _ in useBias ? [kernelConstraint, biasConstraint] : [kernelConstraint] }
     }
 
     private var describe: String { "\(name) (MultiHeadAttention)" }
