@@ -47,7 +47,6 @@ final class ExecutionPlan {
         let n = graph.nodes.count
         let sizes = shapes.map { $0.reduce(1, *) }
         self.sizes = sizes
-        hasActivityPenalty = graph.nodes.map { $0.layer.activityRegularizer != nil }
         activityNodes = graph.nodes.indices.filter { graph.nodes[$0].layer.activityRegularizer != nil }
 
         func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
@@ -268,7 +267,6 @@ final class ExecutionPlan {
     /// nodes included: their output and gradient are their producer's), and every node's
     /// output size per sample.
     private let activityNodes: [Int]
-    private let hasActivityPenalty: [Bool]
     private let sizes: [Int]
 
     /// The activity regularizers' penalty on the outputs of the last forward pass over `batch`
@@ -291,7 +289,7 @@ final class ExecutionPlan {
                 sum.target.update(from: sum.parts[0], count: count)
                 for part in sum.parts.dropFirst() { for j in 0..<count { sum.target[j] += part[j] } }
             }
-            if hasActivityPenalty[i], needsGradient[i], let r = graph.nodes[i].layer.activityRegularizer,
+            if needsGradient[i], activityNodes.contains(i), let r = graph.nodes[i].layer.activityRegularizer,
                let gradient = gradients[i] {
                 _ = r.penalty(outputs[i], count: batch * sizes[i], gradient: gradient, gradientScale: 1 / Float(batch))
             }

@@ -268,20 +268,17 @@ extension Model {
         let p = t.packed(capacity: plan.capacity, output: k, outputShape: shape)
         let logitsLoss = logitsLosses[k], logits = plan.logitsBuffer(k)
         let useLogits = logitsLoss != nil && logits != nil
-        func pack(_ source: UnsafePointer<Float>) -> Int {
+        // Copies the unmasked positions' rows of `width` values from `source` to the front of `target`.
+        func pack(_ source: UnsafePointer<Float>, width: Int, into target: UnsafeMutablePointer<Float>) -> Int {
             var kept = 0
             for i in 0..<positions where mask[i] != 0 {
-                (p.predictions + kept * width).update(from: source + i * width, count: width)
+                (target + kept * width).update(from: source + i * width, count: width)
                 kept += 1
             }
             return kept
         }
-        let kept = pack(useLogits ? logits! : plan.outputBuffer(k))
-        var row = 0
-        for i in 0..<positions where mask[i] != 0 {
-            (p.labels + row * labelWidth).update(from: labels + i * labelWidth, count: labelWidth)
-            row += 1
-        }
+        let kept = pack(useLogits ? logits! : plan.outputBuffer(k), width: width, into: p.predictions)
+        _ = pack(labels, width: labelWidth, into: p.labels)
         var value: Float = 0
         if kept > 0 {
             let loss = useLogits ? logitsLoss! : t.losses[k]
@@ -297,7 +294,7 @@ extension Model {
             }
         }
         if kept > 0 && !t.metrics[k].isEmpty {
-            if useLogits { _ = pack(plan.outputBuffer(k)) }
+            if useLogits { _ = pack(plan.outputBuffer(k), width: width, into: p.predictions) }
             for m in t.metrics[k] {
                 m.update(predictions: p.predictions, labels: p.labels, batch: kept, outputShape: p.positionShape)
             }
