@@ -304,7 +304,7 @@ enum KerasLayers {
             c["quantization_config"] = NSNull()
         case let l as RecurrentLayer:
             c["return_sequences"] = l.returnSequences
-            c["return_state"] = false
+            c["return_state"] = l.returnState
             c["go_backwards"] = l.goBackwards
             c["stateful"] = false
             c["unroll"] = false
@@ -959,7 +959,8 @@ enum KerasLayers {
             let units = try c.int("units")
             guard units > 0, units <= 1 << 20 else { throw KestrelError.fileError("\(c.context): 'units' must be positive, found \(units)") }
             // `unroll` only changes how Keras schedules the steps: it is accepted.
-            try requireDefaults(c, className, name, false: ["return_state", "stateful"])
+            try requireDefaults(c, className, name, false: ["stateful"])
+            let returnState = try c.bool("return_state", default: false)
             let kernelRegularizer = try regularizer(c, "kernel_regularizer")
             let recurrentRegularizer = try regularizer(c, "recurrent_regularizer")
             let biasRegularizer = try regularizer(c, "bias_regularizer")
@@ -991,7 +992,8 @@ enum KerasLayers {
                              biasRegularizer: biasRegularizer, kernelConstraint: kernelConstraint,
                              recurrentConstraint: recurrentConstraint, biasConstraint: biasConstraint, dropout: dropout,
                              recurrentDropout: recurrentDropout, seed: dropoutSeed,
-                             returnSequences: sequences, goBackwards: backwards, zeroOutputForMask: zeroOutput, name: name)
+                             returnSequences: sequences, returnState: returnState, goBackwards: backwards,
+                             zeroOutputForMask: zeroOutput, name: name)
             case "GRU":
                 layer = GRU(units, activation: activationFunction, recurrentActivation: recurrentActivation, useBias: useBias,
                             kernelInitializer: kernel, recurrentInitializer: recurrent, biasInitializer: bias,
@@ -999,8 +1001,8 @@ enum KerasLayers {
                             biasRegularizer: biasRegularizer, kernelConstraint: kernelConstraint,
                             recurrentConstraint: recurrentConstraint, biasConstraint: biasConstraint,
                             dropout: dropout, recurrentDropout: recurrentDropout, seed: dropoutSeed,
-                            returnSequences: sequences, goBackwards: backwards, zeroOutputForMask: zeroOutput,
-                            resetAfter: try c.bool("reset_after", default: true),
+                            returnSequences: sequences, returnState: returnState, goBackwards: backwards,
+                            zeroOutputForMask: zeroOutput, resetAfter: try c.bool("reset_after", default: true),
                             name: name)
             default:
                 layer = SimpleRNN(units, activation: activationFunction, useBias: useBias, kernelInitializer: kernel,
@@ -1009,7 +1011,8 @@ enum KerasLayers {
                                   biasRegularizer: biasRegularizer, kernelConstraint: kernelConstraint,
                                   recurrentConstraint: recurrentConstraint, biasConstraint: biasConstraint, dropout: dropout,
                                   recurrentDropout: recurrentDropout, seed: dropoutSeed,
-                                  returnSequences: sequences, goBackwards: backwards, zeroOutputForMask: zeroOutput, name: name)
+                                  returnSequences: sequences, returnState: returnState, goBackwards: backwards,
+                                  zeroOutputForMask: zeroOutput, name: name)
             }
         case "Bidirectional":
             // Keras's merge_mode null returns the two halves as a list, which Kestrel's layers cannot.
@@ -1290,11 +1293,15 @@ enum KerasLayers {
 
     /// The tensor arguments a Keras layer's call may also pass by keyword, in positional order.
     static func tensorKeywords(_ layer: Layer) -> [String] {
-        layer is MultiHeadAttention ? ["query", "value", "key"] : []
+        switch layer {
+        case is MultiHeadAttention: ["query", "value", "key"]
+        case is RecurrentLayer: ["sequences", "initial_state"]
+        default: []
+        }
     }
 
     /// Refuses call options Kestrel does not implement — MultiHeadAttention's explicit
-    /// `attention_mask` and returned scores, the recurrent layers' initial state — unless null
+    /// `attention_mask` and returned scores, Bidirectional's initial state — unless null
     /// or false. `training` is accepted (Kestrel's fit and predict set it). The attention
     /// layers' `use_causal_mask` sets the layer's `useCausalMask`, which must agree across the
     /// layer's calls. A `mask` made by one of `maskOperations` (Keras's record of a mask Kestrel

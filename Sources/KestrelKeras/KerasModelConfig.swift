@@ -46,7 +46,10 @@ enum KerasModelConfig {
 
     /// Keras's `map_graph` operation order for a Functional model.
     static func functionalOrder(_ model: Model) throws -> [Layer] {
-        let (nodes, inputs, outputs) = try model.graphNodes()
+        let (nodes, inputs, rawOutputs) = try model.graphNodes()
+        // A state a call returned is that call's output to Keras (its node's tensor `k`).
+        func call(_ n: Int) -> Int { nodes[n].selectedOutput == nil ? n : nodes[n].inputs[0] }
+        let outputs = rawOutputs.map(call)
         var finished = Set<Int>()
         var inDecreasingDepth: [Int] = []
         var layerIndex: [ObjectIdentifier: Int] = [:]
@@ -54,7 +57,7 @@ enum KerasModelConfig {
             if finished.contains(n) { return }
             let id = ObjectIdentifier(nodes[n].layer)
             if layerIndex[id] == nil { layerIndex[id] = layerIndex.count }
-            for p in nodes[n].inputs { visit(p) }
+            for p in nodes[n].inputs.map(call) { visit(p) }
             finished.insert(n)
             inDecreasingDepth.append(n)
         }
@@ -66,7 +69,7 @@ enum KerasModelConfig {
             let depth = max(nodeDepth[n] ?? 0, layerDepth[id] ?? 0)
             layerDepth[id] = depth
             nodeDepth[n] = depth
-            for p in nodes[n].inputs { nodeDepth[p] = max(depth + 1, nodeDepth[p] ?? 0) }
+            for p in nodes[n].inputs.map(call) { nodeDepth[p] = max(depth + 1, nodeDepth[p] ?? 0) }
         }
         for i in inputs where layerDepth[ObjectIdentifier(nodes[i].layer)] == nil {
             layerDepth[ObjectIdentifier(nodes[i].layer)] = 0
@@ -74,7 +77,9 @@ enum KerasModelConfig {
         }
         var unique: [Layer] = []
         var seen = Set<ObjectIdentifier>()
-        for node in nodes where seen.insert(ObjectIdentifier(node.layer)).inserted { unique.append(node.layer) }
+        for node in nodes where node.selectedOutput == nil && seen.insert(ObjectIdentifier(node.layer)).inserted {
+            unique.append(node.layer)
+        }
         return unique.sorted { a, b in
             let (ia, ib) = (ObjectIdentifier(a), ObjectIdentifier(b))
             if layerDepth[ia]! != layerDepth[ib]! { return layerDepth[ia]! > layerDepth[ib]! }
@@ -171,15 +176,20 @@ enum KerasModelConfig {
             // call's node index is its position among the calls of that layer.
             var callIndex: [Int: Int] = [:]
             var callsOfLayer: [ObjectIdentifier: [Int]] = [:]
-            for (n, node) in nodes.enumerated() {
+            for (n, node) in nodes.enumerated() where node.selectedOutput == nil {
                 let id = ObjectIdentifier(node.layer)
                 callIndex[n] = callsOfLayer[id, default: []].count
                 callsOfLayer[id, default: []].append(n)
             }
+            // `[layer, call, tensor]`: a returned state is tensor `k` of its call.
+            func triple(_ n: Int) -> [Any] {
+                guard let k = nodes[n].selectedOutput else { return [nodes[n].layer.name, callIndex[n]!, 0] }
+                return [nodes[n].layer.name, callIndex[nodes[n].inputs[0]]!, k]
+            }
             func tensorRecord(_ n: Int) -> [String: Any] {
                 ["class_name": "__keras_tensor__",
                  "config": ["shape": [NSNull()] + nodes[n].outputShape, "dtype": "float32",
-                            "keras_history": [nodes[n].layer.name, callIndex[n]!, 0]] as [String: Any]]
+                            "keras_history": triple(n)] as [String: Any]]
             }
             var layers: [[String: Any]] = []
             for layer in try functionalOrder(model) {
@@ -193,12 +203,15 @@ enum KerasModelConfig {
                     let isMerge = layer is ElementwiseMerge || layer is Concatenate || layer is Dot || layer is ScoreAttention
                     // Keras's attention layers take the causal mask as a call argument.
                     let causal = (layer as? MultiHeadAttention)?.useCausalMask ?? (layer as? ScoreAttention)?.useCausalMask ?? false
+                    if layer is RecurrentLayer && args.count > 1 {
+                        // Keras's recurrent layers take their starting states by keyword.
+                        return ["args": [args[0]], "kwargs": ["initial_state": Array(args.dropFirst())] as [String: Any]]
+                    }
                     return ["args": isMerge ? [args] : args,
                             "kwargs": causal ? ["use_causal_mask": true] as [String: Any] : [String: Any]()]
                 }
                 layers.append(entry)
             }
-            func triple(_ n: Int) -> [Any] { [nodes[n].layer.name, callIndex[n]!, 0] }
             top = ["module": "keras.src.models.functional", "class_name": "Functional", "registered_name": "Functional",
                    "config": ["name": model.name, "trainable": true, "layers": layers,
                               "input_layers": inputs.map(triple),
@@ -215,7 +228,11 @@ enum KerasModelConfig {
                                     "registered_name": NSNull()]
         if let shapes = buildShapes {
             let batched = shapes.map { [NSNull()] + $0 as [Any] }
-            if layer is MultiHeadAttention {
+            if layer is RecurrentLayer && shapes.count > 1 {
+                // Keras builds a recurrent layer called with initial states from named shapes.
+                entry["build_config"] = ["shapes_dict": ["sequences_shape": batched[0],
+                                                         "initial_state_shape": Array(batched.dropFirst())] as [String: Any]]
+            } else if layer is MultiHeadAttention {
                 // Keras builds it from named shapes (`build(query_shape, value_shape, key_shape)`).
                 var named: [String: Any] = [:]
                 for (key, shape) in zip(["query_shape", "value_shape", "key_shape"], batched) { named[key] = shape }
@@ -363,6 +380,10 @@ enum KerasModelConfig {
                 weightEntries += inner.entries
             } else {
                 let layer = try KerasLayers.layer(className: cls, config: lc)
+                if let rnn = layer as? RecurrentLayer, rnn.returnState {
+                    throw KestrelError.fileError(
+                        "\(entry.context): layer '\(layer.name.prefix(80))' (\(cls)) has returnState, so it returns several tensors; a Sequential model passes one from layer to layer")
+                }
                 items.append(.layer(layer))
                 weightEntries.append(KerasLayerEntry(layer: layer, groupPath: group))
             }
@@ -515,7 +536,12 @@ enum KerasModelConfig {
                         }
                     }
                     _ = try budget.build(layer, inputShapes: inputs.map { $0!.shape })
-                    outputs = [try layer(inputs.map { $0! })]
+                    if let rnn = layer as? RecurrentLayer {
+                        // The sequence, then any initial states; the states after the output with return_state.
+                        outputs = try rnn(inputs[0]!, initialState: inputs.dropFirst().map { $0! })
+                    } else {
+                        outputs = [try layer(inputs.map { $0! })]
+                    }
                 } else {
                     outputs = try callNested(p.nested!, on: inputs.map { $0! }, context: context)
                 }

@@ -53,15 +53,27 @@ extension Model {
         }
         let outputNodeNames = Set(outputs)
         for (i, node) in nodes.enumerated() where !inputs.contains(i) {
+            if let k = node.selectedOutput {
+                // A state the call of `inputs[0]` returned with its output.
+                names[i] = builder.additionalOutputs[names[node.inputs[0]]]![k - 1]
+                continue
+            }
             let args = node.inputs.map { names[$0] }
             let inputShapes = node.inputs.map { nodes[$0].outputShape }
             names[i] = try builder.translate(node.layer, inputs: args, inputShapes: inputShapes, outputShape: node.outputShape)
             _ = outputNodeNames
         }
+        var usedOutputNames = Set<String>()
         for (k, o) in outputs.enumerated() {
             // Outputs get the model's output names; an Identity renames when needed (an output
-            // that is also an input, or a layer whose value is shared with its input).
-            let wanted = outputNames[k]
+            // that is also an input, or a layer whose value is shared with its input). A name
+            // given twice (a layer's output and its returned states, as Keras names them) gets
+            // `_1`, `_2`, … after the first.
+            var wanted = outputNames[k], suffix = 0
+            while !usedOutputNames.insert(wanted).inserted {
+                suffix += 1
+                wanted = "\(outputNames[k])_\(suffix)"
+            }
             builder.add("Identity", [names[o]], [wanted])
             builder.graph.output.append(valueInfo(wanted, shape: nodes[o].outputShape))
         }
@@ -99,6 +111,9 @@ func valueInfo(_ name: String, shape: [Int]) -> Onnx_ValueInfoProto {
 struct ONNXGraphBuilder {
     var graph = Onnx_GraphProto()
     private var counter = 0
+    /// The values of a translated call's outputs after its first (a recurrent layer's final
+    /// states), keyed by the value of its first output.
+    var additionalOutputs: [String: [String]] = [:]
 
     init(modelName: String) {
         graph.name = modelName

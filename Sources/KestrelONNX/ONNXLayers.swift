@@ -52,7 +52,8 @@ extension ONNXGraphBuilder {
             // Training-only layers: the identity in inference.
             return inputs[0]
         case let l as RecurrentLayer:
-            return try recurrent(l, weights: l.getWeights(), inputs[0], inputShape: inputShapes[0], base: base)
+            return try recurrent(l, weights: l.getWeights(), inputs[0], initialState: Array(inputs.dropFirst()),
+                                 inputShape: inputShapes[0], base: base)
         case let l as Bidirectional:
             // Each half on its own (the backward one reads a reversed sequence and returns its
             // states in reading order), the backward states put back in time order, merged.
@@ -456,8 +457,11 @@ extension ONNXGraphBuilder {
     /// time-major in between: the kernels transposed to ONNX's `(gates·units, features)` with
     /// the gate blocks in ONNX's order (LSTM's i f c o become i o f c; GRU's z r h stay), the
     /// biases as ONNX's input and recurrent halves. `goBackwards` reverses the sequence first,
-    /// so returned sequences are in reading order, as in Keras.
-    mutating func recurrent(_ l: RecurrentLayer, weights w: [Tensor], _ x: String, inputShape: [Int], base: String) throws -> String {
+    /// so returned sequences are in reading order, as in Keras. Initial states become the
+    /// operator's `initial_h` (and `initial_c`); with `returnState` its `Y_h` (and `Y_c`) are
+    /// recorded in `additionalOutputs`.
+    mutating func recurrent(_ l: RecurrentLayer, weights w: [Tensor], _ x: String, initialState: [String] = [],
+                            inputShape: [Int], base: String) throws -> String {
         let features = inputShape[1], u = l.units
         let opType: String, order: [Int], functions: [ActivationFunction]
         var attributes = [Attribute.int("hidden_size", u)]
@@ -512,16 +516,33 @@ extension ONNXGraphBuilder {
             }
             arguments.append(constant("\(base)/B", shape: [1, 2 * g], scalars: bias))
         }
+        if !initialState.isEmpty {
+            // (batch, units) → (directions, batch, units), after the skipped optional inputs.
+            if !l.useBias { arguments.append("") }
+            arguments.append("")   // sequence_lens
+            for (k, state) in initialState.enumerated() {
+                arguments.append(op("Unsqueeze", [state, int64Constant("\(base)/state_axis_\(k)", [0])], base: base))
+            }
+        }
         let sequence = l.goBackwards ? reversedSequence(x, base: base) : x
         let timeMajor = op("Transpose", [sequence], base: base, [Attribute.ints("perm", [1, 0, 2])])
-        let states = fresh(base), last = fresh(base)
-        add(opType, [timeMajor] + arguments, [states, last], attributes)
+        let states = fresh(base), last = fresh(base), lastCell = fresh(base)
+        add(opType, [timeMajor] + arguments, [states, last] + (l is LSTM ? [lastCell] : []), attributes)
+        let result: String
         if l.returnSequences {
             // Y (steps, 1, batch, units) → (batch, steps, units).
             let squeezed = op("Squeeze", [states, int64Constant("\(base)/direction_axis", [1])], base: base)
-            return op("Transpose", [squeezed], base: base, [Attribute.ints("perm", [1, 0, 2])])
+            result = op("Transpose", [squeezed], base: base, [Attribute.ints("perm", [1, 0, 2])])
+        } else {
+            result = op("Squeeze", [last, int64Constant("\(base)/direction_axis", [0])], base: base)
         }
-        return op("Squeeze", [last, int64Constant("\(base)/direction_axis", [0])], base: base)
+        if l.returnState {
+            // Y_h (and Y_c) (1, batch, units) → (batch, units).
+            additionalOutputs[result] = ([last] + (l is LSTM ? [lastCell] : [])).map {
+                op("Squeeze", [$0, int64Constant("\(base)/state_direction_axis", [0])], base: base)
+            }
+        }
+        return result
     }
 
     /// `(batch, steps, features)` with the steps in reverse order.

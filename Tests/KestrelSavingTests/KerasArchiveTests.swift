@@ -521,6 +521,49 @@ final class KerasArchiveTests: XCTestCase {
         ])
     }
 
+    /// Keras's seq2seq example: an encoder returning its states, a decoder starting from them.
+    static func encoderDecoderModel() throws -> Model {
+        let source = Input(shape: [5, 4], name: "source"), target = Input(shape: [3, 2], name: "target")
+        let encoder: [SymbolicTensor] = try LSTM(6, returnState: true, name: "encoder")(source)
+        let decoder = try LSTM(6, returnSequences: true, returnState: true, name: "decoder")(
+            target, initialState: [encoder[1], encoder[2]])
+        let refine = try GRU(3, returnState: true, name: "refine")(decoder[0], initialState: [try Dense(3, name: "bridge")(decoder[2])])
+        let joined = try Concatenate(name: "joined")([refine[1], decoder[1]])
+        return try Model(inputs: [source, target], outputs: [try Dense(2, name: "head")(joined), encoder[2]], name: "seq2seq")
+    }
+
+    func testReturnedAndInitialStatesRoundTrip() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(15)
+        let model = try Self.encoderDecoderModel()
+        model.compile(optimizer: Adam(learningRate: 0.01), loss: MeanSquaredError())
+        let x = [Tensor.randomUniform([8, 5, 4], minval: -1, maxval: 1), Tensor.randomUniform([8, 3, 2], minval: -1, maxval: 1)]
+        let y = [Tensor.randomUniform([8, 2], minval: -1, maxval: 1), Tensor.randomUniform([8, 6], minval: -1, maxval: 1)]
+        _ = try model.fit(x, y, batchSize: 4, epochs: 1, verbose: 0)
+        try model.save(to: dir.file("seq2seq.keras"))
+        let loaded = try Model.load(from: dir.file("seq2seq.keras"))
+        for (a, b) in zip(try loaded.predict(x), try model.predict(x)) { XCTAssertEqual(a.scalars, b.scalars) }
+        XCTAssertEqual(try loaded.optimizerState(), try model.optimizerState())
+        XCTAssertEqual(loaded.layers.compactMap { ($0 as? RecurrentLayer)?.returnState }, [true, true, true])
+
+        // Keras's record of the calls: states by keyword, returned states as tensors 1 and 2.
+        func configText(_ path: String) throws -> String {
+            let archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
+            var data = Data()
+            _ = try archive.extract(archive["config.json"]!) { data.append($0) }
+            return String(decoding: data, as: UTF8.self)
+        }
+        let config = try configText(dir.file("seq2seq.keras"))
+        XCTAssertTrue(config.contains("\"initial_state\""), config)
+        XCTAssertTrue(config.contains("\"return_state\": true") || config.contains("\"return_state\":true"), config)
+        for history in ["[\"encoder\",0,1]", "[\"encoder\",0,2]", "[\"decoder\",0,2]", "[\"refine\",0,1]"] {
+            XCTAssertTrue(config.replacingOccurrences(of: " ", with: "").contains(history), history)
+        }
+        // Saved again, the same file.
+        try loaded.save(to: dir.file("again.keras"))
+        XCTAssertEqual(try configText(dir.file("again.keras")), config)
+    }
+
     func testSequenceAndAttentionLayersRoundTrip() throws {
         let dir = try ScratchDirectory()
         Kestrel.setRandomSeed(12)

@@ -285,7 +285,7 @@ final class KerasInteropTests: XCTestCase {
         let names = try Python.helper(["keras-make", dir.path]).split(separator: "\n").last!.split(separator: " ").map(String.init)
         XCTAssertEqual(names, ["mlp", "activations", "cnn", "functional", "nested_sequential", "nested_functional",
                                "sequential_of_functional", "preprocessing", "augmentation", "sequence", "attention", "recurrent", "normalization",
-                               "masked", "masked_concat", "masking"])
+                               "masked", "masked_concat", "masking", "seq2seq"])
         var resaved: [(model: Model, inputs: [Tensor], name: String)] = []
         for name in names {
             let model = try Model.load(from: dir.file("\(name).keras"))
@@ -382,9 +382,18 @@ final class KerasInteropTests: XCTestCase {
                 let padded = inputs[0], unmasked = Sequential([InputLayer(shape: [6, 3])] + Array(model.layers.dropFirst()))
                 XCTAssertGreaterThan(maxAbsDifference(try unmasked.predict(padded), expected), 1e-3)
             }
+            if name == "seq2seq" {
+                XCTAssertEqual(model.layers.compactMap { ($0 as? RecurrentLayer)?.returnState }, [true, true, true, false])
+                // Without the states passed on, the decoder computes something else.
+                let encoder = try XCTUnwrap(model.layers.first { $0 is LSTM })
+                let weights = try encoder.getWeights()
+                try encoder.setWeights(weights.map { Tensor(filling: 0, shape: $0.shape) })
+                XCTAssertGreaterThan(maxAbsDifference(try model.predict(inputs)[0], expected), 1e-3)
+                try encoder.setWeights(weights)
+            }
             if name.contains("nested") || name.contains("_of_")
                 || ["preprocessing", "augmentation", "sequence", "attention", "recurrent", "normalization", "masked",
-                    "masking"].contains(name) {
+                    "masking", "seq2seq"].contains(name) {
                 // Kestrel inlines nested models; what it saves from them Keras loads again.
                 // (Preprocessing: Keras's statistics and augmentation arguments, as Kestrel
                 // writes them back; sequences and attention: their weights, nested in Keras's

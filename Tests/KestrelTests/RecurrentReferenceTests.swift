@@ -39,11 +39,14 @@ struct MultiInputLayerRun {
     var output: [Float], inputGradients: [[Float]], weightGradients: [[Float]]
     /// The output's mask, for a layer that computes one.
     var outputMask: [Float]?
+    /// The outputs after the first (a recurrent layer's final states), when asked for.
+    var additionalOutputs: [[Float]] = []
 
     /// `mask` is the first input's mask `(batch, positions)`, if it has one; `masks`, if given,
     /// every input's.
-    init(_ layer: Layer, inputs: [Tensor], projection: [Float], mask: [Float]? = nil, masks: [[Float]?]? = nil,
-         training: Bool = true) throws {
+    /// `additionalProjections` weigh the outputs after the first in the objective, one per output.
+    init(_ layer: Layer, inputs: [Tensor], projection: [Float], additionalProjections: [[Float]] = [],
+         mask: [Float]? = nil, masks: [[Float]?]? = nil, training: Bool = true) throws {
         let samples = inputs.map { Array($0.shape.dropFirst()) }, batch = inputs[0].shape[0]
         let outShape = try layer.build(inputShapes: samples)
         let outCount = batch * outShape.reduce(1, *)
@@ -73,6 +76,20 @@ struct MultiInputLayerRun {
         c.training = training
         c.outputGradient = dy
         c.inputGradients = dxs
+        let extraShapes = layer.additionalOutputShapes(forInputs: samples)
+        let extras = extraShapes.map { shape -> UnsafeMutablePointer<Float> in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: batch * shape.reduce(1, *))
+            p.initialize(repeating: .nan, count: batch * shape.reduce(1, *))
+            return p
+        }
+        let extraGradients = additionalProjections.map { values -> UnsafeMutablePointer<Float> in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(values.count, 1))
+            p.initialize(from: values, count: values.count)
+            return p
+        }
+        defer { (extras + extraGradients).forEach { $0.deallocate() } }
+        c.additionalOutputs = extras
+        c.additionalOutputGradients = extras.indices.map { $0 < extraGradients.count ? extraGradients[$0] : nil }
         let allMasks: [[Float]?] = masks ?? inputs.indices.map { $0 == 0 ? mask : nil }
         let maskBuffers = allMasks.map { m -> UnsafeMutablePointer<Float>? in
             m.map { values in
@@ -94,6 +111,7 @@ struct MultiInputLayerRun {
             c.outputMask = nil
         }
         if computesMask { outputMask = outputMaskBuffer }
+        additionalOutputs = zip(extras, extraShapes).map { Array(UnsafeBufferPointer(start: $0, count: batch * $1.reduce(1, *))) }
         output = Array(UnsafeBufferPointer(start: y, count: outCount))
         inputGradients = zip(dxs, inputs).map { Array(UnsafeBufferPointer(start: $0, count: $1.count)) }
         // The trainable weights' gradients (Keras differentiates those only).
@@ -136,18 +154,19 @@ final class RecurrentReferenceTests: XCTestCase {
             return LSTM(k["units"]!.int!, activation: try activation("activation", .tanh),
                         recurrentActivation: try activation("recurrent_activation", .sigmoid),
                         useBias: bool("use_bias", true), dropout: rate("dropout"), recurrentDropout: rate("recurrent_dropout"),
-                        returnSequences: bool("return_sequences", false),
+                        returnSequences: bool("return_sequences", false), returnState: bool("return_state", false),
                         goBackwards: bool("go_backwards", false), zeroOutputForMask: bool("zero_output_for_mask", false))
         case "GRU":
             return GRU(k["units"]!.int!, activation: try activation("activation", .tanh),
                        recurrentActivation: try activation("recurrent_activation", .sigmoid),
                        useBias: bool("use_bias", true), dropout: rate("dropout"), recurrentDropout: rate("recurrent_dropout"),
-                       returnSequences: bool("return_sequences", false),
+                       returnSequences: bool("return_sequences", false), returnState: bool("return_state", false),
                        goBackwards: bool("go_backwards", false), zeroOutputForMask: bool("zero_output_for_mask", false),
                        resetAfter: bool("reset_after", true))
         case "SimpleRNN":
             return SimpleRNN(k["units"]!.int!, activation: try activation("activation", .tanh), useBias: bool("use_bias", true),
-                             dropout: rate("dropout"), recurrentDropout: rate("recurrent_dropout"), returnSequences: bool("return_sequences", false), goBackwards: bool("go_backwards", false),
+                             dropout: rate("dropout"), recurrentDropout: rate("recurrent_dropout"), returnSequences: bool("return_sequences", false),
+                             returnState: bool("return_state", false), goBackwards: bool("go_backwards", false),
                              zeroOutputForMask: bool("zero_output_for_mask", false))
         case "MultiHeadAttention":
             return MultiHeadAttention(numHeads: k["num_heads"]!.int!, keyDim: k["key_dim"]!.int!,

@@ -223,6 +223,17 @@ def keras_make(directory):
         keras.Input((6, 3)), layers.Masking(0.0), layers.LSTM(3, return_sequences=True, zero_output_for_mask=True),
         layers.GRU(2), layers.Dense(2),
     ])
+    # Keras's seq2seq example: an encoder's final states start the decoder (initial_state,
+    # return_state); a GRU starts from a Dense of the cell state, a SimpleRNN from the hidden one.
+    source = keras.Input((6, 5))
+    target = keras.Input((4, 3))
+    _, state_h, state_c = layers.LSTM(4, return_state=True)(source)
+    decoded, _, _ = layers.LSTM(4, return_sequences=True, return_state=True)(target, initial_state=[state_h, state_c])
+    _, refined = layers.GRU(3, return_state=True)(decoded, initial_state=[layers.Dense(3)(state_c)])
+    simple = layers.SimpleRNN(2)(target, initial_state=layers.Dense(2)(state_h))
+    summary = layers.RepeatVector(4)(layers.Concatenate()([refined, simple]))
+    models["seq2seq"] = keras.Model([source, target],
+                                    layers.Dense(3, activation="softmax")(layers.Concatenate()([decoded, summary])))
     vocabulary = {"sequence": 12, "masked": 12, "masked_concat": 12}
 
     for name, model in models.items():

@@ -65,8 +65,10 @@ final class ExecutionPlan {
         // A pooling layer that is the only reader of a convolution's output runs inside that
         // convolution, on each tile while it is in cache.
         // (A model output counts as a reader: the loss reads it.)
+        // (An output selector shares a buffer its source's call writes: it is no reader.)
+        let selected = graph.nodes.indices.map { graph.selectedOutput($0) }
         var consumers = Array(repeating: 0, count: n)
-        for node in graph.nodes { for p in node.inputs { consumers[p] += 1 } }
+        for (i, node) in graph.nodes.enumerated() where selected[i] == nil { for p in node.inputs { consumers[p] += 1 } }
         for o in graph.outputNodes { consumers[o] += 1 }
         fusedProducer = Array(repeating: nil, count: n)
         for (j, node) in graph.nodes.enumerated() where node.layer is BasePooling && node.inputs.count == 1 {
@@ -105,7 +107,8 @@ final class ExecutionPlan {
             for i in 0..<n {
                 if root[i] == i {
                     let need = capacity * sizes[i]
-                    if !inputNodes.contains(i),
+                    // (A selected output is written when its source runs, before node i.)
+                    if !inputNodes.contains(i), selected[i] == nil,
                        let k = free.indices.filter({ free[$0].1 >= need }).min(by: { free[$0].1 < free[$1].1 }) {
                         outputs[i] = free.remove(at: k).0
                     } else {
@@ -162,7 +165,7 @@ final class ExecutionPlan {
         // Contexts, with the accumulate flag for layers called more than once.
         contexts = Array(repeating: nil, count: n)
         var edgeTargets: [Int: [UnsafeMutablePointer<Float>?]] = [:]
-        for (i, node) in graph.nodes.enumerated() where root[i] == i && !(node.layer is InputLayer) {
+        for (i, node) in graph.nodes.enumerated() where root[i] == i && !(node.layer is InputLayer) && selected[i] == nil {
             let layer = node.layer
             let inputShapes = node.inputs.map { shapes[$0] }
             let workspace = allocate(layer.workspaceSize(batch: capacity, inputShapes: inputShapes, training: training))
@@ -174,6 +177,9 @@ final class ExecutionPlan {
             context.outputGradient = gradients[i]
             context.inputMasks = node.inputs.map { masks[$0] }
             if sources[i] == i { context.outputMask = masks[i] }
+            let extra = layer.additionalOutputShapes(forInputs: inputShapes).count
+            context.additionalOutputs = Array(repeating: nil, count: extra)
+            context.additionalOutputGradients = Array(repeating: nil, count: extra)
             if training && needsGradient[i] {
                 edgeTargets[i] = node.inputs.map { gradientForEdge(from: $0) }
                 context.inputGradients = edgeTargets[i]!
@@ -182,6 +188,13 @@ final class ExecutionPlan {
         }
         if training {
             lossGradients = graph.outputNodes.map { gradientForEdge(from: $0) }
+        }
+        // A selected output's buffers are its source call's additional output and gradient.
+        for (j, pick) in selected.enumerated() {
+            guard let (i, k) = pick, let c = contexts[root[i]] else { continue }
+            precondition(root[i] == i, "a layer with several outputs is never an identity")
+            c.additionalOutputs[k - 1] = outputs[j]
+            c.additionalOutputGradients[k - 1] = gradients[j]
         }
         // Identity nodes' edges were created above; account every edge part for summation.
         for (producer, parts) in edgeGradient where consumers[producer] > 1 {

@@ -21,10 +21,16 @@ struct ModelGraph {
         return ModelGraph(nodes: nodes, inputNodes: [0], outputNodes: [nodes.count - 1])
     }
 
-    /// The distinct layers, in first-call order.
+    /// The distinct layers, in first-call order (output selectors are not layers of the model).
     var uniqueLayers: [Layer] {
         var seen = Set<ObjectIdentifier>()
-        return nodes.map(\.layer).filter { seen.insert(ObjectIdentifier($0)).inserted }
+        return nodes.map(\.layer).filter { !($0 is OutputSelector) && seen.insert(ObjectIdentifier($0)).inserted }
+    }
+
+    /// For a node that is an output after the first of the call it reads (`OutputSelector`),
+    /// that call's node and the output's index; nil for a layer call.
+    func selectedOutput(_ i: Int) -> (node: Int, index: Int)? {
+        (nodes[i].layer as? OutputSelector).map { (nodes[i].inputs[0], $0.index) }
     }
 
     /// Builds every layer for its input shapes and returns each node's per-sample output shape.

@@ -92,6 +92,11 @@ public final class LayerContext {
     public internal(set) var inputMasks: [UnsafeMutablePointer<Float>?]
     /// Where a layer whose `maskHandling` is `.compute` writes its output's mask in forward.
     public internal(set) var outputMask: UnsafeMutablePointer<Float>?
+    /// Buffers for the outputs after the first (`Layer.additionalOutputShapes`, a recurrent
+    /// layer's final states); nil where the model does not read that output.
+    public internal(set) var additionalOutputs: [UnsafeMutablePointer<Float>?] = []
+    /// The gradients with respect to those outputs (backward only); nil where none flows.
+    public internal(set) var additionalOutputGradients: [UnsafeMutablePointer<Float>?] = []
 
     init(inputShapes: [[Int]], outputShape: [Int], inputs: [UnsafeMutablePointer<Float>],
          output: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>,
@@ -181,6 +186,15 @@ open class Layer {
 
     /// The output shape for one input shape; the identity by default.
     open func outputShape(for inputShape: [Int]) throws -> [Int] { inputShape }
+
+    /// The per-sample shapes of the outputs a call returns after its first (Keras layers
+    /// that return a list: a recurrent layer's states with `returnState`); none by default.
+    open func additionalOutputShapes(forInputs shapes: [[Int]]) -> [[Int]] { [] }
+
+    /// Whether a built layer may be called again on other input shapes that need the same
+    /// weights (a recurrent layer on sequences of another length, Dense on another leading
+    /// shape), as Keras allows; other layers must be called on the shapes they were built for.
+    open var acceptsOtherShapesWithSameWeights: Bool { false }
 
     /// The weight variables the layer needs for these input shapes; none by default.
     open func weightSpecs(forInputs shapes: [[Int]]) throws -> [WeightSpec] { [] }
@@ -314,6 +328,10 @@ open class Layer {
     @discardableResult
     public func build(inputShapes: [[Int]]) throws -> [Int] {
         if let built = builtInputShapes {
+            if built != inputShapes, acceptsOtherShapesWithSameWeights,
+               let specs = try? weightSpecs(forInputs: inputShapes), specs.map(\.shape) == weightSpecs.map(\.shape) {
+                return try outputShape(forInputs: inputShapes)
+            }
             guard built == inputShapes else {
                 throw KestrelError.shapeMismatch(
                     "\(name) (\(className)): built for input shape \(describeShapes(built)), called with \(describeShapes(inputShapes))")

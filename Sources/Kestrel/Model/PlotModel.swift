@@ -81,19 +81,22 @@ extension Model {
             "  node [shape=plain, fontname=\"Helvetica\", fontsize=11];",
             "  edge [color=\"#555555\", arrowsize=0.7];",
         ]
-        for (i, node) in g.nodes.enumerated() {
+        // A selected output (a recurrent layer's state) is drawn as an edge from its call.
+        func call(_ p: Int) -> Int { g.selectedOutput(p)?.node ?? p }
+        for (i, node) in g.nodes.enumerated() where !(node.layer is OutputSelector) {
             let layer = node.layer
             let title = showLayerNames ? "<b>\(escape(layer.name))</b> (\(escape(layer.className)))" : escape(layer.className)
             var rows = ["<tr><td colspan=\"2\" bgcolor=\"#dbe7f5\">\(title)</td></tr>"]
             if showShapes {
                 let inputs = node.inputs.isEmpty ? shape(shapes[i]) : node.inputs.map { shape(shapes[$0]) }.joined(separator: ", ")
                 rows.append("<tr><td align=\"left\">Input shape</td><td align=\"left\">\(escape(inputs))</td></tr>")
-                rows.append("<tr><td align=\"left\">Output shape</td><td align=\"left\">\(escape(shape(shapes[i])))</td></tr>")
+                let all = [shapes[i]] + layer.additionalOutputShapes(forInputs: node.inputs.map { shapes[$0] })
+                rows.append("<tr><td align=\"left\">Output shape</td><td align=\"left\">\(escape(all.map(shape).joined(separator: ", ")))</td></tr>")
             }
             lines.append("  n\(i) [label=<<table border=\"1\" cellborder=\"0\" cellspacing=\"0\" cellpadding=\"4\">\(rows.joined())</table>>];")
         }
-        for (i, node) in g.nodes.enumerated() {
-            for p in node.inputs { lines.append("  n\(p) -> n\(i);") }
+        for (i, node) in g.nodes.enumerated() where !(node.layer is OutputSelector) {
+            for p in node.inputs { lines.append("  n\(call(p)) -> n\(i);") }
         }
         lines.append("}")
         return lines.joined(separator: "\n") + "\n"

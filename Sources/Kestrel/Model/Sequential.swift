@@ -97,6 +97,11 @@ public final class Sequential: Model {
                 "\(name): the input shape is unknown; start with Input(shape:), pass inputShape: to the first layer, or call fit/predict/build(inputShape:)")
         }
         guard !stack.isEmpty else { throw KestrelError.notReady("\(name): the model has no layers") }
+        // Keras's Sequential would hand the next layer a list; such layers need the functional API.
+        if let l = stack.first(where: { ($0 as? RecurrentLayer)?.returnState == true }) {
+            throw KestrelError.invalidArgument(
+                "\(name): layer '\(l.name)' (\(l.className)) has returnState, so it returns several tensors; a Sequential model passes one from layer to layer (use the functional API)")
+        }
         return ModelGraph.chain(input: input, layers: stack)
     }
 }

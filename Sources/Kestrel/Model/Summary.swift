@@ -6,7 +6,7 @@ extension Model {
     var isFunctional: Bool { !(self is Sequential) }
 
     /// For each node, the Keras-style names of the tensors it reads (`dense[0][0]`): the layer
-    /// name, the index of that layer's call, and the output index.
+    /// name, the index of that layer's call, and the output index (`lstm[0][1]` for a state).
     func inboundNames() -> [[String]] {
         guard let g = graph else { return [] }
         var callIndex: [Int] = []
@@ -14,9 +14,13 @@ extension Model {
         for node in g.nodes {
             let id = ObjectIdentifier(node.layer)
             callIndex.append(calls[id, default: 0])
-            calls[id, default: 0] += 1
+            if !(node.layer is OutputSelector) { calls[id, default: 0] += 1 }
         }
-        return g.nodes.map { node in node.inputs.map { "\(g.nodes[$0].layer.name)[\(callIndex[$0])][0]" } }
+        func tensorName(_ p: Int) -> String {
+            guard let (call, k) = g.selectedOutput(p) else { return "\(g.nodes[p].layer.name)[\(callIndex[p])][0]" }
+            return "\(g.nodes[call].layer.name)[\(callIndex[call])][\(k)]"
+        }
+        return g.nodes.map { node in node.inputs.map(tensorName) }
     }
 
     /// The Keras-style summary table: layer (type), output shape, parameter counts (and for
@@ -51,10 +55,13 @@ extension Model {
         var rows: [String] = []
         var seen = Set<ObjectIdentifier>()
         let inbound = functional ? inboundNames() : []
-        for (i, node) in g.nodes.enumerated() where functional || !(node.layer is InputLayer) {
+        func shapeText(_ s: [Int]) -> String { "(None, " + s.map(String.init).joined(separator: ", ") + ")" }
+        for (i, node) in g.nodes.enumerated() where (functional || !(node.layer is InputLayer)) && !(node.layer is OutputSelector) {
             let layer = node.layer
             let first = seen.insert(ObjectIdentifier(layer)).inserted
-            let shape = "(None, " + shapes[i].map(String.init).joined(separator: ", ") + ")"
+            // A call returning several tensors shows their list, as Keras does.
+            let extra = layer.additionalOutputShapes(forInputs: node.inputs.map { shapes[$0] })
+            let shape = extra.isEmpty ? shapeText(shapes[i]) : "[" + ([shapes[i]] + extra).map(shapeText).joined(separator: ", ") + "]"
             var columns = [["\(layer.name) (\(layer.className))"], [shape], [Model.grouped(first ? layer.parameterCount : 0)]]
             if functional { columns.append(inbound[i].isEmpty ? ["-"] : inbound[i]) }
             rows.append(row(columns).joined(separator: "\n"))

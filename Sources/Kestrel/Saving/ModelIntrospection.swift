@@ -8,6 +8,10 @@ public struct ModelNode {
     public let inputs: [Int]
     /// The per-sample output shape of this call (no batch axis).
     public let outputShape: [Int]
+    /// For a node that is not a call but the `k`-th output after the first of the call in
+    /// `inputs[0]` (a recurrent layer's state with `returnState`; Keras's tensor index `k`), `k`;
+    /// `layer` is then that call's layer. Nil for a call.
+    public let selectedOutput: Int?
 }
 
 extension Model {
@@ -19,7 +23,9 @@ extension Model {
         try build()
         guard let graph else { throw KestrelError.notReady("\(name): the model has no graph") }
         let nodes = graph.nodes.enumerated().map { i, node in
-            ModelNode(layer: node.layer, inputs: node.inputs, outputShape: shapes[i])
+            let pick = graph.selectedOutput(i)
+            return ModelNode(layer: pick.map { graph.nodes[$0.node].layer } ?? node.layer, inputs: node.inputs,
+                             outputShape: shapes[i], selectedOutput: pick?.index)
         }
         return (nodes, graph.inputNodes, graph.outputNodes)
     }

@@ -5,6 +5,9 @@ import CKestrelKernels
 /// over each output row, right after the matrix product.
 public final class Dense: Layer {
     public override var supportsMasking: Bool { true }
+    /// The kernel depends on the last axis only: other leading shapes may share it (Keras's
+    /// seq2seq decoder applies its Dense to whole sequences in training, to one step in inference).
+    public override var acceptsOtherShapesWithSameWeights: Bool { true }
     /// The number of output features.
     public let units: Int
     /// The activation applied to the output.

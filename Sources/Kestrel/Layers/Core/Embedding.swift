@@ -8,6 +8,9 @@
 /// layers and `GlobalAveragePooling1D` skip, as in Keras (index 0 still has its row, so
 /// `inputDim` counts it).
 public final class Embedding: Layer {
+    /// The table does not depend on the sequence length: sequences of other lengths may share it.
+    public override var acceptsOtherShapesWithSameWeights: Bool { true }
+
     /// The number of distinct indices (the vocabulary size).
     public let inputDim: Int
     /// The length of each embedding vector.

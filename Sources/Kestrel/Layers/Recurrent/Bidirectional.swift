@@ -64,6 +64,10 @@ public final class Bidirectional: Layer {
             throw KestrelError.invalidArgument(
                 "\(describe): the backward layer must be another layer reading the other way, found goBackwards \(f.goBackwards) for both")
         }
+        guard !f.returnState && !b.returnState else {
+            throw KestrelError.invalidArgument(
+                "\(describe): returnState on a Bidirectional layer's halves is not supported; call two recurrent layers with returnState and merge their outputs")
+        }
         guard f.returnSequences == b.returnSequences else {
             throw KestrelError.invalidArgument(
                 "\(describe): both layers must have the same returnSequences, found \(f.returnSequences) and \(b.returnSequences)")

@@ -25,8 +25,8 @@ public final class GRU: RecurrentLayer {
                 biasRegularizer: Regularizer? = nil, kernelConstraint: Constraint? = nil,
                 recurrentConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
                 dropout: Float = 0, recurrentDropout: Float = 0, seed: UInt64? = nil,
-                returnSequences: Bool = false, goBackwards: Bool = false, zeroOutputForMask: Bool = false, resetAfter: Bool = true,
-                inputShape: [Int]? = nil, name: String? = nil) {
+                returnSequences: Bool = false, returnState: Bool = false, goBackwards: Bool = false,
+                zeroOutputForMask: Bool = false, resetAfter: Bool = true, inputShape: [Int]? = nil, name: String? = nil) {
         self.recurrentActivation = recurrentActivation
         self.resetAfter = resetAfter
         super.init(units: units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
@@ -34,7 +34,7 @@ public final class GRU: RecurrentLayer {
                    regularizers: (kernelRegularizer, recurrentRegularizer, biasRegularizer),
                    constraints: (kernelConstraint, recurrentConstraint, biasConstraint),
                    dropout: dropout, recurrentDropout: recurrentDropout, seed: seed, returnSequences: returnSequences,
-                   goBackwards: goBackwards, zeroOutputForMask: zeroOutputForMask,
+                   returnState: returnState, goBackwards: goBackwards, zeroOutputForMask: zeroOutputForMask,
                    inputShape: inputShape, name: name)
     }
 
@@ -44,7 +44,7 @@ public final class GRU: RecurrentLayer {
             kernelRegularizer: kernelRegularizer, recurrentRegularizer: recurrentRegularizer, biasRegularizer: biasRegularizer,
             kernelConstraint: kernelConstraint, recurrentConstraint: recurrentConstraint, biasConstraint: biasConstraint,
             dropout: dropout, recurrentDropout: recurrentDropout, seed: seed, returnSequences: returnSequences,
-            goBackwards: !goBackwards,
+            returnState: returnState, goBackwards: !goBackwards,
             zeroOutputForMask: zeroOutputForMask, resetAfter: resetAfter, name: name)
     }
 
@@ -78,7 +78,7 @@ public final class GRU: RecurrentLayer {
         /// With `resetAfter` the recurrent candidate term `h₋₁·U_h + b_h` before the reset gate;
         /// without, the reset state `r · h₋₁` `(steps, batch, units)`.
         let candidate: UnsafeMutablePointer<Float>
-        /// Hidden states `(steps + 1, batch, units)`; slot 0 is the zero initial state.
+        /// Hidden states `(steps + 1, batch, units)`; slot 0 is the initial state (zero unless given).
         let hidden: UnsafeMutablePointer<Float>
         /// Backward: gradients of the input projections' pre-activations `(steps, batch, 3·units)`.
         let inputSide: UnsafeMutablePointer<Float>
@@ -120,15 +120,16 @@ public final class GRU: RecurrentLayer {
         let recurrent = c.weights[1]
         let inputBias: UnsafeMutablePointer<Float>? = useBias ? c.weights[2] : nil
         let recurrentBias: UnsafeMutablePointer<Float>? = useBias && resetAfter ? c.weights[2] + g : nil
-        w.hidden.update(repeating: 0, count: b * u)
-        let mask = stepMask(c), candidateMask = recurrentMask(c, gate: 2)
+        writeInitialStates(c, hidden: w.hidden)
+        let mask = stepMask(c), candidateMask = recurrentMask(c, gate: 2), initial = hasInitialState(c)
         for s in 0..<t {
             let z = w.gates + s * b * g, previous = w.hidden + s * b * u, next = w.hidden + (s + 1) * b * u
             defer { carryMaskedStates(mask, step: s, batch: b, previous: previous, next: next, width: u) }
             let candidate = w.candidate + s * b * u
-            // The recurrent product for z and r (and, with resetAfter, h̃); zero at the first step.
+            // The recurrent product for z and r (and, with resetAfter, h̃); zero at the first step
+            // unless the call starts from given states.
             let gates = resetAfter ? 3 : 2
-            if s > 0 {
+            if s > 0 || initial {
                 addRecurrentProduct(c, state: previous, into: w.product, columns: g, gates: 0..<gates, beta: 0)
             } else {
                 for r in 0..<b { (w.product + r * g).update(repeating: 0, count: gates * u) }
@@ -168,14 +169,15 @@ public final class GRU: RecurrentLayer {
             }
         }
         writeOutput(fromHidden: w.hidden, c)
+        writeFinalStates(c, hidden: w.hidden + t * b * u)
     }
 
     public override func backward(_ c: LayerContext) {
         let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch, u = units, g = 3 * u
         let w = Workspace(c.workspace, steps: t, batch: b, features: f, units: u)
         let recurrent = c.weights[1], dh = w.hiddenGradient
-        dh.update(repeating: 0, count: b * u)
-        let mask = stepMask(c), candidateMask = recurrentMask(c, gate: 2)
+        seedStateGradients(c, hidden: dh)
+        let mask = stepMask(c), candidateMask = recurrentMask(c, gate: 2), initial = hasInitialState(c)
         for s in stride(from: t - 1, through: 0, by: -1) {
             addOutputGradient(step: s, c, into: dh)
             let z = w.gates + s * b * g, previous = w.hidden + s * b * u, candidate = w.candidate + s * b * u
@@ -187,7 +189,7 @@ public final class GRU: RecurrentLayer {
             if fusedGates {
                 kestrel_gru_backward_gates(z, candidate, previous, dh, di, dr, b, u)
                 zeroMaskedGateGradients(mask, step: s, batch: b, di, dr, width: g, stride: g)
-                if s > 0 { recurrentStateGradient(c, dr, into: dh, columns: g, accumulate: true) }
+                if s > 0 || initial { recurrentStateGradient(c, dr, into: dh, columns: g, accumulate: true) }
                 continue
             }
             // h = z·h₋₁ + (1 − z)·h̃: the gradients of z and h̃, then of h̃'s pre-activation.
@@ -231,7 +233,7 @@ public final class GRU: RecurrentLayer {
                 }
             }
             zeroMaskedGateGradients(mask, step: s, batch: b, di, dr, width: g, stride: g)
-            guard s > 0 else { continue }
+            guard s > 0 || initial else { continue }
             // h₋₁'s gradient through the recurrent products.
             if resetAfter {
                 recurrentStateGradient(c, dr, into: dh, columns: g, accumulate: true)
@@ -239,6 +241,7 @@ public final class GRU: RecurrentLayer {
                 recurrentStateGradient(c, di, into: dh, columns: g, gates: 0..<2, accumulate: true)
             }
         }
+        writeInitialStateGradients(c, hidden: dh)
         // The input biases are the first row of a reset-after GRU's bias, the recurrent ones the second.
         inputSideGradients(c, x: w.x, gradients: w.inputSide, columns: g, scratch: w.inputGradient)
         if resetAfter {

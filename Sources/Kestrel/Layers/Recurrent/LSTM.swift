@@ -10,7 +10,6 @@ import CKestrelKernels
 /// `(batch, units) × (units, 4·units)` product per step followed by a fused gate loop. The
 /// gates, cell states and hidden states of every step stay in the workspace, time-major, so
 /// backward through time needs no allocation and ends with one product per weight.
-/// `returnState` is not supported.
 public final class LSTM: RecurrentLayer {
     /// The activation of the input, forget and output gates (Keras default sigmoid).
     public let recurrentActivation: ActivationFunction
@@ -26,8 +25,8 @@ public final class LSTM: RecurrentLayer {
                 biasRegularizer: Regularizer? = nil, kernelConstraint: Constraint? = nil,
                 recurrentConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
                 dropout: Float = 0, recurrentDropout: Float = 0, seed: UInt64? = nil,
-                returnSequences: Bool = false, goBackwards: Bool = false, zeroOutputForMask: Bool = false,
-                inputShape: [Int]? = nil, name: String? = nil) {
+                returnSequences: Bool = false, returnState: Bool = false, goBackwards: Bool = false,
+                zeroOutputForMask: Bool = false, inputShape: [Int]? = nil, name: String? = nil) {
         self.recurrentActivation = recurrentActivation
         self.unitForgetBias = unitForgetBias
         super.init(units: units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
@@ -35,7 +34,7 @@ public final class LSTM: RecurrentLayer {
                    regularizers: (kernelRegularizer, recurrentRegularizer, biasRegularizer),
                    constraints: (kernelConstraint, recurrentConstraint, biasConstraint),
                    dropout: dropout, recurrentDropout: recurrentDropout, seed: seed, returnSequences: returnSequences,
-                   goBackwards: goBackwards, zeroOutputForMask: zeroOutputForMask,
+                   returnState: returnState, goBackwards: goBackwards, zeroOutputForMask: zeroOutputForMask,
                    inputShape: inputShape, name: name)
     }
 
@@ -45,11 +44,12 @@ public final class LSTM: RecurrentLayer {
              unitForgetBias: unitForgetBias, kernelRegularizer: kernelRegularizer, recurrentRegularizer: recurrentRegularizer,
              biasRegularizer: biasRegularizer, kernelConstraint: kernelConstraint, recurrentConstraint: recurrentConstraint,
              biasConstraint: biasConstraint, dropout: dropout, recurrentDropout: recurrentDropout, seed: seed, returnSequences: returnSequences,
-             goBackwards: !goBackwards, zeroOutputForMask: zeroOutputForMask,
+             returnState: returnState, goBackwards: !goBackwards, zeroOutputForMask: zeroOutputForMask,
              name: name)
     }
 
     override var gateCount: Int { 4 }
+    override var stateCount: Int { 2 }
     override var activationArguments: [(String, ActivationFunction)] {
         [("activation", activation), ("recurrentActivation", recurrentActivation)]
     }
@@ -89,9 +89,9 @@ public final class LSTM: RecurrentLayer {
         let x: UnsafeMutablePointer<Float>
         /// Gate values after their activations `(steps, batch, 4·units)`.
         let gates: UnsafeMutablePointer<Float>
-        /// Hidden states `(steps + 1, batch, units)`; slot 0 is the zero initial state.
+        /// Hidden states `(steps + 1, batch, units)`; slot 0 is the initial state (zero unless given).
         let hidden: UnsafeMutablePointer<Float>
-        /// Cell states `(steps + 1, batch, units)`; slot 0 is the zero initial state.
+        /// Cell states `(steps + 1, batch, units)`; slot 0 is the initial state (zero unless given).
         let cell: UnsafeMutablePointer<Float>
         /// `activation(cell)` of every step `(steps, batch, units)`.
         let cellActivation: UnsafeMutablePointer<Float>
@@ -127,13 +127,13 @@ public final class LSTM: RecurrentLayer {
         let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch, u = units, g = 4 * u
         let w = Workspace(c.workspace, steps: t, batch: b, features: f, units: u)
         projectInputs(c, into: w.x, projections: w.gates, columns: g)
-        w.hidden.update(repeating: 0, count: b * u)
-        w.cell.update(repeating: 0, count: b * u)
+        writeInitialStates(c, hidden: w.hidden, cell: w.cell)
+        let initial = hasInitialState(c)
         let bias: UnsafeMutablePointer<Float>? = useBias ? c.weights[2] : nil
         let mask = stepMask(c)
         for s in 0..<t {
             let z = w.gates + s * b * g
-            if s > 0 { addRecurrentProduct(c, state: w.hidden + s * b * u, into: z, columns: g) }
+            if s > 0 || initial { addRecurrentProduct(c, state: w.hidden + s * b * u, into: z, columns: g) }
             defer {
                 carryMaskedStates(mask, step: s, batch: b, previous: w.hidden + s * b * u, next: w.hidden + (s + 1) * b * u, width: u)
                 carryMaskedStates(mask, step: s, batch: b, previous: w.cell + s * b * u, next: w.cell + (s + 1) * b * u, width: u)
@@ -158,15 +158,15 @@ public final class LSTM: RecurrentLayer {
             }
         }
         writeOutput(fromHidden: w.hidden, c)
+        writeFinalStates(c, hidden: w.hidden + t * b * u, cell: w.cell + t * b * u)
     }
 
     public override func backward(_ c: LayerContext) {
         let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch, u = units, g = 4 * u
         let w = Workspace(c.workspace, steps: t, batch: b, features: f, units: u)
         let dh = w.hiddenGradient, dc = w.cellGradient
-        dh.update(repeating: 0, count: b * u)
-        dc.update(repeating: 0, count: b * u)
-        let mask = stepMask(c)
+        seedStateGradients(c, hidden: dh, cell: dc)
+        let mask = stepMask(c), initial = hasInitialState(c)
         for s in stride(from: t - 1, through: 0, by: -1) {
             let z = w.gates + s * b * g, dz = w.gateGradients + s * b * g
             addOutputGradient(step: s, c, into: dh)
@@ -198,9 +198,10 @@ public final class LSTM: RecurrentLayer {
                                              count: u, rowLength: u)
             }
             zeroMaskedGateGradients(mask, step: s, batch: b, dz, width: g, stride: g)
-            if s > 0 { recurrentStateGradient(c, dz, into: dh, columns: g) }
+            if s > 0 || initial { recurrentStateGradient(c, dz, into: dh, columns: g) }
             keepMaskedGradients(mask, step: s, c, saving: false, dh, dc)
         }
+        writeInitialStateGradients(c, hidden: dh, cell: dc)
         inputSideGradients(c, x: w.x, gradients: w.gateGradients, columns: g, scratch: w.inputGradient)
         recurrentKernelGradient(c, states: w.hidden, gradients: w.gateGradients, columns: g, stride: g)
     }

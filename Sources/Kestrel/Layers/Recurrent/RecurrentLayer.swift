@@ -7,8 +7,10 @@ import CKestrelKernels
 /// sequence shared by its steps, as Keras does. A mask on the input (from Embedding's
 /// `maskZero` or Masking) skips the masked steps: the state carries over them unchanged, as in
 /// Keras. `recurrentDropout` drops the previous state's units in training, a mask per gate
-/// and sequence, as Keras's cells do. `returnState` and statefulness
-/// are not supported.
+/// and sequence, as Keras's cells do. With `returnState` a call also returns the final states
+/// (Keras's `[output, state_h, state_c]` for LSTM, `[output, state]` otherwise), and a call may
+/// start from given states (Keras's `initial_state`): `let outputs: [SymbolicTensor] =
+/// try lstm(x)`, `try lstm(x, initialState: [h, c])`. Statefulness is not supported.
 public class RecurrentLayer: Layer {
     /// The size of the hidden state.
     public let units: Int
@@ -24,6 +26,9 @@ public class RecurrentLayer: Layer {
     public let biasInitializer: Initializer
     /// Whether the output holds the hidden state of every step instead of only the last.
     public let returnSequences: Bool
+    /// Whether a call also returns the final states (Keras `return_state`): the hidden state
+    /// `(units)`, and for LSTM then the cell state, each the state after the last unmasked step.
+    public let returnState: Bool
     /// Whether the sequence is read from its last step to its first; returned sequences are
     /// then in that reading order, as in Keras.
     public let goBackwards: Bool
@@ -57,7 +62,9 @@ public class RecurrentLayer: Layer {
          regularizers: (kernel: Regularizer?, recurrent: Regularizer?, bias: Regularizer?),
          constraints: (kernel: Constraint?, recurrent: Constraint?, bias: Constraint?),
          dropout: Float, recurrentDropout: Float = 0, seed: UInt64?,
-         returnSequences: Bool, goBackwards: Bool, zeroOutputForMask: Bool, inputShape: [Int]?, name: String?) {
+         returnSequences: Bool, returnState: Bool, goBackwards: Bool, zeroOutputForMask: Bool, inputShape: [Int]?,
+         name: String?) {
+        self.returnState = returnState
         (kernelRegularizer, recurrentRegularizer, biasRegularizer) = regularizers
         (kernelConstraint, recurrentConstraint, biasConstraint) = constraints
         self.zeroOutputForMask = zeroOutputForMask
@@ -95,6 +102,84 @@ public class RecurrentLayer: Layer {
     /// How many blocks of `units` columns the kernels have (LSTM 4, GRU 3, SimpleRNN 1).
     var gateCount: Int { 1 }
 
+    /// How many state vectors the layer carries (LSTM 2: hidden and cell; otherwise 1).
+    var stateCount: Int { 1 }
+
+    /// With `returnState`, one `(units)` output per state.
+    public override func additionalOutputShapes(forInputs shapes: [[Int]]) -> [[Int]] {
+        returnState ? Array(repeating: [units], count: stateCount) : []
+    }
+
+    /// The weights depend on the features only: the layer may read sequences of other lengths.
+    public override var acceptsOtherShapesWithSameWeights: Bool { true }
+
+    /// The sequence, then optionally the initial states (`(units)` each, `stateCount` of them).
+    public override func outputShape(forInputs shapes: [[Int]]) throws -> [Int] {
+        guard shapes.count == 1 || shapes.count == 1 + stateCount else {
+            throw KestrelError.shapeMismatch(
+                "\(name) (\(className)): expected a sequence and optionally \(stateCount) initial state\(stateCount == 1 ? "" : "s"), found \(shapes.count) inputs")
+        }
+        for (k, shape) in shapes.dropFirst().enumerated() where shape != [units] {
+            throw KestrelError.shapeMismatch(
+                "\(name) (\(className)): initial state \(k) must have shape [\(units)] (units), found \(shape)")
+        }
+        return try outputShape(for: shapes[0])
+    }
+
+    /// Calls the layer on `input`, starting from `initialState` if given (Keras `initial_state`:
+    /// `[h]`, or `[h, c]` for LSTM), and returns Keras's list: the output, then with
+    /// `returnState` the final states.
+    public func callAsFunction(_ input: SymbolicTensor, initialState: [SymbolicTensor] = []) throws -> [SymbolicTensor] {
+        try callReturningAll([input] + initialState)
+    }
+
+    /// Forward's start: slot 0 of `hidden` (and of `cell`, for LSTM) `(batch, units)` from the
+    /// initial-state inputs, or zero. (State by state, not through an array: a step allocates nothing.)
+    func writeInitialStates(_ c: LayerContext, hidden: UnsafeMutablePointer<Float>, cell: UnsafeMutablePointer<Float>? = nil) {
+        func fill(_ k: Int, _ slot: UnsafeMutablePointer<Float>) {
+            if c.inputs.count > 1 + k { slot.update(from: c.inputs[1 + k], count: c.batch * units) }
+            else { slot.update(repeating: 0, count: c.batch * units) }
+        }
+        fill(0, hidden)
+        if let cell { fill(1, cell) }
+    }
+
+    /// Whether this call starts from given states (then step 0 has a recurrent product).
+    func hasInitialState(_ c: LayerContext) -> Bool { c.inputs.count > 1 }
+
+    /// Forward's end: the final states (`(batch, units)` each, hidden then cell) into the
+    /// outputs the model reads.
+    func writeFinalStates(_ c: LayerContext, hidden: UnsafePointer<Float>, cell: UnsafePointer<Float>? = nil) {
+        func write(_ k: Int, _ state: UnsafePointer<Float>) {
+            if k < c.additionalOutputs.count, let out = c.additionalOutputs[k] { out.update(from: state, count: c.batch * units) }
+        }
+        write(0, hidden)
+        if let cell { write(1, cell) }
+    }
+
+    /// Backward's start: the gradients flowing into the final states, from the returned
+    /// states' gradients, or zero.
+    func seedStateGradients(_ c: LayerContext, hidden: UnsafeMutablePointer<Float>, cell: UnsafeMutablePointer<Float>? = nil) {
+        func seed(_ k: Int, _ slot: UnsafeMutablePointer<Float>) {
+            if k < c.additionalOutputGradients.count, let d = c.additionalOutputGradients[k] {
+                slot.update(from: d, count: c.batch * units)
+            } else {
+                slot.update(repeating: 0, count: c.batch * units)
+            }
+        }
+        seed(0, hidden)
+        if let cell { seed(1, cell) }
+    }
+
+    /// Backward's end: the initial states' gradients (what flowed past step 0) where needed.
+    func writeInitialStateGradients(_ c: LayerContext, hidden: UnsafePointer<Float>, cell: UnsafePointer<Float>? = nil) {
+        func write(_ k: Int, _ state: UnsafePointer<Float>) {
+            if 1 + k < c.inputGradients.count, let d = c.inputGradients[1 + k] { d.update(from: state, count: c.batch * units) }
+        }
+        write(0, hidden)
+        if let cell { write(1, cell) }
+    }
+
     /// The activation arguments, checked when the layer is built.
     var activationArguments: [(String, ActivationFunction)] { [("activation", activation)] }
 
@@ -124,7 +209,7 @@ public class RecurrentLayer: Layer {
     /// The arguments every recurrent layer shares, for `config`.
     var recurrentConfig: [String: String] {
         ["name": name, "units": "\(units)", "activation": activation.kerasName, "use_bias": "\(useBias)",
-         "return_sequences": "\(returnSequences)", "go_backwards": "\(goBackwards)", "dropout": "\(dropout)",
+         "return_sequences": "\(returnSequences)", "return_state": "\(returnState)", "go_backwards": "\(goBackwards)", "dropout": "\(dropout)",
          "recurrent_dropout": "\(recurrentDropout)", "zero_output_for_mask": "\(zeroOutputForMask)"]
     }
 
@@ -404,7 +489,7 @@ public class RecurrentLayer: Layer {
 
     /// Adds to (or sets) `columns` columns of the recurrent kernel's gradient, starting at
     /// `column`: the states the steps multiplied, `(steps·batch, units)` (each step's previous
-    /// hidden state, slot 0 the zero initial one), against the gradients of their products
+    /// hidden state, slot 0 the initial one), against the gradients of their products
     /// (`columns` of a row of `stride`); with recurrent dropout each gate's states as dropped,
     /// unless `statesDropped` says the states already are (GRU's reset states).
     func recurrentKernelGradient(_ c: LayerContext, states: UnsafePointer<Float>, gradients: UnsafePointer<Float>,

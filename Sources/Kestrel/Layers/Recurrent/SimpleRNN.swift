@@ -9,14 +9,14 @@ public final class SimpleRNN: RecurrentLayer {
                 biasRegularizer: Regularizer? = nil, kernelConstraint: Constraint? = nil,
                 recurrentConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
                 dropout: Float = 0, recurrentDropout: Float = 0, seed: UInt64? = nil,
-                returnSequences: Bool = false, goBackwards: Bool = false, zeroOutputForMask: Bool = false,
-                inputShape: [Int]? = nil, name: String? = nil) {
+                returnSequences: Bool = false, returnState: Bool = false, goBackwards: Bool = false,
+                zeroOutputForMask: Bool = false, inputShape: [Int]? = nil, name: String? = nil) {
         super.init(units: units, activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
                    recurrentInitializer: recurrentInitializer, biasInitializer: biasInitializer,
                    regularizers: (kernelRegularizer, recurrentRegularizer, biasRegularizer),
                    constraints: (kernelConstraint, recurrentConstraint, biasConstraint),
                    dropout: dropout, recurrentDropout: recurrentDropout, seed: seed, returnSequences: returnSequences,
-                   goBackwards: goBackwards, zeroOutputForMask: zeroOutputForMask,
+                   returnState: returnState, goBackwards: goBackwards, zeroOutputForMask: zeroOutputForMask,
                    inputShape: inputShape, name: name)
     }
 
@@ -26,8 +26,7 @@ public final class SimpleRNN: RecurrentLayer {
                   kernelRegularizer: kernelRegularizer, recurrentRegularizer: recurrentRegularizer, biasRegularizer: biasRegularizer,
                   kernelConstraint: kernelConstraint, recurrentConstraint: recurrentConstraint, biasConstraint: biasConstraint,
                   dropout: dropout, recurrentDropout: recurrentDropout, seed: seed, returnSequences: returnSequences,
-             goBackwards: !goBackwards, zeroOutputForMask: zeroOutputForMask,
-             name: name)
+                  returnState: returnState, goBackwards: !goBackwards, zeroOutputForMask: zeroOutputForMask, name: name)
     }
 
     public override func weightSpecs(forInputs shapes: [[Int]]) throws -> [WeightSpec] {
@@ -45,7 +44,7 @@ public final class SimpleRNN: RecurrentLayer {
     public override var config: [String: String] { recurrentConfig }
 
     /// The workspace, time-major: inputs and input gradients `(steps, batch, features)`, hidden
-    /// states `(steps + 1, batch, units)` with the zero initial state in slot 0, the
+    /// states `(steps + 1, batch, units)` with the initial state in slot 0, the
     /// pre-activation gradients `(steps, batch, units)` and the gradient flowing into the
     /// current state `(batch, units)`.
     private func parts(_ c: LayerContext) -> (x: UnsafeMutablePointer<Float>, hidden: UnsafeMutablePointer<Float>,
@@ -60,13 +59,14 @@ public final class SimpleRNN: RecurrentLayer {
     public override func forward(_ c: LayerContext) {
         let t = c.inputShapes[0][0], b = c.batch, u = units
         let w = parts(c)
-        w.hidden.update(repeating: 0, count: b * u)
+        writeInitialStates(c, hidden: w.hidden)
+        let initial = hasInitialState(c)
         // Every step's input projection at once, into the state slots the steps then complete.
         projectInputs(c, into: w.x, projections: w.hidden + b * u, columns: u)
         let mask = stepMask(c)
         for s in 0..<t {
             let h = w.hidden + (s + 1) * b * u
-            if s > 0 { addRecurrentProduct(c, state: w.hidden + s * b * u, into: h, columns: u) }
+            if s > 0 || initial { addRecurrentProduct(c, state: w.hidden + s * b * u, into: h, columns: u) }
             if useBias {
                 let bias = c.weights[2]
                 for r in 0..<b { for j in 0..<u { h[r * u + j] += bias[j] } }
@@ -75,22 +75,24 @@ public final class SimpleRNN: RecurrentLayer {
             carryMaskedStates(mask, step: s, batch: b, previous: w.hidden + s * b * u, next: h, width: u)
         }
         writeOutput(fromHidden: w.hidden, c)
+        writeFinalStates(c, hidden: w.hidden + t * b * u)
     }
 
     public override func backward(_ c: LayerContext) {
         let t = c.inputShapes[0][0], b = c.batch, u = units
         let w = parts(c), dh = w.hiddenGradient
-        dh.update(repeating: 0, count: b * u)
-        let mask = stepMask(c)
+        seedStateGradients(c, hidden: dh)
+        let mask = stepMask(c), initial = hasInitialState(c)
         for s in stride(from: t - 1, through: 0, by: -1) {
             addOutputGradient(step: s, c, into: dh)
             let dz = w.preGradient + s * b * u
             keepMaskedGradients(mask, step: s, c, saving: true, dh)
             activation.backward(x: nil, y: w.hidden + (s + 1) * b * u, dy: dh, dx: dz, count: b * u, rowLength: u)
             zeroMaskedGateGradients(mask, step: s, batch: b, dz, width: u, stride: u)
-            if s > 0 { recurrentStateGradient(c, dz, into: dh, columns: u) }
+            if s > 0 || initial { recurrentStateGradient(c, dz, into: dh, columns: u) }
             keepMaskedGradients(mask, step: s, c, saving: false, dh)
         }
+        writeInitialStateGradients(c, hidden: dh)
         inputSideGradients(c, x: w.x, gradients: w.preGradient, columns: u, scratch: w.inputGradient)
         recurrentKernelGradient(c, states: w.hidden, gradients: w.preGradient, columns: u, stride: u)
     }

@@ -91,7 +91,10 @@ public final class TimeDistributed: Layer {
     private func stepwiseLayout(batch: Int, inputShape: [Int], training: Bool) -> StepwiseLayout {
         let steps = inputShape[0], inputSize = inputShape.reduce(1, *) / steps
         let inner = stepShapes.isEmpty ? [Array(inputShape.dropFirst())] : stepShapes
-        return StepwiseLayout(steps: steps, inputSize: inputSize, outputSize: (layer.builtOutputShape ?? []).reduce(1, *),
+        // (The wrapped layer's shape for these steps: a layer that takes other shapes with the
+        // same weights may have been built for another one.)
+        let outputShape = (try? layer.outputShape(forInputs: inner)) ?? layer.builtOutputShape ?? []
+        return StepwiseLayout(steps: steps, inputSize: inputSize, outputSize: outputShape.reduce(1, *),
                               innerWorkspace: (layer.workspaceSize(batch: batch, inputShapes: inner, training: training) + 15) / 16 * 16)
     }
 
