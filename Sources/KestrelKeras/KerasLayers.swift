@@ -1295,13 +1295,13 @@ enum KerasLayers {
     static func tensorKeywords(_ layer: Layer) -> [String] {
         switch layer {
         case is MultiHeadAttention: ["query", "value", "key"]
-        case is RecurrentLayer: ["sequences", "initial_state"]
+        case is RecurrentLayer, is Bidirectional: ["sequences", "initial_state"]
         default: []
         }
     }
 
     /// Refuses call options Kestrel does not implement — MultiHeadAttention's explicit
-    /// `attention_mask` and returned scores, Bidirectional's initial state — unless null
+    /// `attention_mask` and returned scores — unless null
     /// or false. `training` is accepted (Kestrel's fit and predict set it). The attention
     /// layers' `use_causal_mask` sets the layer's `useCausalMask`, which must agree across the
     /// layer's calls. A `mask` made by one of `maskOperations` (Keras's record of a mask Kestrel

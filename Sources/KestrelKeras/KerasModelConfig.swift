@@ -203,7 +203,7 @@ enum KerasModelConfig {
                     let isMerge = layer is ElementwiseMerge || layer is Concatenate || layer is Dot || layer is ScoreAttention
                     // Keras's attention layers take the causal mask as a call argument.
                     let causal = (layer as? MultiHeadAttention)?.useCausalMask ?? (layer as? ScoreAttention)?.useCausalMask ?? false
-                    if layer is RecurrentLayer && args.count > 1 {
+                    if (layer is RecurrentLayer || layer is Bidirectional) && args.count > 1 {
                         // Keras's recurrent layers take their starting states by keyword.
                         return ["args": [args[0]], "kwargs": ["initial_state": Array(args.dropFirst())] as [String: Any]]
                     }
@@ -228,7 +228,7 @@ enum KerasModelConfig {
                                     "registered_name": NSNull()]
         if let shapes = buildShapes {
             let batched = shapes.map { [NSNull()] + $0 as [Any] }
-            if layer is RecurrentLayer && shapes.count > 1 {
+            if (layer is RecurrentLayer || layer is Bidirectional) && shapes.count > 1 {
                 // Keras builds a recurrent layer called with initial states from named shapes.
                 entry["build_config"] = ["shapes_dict": ["sequences_shape": batched[0],
                                                          "initial_state_shape": Array(batched.dropFirst())] as [String: Any]]
@@ -539,6 +539,8 @@ enum KerasModelConfig {
                     if let rnn = layer as? RecurrentLayer {
                         // The sequence, then any initial states; the states after the output with return_state.
                         outputs = try rnn(inputs[0]!, initialState: inputs.dropFirst().map { $0! })
+                    } else if let bidirectional = layer as? Bidirectional {
+                        outputs = try bidirectional(inputs[0]!, initialState: inputs.dropFirst().map { $0! })
                     } else {
                         outputs = [try layer(inputs.map { $0! })]
                     }

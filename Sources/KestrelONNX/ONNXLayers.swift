@@ -57,20 +57,27 @@ extension ONNXGraphBuilder {
         case let l as Bidirectional:
             // Each half on its own (the backward one reads a reversed sequence and returns its
             // states in reading order), the backward states put back in time order, merged.
+            // Initial states: the forward half's, then the backward half's; so are returned ones.
             let weights = l.getWeights(), n = l.forwardWeightCount
-            let forward = try recurrent(l.forwardLayer, weights: Array(weights[..<n]), inputs[0], inputShape: inputShapes[0],
-                                        base: base + "/forward")
-            var backward = try recurrent(l.backwardLayer, weights: Array(weights[n...]), inputs[0], inputShape: inputShapes[0],
+            let states = Array(inputs.dropFirst()), split = states.isEmpty ? 0 : l.forwardLayer.stateCount
+            let forward = try recurrent(l.forwardLayer, weights: Array(weights[..<n]), inputs[0],
+                                        initialState: Array(states.prefix(split)), inputShape: inputShapes[0], base: base + "/forward")
+            var backward = try recurrent(l.backwardLayer, weights: Array(weights[n...]), inputs[0],
+                                         initialState: Array(states.dropFirst(split)), inputShape: inputShapes[0],
                                          base: base + "/backward")
+            let returned = (additionalOutputs[forward] ?? []) + (additionalOutputs[backward] ?? [])
             if l.forwardLayer.returnSequences { backward = reversedSequence(backward, base: base) }
+            let merged: String
             switch l.mergeMode {
-            case .concat: return op("Concat", [forward, backward], base: base, [Attribute.int("axis", -1)])
-            case .sum: return op("Add", [forward, backward], base: base)
-            case .mul: return op("Mul", [forward, backward], base: base)
+            case .concat: merged = op("Concat", [forward, backward], base: base, [Attribute.int("axis", -1)])
+            case .sum: merged = op("Add", [forward, backward], base: base)
+            case .mul: merged = op("Mul", [forward, backward], base: base)
             case .ave:
                 let half = constant("\(base)/half", shape: [], scalars: [0.5])
-                return op("Mul", [op("Add", [forward, backward], base: base), half], base: base)
+                merged = op("Mul", [op("Add", [forward, backward], base: base), half], base: base)
             }
+            if !returned.isEmpty { additionalOutputs[merged] = returned }
+            return merged
         case let l as Embedding where l.maskZero:
             // ONNX values carry no mask, so the layers that skip masked steps could not.
             throw unsupported("maskZero makes a mask, which ONNX values cannot carry")

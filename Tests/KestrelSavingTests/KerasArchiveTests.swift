@@ -528,7 +528,9 @@ final class KerasArchiveTests: XCTestCase {
         let decoder = try LSTM(6, returnSequences: true, returnState: true, name: "decoder")(
             target, initialState: [encoder[1], encoder[2]])
         let refine = try GRU(3, returnState: true, name: "refine")(decoder[0], initialState: [try Dense(3, name: "bridge")(decoder[2])])
-        let joined = try Concatenate(name: "joined")([refine[1], decoder[1]])
+        let both = try Bidirectional(GRU(2, returnState: true), name: "both")(
+            target, initialState: [try Dense(2, name: "forward_start")(encoder[1]), try Dense(2, name: "backward_start")(encoder[2])])
+        let joined = try Concatenate(name: "joined")([refine[1], decoder[1], both[2], both[1]])
         return try Model(inputs: [source, target], outputs: [try Dense(2, name: "head")(joined), encoder[2]], name: "seq2seq")
     }
 
@@ -556,7 +558,7 @@ final class KerasArchiveTests: XCTestCase {
         let config = try configText(dir.file("seq2seq.keras"))
         XCTAssertTrue(config.contains("\"initial_state\""), config)
         XCTAssertTrue(config.contains("\"return_state\": true") || config.contains("\"return_state\":true"), config)
-        for history in ["[\"encoder\",0,1]", "[\"encoder\",0,2]", "[\"decoder\",0,2]", "[\"refine\",0,1]"] {
+        for history in ["[\"encoder\",0,1]", "[\"encoder\",0,2]", "[\"decoder\",0,2]", "[\"refine\",0,1]", "[\"both\",0,2]"] {
             XCTAssertTrue(config.replacingOccurrences(of: " ", with: "").contains(history), history)
         }
         // Saved again, the same file.

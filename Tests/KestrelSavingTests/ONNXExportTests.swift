@@ -217,7 +217,7 @@ final class ONNXExportTests: XCTestCase {
 
     /// Returned and initial states: an encoder's final states start a decoder (ONNX's
     /// `initial_h`/`initial_c` and `Y_h`/`Y_c`), for LSTM, a reset-before GRU without bias, a
-    /// backwards SimpleRNN; and a returned state as the model's output.
+    /// backwards SimpleRNN, a Bidirectional LSTM; and a returned state as the model's output.
     func testOnnxRuntimeRunsRecurrentStates() throws {
         Kestrel.setRandomSeed(25)
         let source = Input(shape: [5, 4]), target = Input(shape: [3, 2])
@@ -225,7 +225,10 @@ final class ONNXExportTests: XCTestCase {
         let decoder = try LSTM(4, returnSequences: true, returnState: true)(target, initialState: [encoder[1], encoder[2]])
         let gru = try GRU(3, useBias: false, returnState: true, resetAfter: false)(decoder[0], initialState: [try Dense(3)(encoder[2])])
         let simple = try SimpleRNN(2, goBackwards: true)(target, initialState: [try Dense(2)(gru[1])])
-        let joined = try Concatenate()([decoder[1], decoder[2], gru[1], simple[0], try Flatten()(decoder[0])])
+        let both = try Bidirectional(LSTM(2, returnSequences: true, returnState: true), mergeMode: .ave)(
+            source, initialState: [encoder[1], encoder[2], encoder[2], encoder[1]].map { try Dense(2)($0) })
+        let joined = try Concatenate()([decoder[1], decoder[2], gru[1], simple[0], try Flatten()(decoder[0]),
+                                        both[1], both[4], try Flatten()(both[0])])
         let inputs = [Tensor.randomUniform([3, 5, 4], minval: -1, maxval: 1), Tensor.randomUniform([3, 3, 2], minval: -1, maxval: 1)]
         try compareWithOnnxRuntime(try Model(inputs: [source, target], outputs: [try Dense(3)(joined), encoder[1]]), inputs,
                                    name: "recurrent-states")

@@ -26,13 +26,13 @@ struct RecurrentStateFixture: Decodable {
 final class RecurrentStateTests: XCTestCase {
     func testStatesMatchKeras() throws {
         let fixture = try KerasFixtures.load("recurrent_states", as: RecurrentStateFixture.self)
-        XCTAssertEqual(Set(fixture.cases.map(\.layer)), ["LSTM", "GRU", "SimpleRNN"])
-        XCTAssertEqual(fixture.cases.filter { $0.mask != nil }.count, 2, "masked cases")
+        XCTAssertEqual(Set(fixture.cases.map(\.layer)), ["LSTM", "GRU", "SimpleRNN", "Bidirectional"])
+        XCTAssertEqual(fixture.cases.filter { $0.mask != nil }.count, 3, "masked cases")
         for c in fixture.cases {
             var config = c.config
-            config["return_state"] = .bool(true)
-            let layer = try XCTUnwrap(RecurrentReferenceTests.makeLayer(className: c.layer, config: config, caseName: c.name)
-                                        as? RecurrentLayer)
+            // (A Bidirectional layer's wrapped layer has return_state in its own config.)
+            if c.layer != "Bidirectional" { config["return_state"] = .bool(true) }
+            let layer = try RecurrentReferenceTests.makeLayer(className: c.layer, config: config, caseName: c.name)
             try layer.build(inputShapes: c.inputs.map { Array($0.shape.dropFirst()) })
             try layer.setWeights(c.weights.map(\.tensor))
             let run = try MultiInputLayerRun(layer, inputs: c.inputs.map(\.tensor), projection: c.projections[0].values,
@@ -71,7 +71,14 @@ final class RecurrentStateTests: XCTestCase {
         assertThrowsMessage(try GRU(3)(x, initialState: [lstm[1]]), contains: ["initial state 0 must have shape [3]", "found [4]"])
         assertThrowsMessage(try Sequential([InputLayer(shape: [5, 3]), LSTM(4, returnState: true), Dense(1)]).build(),
                             contains: ["returnState", "functional API"])
-        assertThrowsMessage(try Bidirectional(LSTM(2, returnState: true))(x), contains: ["returnState"])
+        let both: [SymbolicTensor] = try Bidirectional(LSTM(2, returnState: true))(x, initialState: [lstm[1], lstm[1], lstm[1], lstm[1]].map {
+            try Dense(2)($0)
+        })
+        XCTAssertEqual(both.map(\.shape), [[4], [2], [2], [2], [2]])
+        assertThrowsMessage(try Bidirectional(LSTM(2, returnState: true), backwardLayer: GRU(2, goBackwards: true))(x),
+                            contains: ["same returnState"])
+        assertThrowsMessage(try Bidirectional(GRU(2, returnState: true))(x, initialState: [lstm[1]]),
+                            contains: ["optionally 2 initial states", "found 2 inputs"])
     }
 
     /// An encoder whose only path to the loss is its final states, a decoder starting from
@@ -84,7 +91,10 @@ final class RecurrentStateTests: XCTestCase {
         let decoder = try LSTM(3, returnSequences: true, returnState: true)(target, initialState: [encoder[1], encoder[2]])
         let gru = try GRU(2, returnState: true, resetAfter: false)(decoder[0], initialState: [try Dense(2)(encoder[2])])
         let simple = try SimpleRNN(2, goBackwards: true)(target, initialState: [gru[1]])
-        let joined = try Concatenate()([decoder[1], decoder[2], simple[0], try GlobalAveragePooling1D()(decoder[0])])
+        let both = try Bidirectional(LSTM(2, returnSequences: true, returnState: true), mergeMode: .sum)(
+            target, initialState: [encoder[1], encoder[2], gru[1], gru[1]].map { try Dense(2)($0) })
+        let joined = try Concatenate()([decoder[1], decoder[2], simple[0], try GlobalAveragePooling1D()(decoder[0]),
+                                        both[2], both[3], try Flatten()(both[0])])
         return try Model(inputs: [source, target], outputs: [try Dense(3, activation: .softmax)(joined)])
     }
 
@@ -199,7 +209,9 @@ final class RecurrentStateTests: XCTestCase {
         let encoder: [SymbolicTensor] = try LSTM(8, returnState: true)(x)
         let decoder = try GRU(8, returnSequences: true)(x, initialState: [encoder[1]])
         let last = try SimpleRNN(4)(decoder[0], initialState: [try Dense(4)(encoder[2])])
-        let model = try Model(inputs: x, outputs: try Dense(3, activation: .softmax)(last[0]))
+        let both = try Bidirectional(GRU(4, returnState: true))(x, initialState: [try Dense(4)(encoder[1]), last[0]])
+        let joined = try Concatenate()([last[0], both[1], both[2]])
+        let model = try Model(inputs: x, outputs: try Dense(3, activation: .softmax)(joined))
         model.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy())
         var rng = RandomGenerator(seed: 4)
         var values = [Float](repeating: 0, count: 64 * 24)

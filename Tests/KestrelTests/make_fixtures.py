@@ -930,8 +930,15 @@ def recurrent_states():
         return np.round(np.asarray(a) * 32) / 32
 
     def run(name, cls, config, batch=3, steps=4, features=3, initial=True, mask=None):
-        layer = getattr(L, cls)(**config, return_state=True)
-        units, count = config["units"], 2 if cls == "LSTM" else 1
+        if cls == "Bidirectional":
+            # The wrapped layer returns its states (its config says so); both halves' states.
+            inner = config["layer"]
+            layer = L.Bidirectional(getattr(L, inner["class_name"])(**inner["config"]),
+                                    **{k: v for k, v in config.items() if k != "layer"})
+            units, count = inner["config"]["units"], 4 if inner["class_name"] == "LSTM" else 2
+        else:
+            layer = getattr(L, cls)(**config, return_state=True)
+            units, count = config["units"], 2 if cls == "LSTM" else 1
         x = f32(q(rng.normal(0, 1.0, (batch, steps, features))))
         states = [f32(q(rng.normal(0, 0.7, (batch, units)))) for _ in range(count)] if initial else []
         layer(x, initial_state=states or None)
@@ -974,6 +981,11 @@ def recurrent_states():
     run("simple_rnn_initial_state", "SimpleRNN", {"units": 3})
     run("simple_rnn_initial_state_backwards_sequences", "SimpleRNN",
         {"units": 2, "go_backwards": True, "return_sequences": True})
+    run("bidirectional_lstm_initial_state", "Bidirectional",
+        {"layer": {"class_name": "LSTM", "config": {"units": 3, "return_state": True}}})
+    run("bidirectional_gru_states_sum_sequences_masked", "Bidirectional",
+        {"layer": {"class_name": "GRU", "config": {"units": 2, "return_state": True, "return_sequences": True}},
+         "merge_mode": "sum"}, initial=False, mask=gaps)
     write("recurrent_states.json", {"cases": cases})
 
 

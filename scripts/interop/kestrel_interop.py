@@ -231,7 +231,9 @@ def keras_make(directory):
     decoded, _, _ = layers.LSTM(4, return_sequences=True, return_state=True)(target, initial_state=[state_h, state_c])
     _, refined = layers.GRU(3, return_state=True)(decoded, initial_state=[layers.Dense(3)(state_c)])
     simple = layers.SimpleRNN(2)(target, initial_state=layers.Dense(2)(state_h))
-    summary = layers.RepeatVector(4)(layers.Concatenate()([refined, simple]))
+    _, forward, backward = layers.Bidirectional(layers.GRU(2, return_state=True))(
+        source, initial_state=[layers.Dense(2)(state_h), layers.Dense(2)(state_c)])
+    summary = layers.RepeatVector(4)(layers.Concatenate()([refined, simple, backward, forward]))
     models["seq2seq"] = keras.Model([source, target],
                                     layers.Dense(3, activation="softmax")(layers.Concatenate()([decoded, summary])))
     vocabulary = {"sequence": 12, "masked": 12, "masked_concat": 12}

@@ -15,7 +15,10 @@ public enum BidirectionalMerge: String, Sendable, Equatable, CaseIterable {
 /// step (or `backwardLayer`, which must read the other way); with `returnSequences` its
 /// outputs are put back in time order before merging, so step t sees the whole sequence.
 ///
-/// The weights are the forward layer's, then the backward layer's, as in Keras.
+/// The weights are the forward layer's, then the backward layer's, as in Keras. With
+/// `returnState` on both halves a call also returns their final states, the forward half's then
+/// the backward half's (Keras's `[output, h, c, h_back, c_back]` for LSTM), and a call may start
+/// from given states in the same order (`initialState:`).
 public final class Bidirectional: Layer {
     /// The layer reading the sequences as given (the layer passed in).
     public let forwardLayer: RecurrentLayer
@@ -49,6 +52,40 @@ public final class Bidirectional: Layer {
         inputsMasked.first == true && forwardLayer.returnSequences ? .propagate : .none
     }
 
+    /// The halves' state shapes: the forward half's, then the backward half's.
+    private var stateShapes: [[Int]] {
+        Array(repeating: [forwardLayer.units], count: forwardLayer.stateCount)
+            + Array(repeating: [backwardLayer.units], count: backwardLayer.stateCount)
+    }
+
+    /// With `returnState`, the halves' final states.
+    public override func additionalOutputShapes(forInputs shapes: [[Int]]) -> [[Int]] {
+        forwardLayer.returnState ? stateShapes : []
+    }
+
+    /// The weights depend on the features only: the layer may read sequences of other lengths.
+    public override var acceptsOtherShapesWithSameWeights: Bool { true }
+
+    /// The sequence, then optionally the initial states (the forward half's, then the backward half's).
+    public override func outputShape(forInputs shapes: [[Int]]) throws -> [Int] {
+        let states = stateShapes
+        guard shapes.count == 1 || shapes.count == 1 + states.count else {
+            throw KestrelError.shapeMismatch(
+                "\(describe): expected a sequence and optionally \(states.count) initial states (the forward layer's, then the backward layer's), found \(shapes.count) inputs")
+        }
+        for (k, (shape, expected)) in zip(shapes.dropFirst(), states).enumerated() where shape != expected {
+            throw KestrelError.shapeMismatch("\(describe): initial state \(k) must have shape \(expected), found \(shape)")
+        }
+        return try outputShape(for: shapes[0])
+    }
+
+    /// Calls the layer on `input`, starting from `initialState` if given (the forward half's
+    /// states, then the backward half's), and returns Keras's list: the output, then with
+    /// `returnState` the halves' final states.
+    public func callAsFunction(_ input: SymbolicTensor, initialState: [SymbolicTensor] = []) throws -> [SymbolicTensor] {
+        try callReturningAll([input] + initialState)
+    }
+
     /// How many of the layer's weights are the forward half's (they come first), once built.
     public var forwardWeightCount: Int { forwardSpecs.count }
 
@@ -64,9 +101,9 @@ public final class Bidirectional: Layer {
             throw KestrelError.invalidArgument(
                 "\(describe): the backward layer must be another layer reading the other way, found goBackwards \(f.goBackwards) for both")
         }
-        guard !f.returnState && !b.returnState else {
+        guard f.returnState == b.returnState else {
             throw KestrelError.invalidArgument(
-                "\(describe): returnState on a Bidirectional layer's halves is not supported; call two recurrent layers with returnState and merge their outputs")
+                "\(describe): both layers must have the same returnState, found \(f.returnState) and \(b.returnState)")
         }
         guard f.returnSequences == b.returnSequences else {
             throw KestrelError.invalidArgument(
@@ -154,10 +191,18 @@ public final class Bidirectional: Layer {
         let backwardInputGradient = backwardGradient + c.batch * outputs.1
         let n = forwardSpecs.count
         var h = halves[ObjectIdentifier(c)]
+        let initial = c.inputs.count > 1
         if h == nil || h!.parent !== c {
+            // A half reads the sequence and, when the call starts from states, its own states.
             func make(_ layer: RecurrentLayer) -> LayerContext {
-                LayerContext(inputShapes: shapes, outputShape: try! layer.outputShape(for: shapes[0]), inputs: [c.input],
-                             output: c.output, workspace: c.workspace, weights: [], weightGradients: [], generator: c.generator)
+                let states = initial ? Array(repeating: [layer.units], count: layer.stateCount) : []
+                let half = LayerContext(inputShapes: [shapes[0]] + states, outputShape: try! layer.outputShape(for: shapes[0]),
+                                        inputs: Array(repeating: c.input, count: 1 + states.count), output: c.output,
+                                        workspace: c.workspace, weights: [], weightGradients: [], generator: c.generator)
+                let returned = layer.additionalOutputShapes(forInputs: half.inputShapes).count
+                half.additionalOutputs = Array(repeating: nil, count: returned)
+                half.additionalOutputGradients = Array(repeating: nil, count: returned)
+                return half
             }
             h = Halves(parent: c, forward: make(forwardLayer), backward: make(backwardLayer),
                        backwardInputGradient: backwardInputGradient)
@@ -170,13 +215,19 @@ public final class Bidirectional: Layer {
             halves[ObjectIdentifier(c)] = h
         }
         let result = Halves(parent: c, forward: h!.forward, backward: h!.backward, backwardInputGradient: backwardInputGradient)
+        // (Element by element, so that a step allocates nothing.)
         func point(_ half: LayerContext, workspace: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>,
-                   outputGradient: UnsafeMutablePointer<Float>, firstWeight: Int) {
+                   outputGradient: UnsafeMutablePointer<Float>, firstWeight: Int, firstState: Int) {
             half.batch = c.batch
             half.training = c.training
             half.accumulateWeightGradients = c.accumulateWeightGradients
             half.inputs[0] = c.input
-            half.inputMasks = c.inputMasks
+            half.inputMasks[0] = c.inputMasks[0]
+            for k in half.inputs.indices.dropFirst() { half.inputs[k] = c.inputs[firstState + k] }
+            for k in half.additionalOutputs.indices where firstState + k < c.additionalOutputs.count {
+                half.additionalOutputs[k] = c.additionalOutputs[firstState + k]
+                half.additionalOutputGradients[k] = c.additionalOutputGradients[firstState + k]
+            }
             half.workspace = workspace
             half.output = output
             half.outputGradient = outputGradient
@@ -185,9 +236,11 @@ public final class Bidirectional: Layer {
                 half.weightGradients[i] = c.weightGradients[firstWeight + i]
             }
         }
-        point(result.forward, workspace: c.workspace, output: forwardOutput, outputGradient: forwardGradient, firstWeight: 0)
+        let forwardStates = forwardLayer.stateCount
+        point(result.forward, workspace: c.workspace, output: forwardOutput, outputGradient: forwardGradient, firstWeight: 0,
+              firstState: 0)
         point(result.backward, workspace: c.workspace + fw, output: backwardOutput, outputGradient: backwardGradient,
-              firstWeight: n)
+              firstWeight: n, firstState: forwardStates)
         return result
     }
 
@@ -250,6 +303,12 @@ public final class Bidirectional: Layer {
         }
         h.forward.inputGradients[0] = c.inputGradient
         h.backward.inputGradients[0] = c.inputGradient == nil ? nil : h.backwardInputGradient
+        // Each half's initial states get their own gradients.
+        let forwardStates = forwardLayer.stateCount
+        for k in h.forward.inputGradients.indices.dropFirst() { h.forward.inputGradients[k] = c.inputGradients[k] }
+        for k in h.backward.inputGradients.indices.dropFirst() {
+            h.backward.inputGradients[k] = c.inputGradients[forwardStates + k]
+        }
         forwardLayer.backward(h.forward)
         backwardLayer.backward(h.backward)
         if let dx = c.inputGradient {

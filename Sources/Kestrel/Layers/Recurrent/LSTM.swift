@@ -49,7 +49,7 @@ public final class LSTM: RecurrentLayer {
     }
 
     override var gateCount: Int { 4 }
-    override var stateCount: Int { 2 }
+    public override var stateCount: Int { 2 }
     override var activationArguments: [(String, ActivationFunction)] {
         [("activation", activation), ("recurrentActivation", recurrentActivation)]
     }

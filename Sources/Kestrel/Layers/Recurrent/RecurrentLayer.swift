@@ -103,7 +103,7 @@ public class RecurrentLayer: Layer {
     var gateCount: Int { 1 }
 
     /// How many state vectors the layer carries (LSTM 2: hidden and cell; otherwise 1).
-    var stateCount: Int { 1 }
+    public var stateCount: Int { 1 }
 
     /// With `returnState`, one `(units)` output per state.
     public override func additionalOutputShapes(forInputs shapes: [[Int]]) -> [[Int]] {
