@@ -1301,7 +1301,7 @@ enum KerasLayers {
     }
 
     /// Refuses call options Kestrel does not implement — MultiHeadAttention's explicit
-    /// `attention_mask` and returned scores — unless null
+    /// `attention_mask` — unless null
     /// or false. `training` is accepted (Kestrel's fit and predict set it). The attention
     /// layers' `use_causal_mask` sets the layer's `useCausalMask`, which must agree across the
     /// layer's calls. A `mask` made by one of `maskOperations` (Keras's record of a mask Kestrel
@@ -1332,6 +1332,11 @@ enum KerasLayers {
             if value is NSNull || (isJSONBool(value) && value as? Bool == false) { continue }
             if key == "mask" && masked { continue }
             if key == "use_causal_mask" && isJSONBool(value) && (layer is MultiHeadAttention || layer is ScoreAttention) { continue }
+            if key == "return_attention_scores", isJSONBool(value), let attention = layer as? MultiHeadAttention {
+                // The call returns the weights too (tensor 1 of its node).
+                attention.returnAttentionScores = true
+                continue
+            }
             // A list of no masks (Attention's `mask=[None, None]`).
             if let list = value as? [Any], list.allSatisfy({ $0 is NSNull }) { continue }
             throw unsupported(JSONObject(kwargs, context: context + ".kwargs"), layer.className, layer.name, key,

@@ -207,8 +207,9 @@ enum KerasModelConfig {
                         // Keras's recurrent layers take their starting states by keyword.
                         return ["args": [args[0]], "kwargs": ["initial_state": Array(args.dropFirst())] as [String: Any]]
                     }
-                    return ["args": isMerge ? [args] : args,
-                            "kwargs": causal ? ["use_causal_mask": true] as [String: Any] : [String: Any]()]
+                    var kwargs: [String: Any] = causal ? ["use_causal_mask": true] : [:]
+                    if (layer as? MultiHeadAttention)?.returnAttentionScores == true { kwargs["return_attention_scores"] = true }
+                    return ["args": isMerge ? [args] : args, "kwargs": kwargs]
                 }
                 layers.append(entry)
             }
@@ -541,6 +542,10 @@ enum KerasModelConfig {
                         outputs = try rnn(inputs[0]!, initialState: inputs.dropFirst().map { $0! })
                     } else if let bidirectional = layer as? Bidirectional {
                         outputs = try bidirectional(inputs[0]!, initialState: inputs.dropFirst().map { $0! })
+                    } else if let attention = layer as? MultiHeadAttention, attention.returnAttentionScores, inputs.count >= 2 {
+                        // return_attention_scores: the output, then the scores (tensor 1).
+                        outputs = try attention(query: inputs[0]!, value: inputs[1]!, key: inputs.count > 2 ? inputs[2]! : nil,
+                                                returnAttentionScores: true)
                     } else {
                         outputs = [try layer(inputs.map { $0! })]
                     }

@@ -662,6 +662,8 @@ extension ONNXGraphBuilder {
         if l.useBias {
             y = op("Add", [y, constant("\(base)/attention_output/bias", shape: [outputs], scalars: weight().scalars)], base: base)
         }
+        // Returned attention scores: the softmax's weights, (batch, heads, Tq, Tv) as in Kestrel.
+        if l.returnAttentionScores { additionalOutputs[y] = [weights] }
         return y
     }
 

@@ -530,7 +530,9 @@ final class KerasArchiveTests: XCTestCase {
         let refine = try GRU(3, returnState: true, name: "refine")(decoder[0], initialState: [try Dense(3, name: "bridge")(decoder[2])])
         let both = try Bidirectional(GRU(2, returnState: true), name: "both")(
             target, initialState: [try Dense(2, name: "forward_start")(encoder[1]), try Dense(2, name: "backward_start")(encoder[2])])
-        let joined = try Concatenate(name: "joined")([refine[1], decoder[1], both[2], both[1]])
+        let attention = try MultiHeadAttention(numHeads: 2, keyDim: 2, name: "attention")(
+            query: decoder[0], value: source, returnAttentionScores: true)
+        let joined = try Concatenate(name: "joined")([refine[1], decoder[1], both[2], both[1], try Flatten()(attention[1])])
         return try Model(inputs: [source, target], outputs: [try Dense(2, name: "head")(joined), encoder[2]], name: "seq2seq")
     }
 
@@ -557,8 +559,9 @@ final class KerasArchiveTests: XCTestCase {
         }
         let config = try configText(dir.file("seq2seq.keras"))
         XCTAssertTrue(config.contains("\"initial_state\""), config)
+        XCTAssertTrue(config.contains("\"return_attention_scores\""), config)
         XCTAssertTrue(config.contains("\"return_state\": true") || config.contains("\"return_state\":true"), config)
-        for history in ["[\"encoder\",0,1]", "[\"encoder\",0,2]", "[\"decoder\",0,2]", "[\"refine\",0,1]", "[\"both\",0,2]"] {
+        for history in ["[\"encoder\",0,1]", "[\"encoder\",0,2]", "[\"decoder\",0,2]", "[\"refine\",0,1]", "[\"both\",0,2]", "[\"attention\",0,1]"] {
             XCTAssertTrue(config.replacingOccurrences(of: " ", with: "").contains(history), history)
         }
         // Saved again, the same file.

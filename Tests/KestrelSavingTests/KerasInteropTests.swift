@@ -385,6 +385,7 @@ final class KerasInteropTests: XCTestCase {
             if name == "seq2seq" {
                 XCTAssertEqual(model.layers.compactMap { ($0 as? RecurrentLayer)?.returnState }, [true, true, true, false])
                 XCTAssertEqual((model.layers.first { $0 is Bidirectional } as? Bidirectional)?.backwardLayer.returnState, true)
+                XCTAssertEqual((model.layers.first { $0 is MultiHeadAttention } as? MultiHeadAttention)?.returnAttentionScores, true)
                 // Without the states passed on, the decoder computes something else.
                 let encoder = try XCTUnwrap(model.layers.first { $0 is LSTM })
                 let weights = try encoder.getWeights()

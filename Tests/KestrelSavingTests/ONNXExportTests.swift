@@ -234,6 +234,13 @@ final class ONNXExportTests: XCTestCase {
                                    name: "recurrent-states")
         try compareWithOnnxRuntime(try Model(inputs: [source, target], outputs: [decoder[2], decoder[0]]), inputs,
                                    name: "recurrent-state-output")
+        // Attention's returned weights (return_attention_scores), read by a layer and as an output.
+        let attention = try MultiHeadAttention(numHeads: 2, keyDim: 3)(query: decoder[0], value: source, useCausalMask: true,
+                                                                      returnAttentionScores: true)
+        let read = try Dense(2)(try Concatenate()([try Flatten()(attention[0]), try Flatten()(attention[1])]))
+        try compareWithOnnxRuntime(try Model(inputs: [source, target], outputs: [read]), inputs, name: "attention-scores")
+        try compareWithOnnxRuntime(try Model(inputs: [source, target], outputs: [attention[1]]), inputs,
+                                   name: "attention-scores-output")
     }
 
     /// Embedding as Gather (indices outside the table give zeros, as in Kestrel) and

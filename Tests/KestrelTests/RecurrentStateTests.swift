@@ -19,6 +19,8 @@ struct RecurrentStateFixture: Decodable {
         let inputGradients: [KerasFixtureTensor]
         let weightGradients: [KerasFixtureTensor]
         let mask: KerasFixtureTensor?
+        /// MultiHeadAttention's `use_causal_mask`.
+        let causal: Bool?
     }
     let cases: [Case]
 }
@@ -26,13 +28,18 @@ struct RecurrentStateFixture: Decodable {
 final class RecurrentStateTests: XCTestCase {
     func testStatesMatchKeras() throws {
         let fixture = try KerasFixtures.load("recurrent_states", as: RecurrentStateFixture.self)
-        XCTAssertEqual(Set(fixture.cases.map(\.layer)), ["LSTM", "GRU", "SimpleRNN", "Bidirectional"])
+        XCTAssertEqual(Set(fixture.cases.map(\.layer)), ["LSTM", "GRU", "SimpleRNN", "Bidirectional", "MultiHeadAttention"])
         XCTAssertEqual(fixture.cases.filter { $0.mask != nil }.count, 3, "masked cases")
         for c in fixture.cases {
             var config = c.config
             // (A Bidirectional layer's wrapped layer has return_state in its own config.)
             if c.layer != "Bidirectional" { config["return_state"] = .bool(true) }
             let layer = try RecurrentReferenceTests.makeLayer(className: c.layer, config: config, caseName: c.name)
+            if let attention = layer as? MultiHeadAttention {
+                // Keras's call arguments; the returned scores are the softmax's weights.
+                attention.returnAttentionScores = true
+                attention.useCausalMask = c.causal ?? false
+            }
             try layer.build(inputShapes: c.inputs.map { Array($0.shape.dropFirst()) })
             try layer.setWeights(c.weights.map(\.tensor))
             let run = try MultiInputLayerRun(layer, inputs: c.inputs.map(\.tensor), projection: c.projections[0].values,
@@ -47,6 +54,13 @@ final class RecurrentStateTests: XCTestCase {
                 assertMatchesKeras(g, e.values, rtol: 1e-4, "\(c.name) gradient of input \(k)")
             }
             for (k, (g, e)) in zip(run.weightGradients, c.weightGradients).enumerated() {
+                // Attention's key bias moves every score of a row alike, which the softmax
+                // cancels: its gradient is zero, and both sides hold rounding noise.
+                if layer is MultiHeadAttention && layer.weightSpecs[k].name == "key/bias" {
+                    XCTAssertLessThan(e.values.map(abs).max()!, 1e-6, "\(c.name): Keras's key bias gradient")
+                    XCTAssertLessThan(g.map(abs).max()!, 1e-6, "\(c.name): key bias gradient")
+                    continue
+                }
                 assertMatchesKeras(g, e.values, rtol: 1e-4, "\(c.name) gradient of weight \(k)")
             }
             // The states' gradients matter: without them the weights' gradients differ.
@@ -79,6 +93,12 @@ final class RecurrentStateTests: XCTestCase {
                             contains: ["same returnState"])
         assertThrowsMessage(try Bidirectional(GRU(2, returnState: true))(x, initialState: [lstm[1]]),
                             contains: ["optionally 2 initial states", "found 2 inputs"])
+        // Attention scores, Keras's return_attention_scores: (heads, Tq, Tv).
+        let context = Input(shape: [7, 2])
+        let attended = try MultiHeadAttention(numHeads: 3, keyDim: 2)(query: x, value: context, returnAttentionScores: true)
+        XCTAssertEqual(attended.map(\.shape), [[5, 3], [3, 5, 7]])
+        XCTAssertEqual(try MultiHeadAttention(numHeads: 3, keyDim: 2)(query: x, value: context, returnAttentionScores: false)
+                        .map(\.shape), [[5, 3]])
     }
 
     /// An encoder whose only path to the loss is its final states, a decoder starting from
@@ -131,6 +151,38 @@ final class RecurrentStateTests: XCTestCase {
             let encoder = model.layers.first { $0 is LSTM }!
             let index = model.layers.prefix { $0 !== encoder }.reduce(0) { $0 + $1.weightSpecs.count }
             XCTAssertGreaterThan(gradients.tensors[index].scalars.map(abs).max()!, 1e-4, "masked \(masked)")
+        }
+    }
+
+    func testAttentionScoresAsModelOutputsAndInputs() throws {
+        // The scores feed a later layer (gradient checked) and are a model output (predicted
+        // the same as the softmax of the scaled products); rows sum to one.
+        Kestrel.setRandomSeed(31)
+        let x = Input(shape: [4, 3])
+        let attention = try MultiHeadAttention(numHeads: 2, keyDim: 2)(query: x, value: x, useCausalMask: true,
+                                                                      returnAttentionScores: true)
+        let joined = try Concatenate()([try Flatten()(attention[0]), try Flatten()(attention[1])])
+        let model = try Model(inputs: [x], outputs: [try Dense(2, activation: .softmax)(joined), attention[1]])
+        model.compile(optimizer: SGD(learningRate: 0), losses: [SparseCategoricalCrossentropy(), MeanSquaredError()],
+                      lossWeights: [1, 0.5])
+        var rng = RandomGenerator(seed: 6)
+        var values = [Float](repeating: 0, count: 3 * 12), targets = [Float](repeating: 0, count: 3 * 32)
+        values.withUnsafeMutableBufferPointer { rng.fillUniform($0, low: -1, high: 1) }
+        targets.withUnsafeMutableBufferPointer { rng.fillUniform($0, low: 0, high: 0.5) }
+        let inputs = [Tensor(shape: [3, 4, 3], scalars: values)]
+        let y = [Tensor(labels: [0, 1, 1]), Tensor(shape: [3, 2, 4, 4], scalars: targets)]
+        let (_, gradients) = try model.lossAndGradients(inputs, y)
+        let checked = try assertModelGradientsMatchFiniteDifferences(model, analytic: gradients.tensors, step: 1e-2,
+                                                                     perWeight: 6) {
+            try model.lossAndGradients(inputs, y).loss
+        }
+        XCTAssertGreaterThan(checked, 40)
+        let scores = try model.predict(inputs)[1]
+        XCTAssertEqual(scores.shape, [3, 2, 4, 4])
+        for row in 0..<(3 * 2 * 4) {
+            let r = Array(scores.scalars[(row * 4)..<(row * 4 + 4)])
+            XCTAssertEqual(r.reduce(0, +), 1, accuracy: 1e-5)
+            XCTAssertEqual(r[(row % 4 + 1)...].reduce(0, +), 0, "causal: no weight on later steps")
         }
     }
 

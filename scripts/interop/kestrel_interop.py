@@ -234,8 +234,11 @@ def keras_make(directory):
     _, forward, backward = layers.Bidirectional(layers.GRU(2, return_state=True))(
         source, initial_state=[layers.Dense(2)(state_h), layers.Dense(2)(state_c)])
     summary = layers.RepeatVector(4)(layers.Concatenate()([refined, simple, backward, forward]))
-    models["seq2seq"] = keras.Model([source, target],
-                                    layers.Dense(3, activation="softmax")(layers.Concatenate()([decoded, summary])))
+    # Self-attention over the decoded steps, its weights (return_attention_scores) read too.
+    attended, scores = layers.MultiHeadAttention(num_heads=2, key_dim=2)(decoded, decoded, return_attention_scores=True)
+    weights = layers.Reshape((4, 8))(layers.Permute((2, 1, 3))(scores))
+    models["seq2seq"] = keras.Model([source, target], layers.Dense(3, activation="softmax")(
+        layers.Concatenate()([decoded, summary, attended, weights])))
     vocabulary = {"sequence": 12, "masked": 12, "masked_concat": 12}
 
     for name, model in models.items():

@@ -14,7 +14,9 @@ import Foundation
 /// value's and the key's masks all keep them (and, with `useCausalMask`, only to key steps at
 /// or before its own position); forbidden weights are zero, so a query step with nothing to
 /// attend to gets the output bias alone. The output carries the query's mask. Dropout drops
-/// attention weights in training, as Keras's does.
+/// attention weights in training, as Keras's does. Asked for (Keras's `return_attention_scores`),
+/// a call also returns the attention weights `(heads, Tq, Tv)`, as the softmax gave them (before
+/// dropout, as in Keras).
 ///
 /// The projections are one matrix product each over every row of the batch; scores and
 /// weighted values are products per sample and head over strided views of the projections,
@@ -58,6 +60,16 @@ public final class MultiHeadAttention: Layer {
     /// call argument `use_causal_mask`, for decoder self-attention). It applies to every call
     /// of the layer.
     public package(set) var useCausalMask: Bool
+    /// Whether the layer's calls also return the attention weights (Keras's call argument
+    /// `return_attention_scores`), set by the first call that asks for them; calls that do not
+    /// ask simply leave them unused.
+    public package(set) var returnAttentionScores = false
+
+    /// With `returnAttentionScores`, the weights `(heads, Tq, Tv)`.
+    public override func additionalOutputShapes(forInputs shapes: [[Int]]) -> [[Int]] {
+        guard returnAttentionScores, shapes.count >= 2, !shapes[0].isEmpty, !shapes[1].isEmpty else { return [] }
+        return [[numHeads, shapes[0][0], shapes[1][0]]]
+    }
 
     /// Multi-head attention with `numHeads` heads of `keyDim` and Keras's defaults.
     public init(numHeads: Int, keyDim: Int, valueDim: Int? = nil, dropout: Float = 0, useBias: Bool = true,
@@ -288,6 +300,8 @@ public final class MultiHeadAttention: Layer {
         }
         project(w.heads, rows: b * tq, features: h * v, kernel: c.weights[weightIndex(3, bias: false)],
                 bias: bias(3), into: c.output, width: out)
+        // The returned scores share the weights' layout `(batch, heads, Tq, Tv)`.
+        if let scores = c.additionalOutputs.first ?? nil { scores.update(from: w.weights, count: b * h * tq * tv) }
     }
 
     public override func backward(_ c: LayerContext) {
@@ -327,6 +341,11 @@ public final class MultiHeadAttention: Layer {
                 Kernels.gemm(transposeA: false, transposeB: true, m: tq, n: tv, k: v, alpha: 1, a: dHead, lda: h * v,
                              b: value, ldb: h * v, beta: 0, c: dp, ldc: tv)
                 if dropping { for i in 0..<tq * tv { dp[i] *= m[i] } }
+                // Returned scores are the softmax's weights: their gradient joins dP.
+                if let dScores = c.additionalOutputGradients.first ?? nil {
+                    let g = dScores + (s * h + head) * tq * tv
+                    for i in 0..<tq * tv { dp[i] += g[i] }
+                }
                 // Softmax backward: dS = P ∘ (dP − Σ dP∘P), in place.
                 for r in 0..<tq {
                     let pr = p + r * tv, dr = dp + r * tv
@@ -387,5 +406,18 @@ extension MultiHeadAttention {
             self.useCausalMask = useCausalMask
         }
         return try callAsFunction([query, value] + (key.map { [$0] } ?? []))
+    }
+
+    /// The same call with Keras's `return_attention_scores`: the output, then (when asked) the
+    /// attention weights `(heads, Tq, Tv)`.
+    public func callAsFunction(query: SymbolicTensor, value: SymbolicTensor, key: SymbolicTensor? = nil,
+                               useCausalMask: Bool? = nil, returnAttentionScores: Bool) throws -> [SymbolicTensor] {
+        if let useCausalMask {
+            try checkCausalMaskChange(useCausalMask, of: self, current: self.useCausalMask)
+            self.useCausalMask = useCausalMask
+        }
+        if returnAttentionScores { self.returnAttentionScores = true }
+        let all = try callReturningAll([query, value] + (key.map { [$0] } ?? []))
+        return returnAttentionScores ? all : [all[0]]
     }
 }
