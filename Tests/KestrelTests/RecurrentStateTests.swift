@@ -1,11 +1,13 @@
 @testable import Kestrel
 import XCTest
 
-// Recurrent layers' `returnState` and `initialState` (Keras `return_state`, `initial_state`):
-// against Keras 3 (Fixtures/recurrent_states.json, the `recurrent_states` group of
-// make_fixtures.py: outputs, final states, and the gradients of sum(output·P) + Σ sum(state·P_k)
-// with respect to the sequence, the initial states and the weights), by finite differences
-// through encoder–decoder models, and the encoder–decoder workflow of Keras's seq2seq example.
+// Layer calls that return several tensors: the recurrent layers' and Bidirectional's
+// `returnState` and `initialState` (Keras `return_state`, `initial_state`) and
+// MultiHeadAttention's `returnAttentionScores`, against Keras 3 (Fixtures/recurrent_states.json,
+// the `recurrent_states` group of make_fixtures.py: outputs, final states or scores, and the
+// gradients of sum(output·P) + Σ sum(extra_k·P_k) with respect to every input and weight), by
+// finite differences through encoder–decoder models, and the encoder–decoder workflow of Keras's
+// seq2seq example.
 
 struct RecurrentStateFixture: Decodable {
     struct Case: Decodable {

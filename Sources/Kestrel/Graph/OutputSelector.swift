@@ -26,6 +26,8 @@ final class OutputSelector: Layer {
         return extra[index - 1]
     }
 
+    /// (Its source may be called again on another length, which changes the main output's
+    /// shape that this node reads; it holds no weights.)
     override var acceptsOtherShapesWithSameWeights: Bool { true }
 
     override func maskHandling(inputsMasked: [Bool], training: Bool) throws -> MaskHandling { .none }
