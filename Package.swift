@@ -114,7 +114,7 @@ let package = Package(
         .testTarget(
             name: "KestrelTests",
             dependencies: ["Kestrel", "KestrelAllocationCounter", "kestrel-resume-probe"],
-            exclude: ["make_fixtures.py"],
+            exclude: ["make_fixtures.py", "make_text_fixtures.py"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "KestrelTensorBoardTests", dependencies: ["KestrelTensorBoard", "KestrelDatasets"]),

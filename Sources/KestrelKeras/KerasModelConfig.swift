@@ -381,7 +381,7 @@ enum KerasModelConfig {
                 weightEntries += inner.entries
             } else {
                 let layer = try KerasLayers.layer(className: cls, config: lc)
-                if let rnn = layer as? RecurrentLayer, rnn.returnState {
+                if layer.returnsState {
                     throw KestrelError.fileError(
                         "\(entry.context): layer '\(layer.name.prefix(80))' (\(cls)) has returnState, so it returns several tensors; a Sequential model passes one from layer to layer")
                 }

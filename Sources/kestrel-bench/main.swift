@@ -86,6 +86,49 @@ let workloads: [Workload] = [
     },
 ]
 
+/// The text benchmark's corpus, which scripts/compare/keras-text-vectorization.py makes
+/// identically: IMDB's size (25,000 texts of 200–259 words), words `w<k>` with k skewed
+/// towards small numbers (a vocabulary of 20,000 with a long tail), one in eight capitalised,
+/// one in ten followed by a comma or full stop, all drawn from a 64-bit LCG.
+func syntheticReviews(count: Int) -> [String] {
+    var state: UInt64 = 42
+    func next() -> Double {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Double(state >> 11) / 9007199254740992
+    }
+    return (0..<count).map { _ in
+        let words = 200 + Int(next() * 60)
+        return (0..<words).map { _ -> String in
+            let u = next()
+            var word = (next() < 0.125 ? "W" : "w") + String(Int(20000 * u * u * u))
+            let p = next()
+            if p < 0.05 { word += "," } else if p < 0.1 { word += "." }
+            return word
+        }.joined(separator: " ")
+    }
+}
+
+/// Seconds to adapt a `TextVectorization` (10,000 tokens) to the corpus and to vectorize it
+/// (250 indices per text), the best of `rounds`.
+/// Also a summary of the result to hold against the script's: the vocabulary's head, the sum
+/// of all indices and the first row's first eight.
+func timeTextVectorization(rounds: Int) throws -> (texts: Int, adapt: Double, vectorize: Double, check: String) {
+    let texts = syntheticReviews(count: 25_000)
+    var adapt = Double.infinity, vectorize = Double.infinity, check = ""
+    for _ in 0..<max(1, rounds) {
+        let layer = try TextVectorization(maxTokens: 10_000, outputSequenceLength: 250)
+        var start = now()
+        try layer.adapt(texts)
+        adapt = min(adapt, now() - start)
+        start = now()
+        let out = try layer(texts)
+        vectorize = min(vectorize, now() - start)
+        check = "vocabulary head \(layer.vocabulary().prefix(6)), output sum \(out.scalars.reduce(0) { $0 + Int($1) }), "
+            + "first row \(out.scalars.prefix(8).map { Int($0) })"
+    }
+    return (texts.count, adapt, vectorize, check)
+}
+
 struct Result: Codable {
     var workload: String
     var samples: Int
@@ -206,6 +249,12 @@ struct Bench: ParsableCommand {
                 print(String(format: "%@ %9.3f %9.3f %6.2f %11.3f %8.1f %12.1f %10.0f", column(r.workload),
                              r.epochSeconds, r.gemmFloorSeconds, r.ratio, r.gflopsPerStep, r.achievedGflops,
                              r.allocationsPerStep, r.inferenceSamplesPerSecond))
+            }
+            if filter.map({ "text-vectorization".contains($0) }) ?? true {
+                let t = try timeTextVectorization(rounds: rounds)
+                print(String(format: "text-vectorization: %d texts, adapt %.2f s, vectorize %.2f s (%.0f texts/s)",
+                             t.texts, t.adapt, t.vectorize, Double(t.texts) / t.vectorize))
+                print("  " + t.check)
             }
             print(String(format: "peak resident memory: %.0f MB", peakResidentMegabytes()))
         }

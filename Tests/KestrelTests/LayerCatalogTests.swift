@@ -31,7 +31,7 @@ final class LayerCatalogTests: XCTestCase {
         let layers = root.appendingPathComponent("Sources/Kestrel/Layers")
         let files = FileManager.default.enumerator(at: layers, includingPropertiesForKeys: nil)!
             .compactMap { $0 as? URL }.filter { $0.pathExtension == "swift" }.sorted { $0.path < $1.path }
-        let classPattern = try NSRegularExpression(pattern: #"^(public|open) (final )?class (\w+): (\w+)"#)
+        let classPattern = try NSRegularExpression(pattern: #"^(public|open) (final )?class (\w+)(?:: (\w+))?"#)
         var result: [Declaration] = []
         for file in files {
             let text = try String(contentsOf: file, encoding: .utf8)
@@ -40,7 +40,7 @@ final class LayerCatalogTests: XCTestCase {
             for (i, line) in lines.enumerated() {
                 let range = NSRange(line.startIndex..., in: line)
                 guard let m = classPattern.firstMatch(in: line, range: range) else { continue }
-                func group(_ k: Int) -> String { String(line[Range(m.range(at: k), in: line)!]) }
+                func group(_ k: Int) -> String { Range(m.range(at: k), in: line).map { String(line[$0]) } ?? "" }
                 var doc: [String] = []
                 var j = i - 1
                 while j >= 0, lines[j].hasPrefix("///") {
@@ -75,19 +75,28 @@ final class LayerCatalogTests: XCTestCase {
         return result
     }
 
+    /// Whether `name` descends from Layer among `all`.
+    static func isLayer(_ name: String, _ all: [Declaration]) -> Bool {
+        let bySuper = Dictionary(all.map { ($0.name, $0.superclass) }, uniquingKeysWith: { a, _ in a })
+        var current = name
+        while let s = bySuper[current] { if s == "Layer" { return true }; current = s }
+        return false
+    }
+
     /// Final classes that descend from Layer: the layers a user can create.
     static func layers() throws -> [Declaration] {
         let all = try declarations()
-        let bySuper = Dictionary(all.map { ($0.name, $0.superclass) }, uniquingKeysWith: { a, _ in a })
-        func isLayer(_ name: String) -> Bool {
-            var current = name
-            while let s = bySuper[current] { if s == "Layer" { return true }; current = s }
-            return false
-        }
-        return all.filter { $0.isFinal && isLayer($0.name) }
+        return all.filter { $0.isFinal && isLayer($0.name, all) }
     }
 
-    static func render(_ layers: [Declaration]) -> String {
+    /// Final classes of the preprocessing family that are not layers: the text and lookup
+    /// preprocessors, which take strings (or integers) outside the model.
+    static func preprocessors() throws -> [Declaration] {
+        let all = try declarations()
+        return all.filter { $0.isFinal && $0.family == "Preprocessing" && !isLayer($0.name, all) }
+    }
+
+    static func render(_ layers: [Declaration], preprocessors: [Declaration]) -> String {
         var out = """
             # Layer catalog
 
@@ -120,6 +129,25 @@ final class LayerCatalogTests: XCTestCase {
                 out += "\n### \(layer.name)\n\n```swift\n" + layer.initializers.joined(separator: "\n") + "\n```\n"
             }
         }
+        out += """
+
+            ## Text and lookup preprocessing
+
+            These take strings (or integers) and give tensors, so they run before the model, as
+            in Keras's data pipelines; `adapt(_:)` learns a vocabulary, `vocabulary()` and
+            `setVocabulary(_:)` read and replace it. Their initialisers throw on invalid arguments.
+
+            | Kestrel | Keras | What it does |
+            |---|---|---|
+
+            """
+        let sorted = preprocessors.sorted { $0.name < $1.name }
+        for p in sorted {
+            out += "| [`\(p.name)`](#\(p.name.lowercased())) | `\(p.kerasName ?? "—")` | \(p.summary.replacingOccurrences(of: "|", with: "\\|")) |\n"
+        }
+        for p in sorted {
+            out += "\n### \(p.name)\n\n```swift\n" + p.initializers.joined(separator: "\n") + "\n```\n"
+        }
         return out
     }
 
@@ -131,11 +159,13 @@ final class LayerCatalogTests: XCTestCase {
                          "SeparableConv2D", "Permute", "InputLayer"] {
             XCTAssertTrue(names.contains(expected), "catalog scan misses \(expected)")
         }
-        for layer in layers {
+        let preprocessors = try Self.preprocessors()
+        XCTAssertEqual(Set(preprocessors.map(\.name)), ["TextVectorization", "StringLookup", "IntegerLookup"])
+        for layer in layers + preprocessors {
             XCTAssertNotNil(layer.kerasName, "\(layer.name): its doc comment must name its Keras class (Keras `Name`)")
             XCTAssertFalse(layer.initializers.isEmpty, "\(layer.name): no public initialiser found")
         }
-        let text = Self.render(layers)
+        let text = Self.render(layers, preprocessors: preprocessors)
         let url = Self.root.appendingPathComponent("Docs/Layers.md")
         if ProcessInfo.processInfo.environment["KESTREL_UPDATE_DOCS"] == "1" {
             try text.write(to: url, atomically: true, encoding: .utf8)

@@ -87,6 +87,8 @@ final class RecurrentStateTests: XCTestCase {
         assertThrowsMessage(try GRU(3)(x, initialState: [lstm[1]]), contains: ["initial state 0 must have shape [3]", "found [4]"])
         assertThrowsMessage(try Sequential([InputLayer(shape: [5, 3]), LSTM(4, returnState: true), Dense(1)]).build(),
                             contains: ["returnState", "functional API"])
+        assertThrowsMessage(try Sequential([InputLayer(shape: [5, 3]), Bidirectional(GRU(4, returnState: true)), Dense(1)]).build(),
+                            contains: ["(Bidirectional) has returnState", "functional API"])
         let both: [SymbolicTensor] = try Bidirectional(LSTM(2, returnState: true))(x, initialState: [lstm[1], lstm[1], lstm[1], lstm[1]].map {
             try Dense(2)($0)
         })

@@ -98,10 +98,18 @@ public final class Sequential: Model {
         }
         guard !stack.isEmpty else { throw KestrelError.notReady("\(name): the model has no layers") }
         // Keras's Sequential would hand the next layer a list; such layers need the functional API.
-        if let l = stack.first(where: { ($0 as? RecurrentLayer)?.returnState == true }) {
+        if let l = stack.first(where: \.returnsState) {
             throw KestrelError.invalidArgument(
                 "\(name): layer '\(l.name)' (\(l.className)) has returnState, so it returns several tensors; a Sequential model passes one from layer to layer (use the functional API)")
         }
         return ModelGraph.chain(input: input, layers: stack)
+    }
+}
+
+extension Layer {
+    /// Whether a call returns final states besides its output (a recurrent layer or a
+    /// `Bidirectional` with `returnState`), which a Sequential model cannot pass on.
+    package var returnsState: Bool {
+        (self as? RecurrentLayer)?.returnState == true || (self as? Bidirectional)?.returnState == true
     }
 }

@@ -58,9 +58,13 @@ public final class Bidirectional: Layer {
             + Array(repeating: [backwardLayer.units], count: backwardLayer.stateCount)
     }
 
+    /// Whether a call also returns the halves' final states (Keras `return_state`, taken from
+    /// the wrapped layer).
+    public var returnState: Bool { forwardLayer.returnState }
+
     /// With `returnState`, the halves' final states.
     public override func additionalOutputShapes(forInputs shapes: [[Int]]) -> [[Int]] {
-        forwardLayer.returnState ? stateShapes : []
+        returnState ? stateShapes : []
     }
 
     /// The weights depend on the features only: the layer may read sequences of other lengths.
