@@ -44,7 +44,9 @@ let package = Package(
             name: "Kestrel",
             dependencies: ["CBLAS", "CKestrelSupport", "CKestrelKernels"]
         ),
-        .target(name: "KestrelDatasets", dependencies: ["Kestrel", "CKestrelZlib"]),
+        // PNG and JPEG decoding (Debian's libpng-dev, libjpeg-dev) for image folders.
+        .target(name: "CKestrelImage", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
+        .target(name: "KestrelDatasets", dependencies: ["Kestrel", "CKestrelZlib", "CKestrelImage"]),
         .target(name: "KestrelLearn", dependencies: ["Kestrel"]),
         .target(name: "KestrelAllocationCounter"),
         // HDF5 (Debian's libhdf5-dev, serial build) for Keras's `.weights.h5`, kept out of
@@ -124,7 +126,12 @@ let package = Package(
             dependencies: ["KestrelKeras", "KestrelONNX", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
         .testTarget(name: "KestrelCLITests", dependencies: ["kestrel", "KestrelKeras"]),
-        .testTarget(name: "KestrelDatasetsTests", dependencies: ["KestrelDatasets", "functional-examples"]),
+        .testTarget(
+            name: "KestrelDatasetsTests",
+            dependencies: ["KestrelDatasets", "functional-examples"],
+            exclude: ["make_image_fixtures.py"],
+            resources: [.copy("Fixtures")]
+        ),
         .testTarget(name: "KestrelLearnTests", dependencies: ["KestrelLearn", "KestrelDatasets", "KestrelAllocationCounter"]),
     ]
 )

@@ -11,6 +11,8 @@ packages=(
     dataset-fashion-mnist  # the full Fashion-MNIST data in /usr/share/datasets/fashion-mnist
     graphviz               # `dot`, for plotModel pictures (SVG, PNG)
     libhdf5-dev            # HDF5 for Keras `.weights.h5` files inside `.keras` archives (KestrelKeras)
+    libpng-dev             # PNG decoding for image folders (KestrelDatasets)
+    libjpeg-dev            # JPEG decoding (libjpeg-turbo) for image folders (KestrelDatasets)
 )
 
 missing=()

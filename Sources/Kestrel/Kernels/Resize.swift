@@ -110,3 +110,17 @@ extension ImageResizer {
         for n in 0..<c.batch { backward(dy + n * c.outputSize, dx + n * c.inputSize) }
     }
 }
+
+/// Resizes one channels-last image of `rows × columns × channels` values at `x` into
+/// `height × width × channels` values at `y`, as the `Resizing` layer does (for image files
+/// read by KestrelDatasets); `cropToAspectRatio` first crops Keras's centred window of the
+/// target's aspect ratio (`smart_resize`).
+package func resizeImage(_ x: UnsafePointer<Float>, rows: Int, columns: Int, channels: Int,
+                         into y: UnsafeMutablePointer<Float>, height: Int, width: Int,
+                         interpolation: Interpolation, cropToAspectRatio: Bool) {
+    let window = cropToAspectRatio
+        ? Resizing.centredCropBox(rows: rows, columns: columns, height: height, width: width)
+        : (top: 0, left: 0, rows: rows, columns: columns)
+    ImageResizer(window: window, inputShape: [rows, columns, channels], height: height, width: width,
+                 interpolation: interpolation).forward(x, y)
+}

@@ -1,0 +1,157 @@
+import CKestrelImage
+import Foundation
+import Kestrel
+
+/// The channels images are read with (Keras `color_mode`).
+public enum ColorMode: String, Sendable, CaseIterable {
+    /// One channel (colour files converted with TensorFlow's weights).
+    case grayscale
+    /// Red, green, blue (gray files repeated, alpha dropped).
+    case rgb
+    /// Red, green, blue, alpha (255 where the file has none).
+    case rgba
+
+    var channels: Int {
+        switch self {
+        case .grayscale: return 1
+        case .rgb: return 3
+        case .rgba: return 4
+        }
+    }
+}
+
+extension LabeledImages {
+    /// The extensions Keras indexes (`ALLOWLIST_FORMATS`); Kestrel decodes the PNG and JPEG ones
+    /// and names any other file it meets.
+    static let imageExtensions = [".bmp", ".gif", ".jpeg", ".jpg", ".png"]
+
+    /// Reads the images under each class subdirectory of `directory` (Keras
+    /// `image_dataset_from_directory`, with its defaults and checks), e.g. a `flower_photos`
+    /// folder of `daisy/`, `roses/`, … `images` are `[count, height, width, channels]`, values
+    /// `0...255` as Keras gives them (a `Rescaling(1/255)` layer or `/ 255` scales them).
+    ///
+    /// Classes and files are found as by `LabeledTexts.fromDirectory` (extensions `.png`,
+    /// `.jpg`, `.jpeg`, and `.bmp`/`.gif`, which Kestrel reports as unsupported). Each image is
+    /// decoded as TensorFlow decodes it and resized to `imageSize` with `interpolation`
+    /// (`tf.image.resize`, no antialiasing), after cropping Keras's centred window of the
+    /// target's aspect ratio with `cropToAspectRatio`. Files are read on Kestrel's threads;
+    /// the whole dataset is held in memory (4 bytes per value).
+    public static func fromDirectory(
+        _ directory: String, classNames: [String]? = nil, labelMode: LabelMode = .int, colorMode: ColorMode = .rgb,
+        imageSize: (height: Int, width: Int) = (256, 256), shuffle: Bool = true, seed: UInt64? = nil,
+        validationSplit: Double? = nil, subset: DatasetSubset? = nil, interpolation: Interpolation = .bilinear,
+        followLinks: Bool = false, cropToAspectRatio: Bool = false, verbose: Bool = true
+    ) throws -> LabeledImages {
+        try ClassFolders.checkSplit(validationSplit, subset: subset, both: false, shuffle: shuffle, seed: seed,
+                                    what: "image dataset")
+        let folders = try index(directory, classNames: classNames, labelMode: labelMode, shuffle: shuffle, seed: seed,
+                                followLinks: followLinks, verbose: verbose)
+        var range = 0..<folders.paths.count
+        if let validationSplit, let subset {
+            let parts = ClassFolders.splitRanges(count: range.count, fraction: validationSplit)
+            range = subset == .training ? parts.training : parts.validation
+            if verbose { print("Using \(range.count) files for \(subset == .training ? "training" : "validation").") }
+        }
+        return try read(directory, folders, range, labelMode: labelMode, colorMode: colorMode, imageSize: imageSize,
+                        interpolation: interpolation, cropToAspectRatio: cropToAspectRatio)
+    }
+
+    /// Reads a directory as `fromDirectory` does and returns both parts of the split (Keras
+    /// `subset="both"`).
+    public static func trainingAndValidationFromDirectory(
+        _ directory: String, validationSplit: Double, classNames: [String]? = nil, labelMode: LabelMode = .int,
+        colorMode: ColorMode = .rgb, imageSize: (height: Int, width: Int) = (256, 256), shuffle: Bool = true,
+        seed: UInt64? = nil, interpolation: Interpolation = .bilinear, followLinks: Bool = false,
+        cropToAspectRatio: Bool = false, verbose: Bool = true
+    ) throws -> (training: LabeledImages, validation: LabeledImages) {
+        try ClassFolders.checkSplit(validationSplit, subset: nil, both: true, shuffle: shuffle, seed: seed,
+                                    what: "image dataset")
+        let folders = try index(directory, classNames: classNames, labelMode: labelMode, shuffle: shuffle, seed: seed,
+                                followLinks: followLinks, verbose: verbose)
+        let parts = ClassFolders.splitRanges(count: folders.paths.count, fraction: validationSplit)
+        if verbose {
+            print("Using \(parts.training.count) files for training.")
+            print("Using \(parts.validation.count) files for validation.")
+        }
+        func part(_ range: Range<Int>) throws -> LabeledImages {
+            try read(directory, folders, range, labelMode: labelMode, colorMode: colorMode, imageSize: imageSize,
+                     interpolation: interpolation, cropToAspectRatio: cropToAspectRatio)
+        }
+        return (try part(parts.training), try part(parts.validation))
+    }
+
+    private static func index(_ directory: String, classNames: [String]?, labelMode: LabelMode, shuffle: Bool,
+                              seed: UInt64?, followLinks: Bool, verbose: Bool) throws -> ClassFolders {
+        let folders = try ClassFolders(directory: directory, classNames: classNames, extensions: imageExtensions,
+                                       labelMode: labelMode, shuffle: shuffle, seed: seed, followLinks: followLinks,
+                                       what: "image dataset")
+        if verbose { print("Found \(folders.paths.count) files belonging to \(folders.classNames.count) classes.") }
+        return folders
+    }
+
+    /// Decodes and resizes the files `range` of `folders` into one tensor, a part of the files
+    /// per Kestrel thread.
+    private static func read(_ directory: String, _ folders: ClassFolders, _ range: Range<Int>, labelMode: LabelMode,
+                             colorMode: ColorMode, imageSize: (height: Int, width: Int), interpolation: Interpolation,
+                             cropToAspectRatio: Bool) throws -> LabeledImages {
+        guard imageSize.height > 0, imageSize.width > 0 else {
+            throw KestrelError.invalidArgument("image dataset: imageSize must be positive, found \(imageSize)")
+        }
+        let channels = colorMode.channels, imageCount = imageSize.height * imageSize.width * channels
+        let root = URL(fileURLWithPath: directory)
+        let paths = Array(folders.paths[range])
+        var pixels = [Float](repeating: 0, count: paths.count * imageCount)
+        let parts = paths.count >= 8 ? Parallel.scratchSlots : 1
+        var errors = [Error?](repeating: nil, count: parts)
+        pixels.withUnsafeMutableBufferPointer { out in
+            errors.withUnsafeMutableBufferPointer { errors in
+                Parallel.forEach(parts: parts) { part in
+                    let mine = (part * paths.count / parts)..<((part + 1) * paths.count / parts)
+                    do {
+                        for i in mine {
+                            try decode(root.appendingPathComponent(paths[i]).path, colorMode: colorMode, into: out.baseAddress! + i * imageCount,
+                                       size: imageSize, interpolation: interpolation, cropToAspectRatio: cropToAspectRatio)
+                        }
+                    } catch { errors[part] = error }
+                }
+            }
+        }
+        if let error = errors.lazy.compactMap({ $0 }).first { throw error }
+        var subset = folders
+        subset.paths = paths
+        subset.labels = Array(folders.labels[range])
+        return LabeledImages(checkedImages: Tensor(shape: [paths.count, imageSize.height, imageSize.width, channels], scalars: pixels),
+                             labels: subset.encodedLabels(labelMode), classNames: folders.classNames)
+    }
+
+    /// Decodes one file and writes it, resized, at `y`.
+    private static func decode(_ path: String, colorMode: ColorMode, into y: UnsafeMutablePointer<Float>,
+                               size: (height: Int, width: Int), interpolation: Interpolation,
+                               cropToAspectRatio: Bool) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw KestrelError.fileError("image dataset: cannot read \(path)")
+        }
+        var image = kestrel_image()
+        var message = [CChar](repeating: 0, count: 256)
+        let status = data.withUnsafeBytes { bytes in
+            kestrel_image_decode(bytes.bindMemory(to: UInt8.self).baseAddress, bytes.count,
+                                 colorMode == .grayscale ? 1 : 0, &image, &message, message.count)
+        }
+        guard status == 0 else {
+            let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw KestrelError.fileError("image dataset: \(path): \(text)")
+        }
+        defer { kestrel_image_free(&image) }
+        // The decoder gives 1 (gray), 3 (JPEG) or 4 (PNG) channels; keep or fill to the mode's.
+        let rows = Int(image.height), columns = Int(image.width), have = Int(image.channels), want = colorMode.channels
+        var pixels = [Float](repeating: 255, count: rows * columns * want)
+        for p in 0..<(rows * columns) {
+            for k in 0..<min(have, want) { pixels[p * want + k] = Float(image.pixels[p * have + k]) }
+        }
+        pixels.withUnsafeBufferPointer {
+            resizeImage($0.baseAddress!, rows: rows, columns: columns, channels: want, into: y,
+                        height: size.height, width: size.width, interpolation: interpolation,
+                        cropToAspectRatio: cropToAspectRatio)
+        }
+    }
+}
