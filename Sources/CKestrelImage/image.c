@@ -13,6 +13,16 @@ static int fail(char *error, size_t error_size, const char *message) {
     return 1;
 }
 
+// The image's buffer with room for `bytes`, grown only when too small (decoding many files
+// of one size then allocates once, not once per file).
+static unsigned char *reserve(kestrel_image *image, size_t bytes) {
+    if (image->capacity >= bytes && image->pixels) return image->pixels;
+    free(image->pixels);
+    image->pixels = malloc(bytes ? bytes : 1);
+    image->capacity = image->pixels ? bytes : 0;
+    return image->pixels;
+}
+
 // ---------------------------------------------------------------- PNG
 
 typedef struct {
@@ -48,11 +58,9 @@ static int decode_png(const unsigned char *data, size_t size, int gray, kestrel_
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &reader, png_fail, png_quiet);
     if (!png) return fail(error, error_size, "out of memory");
     png_infop info = png_create_info_struct(png);
-    unsigned char *volatile pixels = NULL;
     png_bytep *volatile rows = NULL;
     if (!info || setjmp(png_jmpbuf(png))) {
         png_destroy_read_struct(&png, info ? &info : NULL, NULL);
-        free(pixels);
         free(rows);
         return fail(error, error_size, reader.message[0] ? reader.message : "out of memory");
     }
@@ -77,13 +85,12 @@ static int decode_png(const unsigned char *data, size_t size, int gray, kestrel_
     png_read_update_info(png, info);
     size_t row_bytes = png_get_rowbytes(png, info);
     png_uint_32 width = png_get_image_width(png, info), height = png_get_image_height(png, info);
-    pixels = malloc(row_bytes * height + 1);
+    unsigned char *pixels = reserve(image, row_bytes * height);
     rows = malloc(sizeof(png_bytep) * (height + 1));
     if (!pixels || !rows) png_error(png, "out of memory");
     for (png_uint_32 y = 0; y < height; y++) rows[y] = pixels + y * row_bytes;
     png_read_image(png, rows);
     png_read_end(png, NULL);
-    image->pixels = pixels;
     image->width = (int)width;
     image->height = (int)height;
     image->channels = png_get_channels(png, info);
@@ -115,13 +122,11 @@ static int decode_jpeg(const unsigned char *data, size_t size, int gray, kestrel
                        size_t error_size) {
     struct jpeg_decompress_struct info;
     jpeg_failure failure;
-    unsigned char *volatile pixels = NULL;
     info.err = jpeg_std_error(&failure.base);
     failure.base.error_exit = jpeg_fail;
     failure.base.emit_message = jpeg_quiet;
     if (setjmp(failure.jump)) {
         jpeg_destroy_decompress(&info);
-        free(pixels);
         return fail(error, error_size, failure.message);
     }
     jpeg_create_decompress(&info);
@@ -135,7 +140,7 @@ static int decode_jpeg(const unsigned char *data, size_t size, int gray, kestrel
     info.do_fancy_upsampling = TRUE;
     jpeg_start_decompress(&info);
     size_t row = (size_t)info.output_width * (size_t)info.output_components;
-    pixels = malloc(row * info.output_height + 1);
+    unsigned char *pixels = reserve(image, row * info.output_height);
     if (!pixels) {
         jpeg_destroy_decompress(&info);
         return fail(error, error_size, "out of memory");
@@ -145,7 +150,6 @@ static int decode_jpeg(const unsigned char *data, size_t size, int gray, kestrel
         jpeg_read_scanlines(&info, &line, 1);
     }
     jpeg_finish_decompress(&info);
-    image->pixels = pixels;
     image->width = (int)info.output_width;
     image->height = (int)info.output_height;
     image->channels = info.output_components;
@@ -155,7 +159,7 @@ static int decode_jpeg(const unsigned char *data, size_t size, int gray, kestrel
 
 int kestrel_image_decode(const unsigned char *data, size_t size, int gray, kestrel_image *image,
                          char *error, size_t error_size) {
-    memset(image, 0, sizeof *image);
+    image->width = image->height = image->channels = image->source_channels = 0;
     static const unsigned char png_signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     if (size >= 8 && memcmp(data, png_signature, 8) == 0) return decode_png(data, size, gray, image, error, error_size);
     if (size >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff)
@@ -166,4 +170,5 @@ int kestrel_image_decode(const unsigned char *data, size_t size, int gray, kestr
 void kestrel_image_free(kestrel_image *image) {
     free(image->pixels);
     image->pixels = NULL;
+    image->capacity = 0;
 }

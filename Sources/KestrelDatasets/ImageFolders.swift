@@ -100,17 +100,24 @@ extension LabeledImages {
         let channels = colorMode.channels, imageCount = imageSize.height * imageSize.width * channels
         let root = URL(fileURLWithPath: directory)
         let paths = Array(folders.paths[range])
-        var pixels = [Float](repeating: 0, count: paths.count * imageCount)
+        // Every value is written by a decode, so the buffer starts uninitialised.
+        var pixels = [Float](unsafeUninitializedCapacity: paths.count * imageCount) { _, count in
+            count = paths.count * imageCount
+        }
         let parts = paths.count >= 8 ? Parallel.scratchSlots : 1
         var errors = [Error?](repeating: nil, count: parts)
         pixels.withUnsafeMutableBufferPointer { out in
             errors.withUnsafeMutableBufferPointer { errors in
                 Parallel.forEach(parts: parts) { part in
                     let mine = (part * paths.count / parts)..<((part + 1) * paths.count / parts)
+                    // The decoded image (bytes, then floats), reused from file to file.
+                    var image = kestrel_image(), scratch: [Float] = []
+                    defer { kestrel_image_free(&image) }
                     do {
                         for i in mine {
                             try decode(root.appendingPathComponent(paths[i]).path, colorMode: colorMode, into: out.baseAddress! + i * imageCount,
-                                       size: imageSize, interpolation: interpolation, cropToAspectRatio: cropToAspectRatio)
+                                       size: imageSize, interpolation: interpolation, cropToAspectRatio: cropToAspectRatio,
+                                       image: &image, scratch: &scratch)
                         }
                     } catch { errors[part] = error }
                 }
@@ -124,14 +131,14 @@ extension LabeledImages {
                              labels: subset.encodedLabels(labelMode), classNames: folders.classNames)
     }
 
-    /// Decodes one file and writes it, resized, at `y`.
+    /// Decodes one file and writes it, resized, at `y`; `image` and `scratch` hold the decoded
+    /// image's bytes and floats.
     private static func decode(_ path: String, colorMode: ColorMode, into y: UnsafeMutablePointer<Float>,
                                size: (height: Int, width: Int), interpolation: Interpolation,
-                               cropToAspectRatio: Bool) throws {
+                               cropToAspectRatio: Bool, image: inout kestrel_image, scratch: inout [Float]) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw KestrelError.fileError("image dataset: cannot read \(path)")
         }
-        var image = kestrel_image()
         var message = [CChar](repeating: 0, count: 256)
         let status = data.withUnsafeBytes { bytes in
             kestrel_image_decode(bytes.bindMemory(to: UInt8.self).baseAddress, bytes.count,
@@ -141,15 +148,23 @@ extension LabeledImages {
             let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             throw KestrelError.fileError("image dataset: \(path): \(text)")
         }
-        defer { kestrel_image_free(&image) }
         // The decoder gives 1 (gray), 3 (JPEG) or 4 (PNG) channels; keep or fill to the mode's.
         let rows = Int(image.height), columns = Int(image.width), have = Int(image.channels), want = colorMode.channels
-        var pixels = [Float](repeating: 255, count: rows * columns * want)
-        for p in 0..<(rows * columns) {
-            for k in 0..<min(have, want) { pixels[p * want + k] = Float(image.pixels[p * have + k]) }
-        }
-        pixels.withUnsafeBufferPointer {
-            resizeImage($0.baseAddress!, rows: rows, columns: columns, channels: want, into: y,
+        let count = rows * columns * want
+        if scratch.count < count { scratch = [Float](repeating: 0, count: count) }
+        let source = image.pixels!
+        scratch.withUnsafeMutableBufferPointer { buffer in
+            let pixels = buffer.baseAddress!
+            if have == want {
+                for i in 0..<count { pixels[i] = Float(source[i]) }
+            } else {
+                let kept = min(have, want)
+                for p in 0..<(rows * columns) {
+                    for k in 0..<kept { pixels[p * want + k] = Float(source[p * have + k]) }
+                    for k in kept..<want { pixels[p * want + k] = 255 }
+                }
+            }
+            resizeImage(pixels, rows: rows, columns: columns, channels: want, into: y,
                         height: size.height, width: size.width, interpolation: interpolation,
                         cropToAspectRatio: cropToAspectRatio)
         }

@@ -6,6 +6,7 @@ import CBLAS
 import Foundation
 import Kestrel
 import KestrelAllocationCounter
+import KestrelDatasets
 
 struct Workload {
     let name: String
@@ -188,6 +189,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
+    @Option(help: "Also time LabeledImages.fromDirectory on this folder (180x180 RGB, unshuffled; scripts/compare/keras-image-folder.py makes one and times Keras on it).")
+    var imageFolder: String?
+
     mutating func run() throws {
         if !json { print("backend: \(Kestrel.backendDescription)") }
         var results: [Result] = []
@@ -255,6 +259,17 @@ struct Bench: ParsableCommand {
                 print(String(format: "text-vectorization: %d texts, adapt %.2f s, vectorize %.2f s (%.0f texts/s)",
                              t.texts, t.adapt, t.vectorize, Double(t.texts) / t.vectorize))
                 print("  " + t.check)
+            }
+            if let imageFolder {
+                var best = Double.infinity, images = LabeledImages?.none
+                for _ in 0..<max(1, rounds) {
+                    let start = now()
+                    images = try LabeledImages.fromDirectory(imageFolder, imageSize: (180, 180), shuffle: false, verbose: false)
+                    best = min(best, now() - start)
+                }
+                let sum = images!.images.scalars.reduce(0.0) { $0 + Double($1) }
+                print(String(format: "image folder: %d images, %.2f s (%.0f images/s), pixel sum %.6e",
+                             images!.count, best, Double(images!.count) / best, sum))
             }
             print(String(format: "peak resident memory: %.0f MB", peakResidentMegabytes()))
         }

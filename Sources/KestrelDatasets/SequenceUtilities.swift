@@ -1,0 +1,132 @@
+import Kestrel
+
+/// Which end of a sequence padding or truncation applies to (Keras `padding`, `truncating`).
+public enum SequenceEnd: String, Sendable, CaseIterable {
+    /// Before the sequence (Keras's default for both).
+    case pre
+    /// After it.
+    case post
+}
+
+/// Pads sequences of token indices to one length (Keras `pad_sequences`), e.g. the word
+/// indices of Keras's IMDB reviews before an `Embedding`: rows of `maxLength` (default: the
+/// longest sequence), `value` filling the `padding` end, longer sequences losing their
+/// `truncating` end. Returns `(sequences, maxLength)`.
+public func padSequences<Element: BinaryInteger>(_ sequences: [[Element]], maxLength: Int? = nil,
+                                                 padding: SequenceEnd = .pre, truncating: SequenceEnd = .pre,
+                                                 value: Float = 0) throws -> Tensor {
+    try padSequences(sequences.map { $0.map(Float.init) }, maxLength: maxLength, padding: padding,
+                     truncating: truncating, value: value)
+}
+
+/// Pads sequences of numbers to one length (Keras `pad_sequences`; see the integer version).
+public func padSequences(_ sequences: [[Float]], maxLength: Int? = nil, padding: SequenceEnd = .pre,
+                         truncating: SequenceEnd = .pre, value: Float = 0) throws -> Tensor {
+    let length = maxLength ?? sequences.map(\.count).max() ?? 0
+    guard length >= 0 else { throw KestrelError.invalidArgument("padSequences: maxLength must be 0 or more, found \(length)") }
+    var out = [Float](repeating: value, count: sequences.count * length)
+    for (row, sequence) in sequences.enumerated() {
+        let kept = truncating == .pre ? sequence.suffix(length) : sequence.prefix(length)
+        let start = row * length + (padding == .pre ? length - kept.count : 0)
+        for (j, v) in kept.enumerated() { out[start + j] = v }
+    }
+    return Tensor(shape: [sequences.count, length], scalars: out)
+}
+
+/// One-hot rows for class indices (Keras `to_categorical`): a tensor of shape `s` becomes
+/// `s + [numClasses]` (a last axis of 1 is replaced), `numClasses` defaulting to the largest
+/// index plus one.
+public func toCategorical(_ labels: Tensor, numClasses: Int? = nil) throws -> Tensor {
+    var indices: [Int] = []
+    indices.reserveCapacity(labels.scalars.count)
+    for v in labels.scalars {
+        guard v >= 0, v.rounded() == v, v < 1e9 else {
+            throw KestrelError.invalidArgument("toCategorical: labels must be class indices (whole numbers 0 or more), found \(v)")
+        }
+        indices.append(Int(v))
+    }
+    let classes = numClasses ?? ((indices.max() ?? -1) + 1)
+    if let bad = indices.first(where: { $0 >= classes }) {
+        throw KestrelError.invalidArgument("toCategorical: label \(bad) is outside 0..<\(classes) (numClasses \(classes))")
+    }
+    var shape = labels.shape
+    if shape.count > 1 && shape.last == 1 { shape.removeLast() }
+    var out = [Float](repeating: 0, count: indices.count * classes)
+    for (i, index) in indices.enumerated() { out[i * classes + index] = 1 }
+    return Tensor(shape: shape + [classes], scalars: out)
+}
+
+/// One-hot rows for class indices given as integers (Keras `to_categorical`).
+public func toCategorical<Label: BinaryInteger>(_ labels: [Label], numClasses: Int? = nil) throws -> Tensor {
+    try toCategorical(Tensor(shape: [labels.count], scalars: labels.map(Float.init)), numClasses: numClasses)
+}
+
+/// Windows of a time series and the target at each window's start (Keras
+/// `timeseries_dataset_from_array`): window `i` holds `sequenceLength` rows of `data` taken
+/// every `samplingRate` rows from `startIndex + p`, and its target is `targets[startIndex + p]`,
+/// for p = 0, `sequenceStride`, … while the window fits before `endIndex` (and there are
+/// targets). `inputs` is `[windows, sequenceLength] + data.shape.dropFirst()`.
+///
+/// Keras returns batches; here every window is materialised (overlapping windows repeat
+/// rows, so memory grows with `sequenceLength / sequenceStride`). `shuffle` orders the
+/// windows with Kestrel's generator, not NumPy's.
+public func timeseriesDatasetFromArray(
+    _ data: Tensor, targets: Tensor?, sequenceLength: Int, sequenceStride: Int = 1, samplingRate: Int = 1,
+    shuffle: Bool = false, seed: UInt64? = nil, startIndex: Int? = nil, endIndex: Int? = nil
+) throws -> (inputs: Tensor, targets: Tensor?) {
+    let what = "timeseriesDatasetFromArray"
+    guard let rows = data.shape.first else { throw KestrelError.shapeMismatch("\(what): data must have a first (time) axis, found a scalar") }
+    if let startIndex, startIndex != 0 {
+        guard startIndex > 0 else { throw KestrelError.invalidArgument("\(what): startIndex must be 0 or greater, found \(startIndex)") }
+        guard startIndex < rows else {
+            throw KestrelError.invalidArgument("\(what): startIndex must be lower than the data's length \(rows), found \(startIndex)")
+        }
+    }
+    if let endIndex, endIndex != 0 {
+        if let startIndex, startIndex != 0, endIndex <= startIndex {
+            throw KestrelError.invalidArgument("\(what): endIndex must be higher than startIndex \(startIndex), found \(endIndex)")
+        }
+        guard endIndex < rows else {
+            throw KestrelError.invalidArgument("\(what): endIndex must be lower than the data's length \(rows), found \(endIndex)")
+        }
+        guard endIndex > 0 else { throw KestrelError.invalidArgument("\(what): endIndex must be higher than 0, found \(endIndex)") }
+    }
+    for (name, value) in [("samplingRate", samplingRate), ("sequenceStride", sequenceStride)] {
+        guard value > 0 else { throw KestrelError.invalidArgument("\(what): \(name) must be higher than 0, found \(value)") }
+        guard value < rows else {
+            throw KestrelError.invalidArgument("\(what): \(name) must be lower than the data's length \(rows), found \(value)")
+        }
+    }
+    guard sequenceLength > 0 else { throw KestrelError.invalidArgument("\(what): sequenceLength must be positive, found \(sequenceLength)") }
+    if let targets, targets.shape.isEmpty {
+        throw KestrelError.shapeMismatch("\(what): targets must have a first axis, found a scalar")
+    }
+    let start = startIndex ?? 0, end = endIndex ?? rows
+    var count = end - start - (sequenceLength - 1) * samplingRate
+    if let targets { count = min(count, targets.shape[0]) }
+    var positions = count > 0 ? Array(stride(from: 0, to: count, by: sequenceStride)) : []
+    if shuffle {
+        var generator = RandomGenerator(seed: seed ?? UInt64.random(in: 0..<1_000_000))
+        positions.shuffle(using: &generator)
+    }
+    let rowSize = data.shape.dropFirst().reduce(1, *)
+    var inputs = [Float](repeating: 0, count: positions.count * sequenceLength * rowSize)
+    for (i, p) in positions.enumerated() {
+        for step in 0..<sequenceLength {
+            let source = (start + p + step * samplingRate) * rowSize
+            let target = (i * sequenceLength + step) * rowSize
+            for k in 0..<rowSize { inputs[target + k] = data.scalars[source + k] }
+        }
+    }
+    let windows = Tensor(shape: [positions.count, sequenceLength] + data.shape.dropFirst(), scalars: inputs)
+    guard let targets else { return (windows, nil) }
+    if let last = positions.max(), start + last >= targets.shape[0] {
+        throw KestrelError.shapeMismatch(
+            "\(what): window \(last) starting at row \(start + last) has no target; targets have \(targets.shape[0]) rows")
+    }
+    let targetSize = targets.shape.dropFirst().reduce(1, *)
+    var picked = [Float]()
+    picked.reserveCapacity(positions.count * targetSize)
+    for p in positions { picked += targets.scalars[((start + p) * targetSize)..<((start + p + 1) * targetSize)] }
+    return (windows, Tensor(shape: [positions.count] + targets.shape.dropFirst(), scalars: picked))
+}
