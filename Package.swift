@@ -46,7 +46,10 @@ let package = Package(
         ),
         // PNG and JPEG decoding (Debian's libpng-dev, libjpeg-dev) for image folders.
         .target(name: "CKestrelImage", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
-        .target(name: "KestrelDatasets", dependencies: ["Kestrel", "CKestrelZlib", "CKestrelImage"]),
+        .target(
+            name: "KestrelDatasets",
+            dependencies: ["Kestrel", "CKestrelZlib", "CKestrelImage", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+        ),
         .target(name: "KestrelLearn", dependencies: ["Kestrel"]),
         .target(name: "KestrelAllocationCounter"),
         // HDF5 (Debian's libhdf5-dev, serial build) for Keras's `.weights.h5`, kept out of
@@ -123,13 +126,13 @@ let package = Package(
         // .keras, .weights.h5 and ONNX together: they share the Python interop venv helpers.
         .testTarget(
             name: "KestrelSavingTests",
-            dependencies: ["KestrelKeras", "KestrelONNX", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+            dependencies: ["KestrelKeras", "KestrelONNX", "KestrelDatasets", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
         .testTarget(name: "KestrelCLITests", dependencies: ["kestrel", "KestrelKeras"]),
         .testTarget(
             name: "KestrelDatasetsTests",
             dependencies: ["KestrelDatasets", "functional-examples"],
-            exclude: ["make_image_fixtures.py"],
+            exclude: ["make_image_fixtures.py", "make_sequence_fixtures.py", "make_numpy_fixtures.py"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "KestrelLearnTests", dependencies: ["KestrelLearn", "KestrelDatasets", "KestrelAllocationCounter"]),

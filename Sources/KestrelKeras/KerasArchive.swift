@@ -277,27 +277,6 @@ final class TemporaryDirectory {
     deinit { try? FileManager.default.removeItem(at: url) }
 }
 
-/// Writing through a temporary file in the destination's directory, renamed over the
-/// destination only once complete, so readers never see a partial file.
-enum AtomicFile {
-    static func write(to path: String, _ body: (String) throws -> Void) throws {
-        let destination = URL(fileURLWithPath: path)
-        let directory = destination.deletingLastPathComponent()
-        guard FileManager.default.fileExists(atPath: directory.path) else {
-            throw KestrelError.fileError("\(path): the directory \(directory.path) does not exist")
-        }
-        let temporary = directory.appendingPathComponent(".\(destination.lastPathComponent).\(UUID().uuidString).tmp").path
-        do {
-            try body(temporary)
-            guard rename(temporary, path) == 0 else {
-                throw KestrelError.fileError("\(path): cannot move the finished file into place (errno \(errno))")
-            }
-        } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw error
-        }
-    }
-}
 
 /// Listing the arrays of a Keras `.weights.h5` file without a model.
 public enum KerasWeightsFile {

@@ -1,5 +1,6 @@
 import Foundation
 import Kestrel
+import KestrelDatasets
 import KestrelKeras
 import XCTest
 
@@ -203,6 +204,33 @@ final class KerasInteropTests: XCTestCase {
             let shapes = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file(file + ".json")))) as! [String: [Int]]
             XCTAssertEqual(shapes, expected, file)
         }
+    }
+
+    /// NumPy reads the `.npy` and `.npz` files Kestrel writes (stored and deflated archives)
+    /// as float32 arrays of the tensors' shapes and values.
+    func testNumPyReadsKestrelArrays() throws {
+        let dir = try ScratchDirectory()
+        let matrix = Tensor(shape: [2, 3], scalars: [1.5, -2, 0, 3.25, 1e-7, -1e6])
+        let scalar = Tensor(shape: [], scalars: [7])
+        let empty = Tensor(shape: [4, 0], scalars: [])
+        try NPY.save(matrix, to: dir.file("m.npy"))
+        try NPY.save(scalar, to: dir.file("s.npy"))
+        try NPZ.save(["matrix": matrix, "empty": empty], to: dir.file("stored.npz"))
+        try NPZ.save(["matrix": matrix, "scalar": scalar], to: dir.file("deflated.npz"), compressed: true)
+        let output = try Python.helper(["numpy-read"] + ["m.npy", "s.npy", "stored.npz", "deflated.npz"].map(dir.file))
+        let read = try JSONSerialization.jsonObject(with: Data(output.split(separator: "\n").last!.utf8)) as! [String: [String: [String: Any]]]
+        func check(_ file: String, _ name: String, _ tensor: Tensor) {
+            guard let array = read[dir.file(file)]?[name] else { return XCTFail("\(file) \(name) missing: \(read)") }
+            XCTAssertEqual(array["dtype"] as? String, "float32", "\(file) \(name)")
+            XCTAssertEqual(array["shape"] as? [Int], tensor.shape, "\(file) \(name)")
+            XCTAssertEqual((array["values"] as? [NSNumber])?.map(\.floatValue), tensor.scalars, "\(file) \(name)")
+        }
+        check("m.npy", "", matrix)
+        check("s.npy", "", scalar)
+        check("stored.npz", "matrix", matrix)
+        check("stored.npz", "empty", empty)
+        check("deflated.npz", "matrix", matrix)
+        check("deflated.npz", "scalar", scalar)
     }
 
     /// The PyTorch-layout export of the `mnist-cnn` example's port of PyTorch's MNIST `Net`,

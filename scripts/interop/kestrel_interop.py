@@ -26,6 +26,9 @@ Commands:
       Run PyTorch's introductory MNIST `Net` (see torch_state_dict_check.py) in numpy from a
       PyTorch state_dict stored as safetensors (NCHW convolutions, Linear as x @ W.T + b) on
       channels-last images and write its logits (the output before log_softmax).
+  numpy-read FILE.npy|FILE.npz [...]
+      Load each file with np.load and print {path: {array name ("" for .npy): {dtype,
+      shape, values}}} as JSON.
 """
 import json
 import os
@@ -305,10 +308,24 @@ def torch_net_numpy(path, input_path, output):
     write_tensor(output, x @ p["fc2.weight"].T + p["fc2.bias"])
 
 
+def numpy_read(*paths):
+    """Prints, as JSON, what np.load finds in each .npy or .npz file: dtype, shape, values."""
+    import numpy as np
+
+    result = {}
+    for path in paths:
+        loaded = np.load(path)
+        arrays = {name: loaded[name] for name in loaded.files} if path.endswith(".npz") else {"": loaded}
+        result[path] = {name: {"dtype": str(a.dtype), "shape": list(a.shape), "values": a.reshape(-1).tolist()}
+                        for name, a in arrays.items()}
+    print(json.dumps(result))
+
+
 COMMANDS = {
     "keras-predict": keras_predict, "keras-predict-many": keras_predict_many, "keras-resume": keras_resume,
     "keras-make": keras_make,
     "onnx-run": onnx_run, "safetensors-read": safetensors_read, "torch-net-numpy": torch_net_numpy,
+    "numpy-read": numpy_read,
 }
 
 if __name__ == "__main__":
