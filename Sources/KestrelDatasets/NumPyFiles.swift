@@ -22,12 +22,7 @@ public enum NPY {
 
     /// Writes `tensor` to `path` as `np.save` writes a float32 array.
     public static func save(_ tensor: Tensor, to path: String) throws {
-        do {
-            // Atomic: a crash mid-write leaves any previous file as it was.
-            try encode(tensor).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw KestrelError.fileError("npy: cannot write \(path): \(error.localizedDescription)")
-        }
+        try writeAtomically(encode(tensor), to: path)
     }
 
     /// The bytes `np.save` writes for `tensor` as float32: the magic string, version 1.0, a

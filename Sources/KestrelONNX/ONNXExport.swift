@@ -24,22 +24,7 @@ extension Model {
     /// Written to a temporary file and renamed into place. Throws for a layer that has no
     /// ONNX translation yet, naming it.
     public func exportONNX(to path: String) throws {
-        let data = try onnxModelData()
-        let destination = URL(fileURLWithPath: path)
-        let temporary = destination.deletingLastPathComponent()
-            .appendingPathComponent(".\(destination.lastPathComponent).\(UUID().uuidString).tmp")
-        do {
-            try data.write(to: temporary)
-            guard rename(temporary.path, path) == 0 else {
-                throw KestrelError.fileError("\(path): cannot move the finished file into place (errno \(errno))")
-            }
-        } catch let error as KestrelError {
-            try? FileManager.default.removeItem(at: temporary)
-            throw error
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw KestrelError.fileError("\(path): cannot write the ONNX file: \(error)")
-        }
+        try writeAtomically(try onnxModelData(), to: path)
     }
 
     /// The serialized ONNX `ModelProto` that `exportONNX(to:)` writes.

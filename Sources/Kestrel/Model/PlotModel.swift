@@ -19,40 +19,24 @@ public func plotModel(_ model: Model, to path: String, showShapes: Bool = true, 
             throw KestrelError.fileError(
                 "plotModel: writing \(path) needs Graphviz's 'dot' program, which is not installed (apt-get install graphviz, or run scripts/setup.sh); use a .dot path to write the source only")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        let temporary = path + ".tmp-\(getpid())"
-        process.arguments = ["-T\(ext)", "-o", temporary]
-        let input = Pipe(), errors = Pipe()
-        process.standardInput = input
-        process.standardError = errors
-        try process.run()
-        input.fileHandleForWriting.write(Data(dot.utf8))
-        try input.fileHandleForWriting.close()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw KestrelError.fileError("plotModel: dot failed writing \(path): \(message)")
-        }
-        if rename(temporary, path) != 0 {
-            throw KestrelError.fileError("plotModel: cannot move the picture into place at \(path)")
+        try AtomicFile.write(to: path) { temporary in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = ["-T\(ext)", "-o", temporary]
+            let input = Pipe(), errors = Pipe()
+            process.standardInput = input
+            process.standardError = errors
+            try process.run()
+            input.fileHandleForWriting.write(Data(dot.utf8))
+            try input.fileHandleForWriting.close()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else {
+                let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                throw KestrelError.fileError("plotModel: dot failed writing \(path): \(message)")
+            }
         }
     default:
         throw KestrelError.invalidArgument("plotModel: unknown format '.\(ext)' in \(path); expected .dot, .svg, .png or .pdf")
-    }
-}
-
-/// Writes to a temporary file beside `path` and renames it into place, so a failure never
-/// leaves a half-written file.
-func writeAtomically(_ data: Data, to path: String) throws {
-    let temporary = path + ".tmp-\(getpid())"
-    guard FileManager.default.createFile(atPath: temporary, contents: data) else {
-        throw KestrelError.fileError("cannot write \(temporary)")
-    }
-    guard rename(temporary, path) == 0 else {
-        try? FileManager.default.removeItem(atPath: temporary)
-        throw KestrelError.fileError("cannot move \(temporary) into place at \(path)")
     }
 }
 

@@ -23,3 +23,13 @@ package enum AtomicFile {
         }
     }
 }
+
+/// Writes `data` to `path` through a temporary file renamed into place, so a failure never
+/// leaves a half-written file.
+package func writeAtomically(_ data: Data, to path: String) throws {
+    try AtomicFile.write(to: path) { temporary in
+        guard FileManager.default.createFile(atPath: temporary, contents: data) else {
+            throw KestrelError.fileError("\(path): cannot write the temporary file \(temporary)")
+        }
+    }
+}
