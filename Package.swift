@@ -132,7 +132,7 @@ let package = Package(
         .testTarget(
             name: "KestrelDatasetsTests",
             dependencies: ["KestrelDatasets", "functional-examples"],
-            exclude: ["make_image_fixtures.py", "make_sequence_fixtures.py", "make_numpy_fixtures.py"],
+            exclude: ["make_image_fixtures.py", "make_sequence_fixtures.py", "make_numpy_fixtures.py", "make_audio_fixtures.py"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "KestrelLearnTests", dependencies: ["KestrelLearn", "KestrelDatasets", "KestrelAllocationCounter"]),

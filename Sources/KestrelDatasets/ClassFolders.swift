@@ -95,6 +95,26 @@ struct ClassFolders {
         }
     }
 
+    /// The files `subset` takes of a `validationSplit` (all of them without one), announced as
+    /// Keras announces them when `verbose`.
+    func subsetRange(_ validationSplit: Double?, _ subset: DatasetSubset?, verbose: Bool) -> Range<Int> {
+        guard let validationSplit, let subset else { return 0..<paths.count }
+        let parts = Self.splitRanges(count: paths.count, fraction: validationSplit)
+        let range = subset == .training ? parts.training : parts.validation
+        if verbose { print("Using \(range.count) files for \(subset == .training ? "training" : "validation").") }
+        return range
+    }
+
+    /// Both parts of a split of the files (Keras `subset="both"`), announced when `verbose`.
+    func bothRanges(_ validationSplit: Double, verbose: Bool) -> (training: Range<Int>, validation: Range<Int>) {
+        let parts = Self.splitRanges(count: paths.count, fraction: validationSplit)
+        if verbose {
+            print("Using \(parts.training.count) files for training.")
+            print("Using \(parts.validation.count) files for validation.")
+        }
+        return parts
+    }
+
     /// Keras's split of `count` samples: the last `Int(fraction × count)` are the validation part.
     static func splitRanges(count: Int, fraction: Double) -> (training: Range<Int>, validation: Range<Int>) {
         let validation = Int(fraction * Double(count))

@@ -46,13 +46,7 @@ extension LabeledImages {
                                     what: "image dataset")
         let folders = try index(directory, classNames: classNames, labelMode: labelMode, shuffle: shuffle, seed: seed,
                                 followLinks: followLinks, verbose: verbose)
-        var range = 0..<folders.paths.count
-        if let validationSplit, let subset {
-            let parts = ClassFolders.splitRanges(count: range.count, fraction: validationSplit)
-            range = subset == .training ? parts.training : parts.validation
-            if verbose { print("Using \(range.count) files for \(subset == .training ? "training" : "validation").") }
-        }
-        return try read(directory, folders, range, labelMode: labelMode, colorMode: colorMode, imageSize: imageSize,
+        return try read(directory, folders, folders.subsetRange(validationSplit, subset, verbose: verbose), labelMode: labelMode, colorMode: colorMode, imageSize: imageSize,
                         interpolation: interpolation, cropToAspectRatio: cropToAspectRatio)
     }
 
@@ -68,11 +62,7 @@ extension LabeledImages {
                                     what: "image dataset")
         let folders = try index(directory, classNames: classNames, labelMode: labelMode, shuffle: shuffle, seed: seed,
                                 followLinks: followLinks, verbose: verbose)
-        let parts = ClassFolders.splitRanges(count: folders.paths.count, fraction: validationSplit)
-        if verbose {
-            print("Using \(parts.training.count) files for training.")
-            print("Using \(parts.validation.count) files for validation.")
-        }
+        let parts = folders.bothRanges(validationSplit, verbose: verbose)
         func part(_ range: Range<Int>) throws -> LabeledImages {
             try read(directory, folders, range, labelMode: labelMode, colorMode: colorMode, imageSize: imageSize,
                      interpolation: interpolation, cropToAspectRatio: cropToAspectRatio)

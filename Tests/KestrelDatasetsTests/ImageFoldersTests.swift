@@ -8,19 +8,15 @@ import XCTest
 /// and gray JPEGs; Fixtures/image_dataset.json: what Keras returned, unshuffled, in several
 /// colour modes, sizes, interpolations and label modes; written by make_image_fixtures.py).
 final class ImageFoldersTests: TemporaryDirectoryTestCase {
-    static func fixture(_ name: String) -> String {
-        Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent(name).path
-    }
-
     func testMatchesKeras() throws {
-        let url = URL(fileURLWithPath: Self.fixture("image_dataset.json"))
+        let url = URL(fileURLWithPath: fixturePath("image_dataset.json"))
         let cases = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [[String: Any]]
         XCTAssertEqual(cases.count, 6)
         for c in cases {
             let name = c["name"] as! String, config = c["config"] as! [String: Any]
             let size = config["image_size"] as! [Int]
             let images = try LabeledImages.fromDirectory(
-                Self.fixture("images"), classNames: config["class_names"] as? [String],
+                fixturePath("images"), classNames: config["class_names"] as? [String],
                 labelMode: LabelMode(rawValue: config["label_mode"] as? String ?? "int")!,
                 colorMode: ColorMode(rawValue: config["color_mode"] as? String ?? "rgb")!,
                 imageSize: (size[0], size[1]), shuffle: false,
@@ -40,17 +36,17 @@ final class ImageFoldersTests: TemporaryDirectoryTestCase {
     }
 
     func testFilesClassesAndSplit() throws {
-        let all = try LabeledImages.fromDirectory(Self.fixture("stripes"), imageSize: (16, 16), shuffle: false, verbose: false)
+        let all = try LabeledImages.fromDirectory(fixturePath("stripes"), imageSize: (16, 16), shuffle: false, verbose: false)
         XCTAssertEqual(all.classNames, ["horizontal", "vertical"])
         XCTAssertEqual(all.images.shape, [48, 16, 16, 3])
         XCTAssertEqual(all.classCounts(classCount: 2), [24, 24])
         let (training, validation) = try LabeledImages.trainingAndValidationFromDirectory(
-            Self.fixture("stripes"), validationSplit: 0.25, labelMode: .categorical, imageSize: (16, 16), seed: 3, verbose: false)
+            fixturePath("stripes"), validationSplit: 0.25, labelMode: .categorical, imageSize: (16, 16), seed: 3, verbose: false)
         XCTAssertEqual(training.count, 36)
         XCTAssertEqual(validation.count, 12)
         XCTAssertEqual(validation.labels.shape, [12, 2])
         XCTAssertEqual(training.classCounts(classCount: 2).reduce(0, +), 36)
-        let alone = try LabeledImages.fromDirectory(Self.fixture("stripes"), labelMode: .categorical, imageSize: (16, 16), seed: 3,
+        let alone = try LabeledImages.fromDirectory(fixturePath("stripes"), labelMode: .categorical, imageSize: (16, 16), seed: 3,
                                                     validationSplit: 0.25, subset: .validation, verbose: false)
         XCTAssertEqual(alone, validation)
         // Every image is in one part or the other, never both.
@@ -69,28 +65,19 @@ final class ImageFoldersTests: TemporaryDirectoryTestCase {
         try FileManager.default.removeItem(atPath: root + "/a/y.png")
         try Data([0xFF, 0xD8, 0xFF, 0xE0, 0, 4]).write(to: URL(fileURLWithPath: root + "/a/z.jpg"))
         assertThrows(try LabeledImages.fromDirectory(root, verbose: false), ["a/z.jpg"])
-        assertThrows(try LabeledImages.fromDirectory(Self.fixture("stripes"), imageSize: (0, 4), verbose: false),
+        assertThrows(try LabeledImages.fromDirectory(fixturePath("stripes"), imageSize: (0, 4), verbose: false),
                      ["imageSize must be positive"])
-        assertThrows(try LabeledImages.fromDirectory(Self.fixture("stripes"), validationSplit: 0.2, subset: .training, verbose: false),
+        assertThrows(try LabeledImages.fromDirectory(fixturePath("stripes"), validationSplit: 0.2, subset: .training, verbose: false),
                      ["needs a seed"])
-        assertThrows(try LabeledImages.fromDirectory(Self.fixture("images"), classNames: ["cats"], labelMode: .binary, verbose: false),
+        assertThrows(try LabeledImages.fromDirectory(fixturePath("images"), classNames: ["cats"], labelMode: .binary, verbose: false),
                      ["labelMode .binary needs exactly 2 classes, found 1"])
-    }
-
-    private func assertThrows<T>(_ body: @autoclosure () throws -> T, _ fragments: [String], line: UInt = #line) {
-        do {
-            _ = try body()
-            XCTFail("expected an error containing \(fragments)", line: line)
-        } catch {
-            for f in fragments { XCTAssertTrue("\(error)".contains(f), "\(error) does not contain \(f)", line: line) }
-        }
     }
 
     /// Keras's "image classification from scratch" in miniature: a folder of PNG and JPEG
     /// files → `Rescaling` → convolutions → softmax, trained on one split, judged on the other.
     func testConvnetLearnsFromAnImageFolder() throws {
         let (training, validation) = try LabeledImages.trainingAndValidationFromDirectory(
-            Self.fixture("stripes"), validationSplit: 0.25, colorMode: .grayscale, imageSize: (16, 16), seed: 7, verbose: false)
+            fixturePath("stripes"), validationSplit: 0.25, colorMode: .grayscale, imageSize: (16, 16), seed: 7, verbose: false)
         let model = Sequential {
             Input(shape: [16, 16, 1])
             Rescaling(1.0 / 255)

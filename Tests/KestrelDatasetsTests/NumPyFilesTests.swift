@@ -7,9 +7,7 @@ import XCTest
 /// every numeric dtype in both byte orders, Fortran order, scalars, empty arrays, archives
 /// stored and compressed; and Kestrel's writer must give the same bytes as `np.save`.
 final class NumPyFilesTests: TemporaryDirectoryTestCase {
-    static func file(_ name: String) -> String {
-        Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("numpy/" + name).path
-    }
+    static func file(_ name: String) -> String { fixturePath("numpy/" + name) }
 
     func testReadsEveryDtypeAndOrder() throws {
         let signed = (0..<12).map { Float($0 - 5) }, unsigned = (0..<12).map(Float.init)

@@ -8,7 +8,7 @@ import XCTest
 /// (Fixtures/sequence_utilities.json, written by make_sequence_fixtures.py).
 final class SequenceUtilitiesTests: XCTestCase {
     private static func fixture() throws -> [String: Any] {
-        let url = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("sequence_utilities.json")
+        let url = URL(fileURLWithPath: fixturePath("sequence_utilities.json"))
         return try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
     }
 

@@ -169,3 +169,19 @@ func idxHeader(_ dimensions: [UInt32], type: UInt8 = 0x08) -> [UInt8] {
     for d in dimensions { withUnsafeBytes(of: d.bigEndian) { out.append(contentsOf: $0) } }
     return out
 }
+
+/// The path of `name` in this target's Fixtures resources.
+func fixturePath(_ name: String) -> String {
+    Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent(name).path
+}
+
+/// Fails unless `body` throws an error whose description contains every fragment.
+func assertThrows<T>(_ body: @autoclosure () throws -> T, _ fragments: [String],
+                     file: StaticString = #filePath, line: UInt = #line) {
+    do {
+        _ = try body()
+        XCTFail("expected an error containing \(fragments)", file: file, line: line)
+    } catch {
+        for f in fragments { XCTAssertTrue("\(error)".contains(f), "\(error) does not contain \(f)", file: file, line: line) }
+    }
+}
