@@ -121,10 +121,11 @@ struct ClassFolders {
         return (0..<(count - validation), (count - validation)..<count)
     }
 
-    /// The labels encoded as `mode` says.
-    func encodedLabels(_ mode: LabelMode) -> Tensor {
+    /// The labels of the files `range`, encoded as `mode` says.
+    func encodedLabels(_ mode: LabelMode, _ range: Range<Int>) -> Tensor {
+        let labels = self.labels[range]
         switch mode {
-        case .int: return Tensor(labels: labels)
+        case .int: return Tensor(labels: Array(labels))
         case .binary: return Tensor(shape: [labels.count, 1], scalars: labels.map(Float.init))
         case .categorical:
             var rows = [Float](repeating: 0, count: labels.count * classNames.count)

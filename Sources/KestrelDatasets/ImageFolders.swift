@@ -114,11 +114,8 @@ extension LabeledImages {
             }
         }
         if let error = errors.lazy.compactMap({ $0 }).first { throw error }
-        var subset = folders
-        subset.paths = paths
-        subset.labels = Array(folders.labels[range])
         return LabeledImages(checkedImages: Tensor(shape: [paths.count, imageSize.height, imageSize.width, channels], scalars: pixels),
-                             labels: subset.encodedLabels(labelMode), classNames: folders.classNames)
+                             labels: folders.encodedLabels(labelMode, range), classNames: folders.classNames)
     }
 
     /// Decodes one file and writes it, resized, at `y`; `image` and `scratch` hold the decoded

@@ -61,7 +61,6 @@ public struct LabeledAudio: Sendable, Equatable {
     private struct Decoded {
         var folders: ClassFolders
         var clips: [WAV]
-        var paths: [String] { folders.paths }
     }
 
     private static func read(_ directory: String, classNames: [String]?, labelMode: LabelMode, shuffle: Bool,
@@ -100,12 +99,9 @@ public struct LabeledAudio: Sendable, Equatable {
             let kept = min(clip.frames, length) * channels
             for j in 0..<kept { samples[i * length * channels + j] = clip.samples[j] }
         }
-        var part = all.folders
-        part.paths = Array(all.folders.paths[range])
-        part.labels = Array(all.folders.labels[range])
         return LabeledAudio(audio: Tensor(shape: [clips.count, length, channels], scalars: samples),
-                            labels: part.encodedLabels(labelMode), classNames: all.folders.classNames,
-                            filePaths: part.paths, sampleRates: clips.map(\.sampleRate))
+                            labels: all.folders.encodedLabels(labelMode, range), classNames: all.folders.classNames,
+                            filePaths: Array(all.folders.paths[range]), sampleRates: clips.map(\.sampleRate))
     }
 }
 

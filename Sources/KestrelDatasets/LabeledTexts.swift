@@ -36,15 +36,10 @@ public struct LabeledTexts: Sendable, Equatable {
     ) throws -> LabeledTexts {
         try ClassFolders.checkSplit(validationSplit, subset: subset, both: false, shuffle: shuffle, seed: seed,
                                     what: "text dataset")
-        let all = try read(directory, classNames: classNames, labelMode: labelMode, maxLength: maxLength, shuffle: shuffle,
-                           seed: seed, followLinks: followLinks, verbose: verbose)
-        guard let validationSplit, let subset else { return all }
-        let parts = all.split(validationSplit)
-        if verbose {
-            print(subset == .training ? "Using \(parts.training.count) files for training."
-                                      : "Using \(parts.validation.count) files for validation.")
-        }
-        return subset == .training ? parts.training : parts.validation
+        let folders = try index(directory, classNames: classNames, labelMode: labelMode, maxLength: maxLength,
+                                shuffle: shuffle, seed: seed, followLinks: followLinks, verbose: verbose)
+        return try read(directory, folders, folders.subsetRange(validationSplit, subset, verbose: verbose),
+                        labelMode: labelMode, maxLength: maxLength)
     }
 
     /// Reads a directory as `fromDirectory` does and returns both parts of the split (Keras
@@ -55,14 +50,11 @@ public struct LabeledTexts: Sendable, Equatable {
     ) throws -> (training: LabeledTexts, validation: LabeledTexts) {
         try ClassFolders.checkSplit(validationSplit, subset: nil, both: true, shuffle: shuffle, seed: seed,
                                     what: "text dataset")
-        let all = try read(directory, classNames: classNames, labelMode: labelMode, maxLength: maxLength, shuffle: shuffle,
-                           seed: seed, followLinks: followLinks, verbose: verbose)
-        let parts = all.split(validationSplit)
-        if verbose {
-            print("Using \(parts.training.count) files for training.")
-            print("Using \(parts.validation.count) files for validation.")
-        }
-        return parts
+        let folders = try index(directory, classNames: classNames, labelMode: labelMode, maxLength: maxLength,
+                                shuffle: shuffle, seed: seed, followLinks: followLinks, verbose: verbose)
+        let parts = folders.bothRanges(validationSplit, verbose: verbose)
+        return (try read(directory, folders, parts.training, labelMode: labelMode, maxLength: maxLength),
+                try read(directory, folders, parts.validation, labelMode: labelMode, maxLength: maxLength))
     }
 
     /// The texts `range` (and their labels and paths).
@@ -71,14 +63,8 @@ public struct LabeledTexts: Sendable, Equatable {
                      filePaths: Array(filePaths[range]))
     }
 
-    /// Keras's split: the last `Int(fraction × count)` texts are the validation part.
-    private func split(_ fraction: Double) -> (training: LabeledTexts, validation: LabeledTexts) {
-        let parts = ClassFolders.splitRanges(count: count, fraction: fraction)
-        return (self[parts.training], self[parts.validation])
-    }
-
-    private static func read(_ directory: String, classNames: [String]?, labelMode: LabelMode, maxLength: Int?,
-                             shuffle: Bool, seed: UInt64?, followLinks: Bool, verbose: Bool) throws -> LabeledTexts {
+    private static func index(_ directory: String, classNames: [String]?, labelMode: LabelMode, maxLength: Int?,
+                              shuffle: Bool, seed: UInt64?, followLinks: Bool, verbose: Bool) throws -> ClassFolders {
         if let maxLength, maxLength < 0 {
             throw KestrelError.invalidArgument("text dataset: maxLength must be 0 or more, found \(maxLength)")
         }
@@ -86,8 +72,15 @@ public struct LabeledTexts: Sendable, Equatable {
                                        labelMode: labelMode, shuffle: shuffle, seed: seed, followLinks: followLinks,
                                        what: "text dataset")
         if verbose { print("Found \(folders.paths.count) files belonging to \(folders.classNames.count) classes.") }
+        return folders
+    }
+
+    /// Reads the files `range` of `folders` (only those).
+    private static func read(_ directory: String, _ folders: ClassFolders, _ range: Range<Int>, labelMode: LabelMode,
+                             maxLength: Int?) throws -> LabeledTexts {
         let root = URL(fileURLWithPath: directory)
-        let texts = try folders.paths.map { relative -> String in
+        let paths = Array(folders.paths[range])
+        let texts = try paths.map { relative -> String in
             let path = root.appendingPathComponent(relative).path
             guard var data = FileManager.default.contents(atPath: path) else {
                 throw KestrelError.fileError("text dataset: cannot read \(path)")
@@ -95,7 +88,7 @@ public struct LabeledTexts: Sendable, Equatable {
             if let maxLength, data.count > maxLength { data = data.prefix(maxLength) }
             return String(decoding: data, as: UTF8.self)
         }
-        return LabeledTexts(texts: texts, labels: folders.encodedLabels(labelMode), classNames: folders.classNames,
-                            filePaths: folders.paths)
+        return LabeledTexts(texts: texts, labels: folders.encodedLabels(labelMode, range), classNames: folders.classNames,
+                            filePaths: paths)
     }
 }

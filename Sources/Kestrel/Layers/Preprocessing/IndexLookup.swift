@@ -213,29 +213,43 @@ struct LookupTable<Token: Hashable> {
     /// `.oneHot` adds an axis of `depth` (or replaces a last axis of 1); the others reduce the
     /// last axis (a sample's tokens) to one vector of `depth`.
     func encode(_ tokens: [Token], shape: [Int]) throws -> Tensor {
-        let found = try tokens.map(index(of:))
-        if outputMode == .int { return Tensor(shape: shape, scalars: found.map { Float($0!) }) }
-        guard vocabularySize > tokenStart || padToMaxTokens else {
-            throw KestrelError.notReady(
-                "\(describe): outputMode .\(outputMode) needs a vocabulary; call adapt(_:) or pass vocabulary:")
-        }
-        let depth = depth
+        if outputMode == .int { return Tensor(shape: shape, scalars: try tokens.map { Float(try index(of: $0)!) }) }
         if outputMode == .oneHot {
+            let found = try tokens.map(index(of:)), depth = try checkedDepth()
             let outShape = shape.count > 1 && shape.last == 1 ? shape.dropLast() + [depth] : shape + [depth]
             var out = [Float](repeating: 0, count: found.count * depth)
             for (i, index) in found.enumerated() { if let index, index < depth { out[i * depth + index] = 1 } }
             return Tensor(shape: outShape, scalars: out)
         }
-        let length = shape.last ?? 1, samples = length == 0 ? shape.dropLast().reduce(1, *) : found.count / length
-        var out = [Float](repeating: 0, count: samples * depth)
-        for (i, index) in found.enumerated() {
-            guard let index, index < depth else { continue }
-            if outputMode == .multiHot { out[(i / length) * depth + index] = 1 } else { out[(i / length) * depth + index] += 1 }
+        let length = shape.last ?? 1, samples = length == 0 ? shape.dropLast().reduce(1, *) : tokens.count / length
+        let rows = (0..<samples).map { tokens[($0 * length)..<(($0 + 1) * length)] }
+        return Tensor(shape: Array(shape.dropLast()) + [depth], scalars: try bags(rows))
+    }
+
+    /// Multi-hot, count or TF-IDF vectors, one row of `depth` per sample; samples may differ
+    /// in length (a text's tokens).
+    func bags<Sample: Collection>(_ samples: [Sample]) throws -> [Float] where Sample.Element == Token {
+        let depth = try checkedDepth()
+        var out = [Float](repeating: 0, count: samples.count * depth)
+        for (s, sample) in samples.enumerated() {
+            for token in sample {
+                guard let index = try index(of: token), index < depth else { continue }
+                if outputMode == .multiHot { out[s * depth + index] = 1 } else { out[s * depth + index] += 1 }
+            }
         }
         if outputMode == .tfIdf, let idf = idfWeights {
-            for s in 0..<samples { for j in 0..<min(depth, idf.count) { out[s * depth + j] *= idf[j] } }
+            for s in 0..<samples.count { for j in 0..<min(depth, idf.count) { out[s * depth + j] *= idf[j] } }
         }
-        return Tensor(shape: Array(shape.dropLast()) + [depth], scalars: out)
+        return out
+    }
+
+    /// `depth`, once there is a vocabulary to encode against.
+    private func checkedDepth() throws -> Int {
+        guard vocabularySize > tokenStart || padToMaxTokens else {
+            throw KestrelError.notReady(
+                "\(describe): outputMode .\(outputMode) needs a vocabulary; call adapt(_:) or pass vocabulary:")
+        }
+        return depth
     }
 
     /// What an index means (an inverting lookup): the mask token at 0 when there is one, a

@@ -123,15 +123,11 @@ public final class TextVectorization: IndexLookup<String> {
     /// What `text` is looked up as: standardized, split, in n-grams.
     public func tokens(_ text: String) -> [String] {
         var text = text
-        if case .whitespace? = split, let (lower, strip) = builtInStandardization {
-            return grams(Self.standardizedWords(text, lower: lower, strip: strip))
-        }
-        switch standardize {
-        case .lowerAndStripPunctuation?: text = Self.standardized(text, lower: true, strip: true)
-        case .lower?: text = Self.standardized(text, lower: true, strip: false)
-        case .stripPunctuation?: text = Self.standardized(text, lower: false, strip: true)
-        case .custom(let f)?: text = f(text)
-        case nil: break
+        if let (lower, strip) = builtInStandardization {
+            if case .whitespace? = split { return grams(Self.standardizedWords(text, lower: lower, strip: strip)) }
+            if lower || strip { text = Self.standardized(text, lower: lower, strip: strip) }
+        } else if case .custom(let f)? = standardize {
+            text = f(text)
         }
         let tokens: [String]
         switch split {
@@ -194,11 +190,7 @@ public final class TextVectorization: IndexLookup<String> {
         if outputMode != .int {
             // An unsplit text is a sample of one token.
             guard split != nil else { return try lookup.encode(tokenized.map { $0[0] }, shape: [texts.count, 1]) }
-            var rows: [Tensor] = []
-            rows.reserveCapacity(texts.count)
-            for t in tokenized { rows.append(try lookup.encode(t, shape: [t.count])) }
-            let depth = lookup.depth
-            return Tensor(shape: [texts.count, depth], scalars: rows.flatMap(\.scalars))
+            return Tensor(shape: [texts.count, lookup.depth], scalars: try lookup.bags(tokenized))
         }
         // Unsplit texts without a length: one index per text.
         return try lookup.encode(tokenized.map { $0[0] }, shape: [texts.count])
