@@ -121,11 +121,11 @@ struct ClassFolders {
         return (0..<(count - validation), (count - validation)..<count)
     }
 
-    /// The labels of the files `range`, encoded as `mode` says.
-    func encodedLabels(_ mode: LabelMode, _ range: Range<Int>) -> Tensor {
-        let labels = self.labels[range]
+    /// The labels of the files at `indices` (a range, or a batch's picks), encoded as `mode` says.
+    func encodedLabels(_ mode: LabelMode, _ indices: some Collection<Int>) -> Tensor {
+        let labels = indices.map { self.labels[$0] }
         switch mode {
-        case .int: return Tensor(labels: Array(labels))
+        case .int: return Tensor(labels: labels)
         case .binary: return Tensor(shape: [labels.count, 1], scalars: labels.map(Float.init))
         case .categorical:
             var rows = [Float](repeating: 0, count: labels.count * classNames.count)

@@ -70,7 +70,8 @@ extension LabeledImages {
         return (try part(parts.training), try part(parts.validation))
     }
 
-    private static func index(_ directory: String, classNames: [String]?, labelMode: LabelMode, shuffle: Bool,
+    /// Indexes an image folder, saying what was found as Keras does.
+    static func index(_ directory: String, classNames: [String]?, labelMode: LabelMode, shuffle: Bool,
                               seed: UInt64?, followLinks: Bool, verbose: Bool) throws -> ClassFolders {
         let folders = try ClassFolders(directory: directory, classNames: classNames, extensions: imageExtensions,
                                        labelMode: labelMode, shuffle: shuffle, seed: seed, followLinks: followLinks,
@@ -79,50 +80,86 @@ extension LabeledImages {
         return folders
     }
 
-    /// Decodes and resizes the files `range` of `folders` into one tensor, a part of the files
-    /// per Kestrel thread.
+    /// Decodes and resizes the files `range` of `folders` into one tensor.
     private static func read(_ directory: String, _ folders: ClassFolders, _ range: Range<Int>, labelMode: LabelMode,
                              colorMode: ColorMode, imageSize: (height: Int, width: Int), interpolation: Interpolation,
                              cropToAspectRatio: Bool) throws -> LabeledImages {
+        let decoder = try ImageDecoder(directory: directory, colorMode: colorMode, imageSize: imageSize,
+                                       interpolation: interpolation, cropToAspectRatio: cropToAspectRatio)
+        let paths = Array(folders.paths[range])
+        // Every value is written by a decode, so the buffer starts uninitialised.
+        var pixels = [Float](unsafeUninitializedCapacity: paths.count * decoder.imageCount) { _, count in
+            count = paths.count * decoder.imageCount
+        }
+        try pixels.withUnsafeMutableBufferPointer { try decoder.decode(paths, into: $0.baseAddress!) }
+        return LabeledImages(checkedImages: Tensor(shape: [paths.count] + decoder.imageShape, scalars: pixels),
+                             labels: folders.encodedLabels(labelMode, range), classNames: folders.classNames)
+    }
+}
+
+/// Decodes image files as TensorFlow does and resizes them into a float buffer, a share of the
+/// files per Kestrel thread, each thread reusing its buffers from file to file and call to call.
+final class ImageDecoder {
+    let root: URL
+    let colorMode: ColorMode
+    let imageSize: (height: Int, width: Int)
+    let interpolation: Interpolation
+    let cropToAspectRatio: Bool
+    private let parts = Parallel.scratchSlots
+    /// Per thread: the decoded image's bytes, and as floats.
+    private let images: UnsafeMutablePointer<kestrel_image>
+    private let scratch: UnsafeMutablePointer<[Float]>
+
+    init(directory: String, colorMode: ColorMode, imageSize: (height: Int, width: Int), interpolation: Interpolation,
+         cropToAspectRatio: Bool) throws {
         guard imageSize.height > 0, imageSize.width > 0 else {
             throw KestrelError.invalidArgument("image dataset: imageSize must be positive, found \(imageSize)")
         }
-        let channels = colorMode.channels, imageCount = imageSize.height * imageSize.width * channels
-        let root = URL(fileURLWithPath: directory)
-        let paths = Array(folders.paths[range])
-        // Every value is written by a decode, so the buffer starts uninitialised.
-        var pixels = [Float](unsafeUninitializedCapacity: paths.count * imageCount) { _, count in
-            count = paths.count * imageCount
-        }
-        let parts = paths.count >= 8 ? Parallel.scratchSlots : 1
-        var errors = [Error?](repeating: nil, count: parts)
-        pixels.withUnsafeMutableBufferPointer { out in
-            errors.withUnsafeMutableBufferPointer { errors in
-                Parallel.forEach(parts: parts) { part in
-                    let mine = (part * paths.count / parts)..<((part + 1) * paths.count / parts)
-                    // The decoded image (bytes, then floats), reused from file to file.
-                    var image = kestrel_image(), scratch: [Float] = []
-                    defer { kestrel_image_free(&image) }
-                    do {
-                        for i in mine {
-                            try decode(root.appendingPathComponent(paths[i]).path, colorMode: colorMode, into: out.baseAddress! + i * imageCount,
-                                       size: imageSize, interpolation: interpolation, cropToAspectRatio: cropToAspectRatio,
-                                       image: &image, scratch: &scratch)
-                        }
-                    } catch { errors[part] = error }
-                }
+        root = URL(fileURLWithPath: directory)
+        self.colorMode = colorMode
+        self.imageSize = imageSize
+        self.interpolation = interpolation
+        self.cropToAspectRatio = cropToAspectRatio
+        images = .allocate(capacity: parts)
+        images.initialize(repeating: kestrel_image(), count: parts)
+        scratch = .allocate(capacity: parts)
+        scratch.initialize(repeating: [], count: parts)
+    }
+
+    deinit {
+        for p in 0..<parts { kestrel_image_free(images + p) }
+        images.deallocate()
+        scratch.deinitialize(count: parts)
+        scratch.deallocate()
+    }
+
+    /// One image's shape, `[height, width, channels]`.
+    var imageShape: [Int] { [imageSize.height, imageSize.width, colorMode.channels] }
+    /// Values per image.
+    var imageCount: Int { imageSize.height * imageSize.width * colorMode.channels }
+
+    /// Decodes `paths` (relative to the directory) into `out`, one image after another; on
+    /// Kestrel's threads when `parallel`, else on the caller's alone.
+    func decode(_ paths: [String], into out: UnsafeMutablePointer<Float>, parallel: Bool = true) throws {
+        let used = parallel && paths.count >= 8 ? parts : 1, size = imageCount
+        var errors = [Error?](repeating: nil, count: used)
+        errors.withUnsafeMutableBufferPointer { errors in
+            Parallel.forEach(parts: used) { part in
+                do {
+                    for i in (part * paths.count / used)..<((part + 1) * paths.count / used) {
+                        try decodeFile(root.appendingPathComponent(paths[i]).path, into: out + i * size,
+                                       image: &images[part], scratch: &scratch[part])
+                    }
+                } catch { errors[part] = error }
             }
         }
         if let error = errors.lazy.compactMap({ $0 }).first { throw error }
-        return LabeledImages(checkedImages: Tensor(shape: [paths.count, imageSize.height, imageSize.width, channels], scalars: pixels),
-                             labels: folders.encodedLabels(labelMode, range), classNames: folders.classNames)
     }
 
     /// Decodes one file and writes it, resized, at `y`; `image` and `scratch` hold the decoded
     /// image's bytes and floats.
-    private static func decode(_ path: String, colorMode: ColorMode, into y: UnsafeMutablePointer<Float>,
-                               size: (height: Int, width: Int), interpolation: Interpolation,
-                               cropToAspectRatio: Bool, image: inout kestrel_image, scratch: inout [Float]) throws {
+    private func decodeFile(_ path: String, into y: UnsafeMutablePointer<Float>, image: inout kestrel_image,
+                            scratch: inout [Float]) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw KestrelError.fileError("image dataset: cannot read \(path)")
         }
@@ -152,7 +189,7 @@ extension LabeledImages {
                 }
             }
             resizeImage(pixels, rows: rows, columns: columns, channels: want, into: y,
-                        height: size.height, width: size.width, interpolation: interpolation,
+                        height: imageSize.height, width: imageSize.width, interpolation: interpolation,
                         cropToAspectRatio: cropToAspectRatio)
         }
     }

@@ -68,65 +68,133 @@ public func toCategorical<Label: BinaryInteger>(_ labels: [Label], numClasses: I
 /// targets). `inputs` is `[windows, sequenceLength] + data.shape.dropFirst()`.
 ///
 /// Keras returns batches; here every window is materialised (overlapping windows repeat
-/// rows, so memory grows with `sequenceLength / sequenceStride`). `shuffle` orders the
-/// windows with Kestrel's generator, not NumPy's.
+/// rows, so memory grows with `sequenceLength / sequenceStride`); `TimeseriesBatches` makes
+/// the windows of each batch only when asked. `shuffle` orders the windows with Kestrel's
+/// generator, not NumPy's.
 public func timeseriesDatasetFromArray(
     _ data: Tensor, targets: Tensor?, sequenceLength: Int, sequenceStride: Int = 1, samplingRate: Int = 1,
     shuffle: Bool = false, seed: UInt64? = nil, startIndex: Int? = nil, endIndex: Int? = nil
 ) throws -> (inputs: Tensor, targets: Tensor?) {
-    let what = "timeseriesDatasetFromArray"
-    guard let rows = data.shape.first else { throw KestrelError.shapeMismatch("\(what): data must have a first (time) axis, found a scalar") }
-    if let startIndex, startIndex != 0 {
-        guard startIndex > 0 else { throw KestrelError.invalidArgument("\(what): startIndex must be 0 or greater, found \(startIndex)") }
-        guard startIndex < rows else {
-            throw KestrelError.invalidArgument("\(what): startIndex must be lower than the data's length \(rows), found \(startIndex)")
+    let windows = try TimeseriesWindows(data, targets: targets, sequenceLength: sequenceLength,
+                                        sequenceStride: sequenceStride, samplingRate: samplingRate, shuffle: shuffle,
+                                        seed: seed, startIndex: startIndex, endIndex: endIndex,
+                                        what: "timeseriesDatasetFromArray")
+    return windows.make(windows.positions[...])
+}
+
+/// The windows of a time series made a batch at a time, for `fit`, `evaluate` and `predict`
+/// (what Keras's `timeseries_dataset_from_array` gives them, `batchSize` 128 by default): the
+/// same windows and targets as `timeseriesDatasetFromArray`, without holding them all, as
+/// Keras's weather-forecasting tutorial needs (300,000 windows of 120 steps would take 1 GB).
+/// With `shuffle` the windows are shuffled once, by `seed`.
+public struct TimeseriesBatches: BatchDataset {
+    private let windows: TimeseriesWindows
+    /// Windows per batch (the last batch may hold fewer).
+    public let batchSize: Int
+
+    /// The windows of `data` with the arguments of `timeseriesDatasetFromArray`, in batches.
+    public init(_ data: Tensor, targets: Tensor?, sequenceLength: Int, sequenceStride: Int = 1, samplingRate: Int = 1,
+                batchSize: Int = 128, shuffle: Bool = false, seed: UInt64? = nil, startIndex: Int? = nil,
+                endIndex: Int? = nil) throws {
+        guard batchSize > 0 else {
+            throw KestrelError.invalidArgument("TimeseriesBatches: batchSize must be positive, found \(batchSize)")
         }
+        windows = try TimeseriesWindows(data, targets: targets, sequenceLength: sequenceLength,
+                                        sequenceStride: sequenceStride, samplingRate: samplingRate, shuffle: shuffle,
+                                        seed: seed, startIndex: startIndex, endIndex: endIndex, what: "TimeseriesBatches")
+        self.batchSize = batchSize
     }
-    if let endIndex, endIndex != 0 {
-        if let startIndex, startIndex != 0, endIndex <= startIndex {
-            throw KestrelError.invalidArgument("\(what): endIndex must be higher than startIndex \(startIndex), found \(endIndex)")
+
+    /// Windows in all.
+    public var count: Int { windows.positions.count }
+
+    public var batchCount: Int? { (count + batchSize - 1) / batchSize }
+
+    /// The windows of batch `index` and, when there are targets, theirs.
+    public func batch(_ index: Int) throws -> Batch {
+        guard index >= 0, index < batchCount! else {
+            throw KestrelError.invalidArgument("TimeseriesBatches: batch \(index) of \(batchCount!)")
         }
-        guard endIndex < rows else {
-            throw KestrelError.invalidArgument("\(what): endIndex must be lower than the data's length \(rows), found \(endIndex)")
+        let (inputs, targets) = windows.make(windows.positions[(index * batchSize)..<min((index + 1) * batchSize, count)])
+        return Batch(inputs: [inputs], targets: targets.map { [$0] } ?? [])
+    }
+}
+
+/// The checked arguments of a windowed time series and the start of each window.
+struct TimeseriesWindows {
+    let data: Tensor, targets: Tensor?
+    let sequenceLength: Int, samplingRate: Int, start: Int
+    /// Each window's first row, relative to `start`, in the order windows are given.
+    let positions: [Int]
+
+    init(_ data: Tensor, targets: Tensor?, sequenceLength: Int, sequenceStride: Int, samplingRate: Int,
+         shuffle: Bool, seed: UInt64?, startIndex: Int?, endIndex: Int?, what: String) throws {
+        guard let rows = data.shape.first else { throw KestrelError.shapeMismatch("\(what): data must have a first (time) axis, found a scalar") }
+        if let startIndex, startIndex != 0 {
+            guard startIndex > 0 else { throw KestrelError.invalidArgument("\(what): startIndex must be 0 or greater, found \(startIndex)") }
+            guard startIndex < rows else {
+                throw KestrelError.invalidArgument("\(what): startIndex must be lower than the data's length \(rows), found \(startIndex)")
+            }
         }
-        guard endIndex > 0 else { throw KestrelError.invalidArgument("\(what): endIndex must be higher than 0, found \(endIndex)") }
-    }
-    for (name, value) in [("samplingRate", samplingRate), ("sequenceStride", sequenceStride)] {
-        guard value > 0 else { throw KestrelError.invalidArgument("\(what): \(name) must be higher than 0, found \(value)") }
-        guard value < rows else {
-            throw KestrelError.invalidArgument("\(what): \(name) must be lower than the data's length \(rows), found \(value)")
+        if let endIndex, endIndex != 0 {
+            if let startIndex, startIndex != 0, endIndex <= startIndex {
+                throw KestrelError.invalidArgument("\(what): endIndex must be higher than startIndex \(startIndex), found \(endIndex)")
+            }
+            guard endIndex < rows else {
+                throw KestrelError.invalidArgument("\(what): endIndex must be lower than the data's length \(rows), found \(endIndex)")
+            }
+            guard endIndex > 0 else { throw KestrelError.invalidArgument("\(what): endIndex must be higher than 0, found \(endIndex)") }
         }
-    }
-    guard sequenceLength > 0 else { throw KestrelError.invalidArgument("\(what): sequenceLength must be positive, found \(sequenceLength)") }
-    if let targets, targets.shape.isEmpty {
-        throw KestrelError.shapeMismatch("\(what): targets must have a first axis, found a scalar")
-    }
-    let start = startIndex ?? 0, end = endIndex ?? rows
-    var count = end - start - (sequenceLength - 1) * samplingRate
-    if let targets { count = min(count, targets.shape[0]) }
-    var positions = count > 0 ? Array(stride(from: 0, to: count, by: sequenceStride)) : []
-    if shuffle {
-        var generator = RandomGenerator(seed: seed ?? UInt64.random(in: 0..<1_000_000))
-        positions.shuffle(using: &generator)
-    }
-    let rowSize = data.shape.dropFirst().reduce(1, *)
-    var inputs = [Float](repeating: 0, count: positions.count * sequenceLength * rowSize)
-    for (i, p) in positions.enumerated() {
-        for step in 0..<sequenceLength {
-            let source = (start + p + step * samplingRate) * rowSize
-            let target = (i * sequenceLength + step) * rowSize
-            for k in 0..<rowSize { inputs[target + k] = data.scalars[source + k] }
+        for (name, value) in [("samplingRate", samplingRate), ("sequenceStride", sequenceStride)] {
+            guard value > 0 else { throw KestrelError.invalidArgument("\(what): \(name) must be higher than 0, found \(value)") }
+            guard value < rows else {
+                throw KestrelError.invalidArgument("\(what): \(name) must be lower than the data's length \(rows), found \(value)")
+            }
         }
+        guard sequenceLength > 0 else { throw KestrelError.invalidArgument("\(what): sequenceLength must be positive, found \(sequenceLength)") }
+        if let targets, targets.shape.isEmpty {
+            throw KestrelError.shapeMismatch("\(what): targets must have a first axis, found a scalar")
+        }
+        let start = startIndex ?? 0, end = endIndex ?? rows
+        var count = end - start - (sequenceLength - 1) * samplingRate
+        if let targets { count = min(count, targets.shape[0]) }
+        var positions = count > 0 ? Array(stride(from: 0, to: count, by: sequenceStride)) : []
+        if shuffle {
+            var generator = RandomGenerator(seed: seed ?? UInt64.random(in: 0..<1_000_000))
+            positions.shuffle(using: &generator)
+        }
+        if let targets, let last = positions.max(), start + last >= targets.shape[0] {
+            throw KestrelError.shapeMismatch(
+                "\(what): window \(last) starting at row \(start + last) has no target; targets have \(targets.shape[0]) rows")
+        }
+        self.data = data
+        self.targets = targets
+        self.sequenceLength = sequenceLength
+        self.samplingRate = samplingRate
+        self.start = start
+        self.positions = positions
     }
-    let windows = Tensor(shape: [positions.count, sequenceLength] + data.shape.dropFirst(), scalars: inputs)
-    guard let targets else { return (windows, nil) }
-    if let last = positions.max(), start + last >= targets.shape[0] {
-        throw KestrelError.shapeMismatch(
-            "\(what): window \(last) starting at row \(start + last) has no target; targets have \(targets.shape[0]) rows")
+
+    /// The windows starting at `picked` and their targets.
+    func make(_ picked: ArraySlice<Int>) -> (inputs: Tensor, targets: Tensor?) {
+        let rowSize = data.shape.dropFirst().reduce(1, *)
+        var inputs = [Float](repeating: 0, count: picked.count * sequenceLength * rowSize)
+        data.scalars.withUnsafeBufferPointer { source in
+            inputs.withUnsafeMutableBufferPointer { out in
+                for (i, p) in picked.enumerated() {
+                    for step in 0..<sequenceLength {
+                        (out.baseAddress! + (i * sequenceLength + step) * rowSize)
+                            .update(from: source.baseAddress! + (start + p + step * samplingRate) * rowSize, count: rowSize)
+                    }
+                }
+            }
+        }
+        let windows = Tensor(shape: [picked.count, sequenceLength] + data.shape.dropFirst(), scalars: inputs)
+        guard let targets else { return (windows, nil) }
+        let targetSize = targets.shape.dropFirst().reduce(1, *)
+        var chosen = [Float]()
+        chosen.reserveCapacity(picked.count * targetSize)
+        for p in picked { chosen += targets.scalars[((start + p) * targetSize)..<((start + p + 1) * targetSize)] }
+        return (windows, Tensor(shape: [picked.count] + targets.shape.dropFirst(), scalars: chosen))
     }
-    let targetSize = targets.shape.dropFirst().reduce(1, *)
-    var picked = [Float]()
-    picked.reserveCapacity(positions.count * targetSize)
-    for p in positions { picked += targets.scalars[((start + p) * targetSize)..<((start + p + 1) * targetSize)] }
-    return (windows, Tensor(shape: [positions.count] + targets.shape.dropFirst(), scalars: picked))
 }

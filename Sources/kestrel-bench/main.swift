@@ -192,8 +192,19 @@ struct Bench: ParsableCommand {
     @Option(help: "Also time LabeledImages.fromDirectory on this folder (180x180 RGB, unshuffled; scripts/compare/keras-image-folder.py makes one and times Keras on it).")
     var imageFolder: String?
 
+    @Option(help: "Instead of the workloads, train the image-folder convnet for --epochs on --image-folder: 'streamed' (ImageFolderBatches, a batch decoded per step) or 'in-memory' (LabeledImages.fromDirectory, then fit on the arrays). One run per process, so the peak memory is that mode's; scripts/compare/keras-image-folder-fit.py trains the same model in Keras.")
+    var imageTraining: String?
+
+    @Option(help: "Epochs for --image-training.")
+    var epochs = 2
+
     mutating func run() throws {
         if !json { print("backend: \(Kestrel.backendDescription)") }
+        if let imageTraining {
+            guard let imageFolder else { throw ValidationError("--image-training needs --image-folder") }
+            try trainOnImageFolder(imageFolder, mode: imageTraining, epochs: epochs)
+            return
+        }
         var results: [Result] = []
         for w in workloads where filter.map({ w.name.contains($0) }) ?? true {
             Kestrel.setRandomSeed(1)
@@ -274,4 +285,47 @@ struct Bench: ParsableCommand {
             print(String(format: "peak resident memory: %.0f MB", peakResidentMegabytes()))
         }
     }
+}
+
+/// The convnet of `scripts/compare/keras-image-folder-fit.py` (a small "image classification
+/// from scratch" model for 180×180 photos), trained on a folder either streamed batch by batch
+/// or read whole first; prints each epoch's time and the peak memory.
+func trainOnImageFolder(_ folder: String, mode: String, epochs: Int) throws {
+    Kestrel.setRandomSeed(1)
+    let model = Sequential {
+        Input(shape: [180, 180, 3])
+        Rescaling(1.0 / 255)
+        Conv2D(16, kernelSize: 3, strides: 2, activation: .relu)
+        MaxPooling2D()
+        Conv2D(32, kernelSize: 3, activation: .relu)
+        MaxPooling2D()
+        Conv2D(64, kernelSize: 3, activation: .relu)
+        GlobalAveragePooling2D()
+        Dense(5)
+    }
+    model.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true), metrics: [.accuracy])
+    final class EpochTimer: Callback {
+        var start = 0.0
+        func onEpochBegin(_ epoch: Int, logs: [String: Float]) { start = now() }
+        func onEpochEnd(_ epoch: Int, logs: [String: Float]) {
+            print(String(format: "epoch %d: %.2f s, loss %.4f, accuracy %.4f", epoch + 1, now() - start,
+                         logs["loss"] ?? .nan, logs["accuracy"] ?? .nan))
+        }
+    }
+    let start = now()
+    switch mode {
+    case "streamed":
+        let batches = try ImageFolderBatches(folder, batchSize: 32, imageSize: (180, 180), seed: 1, verbose: false)
+        try model.fit(batches, epochs: epochs, verbose: 0, callbacks: [EpochTimer()], seed: 1)
+    case "in-memory":
+        let loadStart = now()
+        let data = try LabeledImages.fromDirectory(folder, imageSize: (180, 180), seed: 1, verbose: false)
+        print(String(format: "read %d images: %.2f s", data.count, now() - loadStart))
+        try model.fit(data.images, data.labels, batchSize: 32, epochs: epochs, verbose: 0, callbacks: [EpochTimer()],
+                      seed: 1)
+    default:
+        throw ValidationError("--image-training: expected streamed or in-memory, found \(mode)")
+    }
+    print(String(format: "%@: %d epochs in %.2f s; peak resident memory %.0f MB", mode as NSString, epochs, now() - start,
+                 peakResidentMegabytes()))
 }

@@ -106,6 +106,7 @@ final class LabeledTextsTests: TemporaryDirectoryTestCase {
             root, validationSplit: 0.2, labelMode: .binary, seed: 42, verbose: false)
         let vectorize = try TextVectorization(maxTokens: 100, outputSequenceLength: 12)
         try vectorize.adapt(training.texts)
+        Kestrel.setRandomSeed(1)   // initial weights independent of the tests run before
         let model = Sequential {
             Embedding(inputDim: 100, outputDim: 8)
             GlobalAveragePooling1D()

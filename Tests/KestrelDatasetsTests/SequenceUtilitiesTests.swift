@@ -66,6 +66,36 @@ final class SequenceUtilitiesTests: XCTestCase {
         XCTAssertEqual(try toCategorical([2, 0], numClasses: 3), Tensor(shape: [2, 3], scalars: [0, 0, 1, 1, 0, 0]))
     }
 
+    /// Batches of windows made on demand are the windows `timeseriesDatasetFromArray` makes at
+    /// once, in the same order, targets included; and a regressor trains on them.
+    func testTimeseriesBatchesMatchTheWholeArray() throws {
+        let data = Tensor(shape: [60, 2], scalars: (0..<120).map { Float($0 % 17) / 17 })
+        let targets = Tensor(shape: [60], scalars: (0..<60).map { Float($0 % 5) / 5 })
+        let (x, y) = try timeseriesDatasetFromArray(data, targets: targets, sequenceLength: 6, sequenceStride: 2,
+                                                    samplingRate: 2, shuffle: true, seed: 3, startIndex: 4, endIndex: 55)
+        let batches = try TimeseriesBatches(data, targets: targets, sequenceLength: 6, sequenceStride: 2, samplingRate: 2,
+                                            batchSize: 7, shuffle: true, seed: 3, startIndex: 4, endIndex: 55)
+        XCTAssertEqual(batches.count, x.shape[0])
+        XCTAssertEqual(batches.batchCount, (x.shape[0] + 6) / 7)
+        let all = try (0..<batches.batchCount!).map { try batches.batch($0) }
+        XCTAssertEqual(all.flatMap { $0.inputs[0].scalars }, x.scalars)
+        XCTAssertEqual(all.flatMap { $0.targets[0].scalars }, y!.scalars)
+        XCTAssertEqual(all[0].inputs[0].shape, [7, 6, 2])
+        XCTAssertTrue(try TimeseriesBatches(data, targets: nil, sequenceLength: 6).batch(0).targets.isEmpty)
+        XCTAssertEqual(try TimeseriesBatches(data, targets: nil, sequenceLength: 6).batchSize, 128)
+        assertThrows(try TimeseriesBatches(data, targets: nil, sequenceLength: 0), ["TimeseriesBatches", "sequenceLength must be positive"])
+
+        Kestrel.setRandomSeed(1)   // initial weights independent of the tests run before
+        let model = Sequential {
+            Input(shape: [6, 2])
+            LSTM(8)
+            Dense(1)
+        }
+        model.compile(optimizer: Adam(learningRate: 0.01), loss: MeanSquaredError())
+        let history = try model.fit(batches, epochs: 15, verbose: 0, seed: 1)
+        XCTAssertLessThan(history.history["loss"]!.last!, history.history["loss"]!.first! * 0.8)
+    }
+
     func testErrorsNameTheArgument() {
         let data = Tensor(shape: [10, 2], scalars: Array(repeating: 0, count: 20))
         for (body, fragment) in [

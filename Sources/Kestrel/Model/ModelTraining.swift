@@ -413,7 +413,45 @@ extension Model {
         let steps = (samples + batchSize - 1) / batchSize
         let plan = try plan(capacity: capacity, training: true)
         let labels = t.labels(capacity: capacity)
+        var order = Array(0..<samples)
+        return try withScalarBuffers(trainX) { xs in
+            try withScalarBuffers(trainY) { ys in
+                try order.withUnsafeMutableBufferPointer { order in
+                    try trainEpochs(t, epochs: epochs, initialEpoch: initialEpoch, steps: steps, verbose: verbose,
+                                    callbacks: callbacks, seed: seed,
+                                    beginEpoch: { random in
+                                        plan.reseed(random.next())
+                                        if shuffle {
+                                            for i in 0..<samples { order[i] = i }
+                                            random.shuffle(order)
+                                        }
+                                    },
+                                    step: { step, _ in
+                                        let start = step * batchSize, n = min(batchSize, samples - start)
+                                        gather(xs, ys, indices: UnsafeBufferPointer(rebasing: order[start..<(start + n)]),
+                                               plan: plan, labels: labels, targets: t)
+                                        trainStep(plan, t, labels: labels, batch: n)
+                                        return true
+                                    },
+                                    endEpoch: {},
+                                    validate: validation.map { (vx, vy) in
+                                        { try self.evaluateLoop(vx, vy, batchSize: batchSize, callbacks: callbacks) }
+                                    })
+                }
+            }
+        }
+    }
 
+    /// The epochs of `fit`, whatever the data: callbacks, progress, seeding, validation and
+    /// early stopping. `beginEpoch` prepares an epoch (dropout seeds, order); `step` trains
+    /// one batch and returns false when the data ran out first, which ends the epoch as in
+    /// Keras; `validate` gives the validation results, logged with a `val_` prefix.
+    func trainEpochs(_ t: TargetState, epochs: Int, initialEpoch: Int, steps: Int, verbose: Int,
+                     callbacks: [Callback], seed: UInt64?,
+                     beginEpoch: (inout RandomGenerator) throws -> Void,
+                     step: (Int, inout RandomGenerator) throws -> Bool,
+                     endEpoch: () throws -> Void,
+                     validate: (() throws -> [String: Float])?) throws -> History {
         let history = History()
         var all: [Callback] = [history]
         if verbose > 0 { all.append(ProgbarLogger(verbose: verbose, epochs: epochs, steps: steps)) }
@@ -424,46 +462,32 @@ extension Model {
         // Each epoch's shuffle and dropout masks come from (fit seed, epoch), so a fit resumed
         // at `initialEpoch` (BackupAndRestore) repeats what an uninterrupted one would do.
         let fitSeed = seed ?? GlobalRandom.with { $0.next() }
-        var order = Array(0..<samples)
         var logs: [String: Float] = [:]
         t.write(into: &logs)
         for c in all { try c.onTrainBegin(logs: [:]) }
         var firstEpoch = initialEpoch
         for c in all { firstEpoch = try c.initialEpoch(resuming: firstEpoch) }
         var epochLogs: [String: Float] = [:]
-        try withScalarBuffers(trainX) { xs in
-            try withScalarBuffers(trainY) { ys in
-                try order.withUnsafeMutableBufferPointer { order in
-                    for epoch in firstEpoch..<max(epochs, firstEpoch) {
-                        for c in all { try c.onEpochBegin(epoch, logs: [:]) }
-                        var epochRandom = RandomGenerator(seed: fitSeed ^ UInt64(epoch) &* 0xD1B5_4A32_D192_ED03)
-                        plan.reseed(epochRandom.next())
-                        if shuffle {
-                            for i in 0..<samples { order[i] = i }
-                            epochRandom.shuffle(order)
-                        }
-                        t.reset()
-                        for step in 0..<steps {
-                            for c in callbacks { try c.onTrainBatchBegin(step, logs: [:]) }
-                            let start = step * batchSize, n = min(batchSize, samples - start)
-                            gather(xs, ys, indices: UnsafeBufferPointer(rebasing: order[start..<(start + n)]),
-                                   plan: plan, labels: labels, targets: t)
-                            trainStep(plan, t, labels: labels, batch: n)
-                            t.write(into: &logs)
-                            for c in all { try c.onTrainBatchEnd(step, logs: logs) }
-                            // Keras ends the epoch's batches as soon as a callback asks to stop.
-                            if stopTraining { break }
-                        }
-                        epochLogs = logs
-                        if let (vx, vy) = validation {
-                            let results = try evaluateLoop(vx, vy, batchSize: batchSize, callbacks: callbacks)
-                            for (k, v) in results { epochLogs["val_" + k] = v }
-                        }
-                        for c in all { try c.onEpochEnd(epoch, logs: epochLogs) }
-                        if stopTraining { break }
-                    }
-                }
+        for epoch in firstEpoch..<max(epochs, firstEpoch) {
+            for c in all { try c.onEpochBegin(epoch, logs: [:]) }
+            var epochRandom = RandomGenerator(seed: fitSeed ^ UInt64(epoch) &* 0xD1B5_4A32_D192_ED03)
+            try beginEpoch(&epochRandom)
+            t.reset()
+            for s in 0..<steps {
+                for c in callbacks { try c.onTrainBatchBegin(s, logs: [:]) }
+                guard try step(s, &epochRandom) else { break }
+                t.write(into: &logs)
+                for c in all { try c.onTrainBatchEnd(s, logs: logs) }
+                // Keras ends the epoch's batches as soon as a callback asks to stop.
+                if stopTraining { break }
             }
+            try endEpoch()
+            epochLogs = logs
+            if let validate {
+                for (k, v) in try validate() { epochLogs["val_" + k] = v }
+            }
+            for c in all { try c.onEpochEnd(epoch, logs: epochLogs) }
+            if stopTraining { break }
         }
         for c in all { try c.onTrainEnd(logs: epochLogs) }
         return history
