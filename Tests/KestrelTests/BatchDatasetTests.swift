@@ -199,12 +199,19 @@ final class BatchDatasetTests: XCTestCase {
             func onTrainBatchEnd(_ batch: Int, logs: [String: Float]) { counts.append(kestrel_allocation_count()) }
         }
         let (x, y) = data(400)
-        let batches = try (0..<50).map { try TensorBatches(x, y, batchSize: 8).batch($0) }
-        let model = classifier(seed: 1)
-        let counter = Counter()
-        try model.fit(Recording(batches), epochs: 1, verbose: 0, callbacks: [counter], shuffle: false)
-        let grown = counter.counts.last! - counter.counts[5]
-        XCTAssertLessThanOrEqual(grown, 2, "allocations over 44 steps: \(grown)")
+        let weights = Tensor(shape: [400], scalars: (0..<400).map { Float($0 % 3) / 2 })
+        // Plain batches, batches with sample weights, and class weights read from the labels.
+        for (weighted, classWeight) in [(false, nil), (true, nil), (false, [0: 2, 2: 0.5])] as [(Bool, [Int: Float]?)] {
+            let batches = try (0..<50).map {
+                try TensorBatches(x, y, sampleWeights: weighted ? weights : nil, batchSize: 8).batch($0)
+            }
+            let model = classifier(seed: 1)
+            let counter = Counter()
+            try model.fit(Recording(batches), epochs: 1, verbose: 0, callbacks: [counter], shuffle: false,
+                          classWeight: classWeight)
+            let grown = counter.counts.last! - counter.counts[5]
+            XCTAssertLessThanOrEqual(grown, 2, "allocations over 44 steps (weights \(weighted), classes \(classWeight != nil)): \(grown)")
+        }
         #endif
     }
 

@@ -5,16 +5,19 @@ public struct Batch {
     public var inputs: [Tensor]
     /// One tensor per model output, each with the batch's samples first; empty for `predict`.
     public var targets: [Tensor]
+    /// A weight per sample (`[batch]`) for every output's loss (Keras's third tuple entry), or nil.
+    public var sampleWeights: Tensor?
 
     /// A batch of a model with several inputs and/or outputs.
-    public init(inputs: [Tensor], targets: [Tensor] = []) {
+    public init(inputs: [Tensor], targets: [Tensor] = [], sampleWeights: Tensor? = nil) {
         self.inputs = inputs
         self.targets = targets
+        self.sampleWeights = sampleWeights
     }
 
     /// A batch of a single-input, single-output model.
-    public init(_ x: Tensor, _ y: Tensor) {
-        self.init(inputs: [x], targets: [y])
+    public init(_ x: Tensor, _ y: Tensor, sampleWeights: Tensor? = nil) {
+        self.init(inputs: [x], targets: [y], sampleWeights: sampleWeights)
     }
 
     /// Inputs only, for `predict`.
@@ -60,30 +63,34 @@ extension BatchDataset {
 public struct TensorBatches: BatchDataset {
     /// The arrays, samples first.
     public let inputs: [Tensor], targets: [Tensor]
+    /// A weight per sample, or nil.
+    public let sampleWeights: Tensor?
     /// Samples per batch.
     public let batchSize: Int
     /// Samples in all.
     public let count: Int
 
-    /// Batches of `x` (and of `y`, when given).
-    public init(_ x: Tensor, _ y: Tensor? = nil, batchSize: Int = 32) throws {
-        try self.init(inputs: [x], targets: y.map { [$0] } ?? [], batchSize: batchSize)
+    /// Batches of `x` (and of `y` and `sampleWeights`, when given).
+    public init(_ x: Tensor, _ y: Tensor? = nil, sampleWeights: Tensor? = nil, batchSize: Int = 32) throws {
+        try self.init(inputs: [x], targets: y.map { [$0] } ?? [], sampleWeights: sampleWeights, batchSize: batchSize)
     }
 
     /// Batches of several arrays that share their number of samples.
-    public init(inputs: [Tensor], targets: [Tensor] = [], batchSize: Int = 32) throws {
+    public init(inputs: [Tensor], targets: [Tensor] = [], sampleWeights: Tensor? = nil, batchSize: Int = 32) throws {
         guard batchSize > 0 else {
             throw KestrelError.invalidArgument("TensorBatches: batchSize must be positive, found \(batchSize)")
         }
         guard let first = inputs.first else { throw KestrelError.invalidArgument("TensorBatches: no input arrays") }
-        for t in inputs + targets {
+        let all = inputs + targets + (sampleWeights.map { [$0] } ?? [])
+        for t in all {
             guard t.rank >= 1, t.shape[0] == first.shape.first else {
                 throw KestrelError.shapeMismatch(
-                    "TensorBatches: every array needs the same number of samples (first dimension); found shapes \((inputs + targets).map(\.shape))")
+                    "TensorBatches: every array needs the same number of samples (first dimension); found shapes \(all.map(\.shape))")
             }
         }
         self.inputs = inputs
         self.targets = targets
+        self.sampleWeights = sampleWeights
         self.batchSize = batchSize
         count = first.shape[0]
     }
@@ -95,6 +102,7 @@ public struct TensorBatches: BatchDataset {
             throw KestrelError.invalidArgument("TensorBatches: batch \(index) of \(batchCount!)")
         }
         let range = (index * batchSize)..<min((index + 1) * batchSize, count)
-        return Batch(inputs: inputs.map { $0[batch: range] }, targets: targets.map { $0[batch: range] })
+        return Batch(inputs: inputs.map { $0[batch: range] }, targets: targets.map { $0[batch: range] },
+                     sampleWeights: sampleWeights?[batch: range])
     }
 }

@@ -44,15 +44,22 @@ final class DatasetFeeder {
     let targets: TargetState?
     private(set) var plan: ExecutionPlan?
     private(set) var labels: [UnsafeMutablePointer<Float>] = []
+    /// The batch's sample weights, valid when `load` said the batch is weighted.
+    private(set) var weights: UnsafeMutablePointer<Float>?
+    /// Class weights turned into sample weights from each batch's labels.
+    let classWeight: [Int: Float]?
     private let inputShapes: [[Int]], targetShapes: [[Int]], outputShapes: [[Int]]
 
     /// Prepares the model from `first`, a batch of the dataset (building it, resolving losses).
-    init(model: Model, first: Batch, training: Bool, readsTargets: Bool, what: String) throws {
+    init(model: Model, first: Batch, training: Bool, readsTargets: Bool, classWeight: [Int: Float]? = nil,
+         what: String) throws {
         self.model = model
         self.training = training
         self.what = what
+        self.classWeight = classWeight
         let n = try model.prepareInputs(first.inputs, what)
         targets = readsTargets ? try model.prepareTargets(first.targets, samples: n, what) : nil
+        if classWeight != nil { try targets?.checkClassWeights(model, what) }
         inputShapes = model.inputShapes
         targetShapes = first.targets.map { Array($0.shape.dropFirst()) }
         outputShapes = model.outputShapes
@@ -61,7 +68,10 @@ final class DatasetFeeder {
         // array training does: a fit resumed at a later epoch then repeats the same draws.
         let p = try model.plan(capacity: n, training: training)
         plan = p
-        if let targets { labels = targets.labels(capacity: n) }
+        if let targets {
+            labels = targets.labels(capacity: n)
+            weights = targets.sampleWeights(capacity: n)
+        }
     }
 
     /// Whether `t` is `[n] + shape`.
@@ -71,8 +81,9 @@ final class DatasetFeeder {
         return true
     }
 
-    /// Loads batch `index`; returns its number of samples. A plan made now is seeded from `random`.
-    func load(_ b: Batch, index: Int, random: inout RandomGenerator) throws -> Int {
+    /// Loads batch `index`; returns its number of samples and whether its losses are weighted
+    /// (by its sample weights or the class weights). A plan made now is seeded from `random`.
+    func load(_ b: Batch, index: Int, random: inout RandomGenerator) throws -> (samples: Int, weighted: Bool) {
         guard let n = b.inputs.first?.shape.first, n > 0, b.inputs.count == inputShapes.count,
               zip(b.inputs, inputShapes).allSatisfy({ Self.matches($0, n, $1) }) else {
             throw KestrelError.shapeMismatch(
@@ -87,23 +98,43 @@ final class DatasetFeeder {
             for (k, y) in b.targets.enumerated() {
                 try y.scalars.withUnsafeBufferPointer { try targets.losses[k].validate(labels: $0, outputShape: outputShapes[k]) }
             }
+            if let w = b.sampleWeights {
+                guard classWeight == nil else {
+                    throw KestrelError.invalidArgument(
+                        "\(model.name).\(what): batch \(index) has sample weights and classWeight was given; Keras takes one or the other")
+                }
+                guard w.rank <= 2, w.scalars.count == n, w.shape.first == n else {
+                    throw KestrelError.shapeMismatch(
+                        "\(model.name).\(what): batch \(index) needs one sample weight per sample, shape [\(n)], found \(w.shape)")
+                }
+            }
         }
         if plan!.capacity < n {
             let p = try model.plan(capacity: n, training: training)
             if training { p.reseed(random.next()) }
             plan = p
-            if let targets { labels = targets.labels(capacity: n) }
+            if let targets {
+                labels = targets.labels(capacity: n)
+                weights = targets.sampleWeights(capacity: n)
+            }
         }
         let plan = plan!
         for (k, x) in b.inputs.enumerated() {
             x.scalars.withUnsafeBufferPointer { plan.inputBuffer(k).update(from: $0.baseAddress!, count: $0.count) }
         }
-        if targets != nil {
-            for (k, y) in b.targets.enumerated() {
-                y.scalars.withUnsafeBufferPointer { labels[k].update(from: $0.baseAddress!, count: $0.count) }
-            }
+        guard let targets else { return (n, false) }
+        for (k, y) in b.targets.enumerated() {
+            y.scalars.withUnsafeBufferPointer { labels[k].update(from: $0.baseAddress!, count: $0.count) }
         }
-        return n
+        if let w = b.sampleWeights {
+            w.scalars.withUnsafeBufferPointer { weights!.update(from: $0.baseAddress!, count: n) }
+            return (n, true)
+        }
+        if let classWeight {
+            targets.fillClassWeights(classWeight, labels: labels[0], batch: n, into: weights!)
+            return (n, true)
+        }
+        return (n, false)
     }
 }
 
@@ -136,17 +167,21 @@ extension Model {
     /// data need not be in memory. Each epoch reads every batch once, in a new random order
     /// when `shuffle`; `stepsPerEpoch` reads that many instead, continuing the pass in the next
     /// epoch as Keras does (and is needed for an endless dataset). `validationData` is
-    /// evaluated after each epoch (`validationSteps` batches, or all). Returns the History.
+    /// evaluated after each epoch (`validationSteps` batches, or all). Batches weight their
+    /// samples with `Batch.sampleWeights`, or `classWeight` weights them by label, as in
+    /// array `fit`. Returns the History.
     @discardableResult
     public func fit(_ data: some BatchDataset, epochs: Int = 1, verbose: Int = 1, callbacks: [Callback] = [],
-                    validationData: (any BatchDataset)? = nil, shuffle: Bool = true, initialEpoch: Int = 0,
-                    stepsPerEpoch: Int? = nil, validationSteps: Int? = nil, seed: UInt64? = nil) throws -> History {
+                    validationData: (any BatchDataset)? = nil, shuffle: Bool = true, classWeight: [Int: Float]? = nil,
+                    initialEpoch: Int = 0, stepsPerEpoch: Int? = nil, validationSteps: Int? = nil,
+                    seed: UInt64? = nil) throws -> History {
         guard epochs >= 0, initialEpoch >= 0 else {
             throw KestrelError.invalidArgument("\(name).fit: epochs (\(epochs)) and initialEpoch (\(initialEpoch)) must not be negative")
         }
         let steps = try datasetSteps(data, stepsPerEpoch, argument: "stepsPerEpoch", "fit")
         if let validationData { _ = try datasetSteps(validationData, validationSteps, argument: "validationSteps", "fit") }
-        let feeder = try DatasetFeeder(model: self, first: try data.batch(0), training: true, readsTargets: true, what: "fit")
+        let feeder = try DatasetFeeder(model: self, first: try data.batch(0), training: true, readsTargets: true,
+                                       classWeight: classWeight, what: "fit")
         let t = feeder.targets!
         var cursor = DatasetCursor(count: data.batchCount, stepsPerEpoch: stepsPerEpoch)
         // Each epoch's batch indices are drawn at its start, so that a prefetcher can read ahead.
@@ -171,8 +206,8 @@ extension Model {
                     return false
                 }
                 let index = epochIndices[step]
-                let n = try feeder.load(try prefetcher?.next() ?? data.batch(index), index: index, random: &random)
-                trainStep(feeder.plan!, t, labels: feeder.labels, batch: n)
+                let (n, weighted) = try feeder.load(try prefetcher?.next() ?? data.batch(index), index: index, random: &random)
+                trainStep(feeder.plan!, t, labels: feeder.labels, weights: weighted ? feeder.weights : nil, batch: n)
                 return true
             },
             endEpoch: {
@@ -214,8 +249,8 @@ extension Model {
                 break
             }
             for c in callbacks { try c.onTestBatchBegin(step, logs: [:]) }
-            let n = try feeder.load(try prefetcher?.next() ?? data.batch(step), index: step, random: &unused)
-            testStep(feeder.plan!, t, labels: feeder.labels, batch: n)
+            let (n, weighted) = try feeder.load(try prefetcher?.next() ?? data.batch(step), index: step, random: &unused)
+            testStep(feeder.plan!, t, labels: feeder.labels, weights: weighted ? feeder.weights : nil, batch: n)
             t.write(into: &logs)
             for c in callbacks { try c.onTestBatchEnd(step, logs: logs) }
             progress?.onTrainBatchEnd(step, logs: logs)
@@ -264,7 +299,7 @@ extension Model {
                 break
             }
             for c in callbacks { try c.onPredictBatchBegin(step, logs: [:]) }
-            let n = try feeder.load(try prefetcher?.next() ?? data.batch(step), index: step, random: &unused)
+            let n = try feeder.load(try prefetcher?.next() ?? data.batch(step), index: step, random: &unused).samples
             let plan = feeder.plan!
             plan.forward(batch: n)
             for k in results.indices {

@@ -12,12 +12,15 @@ final class TargetState {
     /// Per-output loss trackers, logged as `<output>_loss` when there are several outputs.
     let outputLossTrackers: [Mean]
     private var labelBuffers: [Int: [UnsafeMutablePointer<Float>]] = [:]
+    private var weightBuffers: [Int: UnsafeMutablePointer<Float>] = [:]
 
     /// For an output with a mask: its unmasked positions' predictions, labels and gradient,
     /// packed together, and the per-position shape the loss sees.
     struct PackedPositions {
         let predictions: UnsafeMutablePointer<Float>, labels: UnsafeMutablePointer<Float>
         let gradient: UnsafeMutablePointer<Float>
+        /// Each kept position's sample weight, when the batch is weighted.
+        let weights: UnsafeMutablePointer<Float>
         let positionShape: [Int]
     }
     private var packedBuffers: [Int: [Int: PackedPositions]] = [:]
@@ -34,8 +37,9 @@ final class TargetState {
 
     deinit {
         for (_, buffers) in labelBuffers { buffers.forEach { $0.deallocate() } }
+        for (_, buffer) in weightBuffers { buffer.deallocate() }
         for (_, outputs) in packedBuffers {
-            for (_, p) in outputs { [p.predictions, p.labels, p.gradient].forEach { $0.deallocate() } }
+            for (_, p) in outputs { [p.predictions, p.labels, p.gradient, p.weights].forEach { $0.deallocate() } }
         }
     }
 
@@ -50,7 +54,8 @@ final class TargetState {
         }
         let size = outputShape.reduce(1, *)
         let p = PackedPositions(predictions: buffer(capacity * size), labels: buffer(capacity * labelSizes[k]),
-                                gradient: buffer(capacity * size), positionShape: [outputShape.last ?? 1])
+                                gradient: buffer(capacity * size), weights: buffer(capacity * size / max(outputShape.last ?? 1, 1)),
+                                positionShape: [outputShape.last ?? 1])
         packedBuffers[capacity, default: [:]][k] = p
         return p
     }
@@ -65,6 +70,45 @@ final class TargetState {
         }
         labelBuffers[capacity] = b
         return b
+    }
+
+    /// The sample-weight buffer for batches of up to `capacity` samples.
+    func sampleWeights(capacity: Int) -> UnsafeMutablePointer<Float> {
+        if let b = weightBuffers[capacity] { return b }
+        let b = UnsafeMutablePointer<Float>.allocate(capacity: max(capacity, 1))
+        b.initialize(repeating: 1, count: max(capacity, 1))
+        weightBuffers[capacity] = b
+        return b
+    }
+
+    /// Checks that class weights can be read from the single output's labels (class indices,
+    /// one unit, or one-hot rows), as Keras's `class_weight` requires.
+    func checkClassWeights(_ model: Model, _ what: String) throws {
+        guard labelShapes.count == 1 else {
+            throw KestrelError.invalidArgument("\(model.name).\(what): classWeight is only supported for models with a single output, found \(labelShapes.count)")
+        }
+        // One class per sample: an output of per-sample shape [classes] (or [1]), labelled by
+        // index, by a [1] column or by one-hot rows (a sequence output has no single class).
+        guard model.outputShapes.first?.count == 1, labelShapes[0].count <= 1 else {
+            throw KestrelError.invalidArgument(
+                "\(model.name).\(what): classWeight needs labels of class indices [batch], [batch, 1] or one-hot rows [batch, classes] for an output of shape [batch, classes]; found labels [batch] + \(labelShapes[0]) for an output [batch] + \(model.outputShapes.first ?? [])")
+        }
+    }
+
+    /// Writes each sample's class weight (Keras `class_weight_to_sample_weights`: the label
+    /// rounded, or the one-hot row's largest entry; 1 for classes not listed) into `weights`.
+    func fillClassWeights(_ classWeight: [Int: Float], labels: UnsafePointer<Float>, batch: Int,
+                          into weights: UnsafeMutablePointer<Float>) {
+        let width = labelSizes[0]
+        for i in 0..<batch {
+            var label = 0
+            if width == 1 {
+                label = Int(labels[i].rounded(.toNearestOrEven))
+            } else {
+                for j in 1..<width where labels[i * width + j] > labels[i * width + label] { label = j }
+            }
+            weights[i] = classWeight[label] ?? 1
+        }
     }
 
     func reset() {
@@ -223,20 +267,27 @@ extension Model {
 
     /// Losses (and, when training, their gradients) of every output; returns the weighted total.
     private func computeLosses(_ plan: ExecutionPlan, _ t: TargetState, labels: [UnsafeMutablePointer<Float>],
-                               batch: Int, training: Bool) -> Float {
+                               weights: UnsafePointer<Float>?, batch: Int, training: Bool) -> Float {
         var total: Float = 0
         for k in 0..<t.losses.count {
             let shape = plan.shapes[plan.graph.outputNodes[k]]
             let gradient = training ? plan.outputGradientBuffer(k) : nil
+            func reduce(_ loss: Loss, _ predictions: UnsafePointer<Float>) -> Float {
+                guard let weights else {
+                    return loss.compute(predictions: predictions, labels: labels[k], batch: batch, outputShape: shape,
+                                        gradient: gradient)
+                }
+                return loss.computeWeighted(predictions: predictions, labels: labels[k], weights: weights, batch: batch,
+                                            outputShape: shape, labelSize: t.labelSizes[k], gradient: gradient)
+            }
             let value: Float
             if let mask = plan.outputMask(k) {
-                value = maskedLoss(plan, t, output: k, mask: mask, labels: labels[k], batch: batch, gradient: gradient)
+                value = maskedLoss(plan, t, output: k, mask: mask, labels: labels[k], weights: weights, batch: batch,
+                                   gradient: gradient)
             } else if let logitsLoss = logitsLosses[k], let logits = plan.logitsBuffer(k) {
-                value = logitsLoss.compute(predictions: logits, labels: labels[k], batch: batch, outputShape: shape,
-                                           gradient: gradient)
+                value = reduce(logitsLoss, logits)
             } else {
-                value = t.losses[k].compute(predictions: plan.outputBuffer(k), labels: labels[k], batch: batch,
-                                            outputShape: shape, gradient: gradient)
+                value = reduce(t.losses[k], plan.outputBuffer(k))
             }
             let w = t.weights[k]
             if let gradient, w != 1 {
@@ -261,7 +312,8 @@ extension Model {
     /// metrics over unmasked positions. The kept positions are packed and the loss and metrics
     /// see them as samples of the per-position shape, so every loss and metric works unchanged.
     private func maskedLoss(_ plan: ExecutionPlan, _ t: TargetState, output k: Int, mask: UnsafePointer<Float>,
-                            labels: UnsafeMutablePointer<Float>, batch: Int, gradient: UnsafeMutablePointer<Float>?) -> Float {
+                            labels: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>?, batch: Int,
+                            gradient: UnsafeMutablePointer<Float>?) -> Float {
         let shape = plan.shapes[plan.graph.outputNodes[k]], width = shape.last ?? 1
         let perSample = shape.reduce(1, *) / width, positions = batch * perSample
         let labelWidth = t.labelSizes[k] / perSample
@@ -282,8 +334,20 @@ extension Model {
         var value: Float = 0
         if kept > 0 {
             let loss = useLogits ? logitsLoss! : t.losses[k]
-            value = loss.compute(predictions: p.predictions, labels: p.labels, batch: kept, outputShape: p.positionShape,
-                                 gradient: gradient == nil ? nil : p.gradient)
+            if let weights {
+                // Keras weights a masked loss by sample weight × mask: Σ w·loss over kept positions / kept.
+                var row = 0
+                for i in 0..<positions where mask[i] != 0 {
+                    p.weights[row] = weights[i / perSample]
+                    row += 1
+                }
+                value = loss.computeWeighted(predictions: p.predictions, labels: p.labels, weights: p.weights, batch: kept,
+                                             outputShape: p.positionShape, labelSize: labelWidth,
+                                             gradient: gradient == nil ? nil : p.gradient)
+            } else {
+                value = loss.compute(predictions: p.predictions, labels: p.labels, batch: kept, outputShape: p.positionShape,
+                                     gradient: gradient == nil ? nil : p.gradient)
+            }
         }
         if let gradient {
             gradient.update(repeating: 0, count: positions * width)
@@ -305,9 +369,9 @@ extension Model {
     /// Forward, losses and backward on rows already in the plan's buffers: the model's
     /// gradients are then in its flat gradient buffer. Returns the loss.
     func forwardBackward(_ plan: ExecutionPlan, _ t: TargetState, labels: [UnsafeMutablePointer<Float>],
-                         batch: Int) -> Float {
+                         weights: UnsafePointer<Float>? = nil, batch: Int) -> Float {
         plan.forward(batch: batch)
-        let value = computeLosses(plan, t, labels: labels, batch: batch, training: true)
+        let value = computeLosses(plan, t, labels: labels, weights: weights, batch: batch, training: true)
         plan.backward(batch: batch)
         for layer in penaltyLayers { _ = layer.regularizationPenalty(addGradients: true) }
         return value
@@ -315,33 +379,39 @@ extension Model {
 
     /// One training step on rows already gathered into the plan's buffers; returns the loss.
     @discardableResult
-    func trainStep(_ plan: ExecutionPlan, _ t: TargetState, labels: [UnsafeMutablePointer<Float>], batch: Int) -> Float {
-        let value = forwardBackward(plan, t, labels: labels, batch: batch)
+    func trainStep(_ plan: ExecutionPlan, _ t: TargetState, labels: [UnsafeMutablePointer<Float>],
+                   weights: UnsafePointer<Float>? = nil, batch: Int) -> Float {
+        let value = forwardBackward(plan, t, labels: labels, weights: weights, batch: batch)
         optimizer!.apply(parameters: store!.values, gradients: store!.gradients, variables: trainableVariables)
         for layer in penaltyLayers { layer.applyConstraints() }
         return value
     }
 
     /// One evaluation step: forward in inference mode, then losses and metrics.
-    func testStep(_ plan: ExecutionPlan, _ t: TargetState, labels: [UnsafeMutablePointer<Float>], batch: Int) {
+    func testStep(_ plan: ExecutionPlan, _ t: TargetState, labels: [UnsafeMutablePointer<Float>],
+                  weights: UnsafePointer<Float>? = nil, batch: Int) {
         plan.forward(batch: batch)
-        _ = computeLosses(plan, t, labels: labels, batch: batch, training: false)
+        _ = computeLosses(plan, t, labels: labels, weights: weights, batch: batch, training: false)
     }
 
     // MARK: fit
 
     /// Trains the model (Keras `fit`). `validationSplit` holds out the last fraction of the
-    /// samples before shuffling; `validationData` overrides it. `seed` (not in Keras) fixes this
-    /// call's shuffles and dropout masks without touching the global generator; nil draws it
-    /// from the global generator (`Kestrel.setRandomSeed`), as Keras does. Returns the History.
+    /// samples before shuffling; `validationData` overrides it. `classWeight` (class index →
+    /// weight, 1 for classes not listed) or `sampleWeight` (`[samples]`) weights each sample's
+    /// loss, as Keras does (metrics stay unweighted, as Keras's `metrics` are). `seed` (not in
+    /// Keras) fixes this call's shuffles and dropout masks without touching the global
+    /// generator; nil draws it from the global generator (`Kestrel.setRandomSeed`), as Keras
+    /// does. Returns the History.
     @discardableResult
     public func fit(_ x: Tensor, _ y: Tensor, batchSize: Int = 32, epochs: Int = 1, verbose: Int = 1,
                     callbacks: [Callback] = [], validationSplit: Float = 0,
-                    validationData: (Tensor, Tensor)? = nil, shuffle: Bool = true,
-                    initialEpoch: Int = 0, seed: UInt64? = nil) throws -> History {
+                    validationData: (Tensor, Tensor)? = nil, shuffle: Bool = true, classWeight: [Int: Float]? = nil,
+                    sampleWeight: Tensor? = nil, initialEpoch: Int = 0, seed: UInt64? = nil) throws -> History {
         try fit([x], [y], batchSize: batchSize, epochs: epochs, verbose: verbose, callbacks: callbacks,
                 validationSplit: validationSplit, validationData: validationData.map { ([$0.0], [$0.1]) },
-                shuffle: shuffle, initialEpoch: initialEpoch, seed: seed)
+                shuffle: shuffle, classWeight: classWeight, sampleWeight: sampleWeight, initialEpoch: initialEpoch,
+                seed: seed)
     }
 
     /// Trains a model with inputs and targets given by input and output names.
@@ -349,13 +419,15 @@ extension Model {
     public func fit(_ x: [String: Tensor], _ y: [String: Tensor], batchSize: Int = 32, epochs: Int = 1,
                     verbose: Int = 1, callbacks: [Callback] = [], validationSplit: Float = 0,
                     validationData: ([String: Tensor], [String: Tensor])? = nil, shuffle: Bool = true,
+                    classWeight: [Int: Float]? = nil, sampleWeight: Tensor? = nil,
                     initialEpoch: Int = 0, seed: UInt64? = nil) throws -> History {
         try fit(try ordered(x, inputNames, "inputs"), try ordered(y, outputNames, "targets"), batchSize: batchSize,
                 epochs: epochs, verbose: verbose, callbacks: callbacks, validationSplit: validationSplit,
                 validationData: try validationData.map {
                     (try ordered($0.0, inputNames, "inputs"), try ordered($0.1, outputNames, "targets"))
                 },
-                shuffle: shuffle, initialEpoch: initialEpoch, seed: seed)
+                shuffle: shuffle, classWeight: classWeight, sampleWeight: sampleWeight, initialEpoch: initialEpoch,
+                seed: seed)
     }
 
     /// Arranges name-keyed arrays in the model's order; throws for missing or unknown names.
@@ -377,6 +449,7 @@ extension Model {
     public func fit(_ x: [Tensor], _ y: [Tensor], batchSize: Int = 32, epochs: Int = 1, verbose: Int = 1,
                     callbacks: [Callback] = [], validationSplit: Float = 0,
                     validationData: ([Tensor], [Tensor])? = nil, shuffle: Bool = true,
+                    classWeight: [Int: Float]? = nil, sampleWeight: Tensor? = nil,
                     initialEpoch: Int = 0, seed: UInt64? = nil) throws -> History {
         guard batchSize > 0 else { throw KestrelError.invalidArgument("\(name).fit: batchSize must be positive, found \(batchSize)") }
         guard epochs >= 0, initialEpoch >= 0 else {
@@ -386,9 +459,16 @@ extension Model {
             throw KestrelError.invalidArgument("\(name).fit: validationSplit must be in [0, 1), found \(validationSplit)")
         }
         let total = try prepareInputs(x, "fit")
-        _ = try prepareTargets(y, samples: total, "fit")
+        let whole = try prepareTargets(y, samples: total, "fit")
+        try checkSampleWeight(sampleWeight, samples: total, "fit")
+        if classWeight != nil {
+            guard sampleWeight == nil else {
+                throw KestrelError.invalidArgument("\(name).fit: give classWeight or sampleWeight, not both (as in Keras)")
+            }
+            try whole.checkClassWeights(self, "fit")
+        }
 
-        var trainX = x, trainY = y
+        var trainX = x, trainY = y, trainWeight = sampleWeight, validationWeight: Tensor?
         var validation = validationData
         if validation == nil && validationSplit > 0 {
             let splitAt = Int(Float(total) * (1 - validationSplit))
@@ -399,6 +479,9 @@ extension Model {
             validation = (x.map { $0[batch: splitAt..<total] }, y.map { $0[batch: splitAt..<total] })
             trainX = x.map { $0[batch: 0..<splitAt] }
             trainY = y.map { $0[batch: 0..<splitAt] }
+            // Keras splits sample weights with the data, so validation losses are weighted too.
+            validationWeight = sampleWeight?[batch: splitAt..<total]
+            trainWeight = sampleWeight?[batch: 0..<splitAt]
         }
         if let (vx, vy) = validation {
             let n = try prepareInputs(vx, "fit(validationData:)")
@@ -413,32 +496,51 @@ extension Model {
         let steps = (samples + batchSize - 1) / batchSize
         let plan = try plan(capacity: capacity, training: true)
         let labels = t.labels(capacity: capacity)
+        let weighted = trainWeight != nil || classWeight != nil
+        let weights = t.sampleWeights(capacity: capacity)
         var order = Array(0..<samples)
         return try withScalarBuffers(trainX) { xs in
             try withScalarBuffers(trainY) { ys in
-                try order.withUnsafeMutableBufferPointer { order in
-                    try trainEpochs(t, epochs: epochs, initialEpoch: initialEpoch, steps: steps, verbose: verbose,
-                                    callbacks: callbacks, seed: seed,
-                                    beginEpoch: { random in
-                                        plan.reseed(random.next())
-                                        if shuffle {
-                                            for i in 0..<samples { order[i] = i }
-                                            random.shuffle(order)
-                                        }
-                                    },
-                                    step: { step, _ in
-                                        let start = step * batchSize, n = min(batchSize, samples - start)
-                                        gather(xs, ys, indices: UnsafeBufferPointer(rebasing: order[start..<(start + n)]),
-                                               plan: plan, labels: labels, targets: t)
-                                        trainStep(plan, t, labels: labels, batch: n)
-                                        return true
-                                    },
-                                    endEpoch: {},
-                                    validate: validation.map { (vx, vy) in
-                                        { try self.evaluateLoop(vx, vy, batchSize: batchSize, callbacks: callbacks) }
-                                    })
+                try withScalarBuffers(trainWeight.map { [$0] } ?? []) { ws in
+                    try order.withUnsafeMutableBufferPointer { order in
+                        try trainEpochs(t, epochs: epochs, initialEpoch: initialEpoch, steps: steps, verbose: verbose,
+                                        callbacks: callbacks, seed: seed,
+                                        beginEpoch: { random in
+                                            plan.reseed(random.next())
+                                            if shuffle {
+                                                for i in 0..<samples { order[i] = i }
+                                                random.shuffle(order)
+                                            }
+                                        },
+                                        step: { step, _ in
+                                            let start = step * batchSize, n = min(batchSize, samples - start)
+                                            let rows = UnsafeBufferPointer(rebasing: order[start..<(start + n)])
+                                            gather(xs, ys, indices: rows, plan: plan, labels: labels, targets: t)
+                                            if let w = ws.first {
+                                                Kernels.gatherRows(w.baseAddress!, rowLength: 1, indices: rows, into: weights)
+                                            } else if let classWeight {
+                                                t.fillClassWeights(classWeight, labels: labels[0], batch: n, into: weights)
+                                            }
+                                            trainStep(plan, t, labels: labels, weights: weighted ? weights : nil, batch: n)
+                                            return true
+                                        },
+                                        endEpoch: {},
+                                        validate: validation.map { (vx, vy) in
+                                            { try self.evaluateLoop(vx, vy, batchSize: batchSize, callbacks: callbacks,
+                                                                    sampleWeight: validationWeight) }
+                                        })
+                    }
                 }
             }
+        }
+    }
+
+    /// Checks that `sampleWeight` holds one weight per sample (`[samples]` or `[samples, 1]`).
+    func checkSampleWeight(_ sampleWeight: Tensor?, samples: Int, _ what: String) throws {
+        guard let sampleWeight else { return }
+        guard sampleWeight.shape == [samples] || sampleWeight.shape == [samples, 1] else {
+            throw KestrelError.shapeMismatch(
+                "\(name).\(what): sampleWeight needs one weight per sample, shape [\(samples)], found \(sampleWeight.shape)")
         }
     }
 
@@ -496,13 +598,15 @@ extension Model {
     // MARK: evaluate
 
     func evaluateLoop(_ x: [Tensor], _ y: [Tensor], batchSize: Int, callbacks: [Callback],
-                      progress: ProgbarLogger? = nil) throws -> [String: Float] {
+                      progress: ProgbarLogger? = nil, sampleWeight: Tensor? = nil) throws -> [String: Float] {
         let samples = try prepareInputs(x, "evaluate")
         guard samples > 0 else { throw KestrelError.invalidArgument("\(name).evaluate: no samples") }
         let t = try prepareTargets(y, samples: samples, "evaluate")
+        try checkSampleWeight(sampleWeight, samples: samples, "evaluate")
         let capacity = min(batchSize, samples)
         let plan = try plan(capacity: capacity, training: false)
         let labels = t.labels(capacity: capacity)
+        let weights = t.sampleWeights(capacity: capacity)
         let steps = (samples + batchSize - 1) / batchSize
         var indices = Array(0..<capacity)
         t.reset()
@@ -518,7 +622,10 @@ extension Model {
                         for i in 0..<n { idx[i] = start + i }
                         gather(xs, ys, indices: UnsafeBufferPointer(rebasing: idx[0..<n]), plan: plan, labels: labels,
                                targets: t)
-                        testStep(plan, t, labels: labels, batch: n)
+                        if let sampleWeight {
+                            sampleWeight.scalars.withUnsafeBufferPointer { weights.update(from: $0.baseAddress! + start, count: n) }
+                        }
+                        testStep(plan, t, labels: labels, weights: sampleWeight == nil ? nil : weights, batch: n)
                         t.write(into: &logs)
                         for c in callbacks { try c.onTestBatchEnd(step, logs: logs) }
                         progress?.onTrainBatchEnd(step, logs: logs)
@@ -533,29 +640,30 @@ extension Model {
 
     /// Loss and metrics on a dataset, by name (Keras `evaluate(..., return_dict=True)`).
     @discardableResult
-    public func evaluate(_ x: Tensor, _ y: Tensor, batchSize: Int = 32, verbose: Int = 1,
+    public func evaluate(_ x: Tensor, _ y: Tensor, batchSize: Int = 32, verbose: Int = 1, sampleWeight: Tensor? = nil,
                          callbacks: [Callback] = []) throws -> [String: Float] {
-        try evaluate([x], [y], batchSize: batchSize, verbose: verbose, callbacks: callbacks)
+        try evaluate([x], [y], batchSize: batchSize, verbose: verbose, sampleWeight: sampleWeight, callbacks: callbacks)
     }
 
     /// Loss and metrics of a model with several inputs and/or outputs.
     @discardableResult
     public func evaluate(_ x: [Tensor], _ y: [Tensor], batchSize: Int = 32, verbose: Int = 1,
-                         callbacks: [Callback] = []) throws -> [String: Float] {
+                         sampleWeight: Tensor? = nil, callbacks: [Callback] = []) throws -> [String: Float] {
         guard batchSize > 0 else { throw KestrelError.invalidArgument("\(name).evaluate: batchSize must be positive, found \(batchSize)") }
         let samples = try prepareInputs(x, "evaluate")
         for c in callbacks { c.setModel(self) }
         let steps = (samples + batchSize - 1) / batchSize
         let progress = verbose > 0 ? ProgbarLogger(verbose: verbose, epochs: 1, steps: steps) : nil
-        return try evaluateLoop(x, y, batchSize: batchSize, callbacks: callbacks, progress: progress)
+        return try evaluateLoop(x, y, batchSize: batchSize, callbacks: callbacks, progress: progress,
+                                sampleWeight: sampleWeight)
     }
 
     /// Loss and metrics with inputs and targets given by name.
     @discardableResult
     public func evaluate(_ x: [String: Tensor], _ y: [String: Tensor], batchSize: Int = 32, verbose: Int = 1,
-                         callbacks: [Callback] = []) throws -> [String: Float] {
+                         sampleWeight: Tensor? = nil, callbacks: [Callback] = []) throws -> [String: Float] {
         try evaluate(try ordered(x, inputNames, "inputs"), try ordered(y, outputNames, "targets"),
-                     batchSize: batchSize, verbose: verbose, callbacks: callbacks)
+                     batchSize: batchSize, verbose: verbose, sampleWeight: sampleWeight, callbacks: callbacks)
     }
 
     // MARK: predict
@@ -642,15 +750,28 @@ extension Model {
 
     /// One optimizer step on one batch; returns that batch's loss and metrics (Keras `train_on_batch`).
     @discardableResult
-    public func trainOnBatch(_ x: Tensor, _ y: Tensor) throws -> [String: Float] {
-        try trainOnBatch([x], [y])
+    public func trainOnBatch(_ x: Tensor, _ y: Tensor, sampleWeight: Tensor? = nil,
+                             classWeight: [Int: Float]? = nil) throws -> [String: Float] {
+        try trainOnBatch([x], [y], sampleWeight: sampleWeight, classWeight: classWeight)
     }
 
     /// One optimizer step on one batch of a multi-input/output model.
     @discardableResult
-    public func trainOnBatch(_ x: [Tensor], _ y: [Tensor]) throws -> [String: Float] {
+    public func trainOnBatch(_ x: [Tensor], _ y: [Tensor], sampleWeight: Tensor? = nil,
+                             classWeight: [Int: Float]? = nil) throws -> [String: Float] {
         let (plan, t, labels, n) = try loadTrainingBatch(x, y, "trainOnBatch")
-        trainStep(plan, t, labels: labels, batch: n)
+        try checkSampleWeight(sampleWeight, samples: n, "trainOnBatch")
+        let weights = t.sampleWeights(capacity: n)
+        if let sampleWeight {
+            guard classWeight == nil else {
+                throw KestrelError.invalidArgument("\(name).trainOnBatch: give classWeight or sampleWeight, not both (as in Keras)")
+            }
+            sampleWeight.scalars.withUnsafeBufferPointer { weights.update(from: $0.baseAddress!, count: n) }
+        } else if let classWeight {
+            try t.checkClassWeights(self, "trainOnBatch")
+            t.fillClassWeights(classWeight, labels: labels[0], batch: n, into: weights)
+        }
+        trainStep(plan, t, labels: labels, weights: sampleWeight == nil && classWeight == nil ? nil : weights, batch: n)
         var logs: [String: Float] = [:]
         t.write(into: &logs)
         return logs

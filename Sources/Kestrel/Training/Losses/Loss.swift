@@ -35,6 +35,47 @@ open class Loss {
         preconditionFailure("\(type(of: self)) does not implement compute")
     }
 
+    /// The loss of `batch` samples weighted per sample, reduced as Keras reduces a weighted
+    /// `sum_over_batch_size` loss: Σᵢ wᵢ·lossᵢ / batch, where lossᵢ is sample i's own mean
+    /// (over its positions); writes the gradient if given. Each sample is computed alone, so
+    /// every loss takes weights without a weighted variant of its own.
+    public func computeWeighted(predictions: UnsafePointer<Float>, labels: UnsafePointer<Float>,
+                                weights: UnsafePointer<Float>, batch: Int, outputShape: [Int], labelSize: Int,
+                                gradient: UnsafeMutablePointer<Float>?) -> Float {
+        let size = outputShape.reduce(1, *)
+        var total: Float = 0
+        for i in 0..<batch {
+            let value = compute(predictions: predictions + i * size, labels: labels + i * labelSize, batch: 1,
+                                outputShape: outputShape, gradient: gradient.map { $0 + i * size })
+            total += weights[i] * value
+            if let gradient {
+                let scale = weights[i] / Float(batch)
+                for j in (i * size)..<((i + 1) * size) { gradient[j] *= scale }
+            }
+        }
+        return total / Float(max(batch, 1))
+    }
+
+    /// The reduced loss between label and prediction tensors (batch first), like calling a
+    /// Keras loss; `sampleWeight` (`[batch]`) weights each sample's loss as Keras does.
+    public func callAsFunction(_ yTrue: Tensor, _ yPred: Tensor, sampleWeight: Tensor) throws -> Float {
+        _ = try callAsFunction(yTrue, yPred)   // checks shapes and labels
+        let n = yPred.shape[0]
+        guard sampleWeight.shape == [n] || sampleWeight.shape == [n, 1] else {
+            throw KestrelError.shapeMismatch("\(name): sampleWeight needs one weight per sample, shape [\(n)], found \(sampleWeight.shape)")
+        }
+        let outputShape = Array(yPred.shape.dropFirst())
+        let labelSize = try labelSize(outputShape: outputShape, labelShape: Array(yTrue.shape.dropFirst()))
+        return yTrue.scalars.withUnsafeBufferPointer { t in
+            yPred.scalars.withUnsafeBufferPointer { p in
+                sampleWeight.scalars.withUnsafeBufferPointer { w in
+                    computeWeighted(predictions: p.baseAddress!, labels: t.baseAddress!, weights: w.baseAddress!,
+                                    batch: n, outputShape: outputShape, labelSize: labelSize, gradient: nil)
+                }
+            }
+        }
+    }
+
     /// The reduced loss between label and prediction tensors (batch first), like calling a Keras loss.
     public func callAsFunction(_ yTrue: Tensor, _ yPred: Tensor) throws -> Float {
         guard yPred.rank >= 1, yTrue.rank >= 1, yTrue.shape[0] == yPred.shape[0] else {
