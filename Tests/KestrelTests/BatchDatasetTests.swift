@@ -96,6 +96,31 @@ final class BatchDatasetTests: XCTestCase {
         XCTAssertEqual(try whole.getWeights(), try resumed.getWeights())
     }
 
+    /// `validationFreq` validates after every n-th epoch, counted from 1 as Keras counts
+    /// (from `initialEpoch` on), for arrays and datasets alike.
+    func testValidationFrequency() throws {
+        let (x, y) = data(40)
+        let (vx, vy) = data(12, seed: 4)
+        final class Validations: Callback {
+            var epochs: [Int] = []
+            func onEpochEnd(_ epoch: Int, logs: [String: Float]) { if logs["val_loss"] != nil { epochs.append(epoch) } }
+        }
+        let a = Validations(), b = Validations(), c = Validations()
+        let h = try classifier(seed: 1).fit(x, y, batchSize: 8, epochs: 5, verbose: 0, callbacks: [a], validationData: (vx, vy),
+                                            validationFreq: 2)
+        XCTAssertEqual(a.epochs, [1, 3])
+        XCTAssertEqual(h.history["loss"]?.count, 5)
+        XCTAssertEqual(h.history["val_loss"]?.count, 2)
+        try classifier(seed: 1).fit(try TensorBatches(x, y, batchSize: 8), epochs: 7, verbose: 0, callbacks: [b],
+                                    validationData: try TensorBatches(vx, vy), validationFreq: 3)
+        XCTAssertEqual(b.epochs, [2, 5])
+        try classifier(seed: 1).fit(x, y, epochs: 4, verbose: 0, callbacks: [c], validationSplit: 0.25, initialEpoch: 1,
+                                    validationFreq: 2)
+        XCTAssertEqual(c.epochs, [1, 3])
+        assertThrowsMessage(try classifier(seed: 1).fit(x, y, verbose: 0, validationFreq: 0),
+                            contains: ["validationFreq must be a positive number of epochs, found 0"])
+    }
+
     /// Keras's order: every batch once per epoch, in a new random order each epoch when shuffled;
     /// the dataset's epoch hooks around each epoch and around validation.
     func testShuffledEpochsVisitEveryBatchOnce() throws {
@@ -155,6 +180,10 @@ final class BatchDatasetTests: XCTestCase {
                             contains: ["batch 1", "[10, 3]", "first batch"])
         assertThrowsMessage(try classifier(seed: 1).fit(Recording([good, badLabel]), verbose: 0, shuffle: false),
                             contains: ["label 5.0"])
+        let empty = Batch(Tensor.zeros([0, 6]), Tensor(labels: [Int]()))
+        assertThrowsMessage(try classifier(seed: 1).fit(Recording([empty, good]), verbose: 0), contains: ["batch 0 is empty"])
+        assertThrowsMessage(try classifier(seed: 1).fit(Recording([good, empty]), verbose: 0, shuffle: false),
+                            contains: ["batch 1", "at least one sample"])
         assertThrowsMessage(try TensorBatches(x, Tensor(labels: [1, 2]), batchSize: 4), contains: ["same number of samples"])
         assertThrowsMessage(try TensorBatches(x, y, batchSize: 0), contains: ["batchSize", "0"])
     }

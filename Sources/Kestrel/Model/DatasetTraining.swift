@@ -58,6 +58,7 @@ final class DatasetFeeder {
         self.what = what
         self.classWeight = classWeight
         let n = try model.prepareInputs(first.inputs, what)
+        guard n > 0 else { throw KestrelError.invalidArgument("\(model.name).\(what): batch 0 is empty") }
         targets = readsTargets ? try model.prepareTargets(first.targets, samples: n, what) : nil
         if classWeight != nil { try targets?.checkClassWeights(model, what) }
         inputShapes = model.inputShapes
@@ -167,17 +168,19 @@ extension Model {
     /// data need not be in memory. Each epoch reads every batch once, in a new random order
     /// when `shuffle`; `stepsPerEpoch` reads that many instead, continuing the pass in the next
     /// epoch as Keras does (and is needed for an endless dataset). `validationData` is
-    /// evaluated after each epoch (`validationSteps` batches, or all). Batches weight their
+    /// evaluated after each epoch, or every `validationFreq` epochs (`validationSteps`
+    /// batches, or all). Batches weight their
     /// samples with `Batch.sampleWeights`, or `classWeight` weights them by label, as in
     /// array `fit`. Returns the History.
     @discardableResult
     public func fit(_ data: some BatchDataset, epochs: Int = 1, verbose: Int = 1, callbacks: [Callback] = [],
                     validationData: (any BatchDataset)? = nil, shuffle: Bool = true, classWeight: [Int: Float]? = nil,
                     initialEpoch: Int = 0, stepsPerEpoch: Int? = nil, validationSteps: Int? = nil,
-                    seed: UInt64? = nil) throws -> History {
+                    validationFreq: Int = 1, seed: UInt64? = nil) throws -> History {
         guard epochs >= 0, initialEpoch >= 0 else {
             throw KestrelError.invalidArgument("\(name).fit: epochs (\(epochs)) and initialEpoch (\(initialEpoch)) must not be negative")
         }
+        try checkValidationFreq(validationFreq)
         let steps = try datasetSteps(data, stepsPerEpoch, argument: "stepsPerEpoch", "fit")
         if let validationData { _ = try datasetSteps(validationData, validationSteps, argument: "validationSteps", "fit") }
         let feeder = try DatasetFeeder(model: self, first: try data.batch(0), training: true, readsTargets: true,
@@ -191,7 +194,7 @@ extension Model {
         defer { prefetcher?.close() }
         return try trainEpochs(
             t, epochs: epochs, initialEpoch: initialEpoch, steps: steps, verbose: verbose, callbacks: callbacks,
-            seed: seed,
+            seed: seed, validationFreq: validationFreq,
             beginEpoch: { random in
                 data.onEpochBegin()
                 feeder.plan!.reseed(random.next())

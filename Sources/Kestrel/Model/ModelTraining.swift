@@ -402,16 +402,18 @@ extension Model {
     /// loss, as Keras does (metrics stay unweighted, as Keras's `metrics` are). `seed` (not in
     /// Keras) fixes this call's shuffles and dropout masks without touching the global
     /// generator; nil draws it from the global generator (`Kestrel.setRandomSeed`), as Keras
-    /// does. Returns the History.
+    /// does. `validationFreq` validates every that many epochs (Keras `validation_freq`).
+    /// Returns the History.
     @discardableResult
     public func fit(_ x: Tensor, _ y: Tensor, batchSize: Int = 32, epochs: Int = 1, verbose: Int = 1,
                     callbacks: [Callback] = [], validationSplit: Float = 0,
                     validationData: (Tensor, Tensor)? = nil, shuffle: Bool = true, classWeight: [Int: Float]? = nil,
-                    sampleWeight: Tensor? = nil, initialEpoch: Int = 0, seed: UInt64? = nil) throws -> History {
+                    sampleWeight: Tensor? = nil, initialEpoch: Int = 0, validationFreq: Int = 1,
+                    seed: UInt64? = nil) throws -> History {
         try fit([x], [y], batchSize: batchSize, epochs: epochs, verbose: verbose, callbacks: callbacks,
                 validationSplit: validationSplit, validationData: validationData.map { ([$0.0], [$0.1]) },
                 shuffle: shuffle, classWeight: classWeight, sampleWeight: sampleWeight, initialEpoch: initialEpoch,
-                seed: seed)
+                validationFreq: validationFreq, seed: seed)
     }
 
     /// Trains a model with inputs and targets given by input and output names.
@@ -420,14 +422,14 @@ extension Model {
                     verbose: Int = 1, callbacks: [Callback] = [], validationSplit: Float = 0,
                     validationData: ([String: Tensor], [String: Tensor])? = nil, shuffle: Bool = true,
                     classWeight: [Int: Float]? = nil, sampleWeight: Tensor? = nil,
-                    initialEpoch: Int = 0, seed: UInt64? = nil) throws -> History {
+                    initialEpoch: Int = 0, validationFreq: Int = 1, seed: UInt64? = nil) throws -> History {
         try fit(try ordered(x, inputNames, "inputs"), try ordered(y, outputNames, "targets"), batchSize: batchSize,
                 epochs: epochs, verbose: verbose, callbacks: callbacks, validationSplit: validationSplit,
                 validationData: try validationData.map {
                     (try ordered($0.0, inputNames, "inputs"), try ordered($0.1, outputNames, "targets"))
                 },
                 shuffle: shuffle, classWeight: classWeight, sampleWeight: sampleWeight, initialEpoch: initialEpoch,
-                seed: seed)
+                validationFreq: validationFreq, seed: seed)
     }
 
     /// Arranges name-keyed arrays in the model's order; throws for missing or unknown names.
@@ -450,11 +452,12 @@ extension Model {
                     callbacks: [Callback] = [], validationSplit: Float = 0,
                     validationData: ([Tensor], [Tensor])? = nil, shuffle: Bool = true,
                     classWeight: [Int: Float]? = nil, sampleWeight: Tensor? = nil,
-                    initialEpoch: Int = 0, seed: UInt64? = nil) throws -> History {
+                    initialEpoch: Int = 0, validationFreq: Int = 1, seed: UInt64? = nil) throws -> History {
         guard batchSize > 0 else { throw KestrelError.invalidArgument("\(name).fit: batchSize must be positive, found \(batchSize)") }
         guard epochs >= 0, initialEpoch >= 0 else {
             throw KestrelError.invalidArgument("\(name).fit: epochs (\(epochs)) and initialEpoch (\(initialEpoch)) must not be negative")
         }
+        try checkValidationFreq(validationFreq)
         guard validationSplit >= 0 && validationSplit < 1 else {
             throw KestrelError.invalidArgument("\(name).fit: validationSplit must be in [0, 1), found \(validationSplit)")
         }
@@ -504,7 +507,7 @@ extension Model {
                 try withScalarBuffers(trainWeight.map { [$0] } ?? []) { ws in
                     try order.withUnsafeMutableBufferPointer { order in
                         try trainEpochs(t, epochs: epochs, initialEpoch: initialEpoch, steps: steps, verbose: verbose,
-                                        callbacks: callbacks, seed: seed,
+                                        callbacks: callbacks, seed: seed, validationFreq: validationFreq,
                                         beginEpoch: { random in
                                             plan.reseed(random.next())
                                             if shuffle {
@@ -535,6 +538,13 @@ extension Model {
         }
     }
 
+    /// Checks Keras's `validation_freq`: a positive number of epochs.
+    func checkValidationFreq(_ validationFreq: Int) throws {
+        guard validationFreq > 0 else {
+            throw KestrelError.invalidArgument("\(name).fit: validationFreq must be a positive number of epochs, found \(validationFreq)")
+        }
+    }
+
     /// Checks that `sampleWeight` holds one weight per sample (`[samples]` or `[samples, 1]`).
     func checkSampleWeight(_ sampleWeight: Tensor?, samples: Int, _ what: String) throws {
         guard let sampleWeight else { return }
@@ -549,7 +559,7 @@ extension Model {
     /// one batch and returns false when the data ran out first, which ends the epoch as in
     /// Keras; `validate` gives the validation results, logged with a `val_` prefix.
     func trainEpochs(_ t: TargetState, epochs: Int, initialEpoch: Int, steps: Int, verbose: Int,
-                     callbacks: [Callback], seed: UInt64?,
+                     callbacks: [Callback], seed: UInt64?, validationFreq: Int,
                      beginEpoch: (inout RandomGenerator) throws -> Void,
                      step: (Int, inout RandomGenerator) throws -> Bool,
                      endEpoch: () throws -> Void,
@@ -585,7 +595,8 @@ extension Model {
             }
             try endEpoch()
             epochLogs = logs
-            if let validate {
+            // Keras counts the epochs from 1 here: with validationFreq 2, after the 2nd, 4th, …
+            if let validate, (epoch + 1) % validationFreq == 0 {
                 for (k, v) in try validate() { epochLogs["val_" + k] = v }
             }
             for c in all { try c.onEpochEnd(epoch, logs: epochLogs) }
