@@ -97,10 +97,7 @@ public final class ImageFolderBatches: BatchDataset {
 
     /// The images (`[n, height, width, channels]`, values `0...255`) and labels of batch `index`.
     public func batch(_ index: Int) throws -> Batch {
-        guard index >= 0, index < batchCount! else {
-            throw KestrelError.invalidArgument("image dataset: batch \(index) of \(batchCount!)")
-        }
-        let picked = files[(index * batchSize)..<min((index + 1) * batchSize, files.count)]
+        let picked = files[try batchRange(index, batchSize: batchSize, count: files.count, "image dataset")]
         let paths = picked.map { folders.paths[$0] }
         var images = buffers.removeValue(forKey: paths.count)
             ?? Tensor(shape: [paths.count] + decoder.imageShape,

@@ -112,10 +112,8 @@ public struct TimeseriesBatches: BatchDataset {
 
     /// The windows of batch `index` and, when there are targets, theirs.
     public func batch(_ index: Int) throws -> Batch {
-        guard index >= 0, index < batchCount! else {
-            throw KestrelError.invalidArgument("TimeseriesBatches: batch \(index) of \(batchCount!)")
-        }
-        let (inputs, targets) = windows.make(windows.positions[(index * batchSize)..<min((index + 1) * batchSize, count)])
+        let (inputs, targets) = windows.make(windows.positions[try batchRange(index, batchSize: batchSize, count: count,
+                                                                                 "TimeseriesBatches")])
         return Batch(inputs: [inputs], targets: targets.map { [$0] } ?? [])
     }
 }

@@ -51,6 +51,14 @@ public protocol BatchDataset {
     var prefetch: Int { get }
 }
 
+/// The samples of batch `index` when `count` samples are cut into batches of `batchSize`;
+/// throws, naming `what`, for an index outside the batches.
+package func batchRange(_ index: Int, batchSize: Int, count: Int, _ what: String) throws -> Range<Int> {
+    let batches = (count + batchSize - 1) / batchSize
+    guard index >= 0, index < batches else { throw KestrelError.invalidArgument("\(what): batch \(index) of \(batches)") }
+    return (index * batchSize)..<min((index + 1) * batchSize, count)
+}
+
 extension BatchDataset {
     public var prefetch: Int { 0 }
     public func onEpochBegin() {}
@@ -98,10 +106,7 @@ public struct TensorBatches: BatchDataset {
     public var batchCount: Int? { (count + batchSize - 1) / batchSize }
 
     public func batch(_ index: Int) throws -> Batch {
-        guard index >= 0, index < batchCount! else {
-            throw KestrelError.invalidArgument("TensorBatches: batch \(index) of \(batchCount!)")
-        }
-        let range = (index * batchSize)..<min((index + 1) * batchSize, count)
+        let range = try batchRange(index, batchSize: batchSize, count: count, "TensorBatches")
         return Batch(inputs: inputs.map { $0[batch: range] }, targets: targets.map { $0[batch: range] },
                      sampleWeights: sampleWeights?[batch: range])
     }

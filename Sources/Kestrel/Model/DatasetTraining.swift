@@ -42,7 +42,7 @@ final class DatasetFeeder {
     let what: String
     /// The losses and metrics resolved from the first batch; nil when targets are not read.
     let targets: TargetState?
-    private(set) var plan: ExecutionPlan?
+    private(set) var plan: ExecutionPlan
     private(set) var labels: [UnsafeMutablePointer<Float>] = []
     /// The batch's sample weights, valid when `load` said the batch is weighted.
     private(set) var weights: UnsafeMutablePointer<Float>?
@@ -67,8 +67,7 @@ final class DatasetFeeder {
         if training { model.updateTrainableVariables() }
         // The plan exists before the first epoch, so that every epoch reseeds it first, as
         // array training does: a fit resumed at a later epoch then repeats the same draws.
-        let p = try model.plan(capacity: n, training: training)
-        plan = p
+        plan = try model.plan(capacity: n, training: training)
         if let targets {
             labels = targets.labels(capacity: n)
             weights = targets.sampleWeights(capacity: n)
@@ -110,7 +109,7 @@ final class DatasetFeeder {
                 }
             }
         }
-        if plan!.capacity < n {
+        if plan.capacity < n {
             let p = try model.plan(capacity: n, training: training)
             if training { p.reseed(random.next()) }
             plan = p
@@ -119,7 +118,7 @@ final class DatasetFeeder {
                 weights = targets.sampleWeights(capacity: n)
             }
         }
-        let plan = plan!
+        let plan = self.plan
         for (k, x) in b.inputs.enumerated() {
             x.scalars.withUnsafeBufferPointer { plan.inputBuffer(k).update(from: $0.baseAddress!, count: $0.count) }
         }
@@ -197,7 +196,7 @@ extension Model {
             seed: seed, validationFreq: validationFreq,
             beginEpoch: { random in
                 data.onEpochBegin()
-                feeder.plan!.reseed(random.next())
+                feeder.plan.reseed(random.next())
                 cursor.beginEpoch(shuffle: shuffle, &random)
                 epochIndices.removeAll(keepingCapacity: true)
                 while epochIndices.count < steps, let index = cursor.next() { epochIndices.append(index) }
@@ -210,7 +209,7 @@ extension Model {
                 }
                 let index = epochIndices[step]
                 let (n, weighted) = try feeder.load(try prefetcher?.next() ?? data.batch(index), index: index, random: &random)
-                trainStep(feeder.plan!, t, labels: feeder.labels, weights: weighted ? feeder.weights : nil, batch: n)
+                trainStep(feeder.plan, t, labels: feeder.labels, weights: weighted ? feeder.weights : nil, batch: n)
                 return true
             },
             endEpoch: {
@@ -253,7 +252,7 @@ extension Model {
             }
             for c in callbacks { try c.onTestBatchBegin(step, logs: [:]) }
             let (n, weighted) = try feeder.load(try prefetcher?.next() ?? data.batch(step), index: step, random: &unused)
-            testStep(feeder.plan!, t, labels: feeder.labels, weights: weighted ? feeder.weights : nil, batch: n)
+            testStep(feeder.plan, t, labels: feeder.labels, weights: weighted ? feeder.weights : nil, batch: n)
             t.write(into: &logs)
             for c in callbacks { try c.onTestBatchEnd(step, logs: logs) }
             progress?.onTrainBatchEnd(step, logs: logs)
@@ -303,7 +302,7 @@ extension Model {
             }
             for c in callbacks { try c.onPredictBatchBegin(step, logs: [:]) }
             let n = try feeder.load(try prefetcher?.next() ?? data.batch(step), index: step, random: &unused).samples
-            let plan = feeder.plan!
+            let plan = feeder.plan
             plan.forward(batch: n)
             for k in results.indices {
                 results[k].append(contentsOf: UnsafeBufferPointer(start: plan.outputBuffer(k), count: n * sizes[k]))
