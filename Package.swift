@@ -119,7 +119,8 @@ let package = Package(
         .testTarget(
             name: "KestrelTests",
             dependencies: ["Kestrel", "KestrelAllocationCounter", "kestrel-resume-probe"],
-            exclude: ["make_fixtures.py", "make_text_fixtures.py"],
+            exclude: ["make_fixtures.py", "make_text_fixtures.py", "make_weight_fixtures.py", "make_hash_fixtures.py",
+                      "make_structured_fixtures.py"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "KestrelTensorBoardTests", dependencies: ["KestrelTensorBoard", "KestrelDatasets"]),

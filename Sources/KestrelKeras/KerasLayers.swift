@@ -396,6 +396,36 @@ enum KerasLayers {
         case let l as Masking:
             className = "Masking"
             c["mask_value"] = jsonNumber(l.maskValue)
+        case let l as CategoryEncoding:
+            className = "CategoryEncoding"
+            c["num_tokens"] = l.numTokens
+            c["output_mode"] = l.outputMode.rawValue
+            c["sparse"] = false
+        case let l as Hashing:
+            className = "Hashing"
+            c["num_bins"] = l.numBins
+            switch l.maskValue {
+            case .string(let s)?: c["mask_value"] = s
+            case .integer(let i)?: c["mask_value"] = i
+            case nil: c["mask_value"] = NSNull()
+            }
+            c["salt"] = l.salt.map { salt in salt.map { Int64(bitPattern: $0) } as Any } ?? NSNull()
+            c["output_mode"] = l.outputMode.rawValue
+            c["sparse"] = false
+        case let l as HashedCrossing:
+            className = "HashedCrossing"
+            c["num_bins"] = l.numBins
+            c["output_mode"] = l.outputMode.rawValue
+            c["sparse"] = false
+        case let l as Discretization:
+            className = "Discretization"
+            // Keras's Discretization takes no `trainable` argument (its get_config leaves it out).
+            c["trainable"] = nil
+            c["bin_boundaries"] = l.binBoundaries.map { $0.map(jsonNumber) as Any } ?? NSNull()
+            c["num_bins"] = l.numBins.map { $0 as Any } ?? NSNull()
+            c["epsilon"] = l.epsilon
+            c["output_mode"] = l.outputMode.rawValue
+            c["sparse"] = false
         case let l as UnitNormalization:
             className = "UnitNormalization"
             c["axis"] = l.axis.count == 1 ? l.axis[0] as Any : l.axis as Any
@@ -528,6 +558,7 @@ enum KerasLayers {
         "RandomContrast", "RandomBrightness", "RandomCrop", "Embedding", "LSTM", "GRU", "SimpleRNN", "Bidirectional", "MultiHeadAttention",
         "ELU", "PReLU", "GaussianNoise", "GaussianDropout", "AlphaDropout", "Identity", "ActivityRegularization", "UnitNormalization", "GroupNormalization",
         "Attention", "AdditiveAttention", "TimeDistributed", "RandomInvert", "RandomGrayscale", "Masking",
+        "CategoryEncoding", "Discretization", "Hashing", "HashedCrossing",
     ]
 
     /// A layer from its Keras class name and config; throws for unknown classes and bad values.
@@ -536,7 +567,7 @@ enum KerasLayers {
         guard !name.isEmpty, name.count <= 256 else {
             throw KestrelError.fileError("\(c.context): layer name must be 1 to 256 characters")
         }
-        try checkDType(c)
+        try checkDType(c, integers: ["CategoryEncoding", "Discretization", "Hashing", "HashedCrossing"].contains(className))
         let layer: Layer
         switch className {
         case "Dense":
@@ -616,6 +647,71 @@ enum KerasLayers {
             layer = Identity(name: name)
         case "Masking":
             layer = Masking(maskValue: try c.float("mask_value", default: 0), name: name)
+        case "CategoryEncoding":
+            try notSparse(c, className)
+            let tokens = try c.int("num_tokens")
+            guard tokens >= 1, tokens <= 1 << 24 else {
+                throw KestrelError.fileError("\(c.context): CategoryEncoding num_tokens must be 1 to 2^24, found \(tokens)")
+            }
+            var mode = try option(c, "output_mode", LookupOutputMode.multiHot, layer: className)
+            if try c.optionalString("output_mode") == "binary" { mode = .multiHot }
+            layer = try CategoryEncoding(numTokens: tokens, outputMode: mode, name: name)
+        case "Hashing":
+            try notSparse(c, className)
+            let bins = try c.int("num_bins")
+            guard bins >= 1, bins <= 1 << 24 else {
+                throw KestrelError.fileError("\(c.context): Hashing num_bins must be 1 to 2^24, found \(bins)")
+            }
+            var mask: CategoricalValue?
+            if let text = c.values["mask_value"] as? String {
+                mask = .string(text)
+            } else if c.has("mask_value") {
+                guard let value = jsonInt(c.values["mask_value"]) else {
+                    throw KestrelError.fileError("\(c.context): Hashing mask_value should be a string or an integer, found \(describeJSON(c.values["mask_value"]))")
+                }
+                mask = .integer(value)
+            }
+            var salt: [UInt64]?
+            if let one = jsonInt(c.values["salt"]) {
+                salt = [UInt64(bitPattern: Int64(one))]
+            } else if c.has("salt") {
+                let words = try c.array("salt").compactMap(jsonInt)
+                guard words.count == 2 else {
+                    throw KestrelError.fileError("\(c.context): Hashing salt should be an integer or a list of 2, found \(describeJSON(c.values["salt"]))")
+                }
+                salt = words.map { UInt64(bitPattern: Int64($0)) }
+            }
+            layer = try Hashing(numBins: bins, maskValue: mask, salt: salt,
+                                outputMode: try option(c, "output_mode", LookupOutputMode.int, layer: className), name: name)
+        case "HashedCrossing":
+            try notSparse(c, className)
+            let bins = try c.int("num_bins")
+            guard bins >= 1, bins <= 1 << 24 else {
+                throw KestrelError.fileError("\(c.context): HashedCrossing num_bins must be 1 to 2^24, found \(bins)")
+            }
+            layer = try HashedCrossing(numBins: bins, outputMode: try option(c, "output_mode", LookupOutputMode.int, layer: className),
+                                       name: name)
+        case "Discretization":
+            try notSparse(c, className)
+            var boundaries: [Float]?
+            if c.has("bin_boundaries") {
+                let list = try c.array("bin_boundaries")
+                let values = list.compactMap(jsonDouble)
+                guard values.count == list.count, values.count < 1 << 24 else {
+                    throw KestrelError.fileError("\(c.context): Discretization bin_boundaries should be a list of numbers")
+                }
+                boundaries = values.map(Float.init)
+            }
+            let bins = c.has("num_bins") ? try c.int("num_bins") : nil
+            let epsilon = c.has("epsilon") ? jsonDouble(c.values["epsilon"]) : 0.01
+            guard let epsilon, epsilon > 0, epsilon < 1 else {
+                throw KestrelError.fileError("\(c.context): Discretization epsilon should be a number between 0 and 1, found \(describeJSON(c.values["epsilon"]))")
+            }
+            let mode = try option(c, "output_mode", LookupOutputMode.int, layer: className)
+            // Keras saves both once adapted: the boundaries are what the layer learned.
+            // (The number of bins is then not kept: the loaded layer has its boundaries.)
+            layer = try Discretization(binBoundaries: boundaries, numBins: boundaries == nil ? bins : nil,
+                                       epsilon: epsilon, outputMode: mode, name: name)
         case "UnitNormalization":
             let axes = try (try? c.ints("axis")) ?? [c.int("axis", default: -1)]
             guard !axes.isEmpty, axes.count <= 8 else {
@@ -1124,7 +1220,9 @@ enum KerasLayers {
 
     /// Accepts a dtype given as a string or a DTypePolicy object, as Keras writes either; only
     /// float32 computation is supported.
-    static func checkDType(_ c: JSONObject) throws {
+    /// Refuses dtypes other than float32; `integers` allows the integer dtypes Keras gives the
+    /// categorical layers (their outputs are whole numbers, exact in float32).
+    static func checkDType(_ c: JSONObject, integers: Bool = false) throws {
         guard c.has("dtype") else { return }
         var name: String?
         if let s = c.values["dtype"] as? String {
@@ -1133,7 +1231,7 @@ enum KerasLayers {
             name = (policy["config"] as? [String: Any])?["name"] as? String
         }
         guard let name else { throw KestrelError.fileError("\(c.context): 'dtype' should be a string or a DTypePolicy") }
-        guard name == "float32" else {
+        guard name == "float32" || integers && ["int32", "int64"].contains(name) else {
             throw KestrelError.fileError("\(c.context): dtype '\(name.prefix(40))' is not supported; Kestrel computes in float32")
         }
     }
@@ -1242,6 +1340,13 @@ enum KerasLayers {
     /// weights): refusing the layer is better than training it without them.
     /// A string option naming one case of `E` (Keras lowercases these), or `fallback` when
     /// absent; anything else is refused with the choices Kestrel has.
+    /// Refuses Keras's `sparse=True`: Kestrel's tensors are dense.
+    private static func notSparse(_ c: JSONObject, _ layer: String) throws {
+        if try c.bool("sparse", default: false) {
+            throw KestrelError.fileError("\(c.context): \(layer) with sparse=true is not supported (Kestrel's outputs are dense)")
+        }
+    }
+
     private static func option<E: RawRepresentable & CaseIterable>(_ c: JSONObject, _ key: String, _ fallback: E,
                                                                     layer: String) throws -> E where E.RawValue == String {
         guard let text = try c.optionalString(key) else { return fallback }

@@ -23,35 +23,28 @@ public struct NumericTable: Sendable, Equatable {
     }
 
     /// Parses CSV text: a header line of names, then one line of numbers per row. Blank lines
-    /// are skipped; cells may be quoted and padded with spaces.
+    /// are skipped; cells may be quoted (RFC 4180) and padded with spaces.
     public init(csv text: String, delimiter: Character = ",") throws {
-        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
-            .enumerated().map { ($0.offset + 1, String($0.element).trimmingCharacters(in: CharacterSet(charactersIn: "\r"))) }
-        lines.removeAll { $0.1.trimmingCharacters(in: .whitespaces).isEmpty }
-        guard let header = lines.first else { throw KestrelError.fileError("NumericTable: the CSV text is empty; expected a header line") }
-        func cells(_ line: String) -> [String] {
-            line.split(separator: delimiter, omittingEmptySubsequences: false).map {
-                $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-            }
-        }
-        let names = cells(header.1)
+        let records = try CSV.records(in: text, delimiter: delimiter, owner: "NumericTable")
+        guard let header = records.first else { throw KestrelError.fileError("NumericTable: the CSV text is empty; expected a header line") }
+        let names = header.fields
         var scalars: [Float] = []
-        scalars.reserveCapacity((lines.count - 1) * names.count)
-        for (number, line) in lines.dropFirst() {
-            let row = cells(line)
+        scalars.reserveCapacity((records.count - 1) * names.count)
+        for record in records.dropFirst() {
+            let row = record.fields
             guard row.count == names.count else {
                 throw KestrelError.fileError(
-                    "NumericTable: line \(number) has \(row.count) cells, expected \(names.count) like the header")
+                    "NumericTable: line \(record.line) has \(row.count) cells, expected \(names.count) like the header")
             }
             for (j, cell) in row.enumerated() {
                 guard let v = Float(cell) else {
                     throw KestrelError.fileError(
-                        "NumericTable: line \(number), column \(j + 1) ('\(names[j])'): '\(cell)' is not a number")
+                        "NumericTable: line \(record.line), column \(j + 1) ('\(names[j])'): '\(cell)' is not a number")
                 }
                 scalars.append(v)
             }
         }
-        try self.init(columns: names, values: Tensor(shape: [lines.count - 1, names.count], scalars: scalars))
+        try self.init(columns: names, values: Tensor(shape: [records.count - 1, names.count], scalars: scalars))
     }
 
     /// Reads a CSV file (see `init(csv:delimiter:)`).

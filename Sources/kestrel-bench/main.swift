@@ -195,11 +195,18 @@ struct Bench: ParsableCommand {
     @Option(help: "Instead of the workloads, train the image-folder convnet for --epochs on --image-folder: 'streamed' (ImageFolderBatches, a batch decoded per step) or 'in-memory' (LabeledImages.fromDirectory, then fit on the arrays). One run per process, so the peak memory is that mode's; scripts/compare/keras-image-folder-fit.py trains the same model in Keras.")
     var imageTraining: String?
 
-    @Option(help: "Epochs for --image-training.")
+    @Option(help: "Epochs for --image-training and --structured-data.")
     var epochs = 2
+
+    @Option(help: "Instead of the workloads, train the structured-data tutorial's model (Docs/StructuredData.md) on this CSV file for --epochs; scripts/compare/keras-structured-data.py writes the file and trains the same model in Keras.")
+    var structuredData: String?
 
     mutating func run() throws {
         if !json { print("backend: \(Kestrel.backendDescription)") }
+        if let structuredData {
+            try trainOnStructuredData(structuredData, epochs: epochs)
+            return
+        }
         if let imageTraining {
             guard let imageFolder else { throw ValidationError("--image-training needs --image-folder") }
             try trainOnImageFolder(imageFolder, mode: imageTraining, epochs: epochs)
@@ -290,6 +297,23 @@ struct Bench: ParsableCommand {
 /// The convnet of `scripts/compare/keras-image-folder-fit.py` (a small "image classification
 /// from scratch" model for 180×180 photos), trained on a folder either streamed batch by batch
 /// or read whole first; prints each epoch's time and the peak memory.
+/// Prints each epoch's time, loss and one metric, the lines the comparison scripts print.
+final class EpochTimer: Callback {
+    let label: String, metric: String
+    var start = 0.0
+
+    init(label: String = "", metric: String) {
+        self.label = label
+        self.metric = metric
+    }
+
+    func onEpochBegin(_ epoch: Int, logs: [String: Float]) { start = now() }
+    func onEpochEnd(_ epoch: Int, logs: [String: Float]) {
+        print(String(format: "%@epoch %d: %.2f s, loss %.4f, %@ %.4f", label as NSString, epoch + 1, now() - start,
+                     logs["loss"] ?? .nan, metric as NSString, logs[metric] ?? .nan))
+    }
+}
+
 func trainOnImageFolder(_ folder: String, mode: String, epochs: Int) throws {
     Kestrel.setRandomSeed(1)
     let model = Sequential {
@@ -304,28 +328,67 @@ func trainOnImageFolder(_ folder: String, mode: String, epochs: Int) throws {
         Dense(5)
     }
     model.compile(optimizer: Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true), metrics: [.accuracy])
-    final class EpochTimer: Callback {
-        var start = 0.0
-        func onEpochBegin(_ epoch: Int, logs: [String: Float]) { start = now() }
-        func onEpochEnd(_ epoch: Int, logs: [String: Float]) {
-            print(String(format: "epoch %d: %.2f s, loss %.4f, accuracy %.4f", epoch + 1, now() - start,
-                         logs["loss"] ?? .nan, logs["accuracy"] ?? .nan))
-        }
-    }
     let start = now()
     switch mode {
     case "streamed":
         let batches = try ImageFolderBatches(folder, batchSize: 32, imageSize: (180, 180), seed: 1, verbose: false)
-        try model.fit(batches, epochs: epochs, verbose: 0, callbacks: [EpochTimer()], seed: 1)
+        try model.fit(batches, epochs: epochs, verbose: 0, callbacks: [EpochTimer(metric: "accuracy")], seed: 1)
     case "in-memory":
         let loadStart = now()
         let data = try LabeledImages.fromDirectory(folder, imageSize: (180, 180), seed: 1, verbose: false)
         print(String(format: "read %d images: %.2f s", data.count, now() - loadStart))
-        try model.fit(data.images, data.labels, batchSize: 32, epochs: epochs, verbose: 0, callbacks: [EpochTimer()],
-                      seed: 1)
+        try model.fit(data.images, data.labels, batchSize: 32, epochs: epochs, verbose: 0,
+                      callbacks: [EpochTimer(metric: "accuracy")], seed: 1)
     default:
         throw ValidationError("--image-training: expected streamed or in-memory, found \(mode)")
     }
     print(String(format: "%@: %d epochs in %.2f s; peak resident memory %.0f MB", mode as NSString, epochs, now() - start,
                  peakResidentMegabytes()))
+}
+
+
+/// The structured-data tutorial's model of Docs/StructuredData.md on a CSV file that
+/// `scripts/compare/keras-structured-data.py --write-csv FILE` makes; the same script trains
+/// the same model in Keras. Prints the read-and-adapt time, each epoch's time and validation
+/// accuracy, and the peak memory.
+func trainOnStructuredData(_ path: String, epochs: Int) throws {
+    Kestrel.setRandomSeed(1)
+    let start = now()
+    let table = try CSVTable(contentsOf: URL(fileURLWithPath: path))
+    let (train, validation) = try table.split(validationFraction: 0.2, seed: 1337)
+    let numeric = ["trestbps", "chol", "thalach", "oldpeak", "slope"]
+    let normalizer = Normalization()
+    try normalizer.adapt(try train.features(numeric))
+    let ageBuckets = try Discretization(numBins: 4, outputMode: .oneHot)
+    try ageBuckets.adapt(try train.column("age"))
+    let thal = try StringLookup(outputMode: .oneHot)
+    try thal.adapt(try train.strings("thal"))
+    func columns(_ t: CSVTable) throws -> [String: Tensor] {
+        ["age": try t.column("age"), "sex": try t.column("sex"), "cp": try t.column("cp"), "ca": try t.column("ca"),
+         "numbers": try t.features(numeric), "thal": try thal(try t.strings("thal").map { [$0] })]
+    }
+    let (xTrain, xValidation) = (try columns(train), try columns(validation))
+    let (yTrain, yValidation) = (try train.column("target"), try validation.column("target"))
+    print(String(format: "kestrel: read and adapted %d rows in %.2f s", table.rowCount, now() - start))
+
+    let age = Input(shape: [1], name: "age"), sex = Input(shape: [1], name: "sex")
+    let cp = Input(shape: [1], name: "cp"), ca = Input(shape: [1], name: "ca")
+    let numbers = Input(shape: [numeric.count], name: "numbers")
+    let thalOneHot = Input(shape: [thal.vocabularySize], name: "thal")
+    let features = try Concatenate()([
+        try normalizer(numbers), try ageBuckets(age),
+        try CategoryEncoding(numTokens: 2, outputMode: .oneHot)(sex),
+        try CategoryEncoding(numTokens: 5, outputMode: .oneHot)(cp),
+        try Hashing(numBins: 8, outputMode: .oneHot)(ca),
+        try HashedCrossing(numBins: 16, outputMode: .oneHot)([sex, cp]), thalOneHot,
+    ])
+    var x = try Dense(32, activation: .relu)(features)
+    x = try Dropout(0.5)(x)
+    let model = try Model(inputs: ["age": age, "sex": sex, "cp": cp, "ca": ca, "numbers": numbers, "thal": thalOneHot],
+                          outputs: ["target": try Dense(1, activation: .sigmoid)(x)])
+    model.compile(optimizer: Adam(), loss: BinaryCrossentropy(), metrics: [.binaryAccuracy()])
+    try model.fit(xTrain, ["target": yTrain], batchSize: 32, epochs: epochs, verbose: 0,
+                  callbacks: [EpochTimer(label: "kestrel: ", metric: "val_binary_accuracy")],
+                  validationData: (xValidation, ["target": yValidation]), seed: 1)
+    print(String(format: "kestrel: peak resident memory %.0f MB", peakResidentMegabytes()))
 }

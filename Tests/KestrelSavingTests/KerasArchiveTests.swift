@@ -421,6 +421,33 @@ final class KerasArchiveTests: XCTestCase {
                                "layers/time_distributed_1/layer/vars/2", "layers/time_distributed_1/layer/vars/3"])
     }
 
+    /// The categorical layers come back from an archive with their arguments (an adapted
+    /// Discretization with its boundaries, Hashing's mask value and salt), predicting the same.
+    func testCategoricalLayersRoundTrip() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(29)
+        let codes = Input(shape: [1]), amounts = Input(shape: [1])
+        let buckets = try Discretization(numBins: 3, outputMode: .oneHot)
+        try buckets.adapt(Tensor((0..<30).map { Float($0 % 11) }))
+        let features = try Concatenate()([
+            try CategoryEncoding(numTokens: 5, outputMode: .oneHot)(codes),
+            try buckets(amounts),
+            try Hashing(numBins: 7, maskValue: 3, salt: [11, 12], outputMode: .oneHot)(codes),
+            try Hashing(numBins: 4, maskValue: "x", outputMode: .oneHot)(amounts),
+            try HashedCrossing(numBins: 6, outputMode: .oneHot)([codes, amounts]),
+        ])
+        let model = try Model(inputs: [codes, amounts], outputs: [try Dense(2)(features)])
+        try model.save(to: dir.file("categorical.keras"))
+        let back = try Model.load(from: dir.file("categorical.keras"))
+        let x = [Tensor(shape: [6, 1], scalars: [0, 1, 2, 3, 4, 7]), Tensor(shape: [6, 1], scalars: [-3, 0, 2.5, 5, 9, 20])]
+        XCTAssertEqual(try back.predict(x)[0].scalars, try model.predict(x)[0].scalars)
+        let hashing = back.layers.compactMap { $0 as? Hashing }
+        XCTAssertEqual(hashing.map(\.maskValue), [3, "x"])
+        XCTAssertEqual(hashing.map(\.salt), [[11, 12], nil])
+        XCTAssertEqual((back.layers.first { $0 is Discretization } as? Discretization)?.binBoundaries, buckets.binBoundaries)
+        XCTAssertEqual((back.layers.first { $0 is HashedCrossing } as? HashedCrossing)?.numBins, 6)
+    }
+
     /// Masks come back from an archive: Embedding's maskZero, Masking's value and the
     /// recurrent layers' zeroOutputForMask, so the padded predictions are the same.
     func testMaskingLayersRoundTrip() throws {

@@ -313,7 +313,7 @@ final class KerasInteropTests: XCTestCase {
         let names = try Python.helper(["keras-make", dir.path]).split(separator: "\n").last!.split(separator: " ").map(String.init)
         XCTAssertEqual(names, ["mlp", "activations", "cnn", "functional", "nested_sequential", "nested_functional",
                                "sequential_of_functional", "preprocessing", "augmentation", "sequence", "attention", "recurrent", "normalization",
-                               "masked", "masked_concat", "masking", "seq2seq"])
+                               "masked", "masked_concat", "masking", "seq2seq", "categorical"])
         var resaved: [(model: Model, inputs: [Tensor], name: String)] = []
         for name in names {
             let model = try Model.load(from: dir.file("\(name).keras"))
@@ -410,6 +410,13 @@ final class KerasInteropTests: XCTestCase {
                 let padded = inputs[0], unmasked = Sequential([InputLayer(shape: [6, 3])] + Array(model.layers.dropFirst()))
                 XCTAssertGreaterThan(maxAbsDifference(try unmasked.predict(padded), expected), 1e-3)
             }
+            if name == "categorical" {
+                // Keras's adapted boundaries come along (its num_bins 4: three boundaries).
+                let buckets = try XCTUnwrap(model.layers.first { $0 is Discretization } as? Discretization)
+                XCTAssertEqual(buckets.binBoundaries?.count, 3)
+                XCTAssertEqual(buckets.outputMode, .oneHot)
+                XCTAssertEqual(model.layers.compactMap { ($0 as? CategoryEncoding)?.outputMode }, [.multiHot, .count])
+            }
             if name == "seq2seq" {
                 XCTAssertEqual(model.layers.compactMap { ($0 as? RecurrentLayer)?.returnState }, [true, true, true, false])
                 XCTAssertEqual((model.layers.first { $0 is Bidirectional } as? Bidirectional)?.backwardLayer.returnState, true)
@@ -423,7 +430,7 @@ final class KerasInteropTests: XCTestCase {
             }
             if name.contains("nested") || name.contains("_of_")
                 || ["preprocessing", "augmentation", "sequence", "attention", "recurrent", "normalization", "masked",
-                    "masking", "seq2seq"].contains(name) {
+                    "masking", "seq2seq", "categorical"].contains(name) {
                 // Kestrel inlines nested models; what it saves from them Keras loads again.
                 // (Preprocessing: Keras's statistics and augmentation arguments, as Kestrel
                 // writes them back; sequences and attention: their weights, nested in Keras's

@@ -242,7 +242,17 @@ def keras_make(directory):
     weights = layers.Reshape((4, 8))(layers.Permute((2, 1, 3))(scores))
     models["seq2seq"] = keras.Model([source, target], layers.Dense(3, activation="softmax")(
         layers.Concatenate()([decoded, summary, attended, weights])))
-    vocabulary = {"sequence": 12, "masked": 12, "masked_concat": 12}
+    # Structured data: integer codes multi-hot encoded, a number bucketed at adapted quantiles.
+    codes = keras.Input((2,), dtype="int32")
+    amount = keras.Input((1,))
+    buckets = layers.Discretization(num_bins=4, output_mode="one_hot")
+    # What `adapt` does with an array, without its tf.data check (TensorFlow is not installed).
+    buckets.update_state(rng.standard_normal((200, 1)).astype("float32"))
+    buckets.finalize_state()
+    models["categorical"] = keras.Model([codes, amount], layers.Dense(3)(layers.Concatenate()([
+        layers.CategoryEncoding(num_tokens=6, output_mode="multi_hot")(codes), buckets(amount),
+        layers.CategoryEncoding(num_tokens=6, output_mode="count")(codes)])))
+    vocabulary = {"sequence": 12, "masked": 12, "masked_concat": 12, "categorical": 6}
 
     for name, model in models.items():
         inputs = [rng.integers(0, vocabulary[name], (7,) + tuple(i.shape[1:])).astype("int32")

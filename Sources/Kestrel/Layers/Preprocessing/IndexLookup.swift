@@ -270,6 +270,16 @@ struct LookupTable<Token: Hashable> {
     }
 }
 
+/// The SipHash key of a salt: one value `s` is the key `(s, s)`, two are the key's words (Keras's
+/// `salt`); nil without one.
+func hashKey(_ salt: [UInt64]?, _ describe: String) throws -> (UInt64, UInt64)? {
+    guard let salt else { return nil }
+    guard salt.count == 1 || salt.count == 2 else {
+        throw KestrelError.invalidArgument("\(describe): salt must hold one value or two, found \(salt.count)")
+    }
+    return (salt[0], salt[salt.count - 1])
+}
+
 /// Rows of equal length, flattened, with their shape.
 func rectangular<T>(_ rows: [[T]], _ describe: String) throws -> (values: [T], shape: [Int]) {
     let length = rows.first?.count ?? 0
@@ -311,30 +321,32 @@ public class IndexLookup<Token: Hashable> {
 /// Maps strings to indices of a vocabulary learned by `adapt` or given (Keras `StringLookup`),
 /// outside the model: strings in, a `Tensor` out, ready for an `Embedding` or `Dense` layer.
 ///
-/// Indices: the mask token (if any) is 0 in `.int` mode, then the OOV index, then the
-/// vocabulary by frequency. With `invert`, indices map back to strings.
+/// Indices: the mask token (if any) is 0 in `.int` mode, then the OOV indices, then the
+/// vocabulary by frequency. With several OOV indices an unknown string goes to the one its
+/// FarmHash fingerprint picks (`Fingerprint64 % numOOVIndices`, SipHash with `salt`), as in
+/// Keras. With `invert`, indices map back to strings.
 public final class StringLookup: IndexLookup<String> {
     /// The name used in error messages.
     public let name: String
 
     /// A string lookup with Keras's arguments and defaults. `maxTokens` counts the mask and
-    /// OOV entries. Kestrel does not hash strings, so `numOOVIndices` is 0 (unknown strings
-    /// are an error) or 1.
+    /// OOV entries; `numOOVIndices` 0 makes unknown strings an error. `salt` (one value or
+    /// two) keys the hash of unknown strings when there are several OOV indices.
     public init(maxTokens: Int? = nil, numOOVIndices: Int = 1, maskToken: String? = nil, oovToken: String = "[UNK]",
                 vocabulary: [String]? = nil, idfWeights: [Float]? = nil, invert: Bool = false,
-                outputMode: LookupOutputMode = .int, padToMaxTokens: Bool = false, name: String? = nil) throws {
+                outputMode: LookupOutputMode = .int, padToMaxTokens: Bool = false, salt: [UInt64]? = nil,
+                name: String? = nil) throws {
         let name = name ?? "string_lookup"
         self.name = name
         let describe = "\(name) (StringLookup)"
-        guard numOOVIndices <= 1 else {
-            throw KestrelError.invalidArgument(
-                "\(describe): numOOVIndices must be 0 or 1 (Kestrel does not hash strings into several OOV buckets), found \(numOOVIndices)")
-        }
+        let key = try hashKey(salt, describe)
+        let buckets = UInt64(max(numOOVIndices, 1))
         super.init(table: try LookupTable(
             describe: describe, maxTokens: maxTokens, numOOVIndices: numOOVIndices, maskToken: maskToken,
             oovToken: oovToken, vocabulary: vocabulary, idfWeights: idfWeights, invert: invert, outputMode: outputMode,
             padToMaxTokens: padToMaxTokens, precedes: { $0.utf8.lexicographicallyPrecedes($1.utf8) },
-            oovBucket: { _ in 0 }, render: { "\"\($0)\"" }))
+            oovBucket: { token in Int((key.map { strongKeyedHash(key: $0, token) } ?? fingerprint64(token)) % buckets) },
+            render: { "\"\($0)\"" }))
     }
 
     /// Learns the vocabulary from strings, each its own document (Keras `adapt` on a list).
@@ -379,25 +391,49 @@ public final class StringLookup: IndexLookup<String> {
 /// whole numbers.
 ///
 /// Indices: the mask token (if any) is 0 in `.int` mode, then the OOV indices (an unknown
-/// value `v` goes to OOV index `v mod numOOVIndices`, Keras's default "floormod"), then the
-/// vocabulary by frequency. With `invert`, indices map back to values.
+/// value `v` goes to OOV index `v mod numOOVIndices`, Keras's default `.floorMod`, or with
+/// `.farmHash` to the one the fingerprint of its decimal form picks), then the vocabulary by
+/// frequency. With `invert`, indices map back to values.
 public final class IntegerLookup: IndexLookup<Int> {
+    /// How unknown integers are spread over several OOV indices (Keras `oov_method`).
+    public enum OOVMethod: String, Sendable, CaseIterable {
+        /// The value modulo the number of OOV indices (Keras `"floormod"`).
+        case floorMod = "floormod"
+        /// The FarmHash fingerprint of the value's decimal form (Keras `"farmhash"`), or SipHash
+        /// keyed by `salt`.
+        case farmHash = "farmhash"
+    }
+
     /// The name used in error messages.
     public let name: String
 
     /// An integer lookup with Keras's arguments and defaults (`oovToken` -1, no mask token).
-    /// `maxTokens` counts the mask and OOV entries.
+    /// `maxTokens` counts the mask and OOV entries; `salt` (one value or two, `.farmHash`
+    /// only) keys the hash of unknown values.
     public init(maxTokens: Int? = nil, numOOVIndices: Int = 1, maskToken: Int? = nil, oovToken: Int = -1,
                 vocabulary: [Int]? = nil, idfWeights: [Float]? = nil, invert: Bool = false,
-                outputMode: LookupOutputMode = .int, padToMaxTokens: Bool = false, name: String? = nil) throws {
+                outputMode: LookupOutputMode = .int, padToMaxTokens: Bool = false, oovMethod: OOVMethod = .floorMod,
+                salt: [UInt64]? = nil, name: String? = nil) throws {
         let name = name ?? "integer_lookup"
         self.name = name
+        let describe = "\(name) (IntegerLookup)"
+        if salt != nil && oovMethod != .farmHash {
+            throw KestrelError.invalidArgument("\(describe): salt needs oovMethod .farmHash, found .\(oovMethod)")
+        }
+        let key = try hashKey(salt, describe)
         let buckets = max(numOOVIndices, 1)
+        let bucket: (Int) -> Int = switch oovMethod {
+        case .floorMod: { (($0 % buckets) + buckets) % buckets }
+        case .farmHash: { v in
+            let text = String(v)
+            return Int((key.map { strongKeyedHash(key: $0, text) } ?? fingerprint64(text)) % UInt64(buckets))
+        }
+        }
         super.init(table: try LookupTable(
-            describe: "\(name) (IntegerLookup)", maxTokens: maxTokens, numOOVIndices: numOOVIndices,
+            describe: describe, maxTokens: maxTokens, numOOVIndices: numOOVIndices,
             maskToken: maskToken, oovToken: oovToken, vocabulary: vocabulary, idfWeights: idfWeights, invert: invert,
             outputMode: outputMode, padToMaxTokens: padToMaxTokens, precedes: { $0 < $1 },
-            oovBucket: { (($0 % buckets) + buckets) % buckets }, render: { "\($0)" }))
+            oovBucket: bucket, render: { "\($0)" }))
     }
 
     /// Learns the vocabulary from values, each its own document (Keras `adapt` on a list).
