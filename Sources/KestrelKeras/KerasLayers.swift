@@ -409,7 +409,9 @@ enum KerasLayers {
             case .integer(let i)?: c["mask_value"] = i
             case nil: c["mask_value"] = NSNull()
             }
-            c["salt"] = l.salt.map { salt in salt.map { Int64(bitPattern: $0) } as Any } ?? NSNull()
+            // Keras takes one integer or a list of two (it refuses a list of one).
+            let salt = l.salt?.map { Int64(bitPattern: $0) }
+            c["salt"] = salt.map { $0.count == 1 ? $0[0] as Any : $0 as Any } ?? NSNull()
             c["output_mode"] = l.outputMode.rawValue
             c["sparse"] = false
         case let l as HashedCrossing:
@@ -1401,6 +1403,7 @@ enum KerasLayers {
         switch layer {
         case is MultiHeadAttention: ["query", "value", "key"]
         case is RecurrentLayer, is Bidirectional: ["sequences", "initial_state"]
+        case is CategoryEncoding: ["inputs", "count_weights"]
         default: []
         }
     }

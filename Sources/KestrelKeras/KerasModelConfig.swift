@@ -186,9 +186,22 @@ enum KerasModelConfig {
                 guard let k = nodes[n].selectedOutput else { return [nodes[n].layer.name, callIndex[n]!, 0] }
                 return [nodes[n].layer.name, callIndex[nodes[n].inputs[0]]!, k]
             }
+            // Keras's HashedCrossing takes only integer (or string) tensors: an input read by one,
+            // and otherwise only by layers that take categories, is written as int64.
+            var readers: [Int: [(layer: Layer, position: Int)]] = [:]
+            for node in nodes where node.selectedOutput == nil {
+                for (position, input) in node.inputs.enumerated() { readers[input, default: []].append((node.layer, position)) }
+            }
+            let integerInputs = Set(inputs.filter { n in
+                let r = readers[n] ?? []
+                return r.contains { $0.layer is HashedCrossing } && r.allSatisfy {
+                    $0.layer is HashedCrossing || $0.layer is Hashing || $0.layer is Discretization
+                        || ($0.layer is CategoryEncoding && $0.position == 0)
+                }
+            })
             func tensorRecord(_ n: Int) -> [String: Any] {
                 ["class_name": "__keras_tensor__",
-                 "config": ["shape": [NSNull()] + nodes[n].outputShape, "dtype": "float32",
+                 "config": ["shape": [NSNull()] + nodes[n].outputShape, "dtype": integerInputs.contains(n) ? "int64" : "float32",
                             "keras_history": triple(n)] as [String: Any]]
             }
             var layers: [[String: Any]] = []
@@ -196,11 +209,19 @@ enum KerasModelConfig {
                 let calls = callsOfLayer[ObjectIdentifier(layer)]!
                 let first = nodes[calls[0]]
                 var entry = try layerEntry(layer, buildShapes: layer is InputLayer ? nil : first.inputs.map { nodes[$0].outputShape })
+                if integerInputs.contains(calls[0]), var config = entry["config"] as? [String: Any] {
+                    config["dtype"] = "int64"
+                    entry["config"] = config
+                }
                 entry["name"] = layer.name
                 entry["inbound_nodes"] = layer is InputLayer ? [] : calls.map { n -> [String: Any] in
                     let args = nodes[n].inputs.map(tensorRecord)
                     // Layers whose call takes its tensors as one list.
                     let isMerge = layer is ElementwiseMerge || layer is Concatenate || layer is Dot || layer is ScoreAttention
+                        || layer is HashedCrossing
+                    if layer is CategoryEncoding && args.count == 2 {
+                        return ["args": [args[0]], "kwargs": ["count_weights": args[1]] as [String: Any]]
+                    }
                     // Keras's attention layers take the causal mask as a call argument.
                     let causal = (layer as? MultiHeadAttention)?.useCausalMask ?? (layer as? ScoreAttention)?.useCausalMask ?? false
                     if (layer is RecurrentLayer || layer is Bidirectional) && args.count > 1 {

@@ -98,6 +98,23 @@ extension ONNXGraphBuilder {
         case let l as Rescaling:
             let scaled = op("Mul", [inputs[0], constant("\(base)/scale", shape: [], scalars: [l.scale])], base: base)
             return op("Add", [scaled, constant("\(base)/offset", shape: [], scalars: [l.offset])], base: base)
+        case let l as CategoryEncoding:
+            // A float → int64 Cast truncates toward zero, as Kestrel's categories do.
+            let index = op("Cast", [inputs[0]], base: base, [Attribute.int("to", Int(Onnx_TensorProto.DataType.int64.rawValue))])
+            return categorical(index, mode: l.outputMode, depth: l.numTokens, inputShape: inputShapes[0],
+                               countWeights: inputs.count > 1 ? inputs[1] : nil, base: base)
+        case let l as Discretization:
+            // The bucket is the number of boundaries at or below the value.
+            guard let boundaries = l.binBoundaries else { throw unsupported("the layer has no bin boundaries") }
+            let expanded = op("Unsqueeze", [inputs[0], int64Constant("\(base)/last", [-1])], base: base)
+            let reached = op("GreaterOrEqual", [expanded, constant("\(base)/boundaries", shape: [boundaries.count], scalars: boundaries)],
+                             base: base)
+            let index = op("ReduceSum", [op("Cast", [reached], base: base, [Attribute.int("to", Int(Onnx_TensorProto.DataType.int64.rawValue))]),
+                                         int64Constant("\(base)/axis", [-1])], base: base, [Attribute.int("keepdims", 0)])
+            return categorical(index, mode: l.outputMode, depth: boundaries.count + 1, inputShape: inputShapes[0],
+                               countWeights: nil, base: base)
+        case is Hashing, is HashedCrossing:
+            throw unsupported("ONNX has no FarmHash or SipHash operator; hash the values before the exported model")
         case let l as Normalization:
             // The statistics as constants broadcasting over the axes that share them.
             let (means, deviations) = try l.statistics()
@@ -345,6 +362,38 @@ extension ONNXGraphBuilder {
         if axisA == 1 { a = op("Transpose", [a], base: base, [Attribute.ints("perm", [0, 2, 1])]) }
         if axisB == 2 { b = op("Transpose", [b], base: base, [Attribute.ints("perm", [0, 2, 1])]) }
         return op("MatMul", [a, b], base: base)
+    }
+
+    /// The encodings of the categorical layers from int64 category indices of the input's
+    /// shape, with Kestrel's shape rules: categories compared with `0..<depth` (values outside
+    /// match none, so they count nowhere), then reduced over each sample's last axis for
+    /// multi-hot (ReduceMax) and count (ReduceSum, times the count weights).
+    mutating func categorical(_ index: String, mode: LookupOutputMode, depth: Int, inputShape: [Int],
+                              countWeights: String?, base: String) -> String {
+        let toFloat = Attribute.int("to", Int(Onnx_TensorProto.DataType.float.rawValue))
+        guard mode != .int else { return op("Cast", [index], base: base, [toFloat]) }
+        let last = int64Constant("\(base)/last", [-1])
+        // A sample of one value is a sample of shape [1].
+        var values = index, weights = countWeights
+        if inputShape.isEmpty {
+            values = op("Unsqueeze", [values, last], base: base)
+            weights = weights.map { op("Unsqueeze", [$0, last], base: base) }
+        }
+        let categories = int64Constant("\(base)/categories", (0..<depth).map(Int64.init))
+        if mode == .oneHot && (inputShape.last ?? 1) == 1 {
+            return op("Cast", [op("Equal", [values, categories], base: base)], base: base, [toFloat])
+        }
+        let hot = op("Cast", [op("Equal", [op("Unsqueeze", [values, last], base: base), categories], base: base)], base: base,
+                     [toFloat])
+        switch mode {
+        case .oneHot:
+            return hot
+        case .multiHot:
+            return op("ReduceMax", [hot], base: base, [Attribute.ints("axes", [-2]), Attribute.int("keepdims", 0)])
+        default:
+            let counted = weights.map { op("Mul", [hot, op("Unsqueeze", [$0, last], base: base)], base: base) } ?? hot
+            return op("ReduceSum", [counted, int64Constant("\(base)/values", [-2])], base: base, [Attribute.int("keepdims", 0)])
+        }
     }
 
     /// Keras's `GroupNormalization` (channels last) in opset 17's operators: the sample viewed

@@ -426,24 +426,26 @@ final class KerasArchiveTests: XCTestCase {
     func testCategoricalLayersRoundTrip() throws {
         let dir = try ScratchDirectory()
         Kestrel.setRandomSeed(29)
-        let codes = Input(shape: [1]), amounts = Input(shape: [1])
+        let codes = Input(shape: [1]), amounts = Input(shape: [1]), counts = Input(shape: [1])
         let buckets = try Discretization(numBins: 3, outputMode: .oneHot)
         try buckets.adapt(Tensor((0..<30).map { Float($0 % 11) }))
         let features = try Concatenate()([
             try CategoryEncoding(numTokens: 5, outputMode: .oneHot)(codes),
+            try CategoryEncoding(numTokens: 5, outputMode: .count)([codes, counts]),
             try buckets(amounts),
             try Hashing(numBins: 7, maskValue: 3, salt: [11, 12], outputMode: .oneHot)(codes),
-            try Hashing(numBins: 4, maskValue: "x", outputMode: .oneHot)(amounts),
+            try Hashing(numBins: 4, maskValue: "x", salt: [5], outputMode: .oneHot)(amounts),
             try HashedCrossing(numBins: 6, outputMode: .oneHot)([codes, amounts]),
         ])
-        let model = try Model(inputs: [codes, amounts], outputs: [try Dense(2)(features)])
+        let model = try Model(inputs: [codes, amounts, counts], outputs: [try Dense(2)(features)])
         try model.save(to: dir.file("categorical.keras"))
         let back = try Model.load(from: dir.file("categorical.keras"))
-        let x = [Tensor(shape: [6, 1], scalars: [0, 1, 2, 3, 4, 7]), Tensor(shape: [6, 1], scalars: [-3, 0, 2.5, 5, 9, 20])]
+        let x = [Tensor(shape: [6, 1], scalars: [0, 1, 2, 3, 4, 7]), Tensor(shape: [6, 1], scalars: [-3, 0, 2.5, 5, 9, 20]),
+                 Tensor(shape: [6, 1], scalars: [0.5, 1, 2, 0.25, 3, 1.5])]
         XCTAssertEqual(try back.predict(x)[0].scalars, try model.predict(x)[0].scalars)
         let hashing = back.layers.compactMap { $0 as? Hashing }
         XCTAssertEqual(hashing.map(\.maskValue), [3, "x"])
-        XCTAssertEqual(hashing.map(\.salt), [[11, 12], nil])
+        XCTAssertEqual(hashing.map(\.salt), [[11, 12], [5]])
         XCTAssertEqual((back.layers.first { $0 is Discretization } as? Discretization)?.binBoundaries, buckets.binBoundaries)
         XCTAssertEqual((back.layers.first { $0 is HashedCrossing } as? HashedCrossing)?.numBins, 6)
     }

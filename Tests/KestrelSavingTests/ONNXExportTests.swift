@@ -180,6 +180,29 @@ final class ONNXExportTests: XCTestCase {
         }
     }
 
+    /// CategoryEncoding (every mode, count weights, values outside the categories and between
+    /// whole numbers) and Discretization (every mode) as ONNX comparisons and reductions.
+    func testOnnxRuntimeRunsCategoricalLayers() throws {
+        Kestrel.setRandomSeed(37)
+        let codes = Input(shape: [2]), amounts = Input(shape: [1]), weights = Input(shape: [2])
+        let features = try Concatenate()([
+            try CategoryEncoding(numTokens: 6)(codes),
+            try CategoryEncoding(numTokens: 6, outputMode: .count)(codes),
+            try CategoryEncoding(numTokens: 6, outputMode: .count)([codes, weights]),
+            try Flatten()(try CategoryEncoding(numTokens: 6, outputMode: .oneHot)(codes)),
+            try CategoryEncoding(numTokens: 3, outputMode: .oneHot)(amounts),
+            try Discretization(binBoundaries: [-1, 0, 1.5])(amounts),
+            try Discretization(binBoundaries: [-1, 0, 1.5], outputMode: .oneHot)(amounts),
+            try Discretization(binBoundaries: [0, 2, 4], outputMode: .multiHot)(codes),
+            try Discretization(binBoundaries: [0, 2, 4], outputMode: .count)(codes),
+        ])
+        let model = try Model(inputs: [codes, amounts, weights], outputs: [try Dense(3)(features)])
+        let x = [Tensor(shape: [6, 2], scalars: [0, 5, 1, 1, 7, -1, 2.5, -0.5, 3, 3, 4, 6]),
+                 Tensor(shape: [6, 1], scalars: [-2, -1, 0, 1.2, 1.5, 2.7]),
+                 Tensor.randomUniform([6, 2], minval: 0, maxval: 2)]
+        try compareWithOnnxRuntime(model, x, name: "categorical")
+    }
+
     /// LSTM, GRU (reset after and before) and SimpleRNN as ONNX's recurrent operators: sequences
     /// returned or not, read backwards, Keras's other activations, with and without bias, and
     /// Bidirectional in every merge mode.
@@ -392,6 +415,11 @@ final class ONNXExportTests: XCTestCase {
         let embedded = Sequential { Input(shape: [5]); Embedding(inputDim: 8, outputDim: 3, maskZero: true, name: "tokens"); LSTM(2) }
         XCTAssertThrowsError(try embedded.exportONNX(to: dir.file("r.onnx"))) { error in
             XCTAssertTrue("\(error)".contains("'tokens' (Embedding)") && "\(error)".contains("mask"), "\(error)")
+        }
+        let bins = try Hashing(numBins: 4, name: "bins")
+        let hashing = Sequential { Input(shape: [1]); bins; Dense(2) }
+        XCTAssertThrowsError(try hashing.exportONNX(to: dir.file("h.onnx"))) { error in
+            XCTAssertTrue("\(error)".contains("'bins' (Hashing)") && "\(error)".contains("FarmHash"), "\(error)")
         }
         let masking = Sequential { Input(shape: [5, 2]); Masking(name: "padding"); GRU(2) }
         XCTAssertThrowsError(try masking.exportONNX(to: dir.file("s.onnx"))) { error in

@@ -245,13 +245,15 @@ def keras_make(directory):
     # Structured data: integer codes multi-hot encoded, a number bucketed at adapted quantiles.
     codes = keras.Input((2,), dtype="int32")
     amount = keras.Input((1,))
+    code_weights = keras.Input((2,))
     buckets = layers.Discretization(num_bins=4, output_mode="one_hot")
     # What `adapt` does with an array, without its tf.data check (TensorFlow is not installed).
     buckets.update_state(rng.standard_normal((200, 1)).astype("float32"))
     buckets.finalize_state()
-    models["categorical"] = keras.Model([codes, amount], layers.Dense(3)(layers.Concatenate()([
+    models["categorical"] = keras.Model([codes, amount, code_weights], layers.Dense(3)(layers.Concatenate()([
         layers.CategoryEncoding(num_tokens=6, output_mode="multi_hot")(codes), buckets(amount),
-        layers.CategoryEncoding(num_tokens=6, output_mode="count")(codes)])))
+        layers.CategoryEncoding(num_tokens=6, output_mode="count")(codes),
+        layers.CategoryEncoding(num_tokens=6, output_mode="count")(codes, count_weights=code_weights)])))
     vocabulary = {"sequence": 12, "masked": 12, "masked_concat": 12, "categorical": 6}
 
     for name, model in models.items():

@@ -206,9 +206,8 @@ extension Model {
             let metrics = try specs.enumerated().map { k, list in
                 try list.map { spec -> Metric in
                     let m = spec.make(outShapes[k], labelShapes[k])
-                    if m is UnknownMetric {
-                        throw KestrelError.invalidArgument(
-                            "\(name).compile: unknown metric '\(spec.key)'; expected accuracy, sparse_categorical_accuracy, categorical_accuracy, binary_accuracy, top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, mse or mae")
+                    if let unknown = m as? UnknownMetric {
+                        throw KestrelError.invalidArgument("\(name).compile: \(unknown.message)")
                     }
                     if outputs.count > 1 { m.name = "\(outputs[k])_\(m.name)" }
                     return m

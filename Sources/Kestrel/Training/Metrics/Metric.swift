@@ -193,7 +193,10 @@ public struct MetricSpec: ExpressibleByStringLiteral, Sendable {
 
     /// A metric by its Keras string name ("accuracy", "acc", "mse", "mae", "top_k_categorical_accuracy", …).
     public init(stringLiteral name: String) {
-        self = (try? MetricSpec(named: name)) ?? MetricSpec(key: name) { _, _ in UnknownMetric(name: name) }
+        do { self = try MetricSpec(named: name) } catch {
+            let message = "\(error)"
+            self = MetricSpec(key: name) { _, _ in UnknownMetric(name: name, message: message) }
+        }
     }
 
     /// A metric by its Keras string name; throws for unknown names.
@@ -207,9 +210,16 @@ public struct MetricSpec: ExpressibleByStringLiteral, Sendable {
         case "sparse_top_k_categorical_accuracy": self = .sparseTopKCategoricalAccuracy()
         case "mse", "mean_squared_error": self = .meanSquaredError
         case "mae", "mean_absolute_error": self = .meanAbsoluteError
+        case "precision": self = .precision()
+        case "recall": self = .recall()
+        case "auc": self = .auc()
         default:
+            if let kind = ConfusionCount(rawValue: name) {
+                self = .confusionCount(kind)
+                return
+            }
             throw KestrelError.invalidArgument(
-                "metrics: unknown metric '\(name)'; expected accuracy, sparse_categorical_accuracy, categorical_accuracy, binary_accuracy, top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, mse or mae")
+                "metrics: unknown metric '\(name)'; expected accuracy, sparse_categorical_accuracy, categorical_accuracy, binary_accuracy, top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, mse, mae, precision, recall, auc, true_positives, false_positives, true_negatives or false_negatives")
         }
     }
 
@@ -238,11 +248,47 @@ public struct MetricSpec: ExpressibleByStringLiteral, Sendable {
     public static func sparseTopKCategoricalAccuracy(k: Int = 5) -> MetricSpec {
         MetricSpec(key: "sparse_top_k_categorical_accuracy") { _, _ in TopKCategoricalAccuracy(k: k, sparse: true) }
     }
+    /// Keras `Precision` (threshold 0.5; `classId`: one class's column).
+    public static func precision(threshold: Float = 0.5, classId: Int? = nil, name: String = "precision") -> MetricSpec {
+        MetricSpec(key: name) { _, _ in Precision(threshold: threshold, classId: classId, name: name) }
+    }
+    /// Keras `Recall` (threshold 0.5; `classId`: one class's column).
+    public static func recall(threshold: Float = 0.5, classId: Int? = nil, name: String = "recall") -> MetricSpec {
+        MetricSpec(key: name) { _, _ in Recall(threshold: threshold, classId: classId, name: name) }
+    }
+    /// Keras `AUC` (200 thresholds, the ROC curve, interpolated); `curve: .pr` for the area
+    /// under the precision-recall curve.
+    public static func auc(numThresholds: Int = 200, curve: AUC.Curve = .roc,
+                           summationMethod: AUC.SummationMethod = .interpolation, fromLogits: Bool = false,
+                           name: String? = nil) -> MetricSpec {
+        let name = name ?? "auc"
+        return MetricSpec(key: name) { _, _ in
+            do {
+                return try AUC(numThresholds: numThresholds, curve: curve, summationMethod: summationMethod,
+                               fromLogits: fromLogits, name: name)
+            } catch {
+                return UnknownMetric(name: name, message: "\(error)")
+            }
+        }
+    }
+    /// Keras `TruePositives`, `FalsePositives`, `TrueNegatives` or `FalseNegatives` (threshold 0.5).
+    public static func confusionCount(_ kind: ConfusionCount, threshold: Float = 0.5, name: String? = nil) -> MetricSpec {
+        let name = name ?? kind.rawValue
+        return MetricSpec(key: name) { _, _ in ConfusionCountMetric(kind, threshold: threshold, name: name) }
+    }
     /// Mean squared error ("mse").
     public static let meanSquaredError = MetricSpec(key: "mean_squared_error") { _, _ in MeanSquaredErrorMetric() }
     /// Mean absolute error ("mae").
     public static let meanAbsoluteError = MetricSpec(key: "mean_absolute_error") { _, _ in MeanAbsoluteErrorMetric() }
 }
 
-/// Stands for a metric name `compile` could not resolve; `compile` rejects it with a message.
-final class UnknownMetric: Metric {}
+/// Stands for a metric `compile` could not make (an unknown name, an invalid argument);
+/// `compile` rejects it with its message.
+final class UnknownMetric: Metric {
+    let message: String
+
+    init(name: String, message: String) {
+        self.message = message
+        super.init(name: name)
+    }
+}
