@@ -120,7 +120,7 @@ let package = Package(
             name: "KestrelTests",
             dependencies: ["Kestrel", "KestrelAllocationCounter", "kestrel-resume-probe"],
             exclude: ["make_fixtures.py", "make_text_fixtures.py", "make_weight_fixtures.py", "make_hash_fixtures.py",
-                      "make_structured_fixtures.py"],
+                      "make_structured_fixtures.py", "make_metric_fixtures.py"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "KestrelTensorBoardTests", dependencies: ["KestrelTensorBoard", "KestrelDatasets"]),

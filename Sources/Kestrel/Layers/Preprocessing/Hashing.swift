@@ -2,7 +2,9 @@
 /// (`maskValue: 0`, `maskValue: "[MASK]"`).
 public enum CategoricalValue: Sendable, Hashable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral,
     CustomStringConvertible {
+    /// A string value, hashed as its UTF-8 bytes.
     case string(String)
+    /// An integer value, hashed as its decimal form.
     case integer(Int)
 
     public init(stringLiteral value: String) { self = .string(value) }
