@@ -78,8 +78,13 @@ final class FingerprintTests: XCTestCase {
         return (try bits(pair[0]), try bits(pair[1]))
     }
 
-    func crossFeature(_ kind: String, _ value: String) throws -> HashedCrossFeature {
-        kind == "string" ? .string(value) : .integer(try XCTUnwrap(Int64(value)))
+    func crossFeature(_ kind: String, _ value: String) throws -> CategoricalValue {
+        kind == "string" ? .string(value) : .integer(try XCTUnwrap(Int(value)))
+    }
+
+    /// `crossHashedBucket` over a row of features.
+    func crossBucket(_ features: [CategoricalValue], numBuckets: Int, hashKey: UInt64 = defaultCrossHashKey) -> Int {
+        crossHashedBucket(featureCount: features.count, numBuckets: numBuckets, hashKey: hashKey) { features[$0].crossHash }
     }
 
     /// `tf.strings.to_hash_bucket_fast` for every FarmHash length path (0, 1–3, 4–7, 8–16,
@@ -103,7 +108,7 @@ final class FingerprintTests: XCTestCase {
                 XCTAssertEqual(hash % n, try bits(expected),
                                "to_hash_bucket_fast(\(c.text.debugDescription) [\(c.utf8Length) bytes], \(n))")
                 if n < UInt64(Int.max) {
-                    XCTAssertEqual(UInt64(fastHashBucket(c.text, numBuckets: Int(n))), try bits(expected))
+                    XCTAssertEqual(UInt64(hashBucket(c.text, key: nil, numBuckets: Int(n))), try bits(expected))
                 }
             }
         }
@@ -123,7 +128,7 @@ final class FingerprintTests: XCTestCase {
                 for (n, expected) in zip(counts, perKey) {
                     XCTAssertEqual(hash % n, try bits(expected),
                                    "to_hash_bucket_strong(\(c.text.debugDescription) [\(c.utf8Length) bytes], \(n), key=\(k))")
-                    XCTAssertEqual(UInt64(strongHashBucket(c.text, key: k, numBuckets: Int(n))), try bits(expected))
+                    XCTAssertEqual(UInt64(hashBucket(c.text, key: k, numBuckets: Int(n))), try bits(expected))
                 }
             }
         }
@@ -140,8 +145,8 @@ final class FingerprintTests: XCTestCase {
                 let features = try zip(c.kinds, c.features).map { try crossFeature($0, $1[row]) }
                 let expected = try bits(c.buckets[row])
                 let label = "cross_hashed(\(features), num_buckets=\(numBuckets), hash_key=\(c.hashKey ?? "default"))"
-                let bucket = hashKey.map { crossHashedBucket(features, numBuckets: numBuckets, hashKey: $0) }
-                    ?? crossHashedBucket(features, numBuckets: numBuckets)
+                let bucket = hashKey.map { crossBucket(features, numBuckets: numBuckets, hashKey: $0) }
+                    ?? crossBucket(features, numBuckets: numBuckets)
                 XCTAssertEqual(UInt64(bucket), expected, label)
 
                 // The same fold spelled out, pinning FingerprintCat64's argument order.
@@ -151,7 +156,7 @@ final class FingerprintTests: XCTestCase {
                     let featureHash: UInt64
                     switch feature {
                     case .string(let s): featureHash = fingerprint64(s)
-                    case .integer(let i): featureHash = UInt64(bitPattern: i)
+                    case .integer(let i): featureHash = UInt64(bitPattern: Int64(i))
                     }
                     hash = fingerprintCat64(hash, featureHash)
                 }
@@ -183,8 +188,7 @@ final class FingerprintTests: XCTestCase {
                     token = input
                     masked = masking && Int64(input) == Int64(c.maskValue!)
                 }
-                let bucket = salt.map { strongHashBucket(token, key: $0, numBuckets: bins) }
-                    ?? fastHashBucket(token, numBuckets: bins)
+                let bucket = hashBucket(token, key: salt, numBuckets: bins)
                 let actual = masked ? 0 : (masking ? bucket + 1 : bucket)
                 XCTAssertEqual(actual, expected, "Hashing(num_bins=\(c.numBins), salt=\(c.salt ?? []), mask_value=\(c.maskValue ?? "None"))(\(c.dtype) \(input))")
             }
@@ -197,7 +201,7 @@ final class FingerprintTests: XCTestCase {
         for c in try fixture().keras.hashedCrossing {
             for row in c.outputs.indices {
                 let features = try zip(c.kinds, c.features).map { try crossFeature($0, $1[row]) }
-                XCTAssertEqual(crossHashedBucket(features, numBuckets: c.numBins), c.outputs[row],
+                XCTAssertEqual(crossBucket(features, numBuckets: c.numBins), c.outputs[row],
                                "HashedCrossing(num_bins=\(c.numBins))(\(features))")
             }
         }
@@ -221,8 +225,7 @@ final class FingerprintTests: XCTestCase {
                     let x = try XCTUnwrap(Int64(input)), n = Int64(c.numOovIndices)
                     actual = oovStart + Int(((x % n) + n) % n)
                 } else {
-                    actual = oovStart + (salt.map { strongHashBucket(input, key: $0, numBuckets: c.numOovIndices) }
-                        ?? fastHashBucket(input, numBuckets: c.numOovIndices))
+                    actual = oovStart + hashBucket(input, key: salt, numBuckets: c.numOovIndices)
                 }
                 XCTAssertEqual(actual, expected, "\(c.kind) lookup (num_oov_indices=\(c.numOovIndices), mask=\(c.maskToken ?? "None"), \(c.oovMethod), salt=\(c.salt ?? []))(\(input))")
             }

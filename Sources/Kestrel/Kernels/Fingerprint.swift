@@ -271,17 +271,18 @@ package func strongKeyedHash(key: (UInt64, UInt64), _ string: String) -> UInt64 
 
 // MARK: - Hash buckets
 
-/// `tf.strings.to_hash_bucket_fast(string, numBuckets)`: `Fingerprint64 % numBuckets`.
-package func fastHashBucket(_ string: String, numBuckets: Int) -> Int {
-    precondition(numBuckets > 0, "numBuckets must be positive, found \(numBuckets)")
-    // The remainder is taken on the unsigned hash, so it is never negative.
-    return Int(fingerprint64(string) % UInt64(numBuckets))
+/// The hash TensorFlow buckets a string by: `Fingerprint64` (`to_hash_bucket_fast`), or
+/// `StrongKeyedHash` under `key` (`to_hash_bucket_strong`, Keras's `salt`).
+package func categoryHash(_ bytes: UnsafeRawBufferPointer, key: (UInt64, UInt64)?) -> UInt64 {
+    key.map { strongKeyedHash(key: $0, bytes) } ?? fingerprint64(bytes)
 }
 
-/// `tf.strings.to_hash_bucket_strong(string, numBuckets, key)`: `StrongKeyedHash % numBuckets`.
-package func strongHashBucket(_ string: String, key: (UInt64, UInt64), numBuckets: Int) -> Int {
+/// `tf.strings.to_hash_bucket_fast(string, numBuckets)`, or `to_hash_bucket_strong` with a
+/// key: the hash modulo `numBuckets`, taken unsigned so it is never negative.
+package func hashBucket(_ string: String, key: (UInt64, UInt64)?, numBuckets: Int) -> Int {
     precondition(numBuckets > 0, "numBuckets must be positive, found \(numBuckets)")
-    return Int(strongKeyedHash(key: key, string) % UInt64(numBuckets))
+    var string = string
+    return Int(string.withUTF8 { categoryHash(UnsafeRawBufferPointer($0), key: key) } % UInt64(numBuckets))
 }
 
 // MARK: - Feature crosses
@@ -299,38 +300,23 @@ package func fingerprintCat64(_ a: UInt64, _ b: UInt64) -> UInt64 {
 /// `tf.sparse.cross_hashed`'s key when none is given (`_DEFAULT_HASH_KEY` in sparse_ops.py).
 package let defaultCrossHashKey: UInt64 = 0xDE_CAFC_AFFE
 
-/// One value of one feature in a row crossed by `tf.sparse.cross_hashed`.
-package enum HashedCrossFeature: Sendable, Hashable {
-    /// A `tf.string` value, hashed as `Fingerprint64` of its UTF-8 bytes.
-    case string(String)
-    /// An integer value (TensorFlow casts every integer dtype to int64 first). It is not
-    /// hashed: its two's-complement bits are the feature's hash as they are.
-    case integer(Int64)
-
-    /// What the sparse cross op's column returns for this value before folding it in.
-    var hash: UInt64 {
-        switch self {
-        case .string(let s): fingerprint64(s)
-        case .integer(let i): UInt64(bitPattern: i)
-        }
-    }
-}
-
 /// The bucket `tf.sparse.cross_hashed(features, numBuckets, hashKey)` gives a row of dense
-/// features with one value each (Keras's `HashedCrossing(numBuckets)` on that row).
+/// features with one value each (Keras's `HashedCrossing(numBuckets)` on that row), given
+/// each feature's hash in order (`CategoricalValue.crossHash`); a closure rather than an
+/// array, so that a training step crossing its inputs allocates nothing.
 ///
 /// Features are folded in order with `FingerprintCat64` starting from the hash key. When
 /// TensorFlow gets a mix of sparse and dense inputs it crosses the sparse ones first, so
-/// `features` must be in that order. `hashKey` 0 means the default, as Python's
+/// features must come in that order. `hashKey` 0 means the default, as Python's
 /// `hash_key or _DEFAULT_HASH_KEY` has it; a negative Python key is its two's-complement bits.
 /// `numBuckets` 0 means no bucketing, where TensorFlow still takes the hash modulo
 /// `Int64.max` to keep it non-negative.
-package func crossHashedBucket(_ features: [HashedCrossFeature], numBuckets: Int = 0,
-                               hashKey: UInt64 = defaultCrossHashKey) -> Int {
+package func crossHashedBucket(featureCount: Int, numBuckets: Int = 0, hashKey: UInt64 = defaultCrossHashKey,
+                               featureHash: (Int) -> UInt64) -> Int {
     precondition(numBuckets >= 0, "numBuckets must not be negative, found \(numBuckets)")
     var hash = hashKey == 0 ? defaultCrossHashKey : hashKey
-    for feature in features {
-        hash = fingerprintCat64(hash, feature.hash)
+    for i in 0..<featureCount {
+        hash = fingerprintCat64(hash, featureHash(i))
     }
     let modulus = numBuckets > 0 ? UInt64(numBuckets) : UInt64(Int64.max)
     return Int(hash % modulus)

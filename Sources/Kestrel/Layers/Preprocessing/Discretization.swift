@@ -158,11 +158,12 @@ public final class Discretization: Layer {
         var values = [Float](), weights = [Float]()
         values.reserveCapacity(count)
         weights.reserveCapacity(count)
+        let xs = summary.values.map(Double.init), cumulativeWeights = cumulative.map(Double.init)
         var previous = 0.0
         for i in 0..<count {
             let p = epsilon + Double(i) * epsilon
-            values.append(Float(interpolate(p, percents, summary.values.map(Double.init))))
-            let weight = interpolate(p, percents, cumulative.map(Double.init))
+            values.append(Float(interpolate(p, percents, xs)))
+            let weight = interpolate(p, percents, cumulativeWeights)
             weights.append(Float(weight - previous))
             previous = weight
         }

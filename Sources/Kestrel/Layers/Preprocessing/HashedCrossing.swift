@@ -47,13 +47,6 @@ public final class HashedCrossing: Layer {
         ["name": name, "num_bins": "\(numBins)", "output_mode": outputMode.rawValue]
     }
 
-    /// The bin of one combination, given each feature's hash in order.
-    private func bin(_ hashes: (Int) -> UInt64, count: Int) -> Int {
-        var h = defaultCrossHashKey
-        for i in 0..<count { h = fingerprintCat64(h, hashes(i)) }
-        return Int(h % UInt64(numBins))
-    }
-
     private static func integerHash(_ value: Float) -> UInt64 {
         UInt64(bitPattern: Int64(exactly: value.rounded(.towardZero)) ?? (value < 0 ? .min : .max))
     }
@@ -61,7 +54,7 @@ public final class HashedCrossing: Layer {
     public override func forward(_ c: LayerContext) {
         let inputs = c.inputs, count = inputs.count
         encoding.encode(batch: c.batch, inputShape: c.inputShapes[0], into: c.output) { n in
-            bin({ Self.integerHash(inputs[$0][n]) }, count: count)
+            crossHashedBucket(featureCount: count, numBuckets: numBins) { Self.integerHash(inputs[$0][n]) }
         }
     }
 
@@ -80,12 +73,7 @@ public final class HashedCrossing: Layer {
                 "\(describe): every column must have as many values as column 0 (\(samples)); column \(bad) has \(columns[bad].count)")
         }
         let bins = (0..<samples).map { n in
-            bin({ i in
-                switch columns[i][n] {
-                case .string(let s): fingerprint64(s)
-                case .integer(let v): UInt64(bitPattern: Int64(v))
-                }
-            }, count: columns.count)
+            crossHashedBucket(featureCount: columns.count, numBuckets: numBins) { columns[$0][n].crossHash }
         }
         var out = Tensor.zeros([samples] + encoding.outputShape(for: []))
         out.scalars.withUnsafeMutableBufferPointer { o in

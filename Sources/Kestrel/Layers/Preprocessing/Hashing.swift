@@ -18,6 +18,16 @@ public enum CategoricalValue: Sendable, Hashable, ExpressibleByStringLiteral, Ex
         }
     }
 
+    /// What `tf.sparse.cross_hashed` folds in for this value (`HashedCrossing`): a string's
+    /// `Fingerprint64`; an integer's own two's-complement bits, not hashed (TensorFlow casts
+    /// every integer dtype to int64 first).
+    var crossHash: UInt64 {
+        switch self {
+        case .string(let s): fingerprint64(s)
+        case .integer(let i): UInt64(bitPattern: Int64(i))
+        }
+    }
+
     public var description: String {
         switch self {
         case .string(let s): "\"\(s)\""
@@ -81,16 +91,10 @@ public final class Hashing: Layer {
     private var hashBins: UInt64 { UInt64(maskValue != nil && numBins > 1 ? numBins - 1 : numBins) }
     private var masks: Bool { maskValue != nil && numBins > 1 }
 
-    private func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-        key.map { strongKeyedHash(key: $0, bytes) } ?? fingerprint64(bytes)
-    }
-
     /// The bin of a string.
     func bin(_ string: String) -> Int {
         if masks, string == maskValue?.text { return 0 }
-        var string = string
-        let h = string.withUTF8 { hash(UnsafeRawBufferPointer($0)) }
-        return Int(h % hashBins) + (masks ? 1 : 0)
+        return hashBucket(string, key: key, numBuckets: Int(hashBins)) + (masks ? 1 : 0)
     }
 
     /// The bin of a number: the hash of its decimal form after truncation, written on the
@@ -109,7 +113,7 @@ public final class Hashing: Layer {
                 end -= 1
                 digits[end] = UInt8(ascii: "-")
             }
-            return hash(UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: digits[end...])))
+            return categoryHash(UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: digits[end...])), key: key)
         }
         return Int(h % hashBins) + (masks ? 1 : 0)
     }

@@ -340,12 +340,12 @@ public final class StringLookup: IndexLookup<String> {
         self.name = name
         let describe = "\(name) (StringLookup)"
         let key = try hashKey(salt, describe)
-        let buckets = UInt64(max(numOOVIndices, 1))
+        let buckets = max(numOOVIndices, 1)
         super.init(table: try LookupTable(
             describe: describe, maxTokens: maxTokens, numOOVIndices: numOOVIndices, maskToken: maskToken,
             oovToken: oovToken, vocabulary: vocabulary, idfWeights: idfWeights, invert: invert, outputMode: outputMode,
             padToMaxTokens: padToMaxTokens, precedes: { $0.utf8.lexicographicallyPrecedes($1.utf8) },
-            oovBucket: { token in Int((key.map { strongKeyedHash(key: $0, token) } ?? fingerprint64(token)) % buckets) },
+            oovBucket: { hashBucket($0, key: key, numBuckets: buckets) },
             render: { "\"\($0)\"" }))
     }
 
@@ -424,10 +424,7 @@ public final class IntegerLookup: IndexLookup<Int> {
         let buckets = max(numOOVIndices, 1)
         let bucket: (Int) -> Int = switch oovMethod {
         case .floorMod: { (($0 % buckets) + buckets) % buckets }
-        case .farmHash: { v in
-            let text = String(v)
-            return Int((key.map { strongKeyedHash(key: $0, text) } ?? fingerprint64(text)) % UInt64(buckets))
-        }
+        case .farmHash: { hashBucket(String($0), key: key, numBuckets: buckets) }
         }
         super.init(table: try LookupTable(
             describe: describe, maxTokens: maxTokens, numOOVIndices: numOOVIndices,
