@@ -1,11 +1,15 @@
-// Sliding-window kernels over channels-last (NHWC) images: the im2col lowering that turns a
-// convolution into one matrix product, its adjoint col2im, and max/average pooling. A 1-D
-// layer uses them with height 1. In C, like the optimizer loops, so that -O3 vectorises the
+// Sliding-window kernels over channels-last (NDHWC) volumes: the im2col lowering that turns a
+// convolution into one matrix product, its adjoint col2im, and max/average pooling. A 2-D
+// layer uses them with depth 1, a 1-D layer with depth 1 and height 1. In C, like the optimizer loops, so that -O3 vectorises the
 // channel loops even in debug builds of the Swift code.
 #include "CKestrelKernels.h"
 #include <string.h>
 
 #include "clones.h"
+
+static inline long first_slice(const kestrel_window *w, long out_slice, long kd) {
+    return out_slice * w->stride_d - w->pad_front + kd * w->dilation_d;
+}
 
 static inline long first_row(const kestrel_window *w, long out_row, long ki) {
     return out_row * w->stride_h - w->pad_top + ki * w->dilation_h;
@@ -15,35 +19,43 @@ static inline long first_col(const kestrel_window *w, long out_col, long kj) {
     return out_col * w->stride_w - w->pad_left + kj * w->dilation_w;
 }
 
-KESTREL_CLONES
+// Not lowered to memmove calls: a window row of a one-channel volume is three floats, which a
+// call per row (nine per window) spends more time calling than copying.
+KESTREL_CLONES __attribute__((no_builtin("memmove", "memcpy")))
 void kestrel_im2col(const float *restrict x, float *restrict cols, const kestrel_window *w, size_t batch) {
-    const long H = w->height, W = w->width, C = w->channels, G = w->groups, Cg = C / G;
-    const long kh = w->kernel_h, kw = w->kernel_w, K = kh * kw * Cg;
+    const long D = w->depth, H = w->height, W = w->width, C = w->channels, G = w->groups, Cg = C / G;
+    const long kd = w->kernel_d, kh = w->kernel_h, kw = w->kernel_w, K = kd * kh * kw * Cg;
     const long row_length = G * K;
     for (size_t n = 0; n < batch; n++) {
-        const float *xs = x + n * H * W * C;
+        const float *xs = x + n * D * H * W * C;
+        for (long od = 0; od < w->out_depth; od++) {
         for (long oh = 0; oh < w->out_height; oh++) {
             for (long ow = 0; ow < w->out_width; ow++) {
-                float *row = cols + ((n * w->out_height + oh) * w->out_width + ow) * row_length;
+                float *row = cols + (((n * w->out_depth + od) * w->out_height + oh) * w->out_width + ow) * row_length;
                 const long iw0 = first_col(w, ow, 0), iw1 = first_col(w, ow, kw - 1);
                 // One group, contiguous taps, window row inside the image: the kernel row's
                 // kw·C values are one contiguous run of the input row.
                 const int contiguous = G == 1 && w->dilation_w == 1 && iw0 >= 0 && iw1 < W;
+                for (long a = 0; a < kd; a++) {
+                const long id = first_slice(w, od, a);
+                const int slice_inside = id >= 0 && id < D;
+                const float *xd = slice_inside ? xs + id * H * W * C : xs;
                 for (long ki = 0; ki < kh; ki++) {
                     const long ih = first_row(w, oh, ki);
-                    if (contiguous && ih >= 0 && ih < H) {
-                        const float *src = xs + (ih * W + iw0) * C;
-                        float *dst = row + ki * kw * C;
+                    const long tap_row = a * kh + ki;
+                    if (contiguous && slice_inside && ih >= 0 && ih < H) {
+                        const float *src = xd + (ih * W + iw0) * C;
+                        float *dst = row + tap_row * kw * C;
                         for (long i = 0; i < kw * C; i++) dst[i] = src[i];
                         continue;
                     }
                     for (long kj = 0; kj < kw; kj++) {
                         const long iw = first_col(w, ow, kj);
-                        float *dst = row + (ki * kw + kj) * Cg;
-                        if (ih < 0 || ih >= H || iw < 0 || iw >= W) {
+                        float *dst = row + (tap_row * kw + kj) * Cg;
+                        if (!slice_inside || ih < 0 || ih >= H || iw < 0 || iw >= W) {
                             for (long g = 0; g < G; g++) memset(dst + g * K, 0, (size_t)Cg * sizeof(float));
                         } else {
-                            const float *src = xs + (ih * W + iw) * C;
+                            const float *src = xd + (ih * W + iw) * C;
                             if (G == 1) {
                                 for (long c = 0; c < C; c++) dst[c] = src[c];
                             } else {
@@ -53,43 +65,53 @@ void kestrel_im2col(const float *restrict x, float *restrict cols, const kestrel
                         }
                     }
                 }
+                }
             }
+        }
         }
     }
 }
 
 KESTREL_CLONES
 void kestrel_col2im(const float *restrict cols, float *restrict x, const kestrel_window *w, size_t batch) {
-    const long H = w->height, W = w->width, C = w->channels, G = w->groups, Cg = C / G;
-    const long kh = w->kernel_h, kw = w->kernel_w, K = kh * kw * Cg;
+    const long D = w->depth, H = w->height, W = w->width, C = w->channels, G = w->groups, Cg = C / G;
+    const long kd = w->kernel_d, kh = w->kernel_h, kw = w->kernel_w, K = kd * kh * kw * Cg;
     const long row_length = G * K;
-    memset(x, 0, batch * (size_t)(H * W * C) * sizeof(float));
+    memset(x, 0, batch * (size_t)(D * H * W * C) * sizeof(float));
     for (size_t n = 0; n < batch; n++) {
-        float *xs = x + n * H * W * C;
+        float *xs = x + n * D * H * W * C;
+        for (long od = 0; od < w->out_depth; od++) {
         for (long oh = 0; oh < w->out_height; oh++) {
             for (long ow = 0; ow < w->out_width; ow++) {
-                const float *row = cols + ((n * w->out_height + oh) * w->out_width + ow) * row_length;
+                const float *row = cols + (((n * w->out_depth + od) * w->out_height + oh) * w->out_width + ow) * row_length;
+                for (long a = 0; a < kd; a++) {
+                const long id = first_slice(w, od, a);
+                if (id < 0 || id >= D) continue;
+                float *xd = xs + id * H * W * C;
                 for (long ki = 0; ki < kh; ki++) {
                     const long ih = first_row(w, oh, ki);
                     if (ih < 0 || ih >= H) continue;
                     for (long kj = 0; kj < kw; kj++) {
                         const long iw = first_col(w, ow, kj);
                         if (iw < 0 || iw >= W) continue;
-                        const float *src = row + (ki * kw + kj) * Cg;
-                        float *dst = xs + (ih * W + iw) * C;
+                        const float *src = row + ((a * kh + ki) * kw + kj) * Cg;
+                        float *dst = xd + (ih * W + iw) * C;
                         for (long g = 0; g < G; g++)
                             for (long c = 0; c < Cg; c++) dst[g * Cg + c] += src[g * K + c];
                     }
                 }
+                }
             }
+        }
         }
     }
 }
 
 /// Whether a pooling's windows tile the image without overlap or padding and end inside it
 /// (the usual 2×2, stride 2, "valid"; "same" padding can add a window reaching past the last row).
+/// Only 2-D windows take this path; 3-D ones take the general one.
 static inline int windows_tile(const kestrel_window *w) {
-    return w->stride_h == w->kernel_h && w->stride_w == w->kernel_w && w->pad_top == 0 && w->pad_left == 0 &&
+    return w->depth == 1 && w->out_depth == 1 && w->kernel_d == 1 && w->pad_front == 0 && w->stride_h == w->kernel_h && w->stride_w == w->kernel_w && w->pad_top == 0 && w->pad_left == 0 &&
            w->dilation_h == 1 && w->dilation_w == 1 && w->out_height * w->kernel_h <= w->height &&
            w->out_width * w->kernel_w <= w->width;
 }
@@ -129,21 +151,26 @@ static void kestrel_max_pool_forward_serial(const float *restrict x, float *rest
         }
         return;
     }
+    const long D = w->depth, OD = w->out_depth;
     for (size_t n = 0; n < batch; n++) {
-        const float *xs = x + n * H * W * C;
+        const float *xs = x + n * D * H * W * C;
+        for (long od = 0; od < OD; od++) {
         for (long oh = 0; oh < OH; oh++) {
             for (long ow = 0; ow < OW; ow++) {
-                const long o = ((n * OH + oh) * OW + ow) * C;
+                const long o = (((n * OD + od) * OH + oh) * OW + ow) * C;
                 float *yo = y + o;
                 int *io = argmax + o;
                 int started = 0;
+                for (long a = 0; a < w->kernel_d; a++) {
+                const long id = first_slice(w, od, a);
+                if (id < 0 || id >= D) continue;
                 for (long ki = 0; ki < w->kernel_h; ki++) {
                     const long ih = first_row(w, oh, ki);
                     if (ih < 0 || ih >= H) continue;
                     for (long kj = 0; kj < w->kernel_w; kj++) {
                         const long iw = first_col(w, ow, kj);
                         if (iw < 0 || iw >= W) continue;
-                        const int base = (int)((ih * W + iw) * C);
+                        const int base = (int)(((id * H + ih) * W + iw) * C);
                         const float *src = xs + base;
                         if (!started) {
                             for (long c = 0; c < C; c++) { yo[c] = src[c]; io[c] = base + (int)c; }
@@ -159,8 +186,10 @@ static void kestrel_max_pool_forward_serial(const float *restrict x, float *rest
                         }
                     }
                 }
+                }
                 if (!started) for (long c = 0; c < C; c++) { yo[c] = 0; io[c] = -1; }
             }
+        }
         }
     }
 }
@@ -168,8 +197,8 @@ static void kestrel_max_pool_forward_serial(const float *restrict x, float *rest
 KESTREL_CLONES
 static void kestrel_max_pool_backward_serial(const float *restrict dy, const int *restrict argmax, float *restrict dx,
                                const kestrel_window *w, size_t batch) {
-    const size_t in_size = (size_t)w->height * w->width * w->channels;
-    const size_t out_size = (size_t)w->out_height * w->out_width * w->channels;
+    const size_t in_size = (size_t)w->depth * w->height * w->width * w->channels;
+    const size_t out_size = (size_t)w->out_depth * w->out_height * w->out_width * w->channels;
     const long H = w->height, W = w->width, C = w->channels, OH = w->out_height, OW = w->out_width;
     const long kh = w->kernel_h, kw = w->kernel_w;
     // With tiling windows each input pixel is in at most one window, so dx is written once,
@@ -208,9 +237,13 @@ static void kestrel_max_pool_backward_serial(const float *restrict dy, const int
     }
 }
 
-/// The number of window positions inside the image (the divisor of a "same" average).
-static inline long window_count(const kestrel_window *w, long oh, long ow) {
-    long rows = 0, cols = 0;
+/// The number of window positions inside the volume (the divisor of a "same" average).
+static inline long window_count(const kestrel_window *w, long od, long oh, long ow) {
+    long slices = 0, rows = 0, cols = 0;
+    for (long a = 0; a < w->kernel_d; a++) {
+        const long id = first_slice(w, od, a);
+        slices += id >= 0 && id < w->depth;
+    }
     for (long ki = 0; ki < w->kernel_h; ki++) {
         const long ih = first_row(w, oh, ki);
         rows += ih >= 0 && ih < w->height;
@@ -219,33 +252,39 @@ static inline long window_count(const kestrel_window *w, long oh, long ow) {
         const long iw = first_col(w, ow, kj);
         cols += iw >= 0 && iw < w->width;
     }
-    return rows * cols;
+    return slices * rows * cols;
 }
 
 KESTREL_CLONES
 static void kestrel_average_pool_forward_serial(const float *restrict x, float *restrict y, const kestrel_window *w, size_t batch) {
-    const long H = w->height, W = w->width, C = w->channels;
-    const long OH = w->out_height, OW = w->out_width;
+    const long D = w->depth, H = w->height, W = w->width, C = w->channels;
+    const long OD = w->out_depth, OH = w->out_height, OW = w->out_width;
     for (size_t n = 0; n < batch; n++) {
-        const float *xs = x + n * H * W * C;
+        const float *xs = x + n * D * H * W * C;
+        for (long od = 0; od < OD; od++) {
         for (long oh = 0; oh < OH; oh++) {
             for (long ow = 0; ow < OW; ow++) {
-                float *yo = y + ((n * OH + oh) * OW + ow) * C;
+                float *yo = y + (((n * OD + od) * OH + oh) * OW + ow) * C;
                 for (long c = 0; c < C; c++) yo[c] = 0;
+                for (long a = 0; a < w->kernel_d; a++) {
+                const long id = first_slice(w, od, a);
+                if (id < 0 || id >= D) continue;
                 for (long ki = 0; ki < w->kernel_h; ki++) {
                     const long ih = first_row(w, oh, ki);
                     if (ih < 0 || ih >= H) continue;
                     for (long kj = 0; kj < w->kernel_w; kj++) {
                         const long iw = first_col(w, ow, kj);
                         if (iw < 0 || iw >= W) continue;
-                        const float *src = xs + (ih * W + iw) * C;
+                        const float *src = xs + ((id * H + ih) * W + iw) * C;
                         for (long c = 0; c < C; c++) yo[c] += src[c];
                     }
                 }
-                const long count = window_count(w, oh, ow);
+                }
+                const long count = window_count(w, od, oh, ow);
                 const float scale = count > 0 ? 1.0f / (float)count : 0.0f;
                 for (long c = 0; c < C; c++) yo[c] *= scale;
             }
+        }
         }
     }
 }
@@ -253,27 +292,33 @@ static void kestrel_average_pool_forward_serial(const float *restrict x, float *
 KESTREL_CLONES
 static void kestrel_average_pool_backward_serial(const float *restrict dy, float *restrict dx, const kestrel_window *w,
                                    size_t batch) {
-    const long H = w->height, W = w->width, C = w->channels;
-    const long OH = w->out_height, OW = w->out_width;
-    memset(dx, 0, batch * (size_t)(H * W * C) * sizeof(float));
+    const long D = w->depth, H = w->height, W = w->width, C = w->channels;
+    const long OD = w->out_depth, OH = w->out_height, OW = w->out_width;
+    memset(dx, 0, batch * (size_t)(D * H * W * C) * sizeof(float));
     for (size_t n = 0; n < batch; n++) {
-        float *dxs = dx + n * H * W * C;
+        float *dxs = dx + n * D * H * W * C;
+        for (long od = 0; od < OD; od++) {
         for (long oh = 0; oh < OH; oh++) {
             for (long ow = 0; ow < OW; ow++) {
-                const float *go = dy + ((n * OH + oh) * OW + ow) * C;
-                const long count = window_count(w, oh, ow);
+                const float *go = dy + (((n * OD + od) * OH + oh) * OW + ow) * C;
+                const long count = window_count(w, od, oh, ow);
                 const float scale = count > 0 ? 1.0f / (float)count : 0.0f;
+                for (long a = 0; a < w->kernel_d; a++) {
+                const long id = first_slice(w, od, a);
+                if (id < 0 || id >= D) continue;
                 for (long ki = 0; ki < w->kernel_h; ki++) {
                     const long ih = first_row(w, oh, ki);
                     if (ih < 0 || ih >= H) continue;
                     for (long kj = 0; kj < w->kernel_w; kj++) {
                         const long iw = first_col(w, ow, kj);
                         if (iw < 0 || iw >= W) continue;
-                        float *dst = dxs + (ih * W + iw) * C;
+                        float *dst = dxs + ((id * H + ih) * W + iw) * C;
                         for (long c = 0; c < C; c++) dst[c] += go[c] * scale;
                     }
                 }
+                }
             }
+        }
         }
     }
 }
@@ -537,8 +582,8 @@ enum { MAX_FORWARD, MAX_BACKWARD, AVERAGE_FORWARD, AVERAGE_BACKWARD, BIAS_RELU, 
 
 static void window_range(void *context, size_t begin, size_t end) {
     const window_job *j = context;
-    const size_t in_size = j->w ? (size_t)j->w->height * j->w->width * j->w->channels : 0;
-    const size_t out_size = j->w ? (size_t)j->w->out_height * j->w->out_width * j->w->channels : 0;
+    const size_t in_size = j->w ? (size_t)j->w->depth * j->w->height * j->w->width * j->w->channels : 0;
+    const size_t out_size = j->w ? (size_t)j->w->out_depth * j->w->out_height * j->w->out_width * j->w->channels : 0;
     const size_t n = end - begin;
     switch (j->kind) {
     case MAX_FORWARD:
@@ -567,24 +612,24 @@ static size_t grain_for(size_t per_item) { return per_item >= GRAIN ? 1 : GRAIN 
 void kestrel_max_pool_forward(const float *restrict x, float *restrict y, int *restrict argmax,
                               const kestrel_window *w, size_t batch) {
     window_job j = {.x = x, .y = y, .argmax = argmax, .w = w, .kind = MAX_FORWARD};
-    kestrel_parallel_for(window_range, &j, batch, grain_for((size_t)w->height * w->width * w->channels));
+    kestrel_parallel_for(window_range, &j, batch, grain_for((size_t)w->depth * w->height * w->width * w->channels));
 }
 
 void kestrel_max_pool_backward(const float *restrict dy, const int *restrict argmax, float *restrict dx,
                                const kestrel_window *w, size_t batch) {
     window_job j = {.dy = dy, .argmax_in = argmax, .dx = dx, .w = w, .kind = MAX_BACKWARD};
-    kestrel_parallel_for(window_range, &j, batch, grain_for((size_t)w->height * w->width * w->channels));
+    kestrel_parallel_for(window_range, &j, batch, grain_for((size_t)w->depth * w->height * w->width * w->channels));
 }
 
 void kestrel_average_pool_forward(const float *restrict x, float *restrict y, const kestrel_window *w, size_t batch) {
     window_job j = {.x = x, .y = y, .w = w, .kind = AVERAGE_FORWARD};
-    kestrel_parallel_for(window_range, &j, batch, grain_for((size_t)w->height * w->width * w->channels));
+    kestrel_parallel_for(window_range, &j, batch, grain_for((size_t)w->depth * w->height * w->width * w->channels));
 }
 
 void kestrel_average_pool_backward(const float *restrict dy, float *restrict dx, const kestrel_window *w,
                                    size_t batch) {
     window_job j = {.dy = dy, .dx = dx, .w = w, .kind = AVERAGE_BACKWARD};
-    kestrel_parallel_for(window_range, &j, batch, grain_for((size_t)w->height * w->width * w->channels));
+    kestrel_parallel_for(window_range, &j, batch, grain_for((size_t)w->depth * w->height * w->width * w->channels));
 }
 
 void kestrel_bias_relu_rows(float *restrict y, const float *restrict bias, size_t rows, size_t columns, int relu) {

@@ -68,8 +68,8 @@ enum KerasLayers {
             className = "Dot"
             c["axes"] = [l.axes.0, l.axes.1]
             c["normalize"] = l.normalize
-        case let l as BaseConv where (l is Conv2D || l is Conv1D):
-            className = l is Conv2D ? "Conv2D" : "Conv1D"
+        case let l as BaseConv where (l is Conv2D || l is Conv1D || l is Conv3D):
+            className = l.className
             c["filters"] = l.filters
             c["kernel_size"] = l.kernelSize
             c["strides"] = l.strides
@@ -83,7 +83,7 @@ enum KerasLayers {
             c["bias_initializer"] = initializerConfig(l.biasInitializer)
             writePenalties(&c, [("kernel", l.kernelRegularizer, l.kernelConstraint),
                                 ("bias", l.biasRegularizer, l.biasConstraint)])
-        case let l as BasePooling where (l is MaxPooling2D || l is AveragePooling2D || l is MaxPooling1D || l is AveragePooling1D):
+        case let l as BasePooling:
             className = l.className
             c["pool_size"] = l.poolSize
             c["strides"] = l.strides
@@ -118,7 +118,7 @@ enum KerasLayers {
             c["gamma_initializer"] = initializerConfig(l.gammaInitializer)
             for key in ["beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"] { c[key] = NSNull() }
         case let l as BaseConvTranspose:
-            className = l.rank == 1 ? "Conv1DTranspose" : "Conv2DTranspose"
+            className = "Conv\(l.rank)DTranspose"
             c["filters"] = l.filters
             c["kernel_size"] = l.kernelSize
             c["strides"] = l.strides
@@ -276,13 +276,14 @@ enum KerasLayers {
             c["size"] = l.size
             c["data_format"] = "channels_last"
             c["interpolation"] = l.interpolation.rawValue
-        case let l as ZeroPadding2D:
-            className = "ZeroPadding2D"
-            c["padding"] = l.amounts
+        case let l as SpatialBorder where l is ZeroPadding2D || l is Cropping2D || l is ZeroPadding3D || l is Cropping3D:
+            // Keras writes a (before, after) pair per axis for images and volumes.
+            className = l.className
+            c[l is Cropping2D || l is Cropping3D ? "cropping" : "padding"] = l.amounts
             c["data_format"] = "channels_last"
-        case let l as Cropping2D:
-            className = "Cropping2D"
-            c["cropping"] = l.amounts
+        case let l as UpSampling3D:
+            className = "UpSampling3D"
+            c["size"] = l.size
             c["data_format"] = "channels_last"
         case let l as ZeroPadding1D:
             className = "ZeroPadding1D"
@@ -464,12 +465,12 @@ enum KerasLayers {
             c["layer"] = ["module": "keras.layers", "class_name": innerClass, "config": innerConfig, "registered_name": NSNull(),
                           "build_config": ["input_shape": shape]] as [String: Any]
         case let l as SpatialDropout:
-            className = l.rank == 2 ? "SpatialDropout2D" : "SpatialDropout1D"
+            className = "SpatialDropout\(l.rank)D"
             // Keras's SpatialDropout layers take no `trainable` argument.
             c["trainable"] = nil
             c["rate"] = jsonNumber(l.rate)
             c["seed"] = NSNull()
-            if l.rank == 2 { c["data_format"] = "channels_last" }
+            if l.rank >= 2 { c["data_format"] = "channels_last" }
         default:
             throw KestrelError.invalidArgument(
                 "\(layer.name) (\(layer.className)): saving this layer type in the Keras format is not supported yet")
@@ -561,6 +562,8 @@ enum KerasLayers {
         "ELU", "PReLU", "GaussianNoise", "GaussianDropout", "AlphaDropout", "Identity", "ActivityRegularization", "UnitNormalization", "GroupNormalization",
         "Attention", "AdditiveAttention", "TimeDistributed", "RandomInvert", "RandomGrayscale", "Masking",
         "CategoryEncoding", "Discretization", "Hashing", "HashedCrossing",
+        "Conv3D", "Conv3DTranspose", "MaxPooling3D", "AveragePooling3D", "GlobalMaxPooling3D", "GlobalAveragePooling3D",
+        "ZeroPadding3D", "Cropping3D", "UpSampling3D", "SpatialDropout3D",
     ]
 
     /// A layer from its Keras class name and config; throws for unknown classes and bad values.
@@ -772,8 +775,8 @@ enum KerasLayers {
         case "Dot":
             let axes = try c.ints("axes", count: 2)
             layer = Dot(axes: (axes[0], axes[1]), normalize: try c.bool("normalize", default: false), name: name)
-        case "Conv1D", "Conv2D":
-            let rank = className == "Conv2D" ? 2 : 1
+        case "Conv1D", "Conv2D", "Conv3D":
+            let rank = Self.rank(className)
             try channelsLast(c)
             let filters = try c.int("filters")
             let kernel = try c.ints("kernel_size", count: rank)
@@ -788,17 +791,25 @@ enum KerasLayers {
                         try initializer(c, "kernel_initializer", default: .glorotUniform), try initializer(c, "bias_initializer", default: .zeros))
             let penalties = (try regularizer(c, "kernel_regularizer"), try regularizer(c, "bias_regularizer"),
                              try constraint(c, "kernel_constraint"), try constraint(c, "bias_constraint"))
-            layer = rank == 2
-                ? Conv2D(args.0, kernelSize: args.1, strides: args.2, padding: args.3, dilationRate: args.4, groups: args.5,
-                         activation: args.6, useBias: args.7, kernelInitializer: args.8, biasInitializer: args.9,
-                         kernelRegularizer: penalties.0, biasRegularizer: penalties.1,
-                         kernelConstraint: penalties.2, biasConstraint: penalties.3, name: name)
-                : Conv1D(args.0, kernelSize: args.1, strides: args.2, padding: args.3, dilationRate: args.4, groups: args.5,
-                         activation: args.6, useBias: args.7, kernelInitializer: args.8, biasInitializer: args.9,
-                         kernelRegularizer: penalties.0, biasRegularizer: penalties.1,
-                         kernelConstraint: penalties.2, biasConstraint: penalties.3, name: name)
-        case "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D":
-            let rank = className.hasSuffix("2D") ? 2 : 1
+            switch rank {
+            case 3:
+                layer = Conv3D(args.0, kernelSize: args.1, strides: args.2, padding: args.3, dilationRate: args.4, groups: args.5,
+                               activation: args.6, useBias: args.7, kernelInitializer: args.8, biasInitializer: args.9,
+                               kernelRegularizer: penalties.0, biasRegularizer: penalties.1,
+                               kernelConstraint: penalties.2, biasConstraint: penalties.3, name: name)
+            case 2:
+                layer = Conv2D(args.0, kernelSize: args.1, strides: args.2, padding: args.3, dilationRate: args.4, groups: args.5,
+                               activation: args.6, useBias: args.7, kernelInitializer: args.8, biasInitializer: args.9,
+                               kernelRegularizer: penalties.0, biasRegularizer: penalties.1,
+                               kernelConstraint: penalties.2, biasConstraint: penalties.3, name: name)
+            default:
+                layer = Conv1D(args.0, kernelSize: args.1, strides: args.2, padding: args.3, dilationRate: args.4, groups: args.5,
+                               activation: args.6, useBias: args.7, kernelInitializer: args.8, biasInitializer: args.9,
+                               kernelRegularizer: penalties.0, biasRegularizer: penalties.1,
+                               kernelConstraint: penalties.2, biasConstraint: penalties.3, name: name)
+            }
+        case "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D":
+            let rank = Self.rank(className)
             try channelsLast(c)
             let pool = try c.has("pool_size") ? c.ints("pool_size", count: rank) : Array(repeating: 2, count: rank)
             let strides = try c.has("strides") ? c.ints("strides", count: rank) : pool
@@ -810,15 +821,20 @@ enum KerasLayers {
             case "MaxPooling2D": layer = MaxPooling2D(poolSize: SpatialSize(pool), strides: SpatialSize(strides), padding: padding, name: name)
             case "AveragePooling2D": layer = AveragePooling2D(poolSize: SpatialSize(pool), strides: SpatialSize(strides), padding: padding, name: name)
             case "MaxPooling1D": layer = MaxPooling1D(poolSize: SpatialSize(pool), strides: SpatialSize(strides), padding: padding, name: name)
+            case "MaxPooling3D": layer = MaxPooling3D(poolSize: SpatialSize(pool), strides: SpatialSize(strides), padding: padding, name: name)
+            case "AveragePooling3D": layer = AveragePooling3D(poolSize: SpatialSize(pool), strides: SpatialSize(strides), padding: padding, name: name)
             default: layer = AveragePooling1D(poolSize: SpatialSize(pool), strides: SpatialSize(strides), padding: padding, name: name)
             }
-        case "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D":
+        case "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
+             "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D":
             try channelsLast(c)
             let keep = try c.bool("keepdims", default: false)
             switch className {
             case "GlobalMaxPooling2D": layer = GlobalMaxPooling2D(keepDims: keep, name: name)
             case "GlobalAveragePooling2D": layer = GlobalAveragePooling2D(keepDims: keep, name: name)
             case "GlobalMaxPooling1D": layer = GlobalMaxPooling1D(keepDims: keep, name: name)
+            case "GlobalMaxPooling3D": layer = GlobalMaxPooling3D(keepDims: keep, name: name)
+            case "GlobalAveragePooling3D": layer = GlobalAveragePooling3D(keepDims: keep, name: name)
             default: layer = GlobalAveragePooling1D(keepDims: keep, name: name)
             }
         case "BatchNormalization":
@@ -841,9 +857,9 @@ enum KerasLayers {
                                        scale: try c.bool("scale", default: true),
                                        betaInitializer: try initializer(c, "beta_initializer", default: .zeros),
                                        gammaInitializer: try initializer(c, "gamma_initializer", default: .ones), name: name)
-        case "Conv2DTranspose", "Conv1DTranspose", "DepthwiseConv2D", "SeparableConv2D":
+        case "Conv2DTranspose", "Conv1DTranspose", "Conv3DTranspose", "DepthwiseConv2D", "SeparableConv2D":
             try channelsLast(c)
-            let rank = className == "Conv1DTranspose" ? 1 : 2
+            let rank = Self.rank(className)
             let kernel = try c.ints("kernel_size", count: rank)
             let strides = try c.has("strides") ? c.ints("strides", count: rank) : Array(repeating: 1, count: rank)
             let outputPadding = try c.has("output_padding") ? c.ints("output_padding", count: rank) : nil
@@ -862,11 +878,17 @@ enum KerasLayers {
             let bias = try initializer(c, "bias_initializer", default: .zeros)
             let biasRegularizer = try regularizer(c, "bias_regularizer"), biasConstraint = try constraint(c, "bias_constraint")
             switch className {
-            case "Conv2DTranspose", "Conv1DTranspose":
+            case "Conv2DTranspose", "Conv1DTranspose", "Conv3DTranspose":
                 let (kernelInitializer, kernelRegularizer) = (try initializer(c, "kernel_initializer", default: .glorotUniform),
                                                               try regularizer(c, "kernel_regularizer"))
                 let kernelConstraint = try constraint(c, "kernel_constraint")
-                if rank == 1 {
+                if rank == 3 {
+                    layer = Conv3DTranspose(filters, kernelSize: SpatialSize(kernel), strides: SpatialSize(strides), padding: padding,
+                                            outputPadding: outputPadding.map(SpatialSize.init), dilationRate: SpatialSize(dilation),
+                                            activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
+                                            biasInitializer: bias, kernelRegularizer: kernelRegularizer, biasRegularizer: biasRegularizer,
+                                            kernelConstraint: kernelConstraint, biasConstraint: biasConstraint, name: name)
+                } else if rank == 1 {
                     layer = Conv1DTranspose(filters, kernelSize: SpatialSize(kernel), strides: SpatialSize(strides), padding: padding,
                                             outputPadding: outputPadding.map(SpatialSize.init), dilationRate: SpatialSize(dilation),
                                             activation: activation, useBias: useBias, kernelInitializer: kernelInitializer,
@@ -1024,6 +1046,16 @@ enum KerasLayers {
             let key = className == "ZeroPadding2D" ? "padding" : "cropping"
             let amounts = try borderAmounts(c, key)
             layer = className == "ZeroPadding2D" ? ZeroPadding2D(padding: amounts, name: name) : Cropping2D(cropping: amounts, name: name)
+        case "ZeroPadding3D", "Cropping3D":
+            try channelsLast(c)
+            let key = className == "ZeroPadding3D" ? "padding" : "cropping"
+            let amounts = try borderAmounts(c, key, rank: 3)
+            layer = className == "ZeroPadding3D" ? ZeroPadding3D(padding: amounts, name: name) : Cropping3D(cropping: amounts, name: name)
+        case "UpSampling3D":
+            try channelsLast(c)
+            let size = try c.ints("size", count: 3)
+            guard size.allSatisfy({ $0 > 0 && $0 <= 1 << 10 }) else { throw KestrelError.fileError("\(c.context): invalid size \(size)") }
+            layer = UpSampling3D(size: SpatialSize(size), name: name)
         case "ZeroPadding1D", "Cropping1D":
             try channelsLast(c)
             let key = className == "ZeroPadding1D" ? "padding" : "cropping"
@@ -1036,12 +1068,16 @@ enum KerasLayers {
             let size = try c.int("size", default: 2)
             guard size > 0, size <= 1 << 10 else { throw KestrelError.fileError("\(c.context): invalid size \(size)") }
             layer = UpSampling1D(size: size, name: name)
-        case "SpatialDropout1D", "SpatialDropout2D":
+        case "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D":
             try channelsLast(c)
             let rate = try c.float("rate")
             guard rate >= 0, rate < 1 else { throw KestrelError.fileError("\(c.context): rate must be in [0, 1), found \(rate)") }
             let seed = Self.seed(c)
-            layer = className == "SpatialDropout2D" ? SpatialDropout2D(rate, seed: seed, name: name) : SpatialDropout1D(rate, seed: seed, name: name)
+            switch className {
+            case "SpatialDropout3D": layer = SpatialDropout3D(rate, seed: seed, name: name)
+            case "SpatialDropout2D": layer = SpatialDropout2D(rate, seed: seed, name: name)
+            default: layer = SpatialDropout1D(rate, seed: seed, name: name)
+            }
         case "Embedding":
             let inputDim = try c.int("input_dim"), outputDim = try c.int("output_dim")
             guard inputDim > 0, inputDim <= 1 << 28, outputDim > 0, outputDim <= 1 << 20 else {
@@ -1182,14 +1218,23 @@ enum KerasLayers {
 
     /// Keras's border amounts: one integer, a pair (symmetric per axis), or
     /// `[[top, bottom], [left, right]]`.
-    private static func borderAmounts(_ c: JSONObject, _ key: String) throws -> [[Int]] {
-        let fail = KestrelError.fileError("\(c.context): '\(key)' should be an integer, a pair or [[top, bottom], [left, right]]")
+    /// The spatial axes a Keras class name ending in "1D", "2D" or "3D" (before any
+    /// "Transpose") works on.
+    private static func rank(_ className: String) -> Int {
+        className.contains("3D") ? 3 : className.contains("2D") ? 2 : 1
+    }
+
+    /// A ZeroPadding/Cropping amount for `rank` axes: one integer, one per axis, or a
+    /// (before, after) pair per axis.
+    private static func borderAmounts(_ c: JSONObject, _ key: String, rank: Int = 2) throws -> [[Int]] {
+        let layout = rank == 2 ? "[[top, bottom], [left, right]]" : "[[front, back], [top, bottom], [left, right]]"
+        let fail = KestrelError.fileError("\(c.context): '\(key)' should be an integer, \(rank) integers or \(layout)")
         var amounts: [[Int]]
         if let i = jsonInt(c.values[key]) {
-            amounts = [[i, i], [i, i]]
-        } else if let list = c.values[key] as? [Any], list.count == 2 {
-            if let pair = list.map(jsonInt) as? [Int] {
-                amounts = [[pair[0], pair[0]], [pair[1], pair[1]]]
+            amounts = Array(repeating: [i, i], count: rank)
+        } else if let list = c.values[key] as? [Any], list.count == rank {
+            if let each = list.map(jsonInt) as? [Int] {
+                amounts = each.map { [$0, $0] }
             } else {
                 amounts = try list.map { v -> [Int] in
                     guard let p = (v as? [Any])?.map(jsonInt) as? [Int], p.count == 2 else { throw fail }

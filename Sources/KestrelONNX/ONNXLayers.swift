@@ -148,22 +148,22 @@ extension ONNXGraphBuilder {
             return dot(l, inputs, inputShapes: inputShapes, base: base)
         case let l as BaseConvTranspose:
             return try transposedConvolution(l, inputs[0], inputShape: inputShapes[0], outputShape: outputShape, base: base)
-        case let l as BaseConv where (l is Conv2D || l is Conv1D):
+        case let l as BaseConv where (l is Conv2D || l is Conv1D || l is Conv3D):
             return try convolution(l, inputs[0], inputShape: inputShapes[0], base: base)
-        case let l as BasePooling where (l is MaxPooling2D || l is AveragePooling2D || l is MaxPooling1D || l is AveragePooling1D):
+        case let l as BasePooling:
             let rank = l.rank
             let spatial = Array(inputShapes[0].prefix(rank))
             var attributes = [Attribute.ints("kernel_shape", l.poolSize), Attribute.ints("strides", l.strides),
                               Attribute.ints("pads", Self.pads(spatial, kernel: l.poolSize, strides: l.strides,
                                                                dilation: Array(repeating: 1, count: rank), padding: l.padding))]
-            let isMax = l is MaxPooling2D || l is MaxPooling1D
+            let isMax = l is MaxPooling1D || l is MaxPooling2D || l is MaxPooling3D
             // Keras averages over the window's valid elements only.
             if !isMax { attributes.append(Attribute.int("count_include_pad", 0)) }
             let x = op("Transpose", [inputs[0]], base: base, [Attribute.ints("perm", Self.toChannelsFirst(rank))])
             let y = op(isMax ? "MaxPool" : "AveragePool", [x], base: base, attributes)
             return op("Transpose", [y], base: base, [Attribute.ints("perm", Self.toChannelsLast(rank))])
         case let l as BaseGlobalPooling:
-            let isMax = l is GlobalMaxPooling2D || l is GlobalMaxPooling1D
+            let isMax = l is GlobalMaxPooling1D || l is GlobalMaxPooling2D || l is GlobalMaxPooling3D
             // Opset 17's ReduceMean/ReduceMax take the axes as an attribute.
             return op(isMax ? "ReduceMax" : "ReduceMean", [inputs[0]], base: base,
                       [Attribute.ints("axes", Array(1...l.rank)), Attribute.int("keepdims", l.keepDims ? 1 : 0)])
@@ -223,6 +223,21 @@ extension ONNXGraphBuilder {
             return op("Slice", [inputs[0], int64Constant("\(base)/starts", [Int64(a[0][0]), Int64(a[1][0])]),
                                 int64Constant("\(base)/ends", [Int64(s[0] - a[0][1]), Int64(s[1] - a[1][1])]),
                                 int64Constant("\(base)/axes", [1, 2])], base: base)
+        case let l as ZeroPadding3D:
+            let a = l.amounts
+            let pads = int64Constant("\(base)/pads", ([0] + a.map { $0[0] } + [0, 0] + a.map { $0[1] } + [0]).map(Int64.init))
+            return op("Pad", [inputs[0], pads], base: base)
+        case let l as Cropping3D:
+            let a = l.amounts, s = inputShapes[0]
+            return op("Slice", [inputs[0], int64Constant("\(base)/starts", a.map { Int64($0[0]) }),
+                                int64Constant("\(base)/ends", (0..<3).map { Int64(s[$0] - a[$0][1]) }),
+                                int64Constant("\(base)/axes", [1, 2, 3])], base: base)
+        case let l as UpSampling3D:
+            // Voxel (i, j, k) reads voxel (floor(i / size₀), …), as UpSampling2D's nearest mode.
+            let scales = constant("\(base)/scales", shape: [5], scalars: [1] + l.size.map(Float.init) + [1])
+            return op("Resize", [inputs[0], "", scales], base: base,
+                      [Attribute.string("mode", "nearest"), Attribute.string("coordinate_transformation_mode", "asymmetric"),
+                       Attribute.string("nearest_mode", "floor")])
         case let l as ZeroPadding1D:
             let a = l.amounts[0]
             return op("Pad", [inputs[0], int64Constant("\(base)/pads", [0, a[0], 0, 0, a[1], 0].map(Int64.init))], base: base)

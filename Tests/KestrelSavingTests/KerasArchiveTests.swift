@@ -450,6 +450,40 @@ final class KerasArchiveTests: XCTestCase {
         XCTAssertEqual((back.layers.first { $0 is HashedCrossing } as? HashedCrossing)?.numBins, 6)
     }
 
+    /// The 3-D layers come back from an archive with their arguments, predicting the same.
+    func testVolumeLayersRoundTrip() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(31)
+        let model = Sequential {
+            Input(shape: [4, 5, 6, 2])
+            ZeroPadding3D(padding: [[1, 0], [0, 2], [1, 1]])
+            Conv3D(4, kernelSize: [2, 3, 3], strides: [1, 2, 1], padding: .same, dilationRate: 1, groups: 2,
+                   activation: .relu, kernelRegularizer: .l2(0.01))
+            MaxPooling3D(poolSize: [1, 2, 2], padding: .same)
+            SpatialDropout3D(0.2)
+            Conv3DTranspose(3, kernelSize: 3, strides: [1, 2, 2], padding: .same, outputPadding: [0, 1, 1])
+            AveragePooling3D(poolSize: 2, strides: 1)
+            Cropping3D(cropping: [[1, 0], [0, 1], [1, 1]])
+            UpSampling3D(size: [1, 2, 2])
+            GlobalMaxPooling3D(keepDims: true)
+            GlobalAveragePooling3D()
+            Dense(2)
+        }
+        try model.save(to: dir.file("volume.keras"))
+        let back = try Model.load(from: dir.file("volume.keras"))
+        XCTAssertEqual(back.layers.map(\.className), model.layers.map(\.className))
+        let x = Tensor.randomUniform([3, 4, 5, 6, 2], minval: -1, maxval: 1)
+        XCTAssertEqual(try back.predict(x).scalars, try model.predict(x).scalars)
+        let conv = try XCTUnwrap(back.layers.first { $0 is Conv3D } as? Conv3D)
+        XCTAssertEqual([conv.kernelSize, conv.strides, [conv.groups]], [[2, 3, 3], [1, 2, 1], [2]])
+        XCTAssertEqual(conv.padding, .same)
+        let transpose = try XCTUnwrap(back.layers.first { $0 is Conv3DTranspose } as? Conv3DTranspose)
+        XCTAssertEqual(transpose.outputPadding, [0, 1, 1])
+        XCTAssertEqual((back.layers.first { $0 is ZeroPadding3D } as? ZeroPadding3D)?.amounts, [[1, 0], [0, 2], [1, 1]])
+        XCTAssertEqual((back.layers.first { $0 is UpSampling3D } as? UpSampling3D)?.size, [1, 2, 2])
+        XCTAssertEqual((back.layers.first { $0 is SpatialDropout3D } as? SpatialDropout3D)?.rate, 0.2)
+    }
+
     /// Masks come back from an archive: Embedding's maskZero, Masking's value and the
     /// recurrent layers' zeroOutputForMask, so the padded predictions are the same.
     func testMaskingLayersRoundTrip() throws {

@@ -313,7 +313,7 @@ final class KerasInteropTests: XCTestCase {
         let names = try Python.helper(["keras-make", dir.path]).split(separator: "\n").last!.split(separator: " ").map(String.init)
         XCTAssertEqual(names, ["mlp", "activations", "cnn", "functional", "nested_sequential", "nested_functional",
                                "sequential_of_functional", "preprocessing", "augmentation", "sequence", "attention", "recurrent", "normalization",
-                               "masked", "masked_concat", "masking", "seq2seq", "categorical"])
+                               "masked", "masked_concat", "masking", "seq2seq", "categorical", "volume"])
         var resaved: [(model: Model, inputs: [Tensor], name: String)] = []
         for name in names {
             let model = try Model.load(from: dir.file("\(name).keras"))
@@ -418,6 +418,14 @@ final class KerasInteropTests: XCTestCase {
                 // The last one weighs its counts by a third input (Keras's count_weights keyword).
                 XCTAssertEqual(model.layers.compactMap { ($0 as? CategoryEncoding)?.outputMode }, [.multiHot, .count, .count])
             }
+            if name == "volume" {
+                XCTAssertEqual(model.layers.map(\.className), [
+                    "ZeroPadding3D", "Conv3D", "Conv3D", "MaxPooling3D", "SpatialDropout3D", "Conv3DTranspose",
+                    "AveragePooling3D", "Cropping3D", "UpSampling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D", "Dense",
+                ])
+                XCTAssertEqual((model.layers[2] as? Conv3D)?.groups, 2)
+                XCTAssertEqual((model.layers[5] as? Conv3DTranspose)?.outputPadding, [1, 1, 1])
+            }
             if name == "seq2seq" {
                 XCTAssertEqual(model.layers.compactMap { ($0 as? RecurrentLayer)?.returnState }, [true, true, true, false])
                 XCTAssertEqual((model.layers.first { $0 is Bidirectional } as? Bidirectional)?.backwardLayer.returnState, true)
@@ -431,7 +439,7 @@ final class KerasInteropTests: XCTestCase {
             }
             if name.contains("nested") || name.contains("_of_")
                 || ["preprocessing", "augmentation", "sequence", "attention", "recurrent", "normalization", "masked",
-                    "masking", "seq2seq", "categorical"].contains(name) {
+                    "masking", "seq2seq", "categorical", "volume"].contains(name) {
                 // Kestrel inlines nested models; what it saves from them Keras loads again.
                 // (Preprocessing: Keras's statistics and augmentation arguments, as Kestrel
                 // writes them back; sequences and attention: their weights, nested in Keras's

@@ -203,6 +203,33 @@ final class ONNXExportTests: XCTestCase {
         try compareWithOnnxRuntime(model, x, name: "categorical")
     }
 
+    /// The 3-D layers: Conv (strides, dilation, groups), ConvTranspose with an output
+    /// padding, Max/AveragePool with "same" windows, Pad, Slice, Resize and the global
+    /// reductions over volumes.
+    func testOnnxRuntimeRunsVolumeLayers() throws {
+        Kestrel.setRandomSeed(41)
+        let model = Sequential {
+            Input(shape: [4, 6, 5, 2])
+            ZeroPadding3D(padding: [[1, 0], [0, 1], [1, 1]])
+            Conv3D(4, kernelSize: [2, 3, 3], strides: [1, 2, 1], padding: .same, activation: .relu)
+            Conv3D(4, kernelSize: 2, dilationRate: [1, 1, 2], groups: 2)
+            MaxPooling3D(poolSize: [2, 2, 3], strides: [1, 2, 1], padding: .same)
+            SpatialDropout3D(0.3)
+            Conv3DTranspose(3, kernelSize: 3, strides: 2, padding: .same, outputPadding: 1, activation: .tanh)
+            AveragePooling3D(poolSize: 3, strides: 2, padding: .same)
+            Cropping3D(cropping: [[0, 1], [1, 0], [0, 1]])
+            UpSampling3D(size: [2, 1, 3])
+        }
+        let x = Tensor.randomUniform([3, 4, 6, 5, 2], minval: -1, maxval: 1)
+        try compareWithOnnxRuntime(model, x, name: "volume-layers")
+        let input = Input(shape: [4, 6, 5, 2])
+        let features = try Conv3D(3, kernelSize: 2, activation: .relu)(input)
+        let pooled = try Model(inputs: [input], outputs: [
+            try Concatenate()([try GlobalMaxPooling3D()(features), try Flatten()(try GlobalAveragePooling3D(keepDims: true)(features))]),
+        ])
+        try compareWithOnnxRuntime(pooled, x, name: "volume-global-pooling")
+    }
+
     /// LSTM, GRU (reset after and before) and SimpleRNN as ONNX's recurrent operators: sequences
     /// returned or not, read backwards, Keras's other activations, with and without bias, and
     /// Bidirectional in every merge mode.

@@ -124,16 +124,25 @@ final class ConvReferenceTests: XCTestCase {
             return Conv1D(k["filters"]!.int!, kernelSize: size("kernel_size", 1), strides: size("strides", 1),
                           padding: try padding(), dilationRate: size("dilation_rate", 1), groups: k["groups"]?.int ?? 1,
                           activation: try activation(), useBias: useBias)
+        case "Conv3D":
+            return Conv3D(k["filters"]!.int!, kernelSize: size("kernel_size", 1), strides: size("strides", 1),
+                          padding: try padding(), dilationRate: size("dilation_rate", 1), groups: k["groups"]?.int ?? 1,
+                          activation: try activation(), useBias: useBias)
         case "MaxPooling2D": return MaxPooling2D(poolSize: size("pool_size", 2), strides: k["strides"]?.size, padding: try padding())
         case "AveragePooling2D":
             return AveragePooling2D(poolSize: size("pool_size", 2), strides: k["strides"]?.size, padding: try padding())
         case "MaxPooling1D": return MaxPooling1D(poolSize: size("pool_size", 2), strides: k["strides"]?.size, padding: try padding())
         case "AveragePooling1D":
             return AveragePooling1D(poolSize: size("pool_size", 2), strides: k["strides"]?.size, padding: try padding())
+        case "MaxPooling3D": return MaxPooling3D(poolSize: size("pool_size", 2), strides: k["strides"]?.size, padding: try padding())
+        case "AveragePooling3D":
+            return AveragePooling3D(poolSize: size("pool_size", 2), strides: k["strides"]?.size, padding: try padding())
         case "GlobalMaxPooling2D": return GlobalMaxPooling2D(keepDims: bool("keepdims", false))
         case "GlobalAveragePooling2D": return GlobalAveragePooling2D(keepDims: bool("keepdims", false))
         case "GlobalMaxPooling1D": return GlobalMaxPooling1D(keepDims: bool("keepdims", false))
         case "GlobalAveragePooling1D": return GlobalAveragePooling1D(keepDims: bool("keepdims", false))
+        case "GlobalMaxPooling3D": return GlobalMaxPooling3D(keepDims: bool("keepdims", false))
+        case "GlobalAveragePooling3D": return GlobalAveragePooling3D(keepDims: bool("keepdims", false))
         case "Conv2DTranspose":
             return Conv2DTranspose(k["filters"]!.int!, kernelSize: size("kernel_size", 1), strides: size("strides", 1),
                                    padding: try padding(), outputPadding: k["output_padding"]?.size,
@@ -141,6 +150,10 @@ final class ConvReferenceTests: XCTestCase {
                                    activation: try activation(), useBias: useBias)
         case "Conv1DTranspose":
             return Conv1DTranspose(k["filters"]!.int!, kernelSize: size("kernel_size", 1), strides: size("strides", 1),
+                                   padding: try padding(), outputPadding: k["output_padding"]?.size,
+                                   dilationRate: size("dilation_rate", 1), activation: try activation(), useBias: useBias)
+        case "Conv3DTranspose":
+            return Conv3DTranspose(k["filters"]!.int!, kernelSize: size("kernel_size", 1), strides: size("strides", 1),
                                    padding: try padding(), outputPadding: k["output_padding"]?.size,
                                    dilationRate: size("dilation_rate", 1), activation: try activation(), useBias: useBias)
         case "DepthwiseConv2D":
@@ -167,6 +180,17 @@ final class ConvReferenceTests: XCTestCase {
                 return Cropping2D(cropping: rows.map { $0.ints! })
             }
             return Cropping2D(cropping: size("cropping", 0))
+        case "ZeroPadding3D":
+            if case .list(let rows)? = k["padding"], rows.allSatisfy({ $0.ints?.count == 2 }), case .list = rows[0] {
+                return ZeroPadding3D(padding: rows.map { $0.ints! })
+            }
+            return ZeroPadding3D(padding: size("padding", 1))
+        case "Cropping3D":
+            // Keras's Cropping3D crops 1 on every side by default (Cropping2D: 0).
+            if case .list(let rows)? = k["cropping"], case .list = rows[0] {
+                return Cropping3D(cropping: rows.map { $0.ints! })
+            }
+            return Cropping3D(cropping: size("cropping", 1))
         case "ZeroPadding1D":
             return k["padding"]?.ints.map { $0.count == 2 ? ZeroPadding1D(padding: $0) : ZeroPadding1D(padding: $0[0]) } ?? ZeroPadding1D()
         case "Cropping1D":
@@ -179,6 +203,7 @@ final class ConvReferenceTests: XCTestCase {
                 interpolation = known
             }
             return UpSampling2D(size: size("size", 2), interpolation: interpolation)
+        case "UpSampling3D": return UpSampling3D(size: size("size", 2))
         case "Permute": return Permute(k["dims"]!.ints!)
         case "RepeatVector": return RepeatVector(k["n"]!.int!)
         case "RandomRotation", "RandomZoom", "RandomTranslation":
@@ -231,6 +256,9 @@ final class ConvReferenceTests: XCTestCase {
         case "GaussianNoise": return GaussianNoise(k["stddev"]!.float!)
         case "GaussianDropout": return GaussianDropout(k["rate"]!.float!)
         case "AlphaDropout": return AlphaDropout(k["rate"]!.float!)
+        case "SpatialDropout1D": return SpatialDropout1D(k["rate"]!.float!)
+        case "SpatialDropout2D": return SpatialDropout2D(k["rate"]!.float!)
+        case "SpatialDropout3D": return SpatialDropout3D(k["rate"]!.float!)
         case "Identity": return Identity()
         case "RandomInvert":
             guard case .list(let factor)? = k["factor"], case .list(let range)? = k["value_range"] else {
@@ -259,7 +287,7 @@ final class ConvReferenceTests: XCTestCase {
 
     func testLayersMatchKeras() throws {
         let fixture = try KerasFixtures.load("conv_layers", as: ConvLayerFixture.self)
-        XCTAssertGreaterThanOrEqual(fixture.cases.count, 95)
+        XCTAssertGreaterThanOrEqual(fixture.cases.count, 120)
         for c in fixture.cases {
             let layer: Layer
             do { layer = try Self.makeLayer(c) } catch { XCTFail("\(c.name): \(error)"); continue }

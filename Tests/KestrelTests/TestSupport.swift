@@ -241,3 +241,24 @@ func assertModelGradientsMatchFiniteDifferences(_ model: Model, analytic: [Tenso
     }
     return checked
 }
+
+/// Asserts that a spatial dropout layer (rate 0.5) keeps or drops each channel of each sample
+/// as a whole in training, scaling kept ones by 2, drops a plausible share, and is the
+/// identity in inference; `shape` is the batch's (samples, positions…, channels).
+func assertDropsWholeChannels(_ layer: Layer, shape: [Int], file: StaticString = #filePath, line: UInt = #line) throws {
+    let x = Tensor.ones(shape)
+    let y = try layer(x, training: true)
+    let samples = shape[0], channels = shape.last!, positions = shape.dropFirst().dropLast().reduce(1, *)
+    var dropped = 0
+    for n in 0..<samples {
+        for ch in 0..<channels {
+            let values = (0..<positions).map { y.scalars[(n * positions + $0) * channels + ch] }
+            XCTAssertTrue(values.allSatisfy { $0 == values[0] }, "a channel is kept or dropped as a whole", file: file, line: line)
+            XCTAssertTrue(values[0] == 0 || values[0] == 2, "kept channels are scaled by 1/(1-rate)", file: file, line: line)
+            if values[0] == 0 { dropped += 1 }
+        }
+    }
+    XCTAssertGreaterThan(dropped, samples * channels / 8, file: file, line: line)
+    XCTAssertLessThan(dropped, samples * channels * 7 / 8, file: file, line: line)
+    XCTAssertEqual(try layer(x, training: false), x, file: file, line: line)
+}

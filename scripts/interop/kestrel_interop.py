@@ -254,6 +254,16 @@ def keras_make(directory):
         layers.CategoryEncoding(num_tokens=6, output_mode="multi_hot")(codes), buckets(amount),
         layers.CategoryEncoding(num_tokens=6, output_mode="count")(codes),
         layers.CategoryEncoding(num_tokens=6, output_mode="count")(codes, count_weights=code_weights)])))
+    # Volumes (video clips, scans): every 3-D layer.
+    models["volume"] = keras.Sequential([
+        keras.Input((4, 6, 5, 2)), layers.ZeroPadding3D(((1, 0), (0, 1), (1, 1))),
+        layers.Conv3D(4, (2, 3, 3), strides=(1, 2, 1), padding="same", activation="relu"),
+        layers.Conv3D(4, 2, dilation_rate=(1, 1, 2), groups=2), layers.MaxPooling3D((2, 2, 3), (1, 2, 1), padding="same"),
+        layers.SpatialDropout3D(0.2), layers.Conv3DTranspose(3, 3, strides=2, padding="same", output_padding=1),
+        layers.AveragePooling3D(3, 2, padding="same"), layers.Cropping3D(((0, 1), (1, 0), (0, 1))),
+        layers.UpSampling3D((2, 1, 3)), layers.GlobalAveragePooling3D(keepdims=True), layers.GlobalMaxPooling3D(),
+        layers.Dense(3),
+    ])
     vocabulary = {"sequence": 12, "masked": 12, "masked_concat": 12, "categorical": 6}
 
     for name, model in models.items():

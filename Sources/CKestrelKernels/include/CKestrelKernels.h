@@ -74,11 +74,12 @@ long kestrel_parallel_cores(void);
 
 #ifndef CKESTREL_WINDOWS_H
 #define CKESTREL_WINDOWS_H
-// Sliding windows over channels-last images (windows.c). A 1-D layer passes height 1.
+// Sliding windows over channels-last volumes (windows.c). A 2-D layer passes depth 1, a 1-D
+// layer depth 1 and height 1.
 
-/// The geometry of a window sliding over one `height × width × channels` image: output size,
-/// window size, strides, dilation, the padding before the first row and column, and the
-/// number of channel groups (a grouped convolution's; 1 for pooling).
+/// The geometry of a window sliding over one `depth × height × width × channels` volume:
+/// output size, window size, strides, dilation, the padding before the first slice, row and
+/// column, and the number of channel groups (a grouped convolution's; 1 for pooling).
 typedef struct {
     long height, width, channels;
     long out_height, out_width;
@@ -87,9 +88,10 @@ typedef struct {
     long dilation_h, dilation_w;
     long pad_top, pad_left;
     long groups;
+    long depth, out_depth, kernel_d, stride_d, dilation_d, pad_front;
 } kestrel_window;
 
-/// Lowers a batch of images to one row per output position: `[batch·OH·OW, groups, kh, kw, C/groups]`,
+/// Lowers a batch of volumes to one row per output position: `[batch·OD·OH·OW, groups, kd, kh, kw, C/groups]`,
 /// zeros where the window reaches into the padding.
 void kestrel_im2col(const float *restrict x, float *restrict cols, const kestrel_window *w, size_t batch);
 

@@ -53,17 +53,20 @@ func windowLength(input n: Int, kernel k: Int, stride s: Int, dilation d: Int,
 }
 
 extension kestrel_window {
-    /// A 2-D window geometry (1-D layers pass height 1, kernel 1, stride 1 along it).
-    init(height: Int, width: Int, channels: Int, outHeight: Int, outWidth: Int,
-         kernel: (Int, Int), stride: (Int, Int), dilation: (Int, Int), padding: (Int, Int), groups: Int = 1) {
-        self.init(height: height, width: width, channels: channels, out_height: outHeight, out_width: outWidth,
-                  kernel_h: kernel.0, kernel_w: kernel.1, stride_h: stride.0, stride_w: stride.1,
-                  dilation_h: dilation.0, dilation_w: dilation.1, pad_top: padding.0, pad_left: padding.1,
-                  groups: groups)
+    /// A 3-D window geometry (2-D layers pass depth 1, kernel 1, stride 1 along it; 1-D layers
+    /// height 1 as well). Each tuple is (depth, height, width), padding (front, top, left).
+    init(input: (Int, Int, Int), channels: Int, output: (Int, Int, Int), kernel: (Int, Int, Int),
+         stride: (Int, Int, Int), dilation: (Int, Int, Int), padding: (Int, Int, Int), groups: Int = 1) {
+        self.init(height: input.1, width: input.2, channels: channels, out_height: output.1, out_width: output.2,
+                  kernel_h: kernel.1, kernel_w: kernel.2, stride_h: stride.1, stride_w: stride.2,
+                  dilation_h: dilation.1, dilation_w: dilation.2, pad_top: padding.1, pad_left: padding.2,
+                  groups: groups, depth: input.0, out_depth: output.0, kernel_d: kernel.0, stride_d: stride.0,
+                  dilation_d: dilation.0, pad_front: padding.0)
     }
 }
 
-/// A window's geometry resolved for an input shape: 1-D layers are 2-D ones with height 1.
+/// A window's geometry resolved for an input shape, for 1, 2 or 3 spatial axes (the C kernels
+/// see 1-D and 2-D windows as 3-D ones of depth 1).
 struct WindowGeometry {
     /// Spatial input sizes and channels.
     var inputSpatial: [Int], channels: Int
@@ -77,9 +80,8 @@ struct WindowGeometry {
     init(inputShape: [Int], rank: Int, kernel: [Int], strides: [Int], dilation: [Int], padding: Padding,
          describe: String) throws {
         guard inputShape.count == rank + 1, inputShape.allSatisfy({ $0 > 0 }) else {
-            let layout = rank == 1 ? "(steps, channels)" : rank == 2 ? "(height, width, channels)" : "\(rank) spatial axes and channels"
             throw KestrelError.shapeMismatch(
-                "\(describe): expected samples of rank \(rank + 1) \(layout), found shape \(inputShape)")
+                "\(describe): expected samples of rank \(rank + 1) \(sampleLayout(rank: rank)), found shape \(inputShape)")
         }
         inputSpatial = Array(inputShape.prefix(rank))
         channels = inputShape[rank]
@@ -114,12 +116,17 @@ struct WindowGeometry {
         self.padBefore = padBefore
     }
 
-    /// The C kernel's view (height 1 for 1-D).
+    /// The C kernel's view (depth 1 for 1-D and 2-D, height 1 too for 1-D).
     var window: kestrel_window {
-        let two = inputSpatial.count == 1
-        func pick(_ v: [Int], _ one: Int) -> (Int, Int) { two ? (one, v[0]) : (v[0], v[1]) }
-        return kestrel_window(height: two ? 1 : inputSpatial[0], width: inputSpatial.last!, channels: channels,
-                              outHeight: two ? 1 : outputSpatial[0], outWidth: outputSpatial.last!,
+        // Without building arrays: plans read this on every step, which must not allocate.
+        func pick(_ v: [Int], _ one: Int) -> (Int, Int, Int) {
+            switch v.count {
+            case 1: return (one, one, v[0])
+            case 2: return (one, v[0], v[1])
+            default: return (v[0], v[1], v[2])
+            }
+        }
+        return kestrel_window(input: pick(inputSpatial, 1), channels: channels, output: pick(outputSpatial, 1),
                               kernel: pick(kernel, 1), stride: pick(strides, 1), dilation: pick(dilation, 1),
                               padding: pick(padBefore, 0), groups: groups)
     }
@@ -130,6 +137,16 @@ struct WindowGeometry {
     var inputPositions: Int { inputSpatial.reduce(1, *) }
     /// Window positions (kernel elements over the spatial axes).
     var windowSize: Int { kernel.reduce(1, *) }
+}
+
+/// The axes of a channels-last sample with `rank` spatial axes, for error messages.
+func sampleLayout(rank: Int) -> String {
+    switch rank {
+    case 1: return "(steps, channels)"
+    case 2: return "(height, width, channels)"
+    case 3: return "(depth, height, width, channels)"
+    default: return "(\(rank) spatial axes, channels)"
+    }
 }
 
 /// Resolves a `SpatialSize` argument for `rank` axes, or throws naming the layer and argument.

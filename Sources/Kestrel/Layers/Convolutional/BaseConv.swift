@@ -1,9 +1,9 @@
 import CKestrelKernels
 
-/// The machinery shared by `Conv1D` and `Conv2D` (Keras `BaseConv`): a `GroupedConvolution`
+/// The machinery shared by `Conv1D`, `Conv2D` and `Conv3D` (Keras `BaseConv`): a `GroupedConvolution`
 /// followed by the bias and the activation, applied to each tile of output while it is in cache.
 public class BaseConv: Layer {
-    /// The number of spatial axes (1 for Conv1D, 2 for Conv2D).
+    /// The number of spatial axes (1 for Conv1D, 2 for Conv2D, 3 for Conv3D).
     public let rank: Int
     /// The number of output channels.
     public let filters: Int
@@ -198,8 +198,11 @@ struct GroupedConvolution {
         geometry.kernel.allSatisfy { $0 == 1 } && geometry.strides.allSatisfy { $0 == 1 } && groups == 1
     }
 
-    /// Whether the convolution runs without a column matrix or matrix products.
-    var isDirect: Bool { groups == 1 && !isPointwise && groupDepth <= Self.directDepthLimit }
+    /// Whether the convolution runs without a column matrix or matrix products (the direct
+    /// kernels walk 2-D windows; 3-D ones always go through im2col).
+    var isDirect: Bool {
+        groups == 1 && !isPointwise && groupDepth <= Self.directDepthLimit && geometry.inputSpatial.count <= 2
+    }
 
     /// Floats of one image's im2col rows.
     private var imageColumns: Int { geometry.outputPositions * geometry.windowSize * geometry.channels }

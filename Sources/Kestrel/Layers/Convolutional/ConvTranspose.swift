@@ -7,7 +7,7 @@ import CKestrelKernels
 /// input by the kernel (one product) into per-position windows and folds them into the output
 /// with col2im; backward is im2col of the output gradient and two products.
 public class BaseConvTranspose: Layer {
-    /// The number of spatial axes (1 for `Conv1DTranspose`, 2 for `Conv2DTranspose`).
+    /// The number of spatial axes (1 for `Conv1DTranspose`, 2 for `Conv2DTranspose`, 3 for `Conv3DTranspose`).
     public let rank: Int
     /// The number of output channels.
     public let filters: Int
@@ -83,8 +83,8 @@ public class BaseConvTranspose: Layer {
         let strides = try resolve(arguments.strides, rank: rank, "strides", describe)
         let dilation = try resolve(arguments.dilation, rank: rank, "dilationRate", describe)
         guard inputShape.count == rank + 1, inputShape.allSatisfy({ $0 > 0 }) else {
-            let layout = rank == 1 ? "2 (steps, channels)" : "3 (height, width, channels)"
-            throw KestrelError.shapeMismatch("\(describe): expected samples of rank \(layout), found shape \(inputShape)")
+            throw KestrelError.shapeMismatch(
+                "\(describe): expected samples of rank \(rank + 1) \(sampleLayout(rank: rank)), found shape \(inputShape)")
         }
         var outputPadding: [Int]?
         if let given = arguments.outputPadding {
@@ -233,6 +233,25 @@ public final class Conv1DTranspose: BaseConvTranspose {
                 kernelConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
                 inputShape: [Int]? = nil, name: String? = nil) {
         super.init(rank: 1, filters: filters, kernelSize: kernelSize, strides: strides, padding: padding,
+                   outputPadding: outputPadding, dilationRate: dilationRate, activation: activation, useBias: useBias,
+                   kernelInitializer: kernelInitializer, biasInitializer: biasInitializer,
+                   kernelRegularizer: kernelRegularizer, biasRegularizer: biasRegularizer,
+                   kernelConstraint: kernelConstraint, biasConstraint: biasConstraint, inputShape: inputShape, name: name)
+    }
+}
+
+/// A transposed 3-D convolution over `(depth, height, width, channels)` samples: the adjoint
+/// of a Conv3D, which spreads each input voxel over a window of the larger output (Keras
+/// `Conv3DTranspose`).
+public final class Conv3DTranspose: BaseConvTranspose {
+    /// A transposed convolution with `filters` outputs and a `kernelSize` window; defaults as in Keras.
+    public init(_ filters: Int, kernelSize: SpatialSize, strides: SpatialSize = 1, padding: Padding = .valid,
+                outputPadding: SpatialSize? = nil, dilationRate: SpatialSize = 1, activation: ActivationFunction = .linear,
+                useBias: Bool = true, kernelInitializer: Initializer = .glorotUniform, biasInitializer: Initializer = .zeros,
+                kernelRegularizer: Regularizer? = nil, biasRegularizer: Regularizer? = nil,
+                kernelConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
+                inputShape: [Int]? = nil, name: String? = nil) {
+        super.init(rank: 3, filters: filters, kernelSize: kernelSize, strides: strides, padding: padding,
                    outputPadding: outputPadding, dilationRate: dilationRate, activation: activation, useBias: useBias,
                    kernelInitializer: kernelInitializer, biasInitializer: biasInitializer,
                    kernelRegularizer: kernelRegularizer, biasRegularizer: biasRegularizer,

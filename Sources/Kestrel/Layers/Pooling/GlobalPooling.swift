@@ -2,7 +2,7 @@
 /// is reduced over every spatial position of a channels-last sample.
 public class BaseGlobalPooling: Layer {
     let isMax: Bool
-    /// The number of spatial axes (1 or 2).
+    /// The number of spatial axes (1, 2 or 3).
     public let rank: Int
     /// Whether the spatial axes are kept with size 1 (Keras `keepdims`, default false).
     public let keepDims: Bool
@@ -17,7 +17,7 @@ public class BaseGlobalPooling: Layer {
     public override func outputShape(for inputShape: [Int]) throws -> [Int] {
         guard inputShape.count == rank + 1, inputShape.allSatisfy({ $0 > 0 }) else {
             throw KestrelError.shapeMismatch(
-                "\(name) (\(className)): expected samples of rank \(rank + 1) (\(rank == 1 ? "steps" : "height, width"), channels), found shape \(inputShape)")
+                "\(name) (\(className)): expected samples of rank \(rank + 1) \(sampleLayout(rank: rank)), found shape \(inputShape)")
         }
         return keepDims ? Array(repeating: 1, count: rank) + [inputShape[rank]] : [inputShape[rank]]
     }
@@ -140,5 +140,23 @@ public final class GlobalAveragePooling1D: BaseGlobalPooling {
     /// Global average pooling; `keepDims` keeps the steps axis with size 1.
     public init(keepDims: Bool = false, inputShape: [Int]? = nil, name: String? = nil) {
         super.init(max: false, rank: 1, keepDims: keepDims, inputShape: inputShape, name: name)
+    }
+}
+
+/// The maximum of each channel over all positions of `(depth, height, width, channels)`
+/// samples (Keras `GlobalMaxPooling3D`).
+public final class GlobalMaxPooling3D: BaseGlobalPooling {
+    /// Global max pooling; `keepDims` keeps the spatial axes with size 1.
+    public init(keepDims: Bool = false, inputShape: [Int]? = nil, name: String? = nil) {
+        super.init(max: true, rank: 3, keepDims: keepDims, inputShape: inputShape, name: name)
+    }
+}
+
+/// The mean of each channel over all positions of `(depth, height, width, channels)` samples
+/// (Keras `GlobalAveragePooling3D`).
+public final class GlobalAveragePooling3D: BaseGlobalPooling {
+    /// Global average pooling; `keepDims` keeps the spatial axes with size 1.
+    public init(keepDims: Bool = false, inputShape: [Int]? = nil, name: String? = nil) {
+        super.init(max: false, rank: 3, keepDims: keepDims, inputShape: inputShape, name: name)
     }
 }

@@ -5,7 +5,7 @@ import CKestrelKernels
 public class BasePooling: Layer {
     /// Whether the window takes the maximum (else the mean).
     let isMax: Bool
-    /// The number of spatial axes (1 or 2).
+    /// The number of spatial axes (1, 2 or 3).
     public let rank: Int
     /// The window size along each spatial axis.
     public let poolSize: [Int]
@@ -114,6 +114,27 @@ public final class AveragePooling1D: BasePooling {
     public init(poolSize: SpatialSize, strides: SpatialSize? = nil, padding: Padding = .valid,
                 inputShape: [Int]? = nil, name: String? = nil) {
         super.init(max: false, rank: 1, poolSize: poolSize, strides: strides, padding: padding,
+                   inputShape: inputShape, name: name)
+    }
+}
+
+/// The maximum of each channel over 3-D windows (Keras `MaxPooling3D`).
+public final class MaxPooling3D: BasePooling {
+    /// Max pooling over `poolSize` windows (default 2×2×2), moving by `strides` (default: the pool size).
+    public init(poolSize: SpatialSize = 2, strides: SpatialSize? = nil, padding: Padding = .valid,
+                inputShape: [Int]? = nil, name: String? = nil) {
+        super.init(max: true, rank: 3, poolSize: poolSize, strides: strides, padding: padding,
+                   inputShape: inputShape, name: name)
+    }
+}
+
+/// The mean of each channel over 3-D windows (Keras `AveragePooling3D`).
+public final class AveragePooling3D: BasePooling {
+    /// Average pooling over `poolSize` windows (no default, as in Keras), moving by `strides`
+    /// (default: the pool size).
+    public init(poolSize: SpatialSize, strides: SpatialSize? = nil, padding: Padding = .valid,
+                inputShape: [Int]? = nil, name: String? = nil) {
+        super.init(max: false, rank: 3, poolSize: poolSize, strides: strides, padding: padding,
                    inputShape: inputShape, name: name)
     }
 }

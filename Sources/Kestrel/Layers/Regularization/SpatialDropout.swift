@@ -1,11 +1,11 @@
 /// Dropout of whole channels: during training each sample loses a fraction `rate` of its
 /// channels (every position of a dropped channel is zero) and the rest are scaled by
-/// `1 / (1 - rate)`; the identity in inference. Shared machinery of `SpatialDropout1D/2D`.
+/// `1 / (1 - rate)`; the identity in inference. Shared machinery of `SpatialDropout1D/2D/3D`.
 public class SpatialDropout: Layer {
     public override var supportsMasking: Bool { true }
     /// The fraction of channels dropped.
     public let rate: Float
-    /// The number of spatial axes the mask is shared over (1 or 2).
+    /// The number of spatial axes the mask is shared over (1, 2 or 3).
     public let rank: Int
 
     init(rate: Float, rank: Int, seed: UInt64?, inputShape: [Int]?, name: String?) {
@@ -21,7 +21,7 @@ public class SpatialDropout: Layer {
         }
         guard inputShape.count == rank + 1 else {
             throw KestrelError.shapeMismatch(
-                "\(name) (\(className)): expected samples of rank \(rank + 1) (\(rank == 1 ? "steps" : "height, width"), channels), found shape \(inputShape)")
+                "\(name) (\(className)): expected samples of rank \(rank + 1) \(sampleLayout(rank: rank)), found shape \(inputShape)")
         }
         return inputShape
     }
@@ -74,5 +74,13 @@ public final class SpatialDropout1D: SpatialDropout {
     /// Channel dropout with fraction `rate`; `seed` fixes its masks independently of the global generator.
     public init(_ rate: Float, seed: UInt64? = nil, inputShape: [Int]? = nil, name: String? = nil) {
         super.init(rate: rate, rank: 1, seed: seed, inputShape: inputShape, name: name)
+    }
+}
+
+/// Drops whole channels of `(depth, height, width, channels)` samples in training (Keras `SpatialDropout3D`).
+public final class SpatialDropout3D: SpatialDropout {
+    /// Channel dropout with fraction `rate`; `seed` fixes its masks independently of the global generator.
+    public init(_ rate: Float, seed: UInt64? = nil, inputShape: [Int]? = nil, name: String? = nil) {
+        super.init(rate: rate, rank: 3, seed: seed, inputShape: inputShape, name: name)
     }
 }

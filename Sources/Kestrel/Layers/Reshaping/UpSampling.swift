@@ -123,3 +123,71 @@ public final class UpSampling1D: Layer {
         }
     }
 }
+
+/// Enlarges `(depth, height, width, channels)` samples `size[0]`, `size[1]` and `size[2]`
+/// times along depth, height and width by repeating voxels (Keras `UpSampling3D`).
+public final class UpSampling3D: Layer {
+    /// The factors for slices, rows and columns.
+    public let size: [Int]
+
+    /// Upsampling by `size` (`2` or `[1, 2, 2]`; Keras default 2×2×2).
+    public init(size: SpatialSize = 2, inputShape: [Int]? = nil, name: String? = nil) {
+        self.size = size.resolved(rank: 3) ?? size.values
+        super.init(name: name, inputShape: inputShape)
+    }
+
+    public override func outputShape(for inputShape: [Int]) throws -> [Int] {
+        guard size.count == 3, size.allSatisfy({ $0 > 0 }) else {
+            throw KestrelError.invalidArgument("\(name) (UpSampling3D): size must be one or three positive integers, found \(size)")
+        }
+        guard inputShape.count == 4 else {
+            throw KestrelError.shapeMismatch(
+                "\(name) (UpSampling3D): expected samples of rank 4 \(sampleLayout(rank: 3)), found shape \(inputShape)")
+        }
+        return [inputShape[0] * size[0], inputShape[1] * size[1], inputShape[2] * size[2], inputShape[3]]
+    }
+
+    public override var backwardNeedsInput: Bool { false }
+    public override var config: [String: String] { ["name": name, "size": "\(size)"] }
+
+    public override func forward(_ c: LayerContext) {
+        let (d, h, w, ch) = (c.inputShapes[0][0], c.inputShapes[0][1], c.inputShapes[0][2], c.inputShapes[0][3])
+        let oh = h * size[1], ow = w * size[2]
+        for n in 0..<c.batch {
+            let x = c.input + n * c.inputSize, y = c.output + n * c.outputSize
+            for s in 0..<d {
+                // The first output slice of input slice s, row by row; then its copies.
+                let slice = y + s * size[0] * oh * ow * ch
+                for i in 0..<h {
+                    let row = slice + i * size[1] * ow * ch
+                    for j in 0..<w {
+                        let voxel = x + ((s * h + i) * w + j) * ch
+                        for r in 0..<size[2] { (row + (j * size[2] + r) * ch).update(from: voxel, count: ch) }
+                    }
+                    for r in 1..<max(size[1], 1) { (row + r * ow * ch).update(from: row, count: ow * ch) }
+                }
+                for r in 1..<max(size[0], 1) { (slice + r * oh * ow * ch).update(from: slice, count: oh * ow * ch) }
+            }
+        }
+    }
+
+    public override func backward(_ c: LayerContext) {
+        guard let dx = c.inputGradient else { return }
+        let (h, w, ch) = (c.inputShapes[0][1], c.inputShapes[0][2], c.inputShapes[0][3])
+        let od = c.outputShape[0], oh = h * size[1], ow = w * size[2]
+        dx.update(repeating: 0, count: c.batch * c.inputSize)
+        for n in 0..<c.batch {
+            let g = dx + n * c.inputSize, dy = c.outputGradient! + n * c.outputSize
+            for os in 0..<od {
+                for oi in 0..<oh {
+                    let inputRow = g + ((os / size[0]) * h + oi / size[1]) * w * ch
+                    let outputRow = dy + (os * oh + oi) * ow * ch
+                    for oj in 0..<ow {
+                        let src = outputRow + oj * ch, dst = inputRow + (oj / size[2]) * ch
+                        for k in 0..<ch { dst[k] += src[k] }
+                    }
+                }
+            }
+        }
+    }
+}

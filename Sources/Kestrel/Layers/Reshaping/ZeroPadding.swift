@@ -1,13 +1,15 @@
-/// Adds or removes rows and columns at the borders of `(height, width, channels)` samples, or
-/// steps at the ends of `(steps, channels)` ones: the machinery of `ZeroPadding1D/2D` (amounts
-/// ≥ 0 added) and `Cropping1D/2D` (amounts removed).
+/// Adds or removes slices, rows and columns at the borders of `(depth, height, width,
+/// channels)` or `(height, width, channels)` samples, or steps at the ends of `(steps,
+/// channels)` ones: the machinery of `ZeroPadding1D/2D/3D` (amounts ≥ 0 added) and
+/// `Cropping1D/2D/3D` (amounts removed).
 public class SpatialBorder: Layer {
-    /// Per spatial axis, the amount before and after: `[[top, bottom], [left, right]]`, or
-    /// `[[start, end]]` for sequences.
+    /// Per spatial axis, the amount before and after: `[[top, bottom], [left, right]]` for
+    /// images, `[[front, back], [top, bottom], [left, right]]` for volumes, `[[start, end]]`
+    /// for sequences.
     public let amounts: [[Int]]
     /// Whether the amounts are removed (cropping) rather than added as zeros (padding).
     let crops: Bool
-    /// The number of spatial axes (1 for sequences, 2 for images).
+    /// The number of spatial axes (1 for sequences, 2 for images, 3 for volumes).
     let rank: Int
 
     init(amounts: [[Int]], crops: Bool, rank: Int = 2, inputShape: [Int]?, name: String?) {
@@ -20,12 +22,13 @@ public class SpatialBorder: Layer {
     public override func outputShape(for inputShape: [Int]) throws -> [Int] {
         let describe = "\(name) (\(className))"
         guard amounts.count == rank, amounts.allSatisfy({ $0.count == 2 && $0.allSatisfy { $0 >= 0 } }) else {
-            let layout = rank == 1 ? "[start, end]" : "[[top, bottom], [left, right]]"
+            let layout = rank == 1 ? "[start, end]" : rank == 2 ? "[[top, bottom], [left, right]]"
+                : "[[front, back], [top, bottom], [left, right]]"
             throw KestrelError.invalidArgument("\(describe): expected \(layout) of non-negative integers, found \(rank == 1 ? "\(amounts.first ?? [])" : "\(amounts)")")
         }
         guard inputShape.count == rank + 1 else {
-            let layout = rank == 1 ? "2 (steps, channels)" : "3 (height, width, channels)"
-            throw KestrelError.shapeMismatch("\(describe): expected samples of rank \(layout), found shape \(inputShape)")
+            throw KestrelError.shapeMismatch(
+                "\(describe): expected samples of rank \(rank + 1) \(sampleLayout(rank: rank)), found shape \(inputShape)")
         }
         let sign = crops ? -1 : 1
         let spatial = (0..<rank).map { inputShape[$0] + sign * (amounts[$0][0] + amounts[$0][1]) }
@@ -41,21 +44,28 @@ public class SpatialBorder: Layer {
     }
 
     /// Copies the overlapping region row by row between the larger and the smaller sample;
-    /// `toLarger` writes into the larger one (zeroing it first). Sequences are images one
-    /// column wide.
+    /// `toLarger` writes into the larger one (zeroing it first). Every sample is seen as a
+    /// volume: images have depth 1, sequences depth 1 and height 1.
     private func copy(batch: Int, large: [Int], small: [Int], from: UnsafePointer<Float>,
                       to: UnsafeMutablePointer<Float>, toLarger: Bool) {
-        let channels = large[rank], top = amounts[0][0], left = rank == 1 ? 0 : amounts[1][0]
-        let largeWidth = rank == 1 ? 1 : large[1], smallRows = small[0], smallWidth = rank == 1 ? 1 : small[1]
+        // Sizes and leading amounts of the volume view's axis 0, 1 or 2.
+        func size(_ shape: [Int], _ axis: Int) -> Int { axis < 3 - rank ? 1 : shape[axis - 3 + rank] }
+        func before(_ axis: Int) -> Int { axis < 3 - rank ? 0 : amounts[axis - 3 + rank][0] }
+        let channels = large[rank]
+        let largeHeight = size(large, 1), largeWidth = size(large, 2)
+        let smallDepth = size(small, 0), smallHeight = size(small, 1), smallWidth = size(small, 2)
         let largeSize = large.reduce(1, *), smallSize = small.reduce(1, *)
+        let count = smallWidth * channels
         if toLarger { to.update(repeating: 0, count: batch * largeSize) }
         for n in 0..<batch {
-            for i in 0..<smallRows {
-                let largeRow = n * largeSize + ((i + top) * largeWidth + left) * channels
-                let smallRow = n * smallSize + i * smallWidth * channels
-                let count = smallWidth * channels
-                if toLarger { (to + largeRow).update(from: from + smallRow, count: count) }
-                else { (to + smallRow).update(from: from + largeRow, count: count) }
+            for d in 0..<smallDepth {
+                for i in 0..<smallHeight {
+                    let largeRow = n * largeSize
+                        + (((d + before(0)) * largeHeight + i + before(1)) * largeWidth + before(2)) * channels
+                    let smallRow = n * smallSize + (d * smallHeight + i) * count
+                    if toLarger { (to + largeRow).update(from: from + smallRow, count: count) }
+                    else { (to + smallRow).update(from: from + largeRow, count: count) }
+                }
             }
         }
     }
@@ -127,5 +137,37 @@ public final class Cropping1D: SpatialBorder {
     /// Cropping `[start, end]`.
     public init(cropping: [Int], inputShape: [Int]? = nil, name: String? = nil) {
         super.init(amounts: [cropping], crops: true, rank: 1, inputShape: inputShape, name: name)
+    }
+}
+
+/// Adds slices, rows and columns of zeros around `(depth, height, width, channels)` samples
+/// (Keras `ZeroPadding3D`).
+public final class ZeroPadding3D: SpatialBorder {
+    /// The same padding on both sides of each axis: `1`, or `[slices, rows, columns]` (Keras default 1).
+    public init(padding: SpatialSize = 1, inputShape: [Int]? = nil, name: String? = nil) {
+        let v = padding.resolved(rank: 3) ?? padding.values
+        super.init(amounts: v.count == 3 ? v.map { [$0, $0] } : [v], crops: false, rank: 3,
+                   inputShape: inputShape, name: name)
+    }
+
+    /// Explicit padding `[[front, back], [top, bottom], [left, right]]`.
+    public init(padding: [[Int]], inputShape: [Int]? = nil, name: String? = nil) {
+        super.init(amounts: padding, crops: false, rank: 3, inputShape: inputShape, name: name)
+    }
+}
+
+/// Removes slices, rows and columns at the borders of `(depth, height, width, channels)`
+/// samples (Keras `Cropping3D`).
+public final class Cropping3D: SpatialBorder {
+    /// The same cropping on both sides of each axis: `1`, or `[slices, rows, columns]` (Keras default 1).
+    public init(cropping: SpatialSize = 1, inputShape: [Int]? = nil, name: String? = nil) {
+        let v = cropping.resolved(rank: 3) ?? cropping.values
+        super.init(amounts: v.count == 3 ? v.map { [$0, $0] } : [v], crops: true, rank: 3,
+                   inputShape: inputShape, name: name)
+    }
+
+    /// Explicit cropping `[[front, back], [top, bottom], [left, right]]`.
+    public init(cropping: [[Int]], inputShape: [Int]? = nil, name: String? = nil) {
+        super.init(amounts: cropping, crops: true, rank: 3, inputShape: inputShape, name: name)
     }
 }
