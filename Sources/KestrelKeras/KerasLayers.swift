@@ -132,8 +132,8 @@ enum KerasLayers {
             c["bias_initializer"] = initializerConfig(l.biasInitializer)
             writePenalties(&c, [("kernel", l.kernelRegularizer, l.kernelConstraint),
                                 ("bias", l.biasRegularizer, l.biasConstraint)])
-        case let l as DepthwiseConv2D:
-            className = "DepthwiseConv2D"
+        case let l as BaseDepthwiseConv:
+            className = l.className
             c["kernel_size"] = l.kernelSize
             c["strides"] = l.strides
             c["padding"] = l.padding.rawValue
@@ -146,8 +146,8 @@ enum KerasLayers {
             c["bias_initializer"] = initializerConfig(l.biasInitializer)
             writePenalties(&c, [("depthwise", l.depthwiseRegularizer, l.depthwiseConstraint),
                                 ("bias", l.biasRegularizer, l.biasConstraint)])
-        case let l as SeparableConv2D:
-            className = "SeparableConv2D"
+        case let l as BaseSeparableConv:
+            className = l.className
             c["filters"] = l.filters
             c["kernel_size"] = l.kernelSize
             c["strides"] = l.strides
@@ -563,7 +563,7 @@ enum KerasLayers {
         "Attention", "AdditiveAttention", "TimeDistributed", "RandomInvert", "RandomGrayscale", "Masking",
         "CategoryEncoding", "Discretization", "Hashing", "HashedCrossing",
         "Conv3D", "Conv3DTranspose", "MaxPooling3D", "AveragePooling3D", "GlobalMaxPooling3D", "GlobalAveragePooling3D",
-        "ZeroPadding3D", "Cropping3D", "UpSampling3D", "SpatialDropout3D",
+        "ZeroPadding3D", "Cropping3D", "UpSampling3D", "SpatialDropout3D", "DepthwiseConv1D", "SeparableConv1D",
     ]
 
     /// A layer from its Keras class name and config; throws for unknown classes and bad values.
@@ -857,7 +857,8 @@ enum KerasLayers {
                                        scale: try c.bool("scale", default: true),
                                        betaInitializer: try initializer(c, "beta_initializer", default: .zeros),
                                        gammaInitializer: try initializer(c, "gamma_initializer", default: .ones), name: name)
-        case "Conv2DTranspose", "Conv1DTranspose", "Conv3DTranspose", "DepthwiseConv2D", "SeparableConv2D":
+        case "Conv2DTranspose", "Conv1DTranspose", "Conv3DTranspose", "DepthwiseConv1D", "DepthwiseConv2D",
+             "SeparableConv1D", "SeparableConv2D":
             try channelsLast(c)
             let rank = Self.rank(className)
             let kernel = try c.ints("kernel_size", count: rank)
@@ -867,7 +868,7 @@ enum KerasLayers {
                 throw KestrelError.fileError("\(c.context): output_padding must be non-negative and less than strides \(strides), found \(extra)")
             }
             let dilation = try c.has("dilation_rate") ? c.ints("dilation_rate", count: rank) : Array(repeating: 1, count: rank)
-            let filters = className == "DepthwiseConv2D" ? 1 : try c.int("filters")
+            let filters = className.hasPrefix("Depthwise") ? 1 : try c.int("filters")
             let multiplier = try c.int("depth_multiplier", default: 1)
             guard filters > 0, filters <= 1 << 20, multiplier > 0, multiplier <= 1 << 12,
                   (kernel + strides + dilation).allSatisfy({ $0 > 0 && $0 <= 1 << 12 }) else {
@@ -901,26 +902,44 @@ enum KerasLayers {
                                             biasInitializer: bias, kernelRegularizer: kernelRegularizer, biasRegularizer: biasRegularizer,
                                             kernelConstraint: kernelConstraint, biasConstraint: biasConstraint, name: name)
                 }
-            case "DepthwiseConv2D":
-                layer = DepthwiseConv2D(kernelSize: SpatialSize(kernel), strides: SpatialSize(strides), padding: padding,
-                                        depthMultiplier: multiplier, dilationRate: SpatialSize(dilation), activation: activation,
-                                        useBias: useBias,
-                                        depthwiseInitializer: try initializer(c, "depthwise_initializer", default: .glorotUniform),
-                                        biasInitializer: bias, depthwiseRegularizer: try regularizer(c, "depthwise_regularizer"),
-                                        biasRegularizer: biasRegularizer, depthwiseConstraint: try constraint(c, "depthwise_constraint"),
-                                        biasConstraint: biasConstraint, name: name)
+            case "DepthwiseConv1D", "DepthwiseConv2D":
+                let args = (kernel: SpatialSize(kernel), strides: SpatialSize(strides), dilation: SpatialSize(dilation),
+                            initializer: try initializer(c, "depthwise_initializer", default: .glorotUniform),
+                            regularizer: try regularizer(c, "depthwise_regularizer"),
+                            constraint: try constraint(c, "depthwise_constraint"))
+                layer = rank == 1
+                    ? DepthwiseConv1D(kernelSize: args.kernel, strides: args.strides, padding: padding,
+                                      depthMultiplier: multiplier, dilationRate: args.dilation, activation: activation,
+                                      useBias: useBias, depthwiseInitializer: args.initializer, biasInitializer: bias,
+                                      depthwiseRegularizer: args.regularizer, biasRegularizer: biasRegularizer,
+                                      depthwiseConstraint: args.constraint, biasConstraint: biasConstraint, name: name)
+                    : DepthwiseConv2D(kernelSize: args.kernel, strides: args.strides, padding: padding,
+                                      depthMultiplier: multiplier, dilationRate: args.dilation, activation: activation,
+                                      useBias: useBias, depthwiseInitializer: args.initializer, biasInitializer: bias,
+                                      depthwiseRegularizer: args.regularizer, biasRegularizer: biasRegularizer,
+                                      depthwiseConstraint: args.constraint, biasConstraint: biasConstraint, name: name)
             default:
-                layer = SeparableConv2D(filters, kernelSize: SpatialSize(kernel), strides: SpatialSize(strides), padding: padding,
-                                        depthMultiplier: multiplier, dilationRate: SpatialSize(dilation), activation: activation,
-                                        useBias: useBias,
-                                        depthwiseInitializer: try initializer(c, "depthwise_initializer", default: .glorotUniform),
-                                        pointwiseInitializer: try initializer(c, "pointwise_initializer", default: .glorotUniform),
-                                        biasInitializer: bias, depthwiseRegularizer: try regularizer(c, "depthwise_regularizer"),
-                                        pointwiseRegularizer: try regularizer(c, "pointwise_regularizer"),
-                                        biasRegularizer: biasRegularizer,
-                                        depthwiseConstraint: try constraint(c, "depthwise_constraint"),
-                                        pointwiseConstraint: try constraint(c, "pointwise_constraint"),
-                                        biasConstraint: biasConstraint, name: name)
+                let initializers = (depthwise: try initializer(c, "depthwise_initializer", default: .glorotUniform),
+                                    pointwise: try initializer(c, "pointwise_initializer", default: .glorotUniform))
+                let regularizers = (depthwise: try regularizer(c, "depthwise_regularizer"),
+                                    pointwise: try regularizer(c, "pointwise_regularizer"))
+                let constraints = (depthwise: try constraint(c, "depthwise_constraint"),
+                                   pointwise: try constraint(c, "pointwise_constraint"))
+                layer = rank == 1
+                    ? SeparableConv1D(filters, kernelSize: SpatialSize(kernel), strides: SpatialSize(strides), padding: padding,
+                                      depthMultiplier: multiplier, dilationRate: SpatialSize(dilation), activation: activation,
+                                      useBias: useBias, depthwiseInitializer: initializers.depthwise,
+                                      pointwiseInitializer: initializers.pointwise, biasInitializer: bias,
+                                      depthwiseRegularizer: regularizers.depthwise, pointwiseRegularizer: regularizers.pointwise,
+                                      biasRegularizer: biasRegularizer, depthwiseConstraint: constraints.depthwise,
+                                      pointwiseConstraint: constraints.pointwise, biasConstraint: biasConstraint, name: name)
+                    : SeparableConv2D(filters, kernelSize: SpatialSize(kernel), strides: SpatialSize(strides), padding: padding,
+                                      depthMultiplier: multiplier, dilationRate: SpatialSize(dilation), activation: activation,
+                                      useBias: useBias, depthwiseInitializer: initializers.depthwise,
+                                      pointwiseInitializer: initializers.pointwise, biasInitializer: bias,
+                                      depthwiseRegularizer: regularizers.depthwise, pointwiseRegularizer: regularizers.pointwise,
+                                      biasRegularizer: biasRegularizer, depthwiseConstraint: constraints.depthwise,
+                                      pointwiseConstraint: constraints.pointwise, biasConstraint: biasConstraint, name: name)
             }
         case "Permute":
             let dims = try c.ints("dims")

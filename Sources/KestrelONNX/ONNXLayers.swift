@@ -187,27 +187,28 @@ extension ONNXGraphBuilder {
             return op("LayerNormalization", [inputs[0], constant("\(base)/gamma", shape: [c], scalars: gamma),
                                              constant("\(base)/beta", shape: [c], scalars: beta)], base: base,
                       [Attribute.int("axis", -1), Attribute.float("epsilon", l.epsilon)])
-        case let l as DepthwiseConv2D:
+        case let l as BaseDepthwiseConv:
             let w = Dictionary(uniqueKeysWithValues: zip(l.weightSpecs.map(\.name), l.getWeights()))
             let y = depthwise(kernel: w["depthwise_kernel"]!, bias: w["bias"], x: op("Transpose", [inputs[0]], base: base,
-                              [Attribute.ints("perm", Self.toChannelsFirst(2))]), spatial: Array(inputShapes[0].prefix(2)),
+                              [Attribute.ints("perm", Self.toChannelsFirst(l.rank))]), spatial: Array(inputShapes[0].prefix(l.rank)),
                               strides: l.strides, dilation: l.dilationRate, padding: l.padding, base: base)
-            return try activation(l.activation, op("Transpose", [y], base: base, [Attribute.ints("perm", Self.toChannelsLast(2))]),
+            return try activation(l.activation, op("Transpose", [y], base: base, [Attribute.ints("perm", Self.toChannelsLast(l.rank))]),
                                   base: base, layer: l)
-        case let l as SeparableConv2D:
+        case let l as BaseSeparableConv:
             let w = Dictionary(uniqueKeysWithValues: zip(l.weightSpecs.map(\.name), l.getWeights()))
             let d = depthwise(kernel: w["depthwise_kernel"]!, bias: nil, x: op("Transpose", [inputs[0]], base: base,
-                              [Attribute.ints("perm", Self.toChannelsFirst(2))]), spatial: Array(inputShapes[0].prefix(2)),
+                              [Attribute.ints("perm", Self.toChannelsFirst(l.rank))]), spatial: Array(inputShapes[0].prefix(l.rank)),
                               strides: l.strides, dilation: l.dilationRate, padding: l.padding, base: base)
-            // The pointwise kernel (1, 1, in, out) as ONNX's (out, in, 1, 1).
+            // The pointwise kernel (1…, in, out) as ONNX's (out, in, 1…).
             let pointwise = w["pointwise_kernel"]!
-            let (cin, cout) = (pointwise.shape[2], pointwise.shape[3])
+            let (cin, cout) = (pointwise.shape[l.rank], pointwise.shape[l.rank + 1])
             var transposed = [Float](repeating: 0, count: cin * cout)
             for i in 0..<cin { for o in 0..<cout { transposed[o * cin + i] = pointwise.scalars[i * cout + o] } }
-            var args = [d, constant("\(base)/pointwise", shape: [cout, cin, 1, 1], scalars: transposed)]
+            let ones = Array(repeating: 1, count: l.rank)
+            var args = [d, constant("\(base)/pointwise", shape: [cout, cin] + ones, scalars: transposed)]
             if let b = w["bias"] { args.append(constant("\(base)/bias", shape: [cout], scalars: b.scalars)) }
-            let y = op("Conv", args, base: base, [Attribute.ints("kernel_shape", [1, 1])])
-            return try activation(l.activation, op("Transpose", [y], base: base, [Attribute.ints("perm", Self.toChannelsLast(2))]),
+            let y = op("Conv", args, base: base, [Attribute.ints("kernel_shape", ones)])
+            return try activation(l.activation, op("Transpose", [y], base: base, [Attribute.ints("perm", Self.toChannelsLast(l.rank))]),
                                   base: base, layer: l)
         case let l as Permute:
             return op("Transpose", [inputs[0]], base: base, [Attribute.ints("perm", [0] + l.dims)])
@@ -303,26 +304,26 @@ extension ONNXGraphBuilder {
     }
 
     /// A depthwise convolution on a channels-first value: a grouped Conv with one group per
-    /// input channel, Keras's `(kH, kW, channels, multiplier)` kernel as `(channels·multiplier, 1, kH, kW)`.
+    /// input channel, Keras's `(k…, channels, multiplier)` kernel as `(channels·multiplier, 1, k…)`.
     mutating func depthwise(kernel: Tensor, bias: Tensor?, x: String, spatial: [Int], strides: [Int], dilation: [Int],
                             padding: Padding, base: String) -> String {
-        let (kh, kw, channels, multiplier) = (kernel.shape[0], kernel.shape[1], kernel.shape[2], kernel.shape[3])
+        let rank = kernel.shape.count - 2
+        let window = Array(kernel.shape.prefix(rank)), taps = window.reduce(1, *)
+        let (channels, multiplier) = (kernel.shape[rank], kernel.shape[rank + 1])
         var permuted = [Float](repeating: 0, count: kernel.count)
-        for h in 0..<kh {
-            for w in 0..<kw {
-                for c in 0..<channels {
-                    for m in 0..<multiplier {
-                        permuted[((c * multiplier + m) * kh + h) * kw + w] = kernel.scalars[((h * kw + w) * channels + c) * multiplier + m]
-                    }
+        for t in 0..<taps {
+            for c in 0..<channels {
+                for m in 0..<multiplier {
+                    permuted[(c * multiplier + m) * taps + t] = kernel.scalars[(t * channels + c) * multiplier + m]
                 }
             }
         }
-        var args = [x, constant("\(base)/depthwise", shape: [channels * multiplier, 1, kh, kw], scalars: permuted)]
+        var args = [x, constant("\(base)/depthwise", shape: [channels * multiplier, 1] + window, scalars: permuted)]
         if let bias { args.append(constant("\(base)/bias", shape: [bias.count], scalars: bias.scalars)) }
         return op("Conv", args, base: base, [
-            Attribute.ints("kernel_shape", [kh, kw]), Attribute.ints("strides", strides), Attribute.ints("dilations", dilation),
+            Attribute.ints("kernel_shape", window), Attribute.ints("strides", strides), Attribute.ints("dilations", dilation),
             Attribute.int("group", channels),
-            Attribute.ints("pads", Self.pads(spatial, kernel: [kh, kw], strides: strides, dilation: dilation, padding: padding)),
+            Attribute.ints("pads", Self.pads(spatial, kernel: window, strides: strides, dilation: dilation, padding: padding)),
         ])
     }
 

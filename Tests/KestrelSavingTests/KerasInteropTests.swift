@@ -313,7 +313,7 @@ final class KerasInteropTests: XCTestCase {
         let names = try Python.helper(["keras-make", dir.path]).split(separator: "\n").last!.split(separator: " ").map(String.init)
         XCTAssertEqual(names, ["mlp", "activations", "cnn", "functional", "nested_sequential", "nested_functional",
                                "sequential_of_functional", "preprocessing", "augmentation", "sequence", "attention", "recurrent", "normalization",
-                               "masked", "masked_concat", "masking", "seq2seq", "categorical", "volume"])
+                               "masked", "masked_concat", "masking", "seq2seq", "categorical", "volume", "separable_1d"])
         var resaved: [(model: Model, inputs: [Tensor], name: String)] = []
         for name in names {
             let model = try Model.load(from: dir.file("\(name).keras"))
@@ -439,7 +439,7 @@ final class KerasInteropTests: XCTestCase {
             }
             if name.contains("nested") || name.contains("_of_")
                 || ["preprocessing", "augmentation", "sequence", "attention", "recurrent", "normalization", "masked",
-                    "masking", "seq2seq", "categorical", "volume"].contains(name) {
+                    "masking", "seq2seq", "categorical", "volume", "separable_1d"].contains(name) {
                 // Kestrel inlines nested models; what it saves from them Keras loads again.
                 // (Preprocessing: Keras's statistics and augmentation arguments, as Kestrel
                 // writes them back; sequences and attention: their weights, nested in Keras's

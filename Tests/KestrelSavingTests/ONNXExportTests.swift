@@ -345,6 +345,15 @@ final class ONNXExportTests: XCTestCase {
             Dense(2)
         }
         try compareWithOnnxRuntime(model, Tensor.randomUniform([3, 7, 6, 3], minval: -1, maxval: 1), name: "depthwise")
+        let sequence = Sequential {
+            Input(shape: [9, 3])
+            DepthwiseConv1D(kernelSize: 3, padding: .same, depthMultiplier: 2, activation: .relu)
+            SeparableConv1D(4, kernelSize: 2, strides: 2, dilationRate: 1, activation: .tanh)
+            DepthwiseConv1D(kernelSize: 2, dilationRate: 2, useBias: false)
+            GlobalMaxPooling1D()
+            Dense(2)
+        }
+        try compareWithOnnxRuntime(sequence, Tensor.randomUniform([3, 9, 3], minval: -1, maxval: 1), name: "depthwise-1d")
     }
 
     /// Conv2DTranspose as ConvTranspose: output sizes exactly as Keras computes them for

@@ -25,6 +25,13 @@ final class ConvReshapingTests: XCTestCase {
             ("depthwise dilation 2", { DepthwiseConv2D(kernelSize: 2, dilationRate: 2, useBias: false) }, [5, 5, 2]),
             ("separable 3", { SeparableConv2D(4, kernelSize: 3) }, [5, 5, 3]),
             ("separable x2 same strides 2", { SeparableConv2D(3, kernelSize: 3, strides: 2, padding: .same, depthMultiplier: 2) }, [5, 4, 2]),
+            ("depthwise 1d 3", { DepthwiseConv1D(kernelSize: 3) }, [6, 3]),
+            ("depthwise 1d x2 same strides 2 tanh",
+             { DepthwiseConv1D(kernelSize: 3, strides: 2, padding: .same, depthMultiplier: 2, activation: .tanh) }, [7, 2]),
+            ("depthwise 1d dilation 2", { DepthwiseConv1D(kernelSize: 2, dilationRate: 2, useBias: false) }, [6, 2]),
+            ("separable 1d 3", { SeparableConv1D(4, kernelSize: 3) }, [6, 3]),
+            ("separable 1d x2 same strides 2 no bias",
+             { SeparableConv1D(3, kernelSize: 3, strides: 2, padding: .same, depthMultiplier: 2, useBias: false) }, [7, 2]),
         ]
         for (label, make, shape) in cases {
             try LayerHarness(make(), inputShapes: [shape], batch: 2).check(label: " " + label)
@@ -93,6 +100,18 @@ final class ConvReshapingTests: XCTestCase {
         let depthwise = DepthwiseConv2D(kernelSize: 3, depthMultiplier: 2)
         XCTAssertEqual(try depthwise.build(inputShape: [6, 6, 3]), [4, 4, 6])
         XCTAssertEqual(depthwise.weightSpecs.map(\.shape), [[3, 3, 3, 2], [6]])
+        let depthwise1D = DepthwiseConv1D(kernelSize: 3, strides: 2, padding: .same, depthMultiplier: 3)
+        XCTAssertEqual(try depthwise1D.build(inputShape: [7, 2]), [4, 6])
+        XCTAssertEqual(depthwise1D.weightSpecs.map(\.shape), [[3, 2, 3], [6]])
+        let separable1D = SeparableConv1D(5, kernelSize: 3, depthMultiplier: 2)
+        XCTAssertEqual(try separable1D.build(inputShape: [8, 3]), [6, 5])
+        XCTAssertEqual(separable1D.weightSpecs.map(\.shape), [[3, 3, 2], [1, 6, 5], [5]])
+        assertThrowsMessage(try DepthwiseConv1D(kernelSize: 3).build(inputShape: [5, 5, 2]),
+                            contains: ["DepthwiseConv1D", "rank 2 (steps, channels)", "[5, 5, 2]"])
+        assertThrowsMessage(try SeparableConv1D(4, kernelSize: 3, padding: .causal).build(inputShape: [5, 2]),
+                            contains: ["padding", "causal"])
+        assertThrowsMessage(try SeparableConv1D(0, kernelSize: 3).build(inputShape: [5, 2]),
+                            contains: ["SeparableConv1D", "filters", "0"])
         let separable = SeparableConv2D(5, kernelSize: 3, depthMultiplier: 2)
         XCTAssertEqual(try separable.build(inputShape: [6, 6, 3]), [4, 4, 5])
         XCTAssertEqual(separable.weightSpecs.map(\.name), ["depthwise_kernel", "pointwise_kernel", "bias"])

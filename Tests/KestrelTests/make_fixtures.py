@@ -462,6 +462,16 @@ def conv_layers():
     run("up_sampling3d_default", "UpSampling3D", {}, img(1, 2, 2, 3, 2))
     run("up_sampling3d_1_3_2", "UpSampling3D", {"size": [1, 3, 2]}, img(1, 2, 2, 2, 2))
     run("spatial_dropout3d_inference", "SpatialDropout3D", {"rate": 0.3}, img(1, 2, 2, 2, 3))
+    # Depthwise and separable convolutions over sequences.
+    run("depthwise_conv1d_3", "DepthwiseConv1D", {"kernel_size": 3}, img(2, 6, 3))
+    run("depthwise_conv1d_multiplier2_same_strides2_relu", "DepthwiseConv1D",
+        {"kernel_size": 3, "strides": 2, "padding": "same", "depth_multiplier": 2, "activation": "relu"}, img(2, 7, 2))
+    run("depthwise_conv1d_dilation2_no_bias", "DepthwiseConv1D",
+        {"kernel_size": 2, "dilation_rate": 2, "use_bias": False}, img(1, 6, 2))
+    run("separable_conv1d_3", "SeparableConv1D", {"filters": 4, "kernel_size": 3}, img(2, 6, 3))
+    run("separable_conv1d_multiplier2_same_strides2_tanh", "SeparableConv1D",
+        {"filters": 3, "kernel_size": 3, "strides": 2, "padding": "same", "depth_multiplier": 2, "activation": "tanh"},
+        img(2, 7, 2))
     write("conv_layers.json", {"cases": cases})
 
 

@@ -264,6 +264,11 @@ def keras_make(directory):
         layers.UpSampling3D((2, 1, 3)), layers.GlobalAveragePooling3D(keepdims=True), layers.GlobalMaxPooling3D(),
         layers.Dense(3),
     ])
+    models["separable_1d"] = keras.Sequential([
+        keras.Input((9, 3)), layers.DepthwiseConv1D(3, padding="same", depth_multiplier=2, activation="relu"),
+        layers.SeparableConv1D(4, 2, strides=2, activation="tanh"), layers.DepthwiseConv1D(2, dilation_rate=2, use_bias=False),
+        layers.GlobalMaxPooling1D(), layers.Dense(2),
+    ])
     vocabulary = {"sequence": 12, "masked": 12, "masked_concat": 12, "categorical": 6}
 
     for name, model in models.items():

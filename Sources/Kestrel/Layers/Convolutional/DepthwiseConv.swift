@@ -1,10 +1,12 @@
 import CKestrelKernels
 
-/// A depthwise 2-D convolution: each input channel is convolved with its own
-/// `depthMultiplier` filters, giving `channels · depthMultiplier` outputs (Keras
-/// `DepthwiseConv2D`). The kernel has Keras's layout `kernelSize + (channels, depthMultiplier)`,
-/// which is a grouped convolution's kernel with one group per channel.
-public final class DepthwiseConv2D: Layer {
+/// What the depthwise convolutions share (Keras `BaseDepthwiseConv`): each input channel is
+/// convolved with its own `depthMultiplier` filters, giving `channels · depthMultiplier`
+/// outputs. The kernel has Keras's layout `kernelSize + (channels, depthMultiplier)`, which is
+/// a grouped convolution's kernel with one group per channel.
+public class BaseDepthwiseConv: Layer {
+    /// The number of spatial axes (1 for `DepthwiseConv1D`, 2 for `DepthwiseConv2D`).
+    public let rank: Int
     /// The window size along each spatial axis.
     public let kernelSize: [Int]
     /// The step between windows.
@@ -35,19 +37,16 @@ public final class DepthwiseConv2D: Layer {
     private let arguments: (kernel: SpatialSize, strides: SpatialSize, dilation: SpatialSize)
     private var engine: GroupedConvolution?
 
-    /// A depthwise convolution with a `kernelSize` window; defaults as in Keras.
-    public init(kernelSize: SpatialSize, strides: SpatialSize = 1, padding: Padding = .valid,
-                depthMultiplier: Int = 1, dilationRate: SpatialSize = 1, activation: ActivationFunction = .linear,
-                useBias: Bool = true, depthwiseInitializer: Initializer = .glorotUniform,
-                biasInitializer: Initializer = .zeros,
-                depthwiseRegularizer: Regularizer? = nil, biasRegularizer: Regularizer? = nil,
-                depthwiseConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
-                inputShape: [Int]? = nil, name: String? = nil) {
-        self.kernelSize = kernelSize.resolved(rank: 2) ?? kernelSize.values
-        self.strides = strides.resolved(rank: 2) ?? strides.values
+    init(rank: Int, kernelSize: SpatialSize, strides: SpatialSize, padding: Padding, depthMultiplier: Int,
+         dilationRate: SpatialSize, activation: ActivationFunction, useBias: Bool, depthwiseInitializer: Initializer,
+         biasInitializer: Initializer, depthwiseRegularizer: Regularizer?, biasRegularizer: Regularizer?,
+         depthwiseConstraint: Constraint?, biasConstraint: Constraint?, inputShape: [Int]?, name: String?) {
+        self.rank = rank
+        self.kernelSize = kernelSize.resolved(rank: rank) ?? kernelSize.values
+        self.strides = strides.resolved(rank: rank) ?? strides.values
         self.padding = padding
         self.depthMultiplier = depthMultiplier
-        self.dilationRate = dilationRate.resolved(rank: 2) ?? dilationRate.values
+        self.dilationRate = dilationRate.resolved(rank: rank) ?? dilationRate.values
         self.activation = activation
         self.useBias = useBias
         self.depthwiseInitializer = depthwiseInitializer
@@ -70,10 +69,10 @@ public final class DepthwiseConv2D: Layer {
         guard padding != .causal else {
             throw KestrelError.invalidArgument("\(describe): padding must be \"valid\" or \"same\", found \"causal\"")
         }
-        var g = try WindowGeometry(inputShape: inputShape, rank: 2,
-                                   kernel: try resolve(arguments.kernel, rank: 2, "kernelSize", describe),
-                                   strides: try resolve(arguments.strides, rank: 2, "strides", describe),
-                                   dilation: try resolve(arguments.dilation, rank: 2, "dilationRate", describe),
+        var g = try WindowGeometry(inputShape: inputShape, rank: rank,
+                                   kernel: try resolve(arguments.kernel, rank: rank, "kernelSize", describe),
+                                   strides: try resolve(arguments.strides, rank: rank, "strides", describe),
+                                   dilation: try resolve(arguments.dilation, rank: rank, "dilationRate", describe),
                                    padding: padding, describe: describe)
         g.groups = g.channels
         return GroupedConvolution(geometry: g, filters: g.channels * depthMultiplier)
@@ -135,11 +134,13 @@ public final class DepthwiseConv2D: Layer {
     }
 }
 
-/// A depthwise convolution followed by a 1×1 convolution mixing its channels into `filters`
-/// outputs (Keras `SeparableConv2D`). Weights in Keras's order: `depthwise_kernel`
-/// `kernelSize + (channels, depthMultiplier)`, `pointwise_kernel` `(1, 1, channels ·
-/// depthMultiplier, filters)`, `bias` `(filters)`.
-public final class SeparableConv2D: Layer {
+/// What the separable convolutions share (Keras `BaseSeparableConv`): a depthwise convolution
+/// followed by a pointwise one mixing its channels into `filters` outputs. Weights in Keras's
+/// order: `depthwise_kernel` `kernelSize + (channels, depthMultiplier)`, `pointwise_kernel`
+/// `(1, …, channels · depthMultiplier, filters)` (a 1 per spatial axis), `bias` `(filters)`.
+public class BaseSeparableConv: Layer {
+    /// The number of spatial axes (1 for `SeparableConv1D`, 2 for `SeparableConv2D`).
+    public let rank: Int
     /// The number of output channels.
     public let filters: Int
     /// The window size along each spatial axis.
@@ -175,22 +176,22 @@ public final class SeparableConv2D: Layer {
     /// The projection applied to the bias after each optimizer step, if any.
     public let biasConstraint: Constraint?
 
-    private let depthwise: DepthwiseConv2D
+    private let depthwise: BaseDepthwiseConv
     private var engine: GroupedConvolution?
 
-    /// A separable convolution with `filters` outputs and a `kernelSize` window; defaults as in Keras.
-    public init(_ filters: Int, kernelSize: SpatialSize, strides: SpatialSize = 1, padding: Padding = .valid,
-                depthMultiplier: Int = 1, dilationRate: SpatialSize = 1, activation: ActivationFunction = .linear,
-                useBias: Bool = true, depthwiseInitializer: Initializer = .glorotUniform,
-                pointwiseInitializer: Initializer = .glorotUniform, biasInitializer: Initializer = .zeros,
-                depthwiseRegularizer: Regularizer? = nil, pointwiseRegularizer: Regularizer? = nil,
-                biasRegularizer: Regularizer? = nil, depthwiseConstraint: Constraint? = nil,
-                pointwiseConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
-                inputShape: [Int]? = nil, name: String? = nil) {
+    init(rank: Int, filters: Int, kernelSize: SpatialSize, strides: SpatialSize, padding: Padding,
+         depthMultiplier: Int, dilationRate: SpatialSize, activation: ActivationFunction, useBias: Bool,
+         depthwiseInitializer: Initializer, pointwiseInitializer: Initializer, biasInitializer: Initializer,
+         depthwiseRegularizer: Regularizer?, pointwiseRegularizer: Regularizer?, biasRegularizer: Regularizer?,
+         depthwiseConstraint: Constraint?, pointwiseConstraint: Constraint?, biasConstraint: Constraint?,
+         inputShape: [Int]?, name: String?) {
+        self.rank = rank
         self.filters = filters
-        depthwise = DepthwiseConv2D(kernelSize: kernelSize, strides: strides, padding: padding,
-                                    depthMultiplier: depthMultiplier, dilationRate: dilationRate, useBias: false,
-                                    name: "separable_depthwise")
+        depthwise = BaseDepthwiseConv(rank: rank, kernelSize: kernelSize, strides: strides, padding: padding,
+                                      depthMultiplier: depthMultiplier, dilationRate: dilationRate, activation: .linear,
+                                      useBias: false, depthwiseInitializer: depthwiseInitializer, biasInitializer: .zeros,
+                                      depthwiseRegularizer: nil, biasRegularizer: nil, depthwiseConstraint: nil,
+                                      biasConstraint: nil, inputShape: nil, name: "separable_depthwise")
         self.kernelSize = depthwise.kernelSize
         self.strides = depthwise.strides
         self.padding = padding
@@ -214,7 +215,7 @@ public final class SeparableConv2D: Layer {
 
     public override func outputShape(for inputShape: [Int]) throws -> [Int] {
         guard filters > 0 else {
-            throw KestrelError.invalidArgument("\(name) (SeparableConv2D): filters must be positive, found \(filters)")
+            throw KestrelError.invalidArgument("\(name) (\(className)): filters must be positive, found \(filters)")
         }
         let e = try depthwise.makeEngine(inputShape)
         engine = e
@@ -226,7 +227,7 @@ public final class SeparableConv2D: Layer {
         var specs = [
             WeightSpec(name: "depthwise_kernel", shape: kernelSize + [channels, depthMultiplier],
                        initializer: depthwiseInitializer),
-            WeightSpec(name: "pointwise_kernel", shape: [1, 1, channels * depthMultiplier, filters],
+            WeightSpec(name: "pointwise_kernel", shape: Array(repeating: 1, count: rank) + [channels * depthMultiplier, filters],
                        initializer: pointwiseInitializer),
         ]
         if useBias { specs.append(WeightSpec(name: "bias", shape: [filters], initializer: biasInitializer)) }
@@ -289,5 +290,90 @@ public final class SeparableConv2D: Layer {
         e.backward(outputGradient: middleGradient, input: c.input, kernel: c.weights[0],
                    kernelGradient: c.weightGradients[0], accumulate: accumulate, inputGradient: c.inputGradient,
                    columns: c.workspace, batch: c.batch)
+    }
+}
+
+/// A depthwise 2-D convolution over `(height, width, channels)` samples: each input channel is
+/// convolved with its own `depthMultiplier` filters (Keras `DepthwiseConv2D`).
+public final class DepthwiseConv2D: BaseDepthwiseConv {
+    /// A depthwise convolution with a `kernelSize` window; defaults as in Keras.
+    public init(kernelSize: SpatialSize, strides: SpatialSize = 1, padding: Padding = .valid,
+                depthMultiplier: Int = 1, dilationRate: SpatialSize = 1, activation: ActivationFunction = .linear,
+                useBias: Bool = true, depthwiseInitializer: Initializer = .glorotUniform,
+                biasInitializer: Initializer = .zeros,
+                depthwiseRegularizer: Regularizer? = nil, biasRegularizer: Regularizer? = nil,
+                depthwiseConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
+                inputShape: [Int]? = nil, name: String? = nil) {
+        super.init(rank: 2, kernelSize: kernelSize, strides: strides, padding: padding, depthMultiplier: depthMultiplier,
+                   dilationRate: dilationRate, activation: activation, useBias: useBias,
+                   depthwiseInitializer: depthwiseInitializer, biasInitializer: biasInitializer,
+                   depthwiseRegularizer: depthwiseRegularizer, biasRegularizer: biasRegularizer,
+                   depthwiseConstraint: depthwiseConstraint, biasConstraint: biasConstraint,
+                   inputShape: inputShape, name: name)
+    }
+}
+
+/// A depthwise 1-D convolution over `(steps, channels)` samples: each input channel is
+/// convolved with its own `depthMultiplier` filters (Keras `DepthwiseConv1D`).
+public final class DepthwiseConv1D: BaseDepthwiseConv {
+    /// A depthwise convolution with a window of `kernelSize` steps; defaults as in Keras.
+    public init(kernelSize: SpatialSize, strides: SpatialSize = 1, padding: Padding = .valid,
+                depthMultiplier: Int = 1, dilationRate: SpatialSize = 1, activation: ActivationFunction = .linear,
+                useBias: Bool = true, depthwiseInitializer: Initializer = .glorotUniform,
+                biasInitializer: Initializer = .zeros,
+                depthwiseRegularizer: Regularizer? = nil, biasRegularizer: Regularizer? = nil,
+                depthwiseConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
+                inputShape: [Int]? = nil, name: String? = nil) {
+        super.init(rank: 1, kernelSize: kernelSize, strides: strides, padding: padding, depthMultiplier: depthMultiplier,
+                   dilationRate: dilationRate, activation: activation, useBias: useBias,
+                   depthwiseInitializer: depthwiseInitializer, biasInitializer: biasInitializer,
+                   depthwiseRegularizer: depthwiseRegularizer, biasRegularizer: biasRegularizer,
+                   depthwiseConstraint: depthwiseConstraint, biasConstraint: biasConstraint,
+                   inputShape: inputShape, name: name)
+    }
+}
+
+/// A depthwise 2-D convolution followed by a 1×1 convolution mixing its channels into
+/// `filters` outputs (Keras `SeparableConv2D`).
+public final class SeparableConv2D: BaseSeparableConv {
+    /// A separable convolution with `filters` outputs and a `kernelSize` window; defaults as in Keras.
+    public init(_ filters: Int, kernelSize: SpatialSize, strides: SpatialSize = 1, padding: Padding = .valid,
+                depthMultiplier: Int = 1, dilationRate: SpatialSize = 1, activation: ActivationFunction = .linear,
+                useBias: Bool = true, depthwiseInitializer: Initializer = .glorotUniform,
+                pointwiseInitializer: Initializer = .glorotUniform, biasInitializer: Initializer = .zeros,
+                depthwiseRegularizer: Regularizer? = nil, pointwiseRegularizer: Regularizer? = nil,
+                biasRegularizer: Regularizer? = nil, depthwiseConstraint: Constraint? = nil,
+                pointwiseConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
+                inputShape: [Int]? = nil, name: String? = nil) {
+        super.init(rank: 2, filters: filters, kernelSize: kernelSize, strides: strides, padding: padding,
+                   depthMultiplier: depthMultiplier, dilationRate: dilationRate, activation: activation, useBias: useBias,
+                   depthwiseInitializer: depthwiseInitializer, pointwiseInitializer: pointwiseInitializer,
+                   biasInitializer: biasInitializer, depthwiseRegularizer: depthwiseRegularizer,
+                   pointwiseRegularizer: pointwiseRegularizer, biasRegularizer: biasRegularizer,
+                   depthwiseConstraint: depthwiseConstraint, pointwiseConstraint: pointwiseConstraint,
+                   biasConstraint: biasConstraint, inputShape: inputShape, name: name)
+    }
+}
+
+/// A depthwise 1-D convolution followed by a pointwise one mixing its channels into `filters`
+/// outputs (Keras `SeparableConv1D`).
+public final class SeparableConv1D: BaseSeparableConv {
+    /// A separable convolution with `filters` outputs and a window of `kernelSize` steps;
+    /// defaults as in Keras.
+    public init(_ filters: Int, kernelSize: SpatialSize, strides: SpatialSize = 1, padding: Padding = .valid,
+                depthMultiplier: Int = 1, dilationRate: SpatialSize = 1, activation: ActivationFunction = .linear,
+                useBias: Bool = true, depthwiseInitializer: Initializer = .glorotUniform,
+                pointwiseInitializer: Initializer = .glorotUniform, biasInitializer: Initializer = .zeros,
+                depthwiseRegularizer: Regularizer? = nil, pointwiseRegularizer: Regularizer? = nil,
+                biasRegularizer: Regularizer? = nil, depthwiseConstraint: Constraint? = nil,
+                pointwiseConstraint: Constraint? = nil, biasConstraint: Constraint? = nil,
+                inputShape: [Int]? = nil, name: String? = nil) {
+        super.init(rank: 1, filters: filters, kernelSize: kernelSize, strides: strides, padding: padding,
+                   depthMultiplier: depthMultiplier, dilationRate: dilationRate, activation: activation, useBias: useBias,
+                   depthwiseInitializer: depthwiseInitializer, pointwiseInitializer: pointwiseInitializer,
+                   biasInitializer: biasInitializer, depthwiseRegularizer: depthwiseRegularizer,
+                   pointwiseRegularizer: pointwiseRegularizer, biasRegularizer: biasRegularizer,
+                   depthwiseConstraint: depthwiseConstraint, pointwiseConstraint: pointwiseConstraint,
+                   biasConstraint: biasConstraint, inputShape: inputShape, name: name)
     }
 }
