@@ -68,7 +68,7 @@ enum KerasLayers {
             className = "Dot"
             c["axes"] = [l.axes.0, l.axes.1]
             c["normalize"] = l.normalize
-        case let l as BaseConv where (l is Conv2D || l is Conv1D || l is Conv3D):
+        case let l as BaseConv:
             className = l.className
             c["filters"] = l.filters
             c["kernel_size"] = l.kernelSize

@@ -148,7 +148,7 @@ extension ONNXGraphBuilder {
             return dot(l, inputs, inputShapes: inputShapes, base: base)
         case let l as BaseConvTranspose:
             return try transposedConvolution(l, inputs[0], inputShape: inputShapes[0], outputShape: outputShape, base: base)
-        case let l as BaseConv where (l is Conv2D || l is Conv1D || l is Conv3D):
+        case let l as BaseConv:
             return try convolution(l, inputs[0], inputShape: inputShapes[0], base: base)
         case let l as BasePooling:
             let rank = l.rank

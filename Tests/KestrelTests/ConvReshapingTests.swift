@@ -109,7 +109,7 @@ final class ConvReshapingTests: XCTestCase {
         assertThrowsMessage(try DepthwiseConv1D(kernelSize: 3).build(inputShape: [5, 5, 2]),
                             contains: ["DepthwiseConv1D", "rank 2 (steps, channels)", "[5, 5, 2]"])
         assertThrowsMessage(try SeparableConv1D(4, kernelSize: 3, padding: .causal).build(inputShape: [5, 2]),
-                            contains: ["padding", "causal"])
+                            contains: ["SeparableConv1D", "padding", "causal"])
         assertThrowsMessage(try SeparableConv1D(0, kernelSize: 3).build(inputShape: [5, 2]),
                             contains: ["SeparableConv1D", "filters", "0"])
         let separable = SeparableConv2D(5, kernelSize: 3, depthMultiplier: 2)

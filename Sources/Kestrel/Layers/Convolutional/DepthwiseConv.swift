@@ -61,8 +61,10 @@ public class BaseDepthwiseConv: Layer {
         weightConstraints = [depthwiseConstraint, useBias ? biasConstraint : nil]
     }
 
-    func makeEngine(_ inputShape: [Int]) throws -> GroupedConvolution {
-        let describe = "\(name) (\(className))"
+    /// The engine for an input shape, with every argument checked; `describe` names the layer
+    /// in error messages (a separable convolution's own name rather than its inner layer's).
+    func makeEngine(_ inputShape: [Int], describe: String? = nil) throws -> GroupedConvolution {
+        let describe = describe ?? "\(name) (\(className))"
         guard depthMultiplier > 0 else {
             throw KestrelError.invalidArgument("\(describe): depthMultiplier must be positive, found \(depthMultiplier)")
         }
@@ -217,7 +219,7 @@ public class BaseSeparableConv: Layer {
         guard filters > 0 else {
             throw KestrelError.invalidArgument("\(name) (\(className)): filters must be positive, found \(filters)")
         }
-        let e = try depthwise.makeEngine(inputShape)
+        let e = try depthwise.makeEngine(inputShape, describe: "\(name) (\(className))")
         engine = e
         return e.geometry.outputSpatial + [filters]
     }
