@@ -336,6 +336,31 @@ enum KerasLayers {
             c["dropout"] = jsonNumber(l.dropout)
             c["recurrent_dropout"] = jsonNumber(l.recurrentDropout)
             c["seed"] = seedJSON(l.seed)
+        case let l as BaseConvLSTM:
+            className = l.className
+            c["filters"] = l.filters
+            c["kernel_size"] = l.kernelSize
+            c["strides"] = l.strides
+            c["padding"] = l.padding.rawValue
+            c["data_format"] = "channels_last"
+            c["dilation_rate"] = l.dilationRate
+            c["activation"] = try activationName(l.activation, layer: l)
+            c["recurrent_activation"] = try activationName(l.recurrentActivation, layer: l)
+            c["use_bias"] = l.useBias
+            c["kernel_initializer"] = initializerConfig(l.kernelInitializer)
+            c["recurrent_initializer"] = initializerConfig(l.recurrentInitializer)
+            c["bias_initializer"] = initializerConfig(l.biasInitializer)
+            c["unit_forget_bias"] = l.unitForgetBias
+            writePenalties(&c, [("kernel", l.kernelRegularizer, l.kernelConstraint),
+                                ("recurrent", l.recurrentRegularizer, l.recurrentConstraint),
+                                ("bias", l.biasRegularizer, l.biasConstraint)])
+            c["dropout"] = jsonNumber(l.dropout)
+            c["recurrent_dropout"] = jsonNumber(l.recurrentDropout)
+            c["seed"] = seedJSON(l.seed)
+            c["return_sequences"] = l.returnSequences
+            c["return_state"] = l.returnState
+            c["go_backwards"] = l.goBackwards
+            c["stateful"] = false
         case let l as Bidirectional:
             className = "Bidirectional"
             c["merge_mode"] = l.mergeMode.rawValue
@@ -564,6 +589,7 @@ enum KerasLayers {
         "CategoryEncoding", "Discretization", "Hashing", "HashedCrossing",
         "Conv3D", "Conv3DTranspose", "MaxPooling3D", "AveragePooling3D", "GlobalMaxPooling3D", "GlobalAveragePooling3D",
         "ZeroPadding3D", "Cropping3D", "UpSampling3D", "SpatialDropout3D", "DepthwiseConv1D", "SeparableConv1D",
+        "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
     ]
 
     /// A layer from its Keras class name and config; throws for unknown classes and bad values.
@@ -1167,6 +1193,66 @@ enum KerasLayers {
                                   returnSequences: sequences, returnState: returnState, goBackwards: backwards,
                                   zeroOutputForMask: zeroOutput, name: name)
             }
+        case "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D":
+            let rank = Self.rank(className)
+            try channelsLast(c)
+            try requireDefaults(c, className, name, false: ["stateful"])
+            let filters = try c.int("filters")
+            let kernel = try c.ints("kernel_size", count: rank)
+            guard filters > 0, filters <= 1 << 20, kernel.allSatisfy({ $0 > 0 && $0 <= 1 << 12 }) else {
+                throw KestrelError.fileError("\(c.context): invalid filters \(filters) or kernel_size \(kernel)")
+            }
+            let strides = try c.has("strides") ? c.ints("strides", count: rank) : Array(repeating: 1, count: rank)
+            let dilation = try c.has("dilation_rate") ? c.ints("dilation_rate", count: rank) : Array(repeating: 1, count: rank)
+            let dropout = try c.float("dropout", default: 0), recurrentDropout = try c.float("recurrent_dropout", default: 0)
+            for (key, rate) in [("dropout", dropout), ("recurrent_dropout", recurrentDropout)] where !(rate >= 0 && rate < 1) {
+                throw KestrelError.fileError("\(c.context): \(className) \(key) must be in [0, 1), found \(rate)")
+            }
+            let arguments = (filters: filters, kernel: SpatialSize(kernel), strides: SpatialSize(strides),
+                             padding: try self.padding(c), dilation: SpatialSize(dilation),
+                             activation: c.has("activation") ? try activation(c, "activation") : .tanh,
+                             recurrentActivation: c.has("recurrent_activation") ? try activation(c, "recurrent_activation") : .sigmoid,
+                             useBias: try c.bool("use_bias", default: true),
+                             kernelInitializer: try initializer(c, "kernel_initializer", default: .glorotUniform),
+                             recurrentInitializer: try initializer(c, "recurrent_initializer", default: .orthogonal),
+                             biasInitializer: try initializer(c, "bias_initializer", default: .zeros),
+                             unitForgetBias: try c.bool("unit_forget_bias", default: true))
+            let penalties = (kernel: try regularizer(c, "kernel_regularizer"), recurrent: try regularizer(c, "recurrent_regularizer"),
+                             bias: try regularizer(c, "bias_regularizer"), kernelConstraint: try constraint(c, "kernel_constraint"),
+                             recurrentConstraint: try constraint(c, "recurrent_constraint"),
+                             biasConstraint: try constraint(c, "bias_constraint"))
+            let outputs = (sequences: try c.bool("return_sequences", default: false), state: try c.bool("return_state", default: false),
+                           backwards: try c.bool("go_backwards", default: false))
+            let a = arguments, p = penalties, o = outputs
+            switch rank {
+            case 1:
+                layer = ConvLSTM1D(a.filters, kernelSize: a.kernel, strides: a.strides, padding: a.padding, dilationRate: a.dilation,
+                                   activation: a.activation, recurrentActivation: a.recurrentActivation, useBias: a.useBias,
+                                   kernelInitializer: a.kernelInitializer, recurrentInitializer: a.recurrentInitializer,
+                                   biasInitializer: a.biasInitializer, unitForgetBias: a.unitForgetBias, kernelRegularizer: p.kernel,
+                                   recurrentRegularizer: p.recurrent, biasRegularizer: p.bias, kernelConstraint: p.kernelConstraint,
+                                   recurrentConstraint: p.recurrentConstraint, biasConstraint: p.biasConstraint, dropout: dropout,
+                                   recurrentDropout: recurrentDropout, seed: seed(c), returnSequences: o.sequences,
+                                   returnState: o.state, goBackwards: o.backwards, name: name)
+            case 2:
+                layer = ConvLSTM2D(a.filters, kernelSize: a.kernel, strides: a.strides, padding: a.padding, dilationRate: a.dilation,
+                                   activation: a.activation, recurrentActivation: a.recurrentActivation, useBias: a.useBias,
+                                   kernelInitializer: a.kernelInitializer, recurrentInitializer: a.recurrentInitializer,
+                                   biasInitializer: a.biasInitializer, unitForgetBias: a.unitForgetBias, kernelRegularizer: p.kernel,
+                                   recurrentRegularizer: p.recurrent, biasRegularizer: p.bias, kernelConstraint: p.kernelConstraint,
+                                   recurrentConstraint: p.recurrentConstraint, biasConstraint: p.biasConstraint, dropout: dropout,
+                                   recurrentDropout: recurrentDropout, seed: seed(c), returnSequences: o.sequences,
+                                   returnState: o.state, goBackwards: o.backwards, name: name)
+            default:
+                layer = ConvLSTM3D(a.filters, kernelSize: a.kernel, strides: a.strides, padding: a.padding, dilationRate: a.dilation,
+                                   activation: a.activation, recurrentActivation: a.recurrentActivation, useBias: a.useBias,
+                                   kernelInitializer: a.kernelInitializer, recurrentInitializer: a.recurrentInitializer,
+                                   biasInitializer: a.biasInitializer, unitForgetBias: a.unitForgetBias, kernelRegularizer: p.kernel,
+                                   recurrentRegularizer: p.recurrent, biasRegularizer: p.bias, kernelConstraint: p.kernelConstraint,
+                                   recurrentConstraint: p.recurrentConstraint, biasConstraint: p.biasConstraint, dropout: dropout,
+                                   recurrentDropout: recurrentDropout, seed: seed(c), returnSequences: o.sequences,
+                                   returnState: o.state, goBackwards: o.backwards, name: name)
+            }
         case "Bidirectional":
             // Keras's merge_mode null returns the two halves as a list, which Kestrel's layers cannot.
             if c.values["merge_mode"] is NSNull {
@@ -1466,7 +1552,7 @@ enum KerasLayers {
     static func tensorKeywords(_ layer: Layer) -> [String] {
         switch layer {
         case is MultiHeadAttention: ["query", "value", "key"]
-        case is RecurrentLayer, is Bidirectional: ["sequences", "initial_state"]
+        case is RecurrentLayer, is Bidirectional, is BaseConvLSTM: ["sequences", "initial_state"]
         case is CategoryEncoding: ["inputs", "count_weights"]
         default: []
         }

@@ -105,7 +105,7 @@ enum KerasModelConfig {
 
     /// Where Keras keeps a layer's variables. Most layers own theirs: trainable ones first, then
     /// the non-trainable ones (BatchNormalization's moving statistics), each in creation order.
-    /// Keras's LSTM keeps them in its cell, and MultiHeadAttention in its four `EinsumDense`
+    /// Keras's LSTM and ConvLSTM keep them in their cell, and MultiHeadAttention in its four `EinsumDense`
     /// projections, beside variable-less groups for the layer itself and its softmax and
     /// dropout sublayers (written as Keras writes them, not required when reading).
     static func kerasVariableGroups(_ layer: Layer) -> [VariableGroup] {
@@ -114,6 +114,9 @@ enum KerasModelConfig {
         case let l as RecurrentLayer:
             return [VariableGroup(path: "", name: layer.name, variables: []),
                     VariableGroup(path: "cell", name: cellName(l), variables: Array(specs.indices))]
+        case is BaseConvLSTM:
+            return [VariableGroup(path: "", name: layer.name, variables: []),
+                    VariableGroup(path: "cell", name: "conv_lstm_cell", variables: Array(specs.indices))]
         case let l as Bidirectional:
             // Each half as Keras keeps it (its cell inside its own group), forward first.
             let n = l.forwardWeightCount
@@ -224,7 +227,7 @@ enum KerasModelConfig {
                     }
                     // Keras's attention layers take the causal mask as a call argument.
                     let causal = (layer as? MultiHeadAttention)?.useCausalMask ?? (layer as? ScoreAttention)?.useCausalMask ?? false
-                    if (layer is RecurrentLayer || layer is Bidirectional) && args.count > 1 {
+                    if layer.takesInitialState && args.count > 1 {
                         // Keras's recurrent layers take their starting states by keyword.
                         return ["args": [args[0]], "kwargs": ["initial_state": Array(args.dropFirst())] as [String: Any]]
                     }
@@ -250,7 +253,7 @@ enum KerasModelConfig {
                                     "registered_name": NSNull()]
         if let shapes = buildShapes {
             let batched = shapes.map { [NSNull()] + $0 as [Any] }
-            if (layer is RecurrentLayer || layer is Bidirectional) && shapes.count > 1 {
+            if layer.takesInitialState && shapes.count > 1 {
                 // Keras builds a recurrent layer called with initial states from named shapes.
                 entry["build_config"] = ["shapes_dict": ["sequences_shape": batched[0],
                                                          "initial_state_shape": Array(batched.dropFirst())] as [String: Any]]
@@ -563,6 +566,8 @@ enum KerasModelConfig {
                         outputs = try rnn(inputs[0]!, initialState: inputs.dropFirst().map { $0! })
                     } else if let bidirectional = layer as? Bidirectional {
                         outputs = try bidirectional(inputs[0]!, initialState: inputs.dropFirst().map { $0! })
+                    } else if let convLSTM = layer as? BaseConvLSTM {
+                        outputs = try convLSTM(inputs[0]!, initialState: inputs.dropFirst().map { $0! })
                     } else if let attention = layer as? MultiHeadAttention, attention.returnAttentionScores, inputs.count >= 2 {
                         // return_attention_scores: the output, then the scores (tensor 1).
                         outputs = try attention(query: inputs[0]!, value: inputs[1]!, key: inputs.count > 2 ? inputs[2]! : nil,

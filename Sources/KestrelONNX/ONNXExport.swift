@@ -140,10 +140,10 @@ struct ONNXGraphBuilder {
     }
 
     /// Adds an int64 initializer (shapes for Reshape) and returns its name.
-    mutating func int64Constant(_ name: String, _ values: [Int64]) -> String {
+    mutating func int64Constant(_ name: String, _ values: [Int64], shape: [Int]? = nil) -> String {
         var t = Onnx_TensorProto()
         t.name = fresh(name)
-        t.dims = [Int64(values.count)]
+        t.dims = (shape ?? [values.count]).map(Int64.init)
         t.dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue)
         t.rawData = values.withUnsafeBufferPointer { Data(buffer: $0) }
         graph.initializer.append(t)

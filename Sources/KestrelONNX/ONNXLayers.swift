@@ -54,6 +54,8 @@ extension ONNXGraphBuilder {
         case let l as RecurrentLayer:
             return try recurrent(l, weights: l.getWeights(), inputs[0], initialState: Array(inputs.dropFirst()),
                                  inputShape: inputShapes[0], base: base)
+        case let l as BaseConvLSTM:
+            return try convLSTM(l, inputs[0], initialState: Array(inputs.dropFirst()), inputShape: inputShapes[0], base: base)
         case let l as Bidirectional:
             // Each half on its own (the backward one reads a reversed sequence and returns its
             // states in reading order), the backward states put back in time order, merged.
@@ -332,8 +334,22 @@ extension ONNXGraphBuilder {
     mutating func convolution(_ l: BaseConv, _ x: String, inputShape: [Int], base: String) throws -> String {
         let rank = l.rank
         let w = l.getWeights()
-        let kernel = w[0]
-        let window = l.kernelSize.reduce(1, *)
+        let weights = convolutionKernel(w[0], rank: rank, name: "\(base)/kernel")
+        var args = [op("Transpose", [x], base: base, [Attribute.ints("perm", Self.toChannelsFirst(rank))]), weights]
+        if l.useBias { args.append(constant("\(base)/bias", shape: [w[1].count], scalars: w[1].scalars)) }
+        let spatial = Array(inputShape.prefix(rank))
+        let y = op("Conv", args, base: base, [
+            Attribute.ints("kernel_shape", l.kernelSize), Attribute.ints("strides", l.strides),
+            Attribute.ints("dilations", l.dilationRate), Attribute.int("group", l.groups),
+            Attribute.ints("pads", Self.pads(spatial, kernel: l.kernelSize, strides: l.strides, dilation: l.dilationRate, padding: l.padding)),
+        ])
+        let back = op("Transpose", [y], base: base, [Attribute.ints("perm", Self.toChannelsLast(rank))])
+        return try activation(l.activation, back, base: base, layer: l)
+    }
+
+    /// Keras's convolution kernel `(k…, in/groups, out)` as ONNX's `(out, in/groups, k…)` constant.
+    mutating func convolutionKernel(_ kernel: Tensor, rank: Int, name: String) -> String {
+        let spatial = Array(kernel.shape.prefix(rank)), window = spatial.reduce(1, *)
         let inPerGroup = kernel.shape[rank], out = kernel.shape[rank + 1]
         var permuted = [Float](repeating: 0, count: kernel.count)
         for position in 0..<window {
@@ -343,17 +359,76 @@ extension ONNXGraphBuilder {
                 }
             }
         }
-        let weights = constant("\(base)/kernel", shape: [out, inPerGroup] + l.kernelSize, scalars: permuted)
-        var args = [op("Transpose", [x], base: base, [Attribute.ints("perm", Self.toChannelsFirst(rank))]), weights]
-        if l.useBias { args.append(constant("\(base)/bias", shape: [out], scalars: w[1].scalars)) }
-        let spatial = Array(inputShape.prefix(rank))
-        let y = op("Conv", args, base: base, [
+        return constant(name, shape: [out, inPerGroup] + spatial, scalars: permuted)
+    }
+
+    /// A ConvLSTM unrolled over its (fixed) steps, channels-first in between: each step's input
+    /// convolution (with the bias), the recurrent convolution of the previous state ("same",
+    /// unit strides; none at step 0 without initial states, whose state is zero), the four gate
+    /// blocks sliced off the channels, activated and combined as Keras's cell does. Returned
+    /// sequences are in reading order, as in Keras; with `returnState` the final hidden and
+    /// cell states are recorded in `additionalOutputs`.
+    mutating func convLSTM(_ l: BaseConvLSTM, _ x: String, initialState: [String], inputShape: [Int], base: String) throws -> String {
+        let rank = l.rank, steps = inputShape[0], f = l.filters, w = l.getWeights()
+        let spatial = Array(inputShape.dropFirst().prefix(rank))
+        var inputArguments = [convolutionKernel(w[0], rank: rank, name: "\(base)/kernel")]
+        if l.useBias { inputArguments.append(constant("\(base)/bias", shape: [4 * f], scalars: w[2].scalars)) }
+        let recurrentKernel = convolutionKernel(w[1], rank: rank, name: "\(base)/recurrent_kernel")
+        let inputAttributes = [
             Attribute.ints("kernel_shape", l.kernelSize), Attribute.ints("strides", l.strides),
-            Attribute.ints("dilations", l.dilationRate), Attribute.int("group", l.groups),
-            Attribute.ints("pads", Self.pads(spatial, kernel: l.kernelSize, strides: l.strides, dilation: l.dilationRate, padding: l.padding)),
-        ])
-        let back = op("Transpose", [y], base: base, [Attribute.ints("perm", Self.toChannelsLast(rank))])
-        return try activation(l.activation, back, base: base, layer: l)
+            Attribute.ints("dilations", l.dilationRate),
+            Attribute.ints("pads", Self.pads(spatial, kernel: l.kernelSize, strides: l.strides, dilation: l.dilationRate,
+                                             padding: l.padding)),
+        ]
+        let outputSpatial = zip(spatial.indices, spatial).map { axis, n in
+            let span = (l.kernelSize[axis] - 1) * l.dilationRate[axis] + 1
+            return l.padding == .same ? (n + l.strides[axis] - 1) / l.strides[axis] : (n - span) / l.strides[axis] + 1
+        }
+        let ones = Array(repeating: 1, count: rank)
+        let recurrentAttributes = [
+            Attribute.ints("kernel_shape", l.kernelSize), Attribute.ints("strides", ones), Attribute.ints("dilations", ones),
+            Attribute.ints("pads", Self.pads(outputSpatial, kernel: l.kernelSize, strides: ones, dilation: ones, padding: .same)),
+        ]
+        // (N, steps, spatial…, C) → (N, steps, C, spatial…): each step a channels-first image.
+        let sequence = op("Transpose", [x], base: base, [Attribute.ints("perm", [0, 1, rank + 2] + Array(2...(rank + 1)))])
+        func channelsFirst(_ state: String) -> String {
+            op("Transpose", [state], base: base, [Attribute.ints("perm", Self.toChannelsFirst(rank))])
+        }
+        func channelsLast(_ state: String) -> String {
+            op("Transpose", [state], base: base, [Attribute.ints("perm", Self.toChannelsLast(rank))])
+        }
+        var hidden = initialState.count == 2 ? channelsFirst(initialState[0]) : nil
+        var cell = initialState.count == 2 ? channelsFirst(initialState[1]) : nil
+        let axis = int64Constant("\(base)/gate_axis", [1])
+        func gate(_ z: String, _ k: Int) -> String {
+            op("Slice", [z, int64Constant("\(base)/gate_start_\(k)", [Int64(k * f)]),
+                         int64Constant("\(base)/gate_end_\(k)", [Int64((k + 1) * f)]), axis], base: base)
+        }
+        var outputs: [String] = []
+        for s in 0..<steps {
+            let time = l.goBackwards ? steps - 1 - s : s
+            let frame = op("Gather", [sequence, int64Constant("\(base)/step_\(s)", [Int64(time)], shape: [])], base: base,
+                           [Attribute.int("axis", 1)])
+            var z = op("Conv", [frame] + inputArguments, base: base, inputAttributes)
+            if let h = hidden {
+                z = op("Add", [z, op("Conv", [h, recurrentKernel], base: base, recurrentAttributes)], base: base)
+            }
+            let i = try activation(l.recurrentActivation, gate(z, 0), base: base, layer: l)
+            let candidate = try activation(l.activation, gate(z, 2), base: base, layer: l)
+            let o = try activation(l.recurrentActivation, gate(z, 3), base: base, layer: l)
+            var next = op("Mul", [i, candidate], base: base)
+            if let c = cell {
+                let forget = try activation(l.recurrentActivation, gate(z, 1), base: base, layer: l)
+                next = op("Add", [op("Mul", [forget, c], base: base), next], base: base)
+            }
+            cell = next
+            let h = op("Mul", [o, try activation(l.activation, next, base: base, layer: l)], base: base)
+            hidden = h
+            if l.returnSequences { outputs.append(op("Unsqueeze", [channelsLast(h), axis], base: base)) }
+        }
+        let result = l.returnSequences ? op("Concat", outputs, base: base, [Attribute.int("axis", 1)]) : channelsLast(hidden!)
+        if l.returnState { additionalOutputs[result] = [channelsLast(hidden!), channelsLast(cell!)] }
+        return result
     }
 
     /// Keras's `Dot`: per-sample vectors give their inner product `(1)`; per-sample matrices a

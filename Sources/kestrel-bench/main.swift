@@ -111,6 +111,19 @@ let workloads: [Workload] = [
             Dense(2, activation: .softmax)
         }
     },
+    // Clips of 10 frames of 32×32 through two convolutional LSTMs (the layers of Keras's
+    // next-frame prediction example, smaller), classified; 320 clips an epoch.
+    Workload(name: "convlstm-b8", batchSize: 8, inputShape: [10, 32, 32, 1], classes: 10, fromLogits: false,
+             epochSamples: 320, inferenceBatchSize: 8) {
+        Sequential {
+            Input(shape: [10, 32, 32, 1])
+            ConvLSTM2D(16, kernelSize: 3, padding: .same, returnSequences: true)
+            BatchNormalization()
+            ConvLSTM2D(16, kernelSize: 3, padding: .same)
+            GlobalAveragePooling2D()
+            Dense(10, activation: .softmax)
+        }
+    },
 ]
 
 /// The text benchmark's corpus, which scripts/compare/keras-text-vectorization.py makes

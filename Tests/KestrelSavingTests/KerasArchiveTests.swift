@@ -484,6 +484,37 @@ final class KerasArchiveTests: XCTestCase {
         XCTAssertEqual((back.layers.first { $0 is SpatialDropout3D } as? SpatialDropout3D)?.rate, 0.2)
     }
 
+    /// ConvLSTM layers come back from an archive with their arguments, returned states and
+    /// initial-state calls, predicting the same.
+    func testConvLSTMLayersRoundTrip() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(37)
+        let clip = Input(shape: [4, 6, 6, 2]), signal = Input(shape: [5, 8, 2])
+        let frames = try ConvLSTM2D(3, kernelSize: 3, padding: .same, kernelRegularizer: .l2(0.01), dropout: 0.1,
+                                    recurrentDropout: 0.2, seed: 5, returnSequences: true)(clip)
+        let states: [SymbolicTensor] = try ConvLSTM2D(2, kernelSize: [3, 2], strides: 2, returnState: true, goBackwards: true)(frames)
+        let again = try ConvLSTM2D(2, kernelSize: [3, 2], strides: 2, activation: .relu, recurrentActivation: .hardSigmoid)(
+            frames, initialState: [states[1], states[2]])
+        let steps = try ConvLSTM1D(2, kernelSize: 3, dilationRate: 2, useBias: false, returnSequences: true)(signal)
+        let merged = try Concatenate()([Flatten()(states[0]), Flatten()(again[0]), Flatten()(steps)])
+        let model = try Model(inputs: [clip, signal], outputs: [try Dense(3)(merged)], name: "conv_lstm")
+        try model.save(to: dir.file("conv_lstm.keras"))
+        let back = try Model.load(from: dir.file("conv_lstm.keras"))
+        XCTAssertEqual(back.layers.map(\.className), model.layers.map(\.className))
+        let x = [Tensor.randomUniform([3, 4, 6, 6, 2], minval: -1, maxval: 1), Tensor.randomUniform([3, 5, 8, 2], minval: -1, maxval: 1)]
+        XCTAssertEqual(try back.predict(x)[0].scalars, try model.predict(x)[0].scalars)
+        let lstms = back.layers.compactMap { $0 as? BaseConvLSTM }
+        XCTAssertEqual(lstms.map(\.returnState), [false, true, false, false])
+        XCTAssertEqual(lstms.map(\.goBackwards), [false, true, false, false])
+        XCTAssertEqual([lstms[0].dropout, lstms[0].recurrentDropout], [0.1, 0.2])
+        XCTAssertEqual(lstms[0].seed, 5)
+        XCTAssertNotNil(lstms[0].kernelRegularizer)
+        XCTAssertEqual([lstms[1].kernelSize, lstms[1].strides, lstms[3].dilationRate], [[3, 2], [2, 2], [2]])
+        XCTAssertEqual(lstms[2].activation, .relu)
+        XCTAssertEqual(lstms[2].builtInputShapes?.count, 3)
+        XCTAssertFalse(lstms[3].useBias)
+    }
+
     /// Masks come back from an archive: Embedding's maskZero, Masking's value and the
     /// recurrent layers' zeroOutputForMask, so the padded predictions are the same.
     func testMaskingLayersRoundTrip() throws {

@@ -313,7 +313,8 @@ final class KerasInteropTests: XCTestCase {
         let names = try Python.helper(["keras-make", dir.path]).split(separator: "\n").last!.split(separator: " ").map(String.init)
         XCTAssertEqual(names, ["mlp", "activations", "cnn", "functional", "nested_sequential", "nested_functional",
                                "sequential_of_functional", "preprocessing", "augmentation", "sequence", "attention", "recurrent", "normalization",
-                               "masked", "masked_concat", "masking", "seq2seq", "categorical", "volume", "separable_1d"])
+                               "masked", "masked_concat", "masking", "seq2seq", "categorical", "volume", "separable_1d",
+                               "conv_lstm"])
         var resaved: [(model: Model, inputs: [Tensor], name: String)] = []
         for name in names {
             let model = try Model.load(from: dir.file("\(name).keras"))
@@ -426,6 +427,15 @@ final class KerasInteropTests: XCTestCase {
                 XCTAssertEqual((model.layers[2] as? Conv3D)?.groups, 2)
                 XCTAssertEqual((model.layers[5] as? Conv3DTranspose)?.outputPadding, [1, 1, 1])
             }
+            if name == "conv_lstm" {
+                XCTAssertEqual(model.layers.compactMap { $0 as? BaseConvLSTM }.map(\.className),
+                               ["ConvLSTM2D", "ConvLSTM2D", "ConvLSTM2D", "ConvLSTM1D", "ConvLSTM3D"])
+                let lstms = model.layers.compactMap { $0 as? BaseConvLSTM }
+                XCTAssertEqual(lstms.map(\.returnState), [false, true, false, false, false])
+                XCTAssertEqual(lstms[0].recurrentDropout, 0.1)
+                XCTAssertEqual(lstms[2].recurrentActivation, .hardSigmoid)
+                XCTAssertEqual(lstms[2].builtInputShapes?.count, 3, "called with initial states")
+            }
             if name == "seq2seq" {
                 XCTAssertEqual(model.layers.compactMap { ($0 as? RecurrentLayer)?.returnState }, [true, true, true, false])
                 XCTAssertEqual((model.layers.first { $0 is Bidirectional } as? Bidirectional)?.backwardLayer.returnState, true)
@@ -439,7 +449,7 @@ final class KerasInteropTests: XCTestCase {
             }
             if name.contains("nested") || name.contains("_of_")
                 || ["preprocessing", "augmentation", "sequence", "attention", "recurrent", "normalization", "masked",
-                    "masking", "seq2seq", "categorical", "volume", "separable_1d"].contains(name) {
+                    "masking", "seq2seq", "categorical", "volume", "separable_1d", "conv_lstm"].contains(name) {
                 // Kestrel inlines nested models; what it saves from them Keras loads again.
                 // (Preprocessing: Keras's statistics and augmentation arguments, as Kestrel
                 // writes them back; sequences and attention: their weights, nested in Keras's

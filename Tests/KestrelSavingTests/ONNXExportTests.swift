@@ -293,6 +293,30 @@ final class ONNXExportTests: XCTestCase {
                                    name: "attention-scores-output")
     }
 
+    /// ConvLSTM1D/2D/3D unrolled into Conv, Slice and the gate activations: returned
+    /// sequences, strides and dilation, read backwards, Keras's other activations, without bias,
+    /// and states returned and passed on as initial states.
+    func testOnnxRuntimeRunsConvLSTMLayers() throws {
+        Kestrel.setRandomSeed(43)
+        let clip = Input(shape: [4, 6, 5, 2])
+        let frames = try ConvLSTM2D(3, kernelSize: 3, padding: .same, returnSequences: true)(clip)
+        let states: [SymbolicTensor] = try ConvLSTM2D(2, kernelSize: [3, 2], strides: 2, returnState: true, goBackwards: true)(frames)
+        let again = try ConvLSTM2D(2, kernelSize: [3, 2], strides: 2, activation: .relu, recurrentActivation: .hardSigmoid,
+                                   useBias: false)(frames, initialState: [states[1], states[2]])
+        let joined = try Concatenate()([try Flatten()(states[0]), try Flatten()(again[0]), try Flatten()(states[2])])
+        let x = Tensor.randomUniform([3, 4, 6, 5, 2], minval: -1, maxval: 1)
+        try compareWithOnnxRuntime(try Model(inputs: [clip], outputs: [try Dense(3)(joined)]), x, name: "conv-lstm-2d")
+        try compareWithOnnxRuntime(try Model(inputs: [clip], outputs: [states[2]]), x, name: "conv-lstm-state-output")
+        let signals = Sequential {
+            Input(shape: [5, 8, 2])
+            ConvLSTM1D(3, kernelSize: 3, dilationRate: 2, returnSequences: true, goBackwards: true)
+            ConvLSTM1D(2, kernelSize: 2, padding: .same, unitForgetBias: false)
+        }
+        try compareWithOnnxRuntime(signals, Tensor.randomUniform([3, 5, 8, 2], minval: -1, maxval: 1), name: "conv-lstm-1d")
+        let volumes = Sequential { Input(shape: [3, 3, 4, 4, 1]); ConvLSTM3D(2, kernelSize: 2, padding: .same, returnSequences: true) }
+        try compareWithOnnxRuntime(volumes, Tensor.randomUniform([2, 3, 3, 4, 4, 1], minval: -1, maxval: 1), name: "conv-lstm-3d")
+    }
+
     /// Embedding as Gather (indices outside the table give zeros, as in Kestrel) and
     /// MultiHeadAttention written out: causal self-attention (with dropout, absent in
     /// inference), and cross-attention with a separate key, another output size and no biases.

@@ -168,6 +168,29 @@ final class ConvReferenceTests: XCTestCase {
             return SeparableConv1D(k["filters"]!.int!, kernelSize: size("kernel_size", 1), strides: size("strides", 1),
                                    padding: try padding(), depthMultiplier: k["depth_multiplier"]?.int ?? 1,
                                    dilationRate: size("dilation_rate", 1), activation: try activation(), useBias: useBias)
+        case "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D":
+            func named(_ key: String, _ fallback: ActivationFunction) throws -> ActivationFunction {
+                guard case .string(let s)? = k[key] else { return fallback }
+                return try ActivationFunction(named: s)
+            }
+            let (filters, kernel, strides, pad) = (k["filters"]!.int!, size("kernel_size", 1), size("strides", 1), try padding())
+            let (dilation, act, recurrent) = (size("dilation_rate", 1), try named("activation", .tanh),
+                                              try named("recurrent_activation", .sigmoid))
+            let (sequences, backwards) = (bool("return_sequences", false), bool("go_backwards", false))
+            switch c.layer {
+            case "ConvLSTM1D":
+                return ConvLSTM1D(filters, kernelSize: kernel, strides: strides, padding: pad, dilationRate: dilation,
+                                  activation: act, recurrentActivation: recurrent, useBias: useBias,
+                                  returnSequences: sequences, goBackwards: backwards)
+            case "ConvLSTM2D":
+                return ConvLSTM2D(filters, kernelSize: kernel, strides: strides, padding: pad, dilationRate: dilation,
+                                  activation: act, recurrentActivation: recurrent, useBias: useBias,
+                                  returnSequences: sequences, goBackwards: backwards)
+            default:
+                return ConvLSTM3D(filters, kernelSize: kernel, strides: strides, padding: pad, dilationRate: dilation,
+                                  activation: act, recurrentActivation: recurrent, useBias: useBias,
+                                  returnSequences: sequences, goBackwards: backwards)
+            }
         case "SeparableConv2D":
             return SeparableConv2D(k["filters"]!.int!, kernelSize: size("kernel_size", 1), strides: size("strides", 1),
                                    padding: try padding(), depthMultiplier: k["depth_multiplier"]?.int ?? 1,
@@ -295,7 +318,7 @@ final class ConvReferenceTests: XCTestCase {
 
     func testLayersMatchKeras() throws {
         let fixture = try KerasFixtures.load("conv_layers", as: ConvLayerFixture.self)
-        XCTAssertGreaterThanOrEqual(fixture.cases.count, 125)
+        XCTAssertGreaterThanOrEqual(fixture.cases.count, 134)
         for c in fixture.cases {
             let layer: Layer
             do { layer = try Self.makeLayer(c) } catch { XCTFail("\(c.name): \(error)"); continue }

@@ -472,6 +472,22 @@ def conv_layers():
     run("separable_conv1d_multiplier2_same_strides2_tanh", "SeparableConv1D",
         {"filters": 3, "kernel_size": 3, "strides": 2, "padding": "same", "depth_multiplier": 2, "activation": "tanh"},
         img(2, 7, 2))
+    # Convolutional LSTMs: sequences of images, of sequences and of volumes.
+    run("conv_lstm2d_3", "ConvLSTM2D", {"filters": 2, "kernel_size": 3}, img(2, 3, 5, 5, 2))
+    run("conv_lstm2d_3_same_return_sequences", "ConvLSTM2D",
+        {"filters": 3, "kernel_size": 3, "padding": "same", "return_sequences": True}, img(1, 3, 4, 4, 2))
+    run("conv_lstm2d_3x2_strides2_same_go_backwards", "ConvLSTM2D",
+        {"filters": 2, "kernel_size": [3, 2], "strides": 2, "padding": "same", "go_backwards": True},
+        img(2, 3, 5, 4, 1))
+    run("conv_lstm2d_dilation2_relu_hard_sigmoid_no_bias", "ConvLSTM2D",
+        {"filters": 2, "kernel_size": 2, "dilation_rate": 2, "activation": "relu",
+         "recurrent_activation": "hard_sigmoid", "use_bias": False, "return_sequences": True}, img(1, 3, 5, 5, 2))
+    run("conv_lstm1d_3_same_return_sequences", "ConvLSTM1D",
+        {"filters": 3, "kernel_size": 3, "padding": "same", "return_sequences": True}, img(2, 4, 6, 2))
+    run("conv_lstm3d_2", "ConvLSTM3D", {"filters": 2, "kernel_size": 2}, img(1, 3, 3, 3, 3, 1))
+    run("conv_lstm2d_go_backwards_return_sequences", "ConvLSTM2D",
+        {"filters": 1, "kernel_size": 2, "padding": "same", "go_backwards": True, "return_sequences": True},
+        img(1, 3, 3, 3, 1))
     write("conv_layers.json", {"cases": cases})
 
 

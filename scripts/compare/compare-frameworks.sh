@@ -14,7 +14,7 @@ fi
     "$venv/bin/pip" install -q 'tensorflow-cpu==2.21.*' 'keras==3.15.*' 'torch==2.15.*' numpy
 
 workloads=("$@")
-[ ${#workloads[@]} -gt 0 ] || workloads=(mlp-tutorial-b32 mlp-tutorial-b256 mlp-3x1024-b256 cnn-mnist-convnet-b128 lstm-b128 gru-b128 bigru-b128 attention-b128 cnn3d-ct-b4)
+[ ${#workloads[@]} -gt 0 ] || workloads=(mlp-tutorial-b32 mlp-tutorial-b256 mlp-3x1024-b256 cnn-mnist-convnet-b128 lstm-b128 gru-b128 bigru-b128 attention-b128 cnn3d-ct-b4 convlstm-b8)
 
 swift build -c release --product kestrel-bench >/dev/null
 results=$(mktemp)

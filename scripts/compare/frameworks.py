@@ -31,6 +31,9 @@ WORKLOADS = {
     # Keras's "3D image classification from CT scans" network (first three blocks) on 48×48×24
     # scans, 160 an epoch, predicted 4 at a time.
     "cnn3d-ct-b4": dict(kind="cnn3d", batch=4, input=(48, 48, 24, 1), samples=160, classes=2, inference_batch=4),
+    # Clips of 10 frames of 32×32 through two convolutional LSTMs (Keras's next-frame
+    # prediction example's layers, smaller), 320 clips an epoch.
+    "convlstm-b8": dict(kind="convlstm", batch=8, input=(10, 32, 32, 1), samples=320, inference_batch=8),
 }
 SAMPLES = 60000
 
@@ -81,6 +84,13 @@ def run_keras(w):
         model = keras.Sequential([keras.Input(shape=w["input"])] + blocks + [
             layers.GlobalAveragePooling3D(), layers.Dense(512, activation="relu"), layers.Dropout(0.3),
             layers.Dense(2, activation="softmax")])
+        loss = "sparse_categorical_crossentropy"
+    elif w["kind"] == "convlstm":
+        model = keras.Sequential([
+            keras.Input(shape=w["input"]),
+            layers.ConvLSTM2D(16, 3, padding="same", return_sequences=True), layers.BatchNormalization(),
+            layers.ConvLSTM2D(16, 3, padding="same"), layers.GlobalAveragePooling2D(),
+            layers.Dense(10, activation="softmax")])
         loss = "sparse_categorical_crossentropy"
     else:
         model = keras.Sequential([
@@ -176,6 +186,40 @@ def run_torch(w):
         model = nn.Sequential(*mods, nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(128, 512), nn.ReLU(),
                               nn.Dropout(0.3), nn.Linear(512, 2))
         xt = torch.from_numpy(x).permute(0, 4, 1, 2, 3).contiguous()   # NCDHW
+    elif w["kind"] == "convlstm":
+        class ConvLSTMCell(nn.Module):
+            # PyTorch has no ConvLSTM: the usual cell, one convolution of [input, state] giving
+            # the four gates (Keras's input and recurrent convolutions, both "same", summed).
+            def __init__(self, channels, filters):
+                super().__init__()
+                self.filters = filters
+                self.conv = nn.Conv2d(channels + filters, 4 * filters, 3, padding=1)
+
+            def forward(self, frames):   # (N, T, C, H, W) → (N, T, F, H, W)
+                n, steps, _, height, width = frames.shape
+                h = frames.new_zeros(n, self.filters, height, width)
+                c = torch.zeros_like(h)
+                outputs = []
+                for t in range(steps):
+                    i, f, g, o = self.conv(torch.cat([frames[:, t], h], dim=1)).chunk(4, dim=1)
+                    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                    h = torch.sigmoid(o) * torch.tanh(c)
+                    outputs.append(h)
+                return torch.stack(outputs, dim=1)
+
+        class ConvLSTMClassifier(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.first, self.second = ConvLSTMCell(1, 16), ConvLSTMCell(16, 16)
+                self.norm = nn.BatchNorm3d(16, eps=1e-3, momentum=0.01)   # over (T, H, W), as Keras's
+                self.out = nn.Linear(16, 10)
+
+            def forward(self, x):
+                y = self.norm(self.first(x).transpose(1, 2)).transpose(1, 2)
+                return self.out(self.second(y)[:, -1].mean(dim=(2, 3)))
+
+        model = ConvLSTMClassifier()
+        xt = torch.from_numpy(x).permute(0, 1, 4, 2, 3).contiguous()   # (N, T, C, H, W)
     else:
         model = nn.Sequential(
             nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),

@@ -269,6 +269,16 @@ def keras_make(directory):
         layers.SeparableConv1D(4, 2, strides=2, activation="tanh"), layers.DepthwiseConv1D(2, dilation_rate=2, use_bias=False),
         layers.GlobalMaxPooling1D(), layers.Dense(2),
     ])
+    # Convolutional LSTMs over clips, signals and volumes; states returned and passed on.
+    clip, signal, volume = keras.Input((4, 6, 6, 2)), keras.Input((5, 8, 2)), keras.Input((3, 3, 4, 4, 1))
+    frames = layers.ConvLSTM2D(3, 3, padding="same", return_sequences=True, dropout=0.1, recurrent_dropout=0.1)(clip)
+    last, state_h, state_c = layers.ConvLSTM2D(2, (3, 2), strides=2, return_state=True, go_backwards=True)(frames)
+    again = layers.ConvLSTM2D(2, (3, 2), strides=2, activation="relu", recurrent_activation="hard_sigmoid")(
+        frames, initial_state=[state_h, state_c])
+    steps = layers.ConvLSTM1D(2, 3, dilation_rate=2, return_sequences=True, use_bias=False)(signal)
+    cube = layers.ConvLSTM3D(2, 2, padding="same", unit_forget_bias=False)(volume)
+    models["conv_lstm"] = keras.Model([clip, signal, volume], layers.Dense(3)(layers.Concatenate()([
+        layers.Flatten()(last), layers.Flatten()(again), layers.Flatten()(steps), layers.Flatten()(cube)])))
     vocabulary = {"sequence": 12, "masked": 12, "masked_concat": 12, "categorical": 6}
 
     for name, model in models.items():

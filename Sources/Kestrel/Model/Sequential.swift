@@ -107,9 +107,13 @@ public final class Sequential: Model {
 }
 
 extension Layer {
-    /// Whether a call returns final states besides its output (a recurrent layer or a
-    /// `Bidirectional` with `returnState`), which a Sequential model cannot pass on.
+    /// Whether a call returns final states besides its output (a recurrent layer, a ConvLSTM
+    /// or a `Bidirectional` with `returnState`), which a Sequential model cannot pass on.
     package var returnsState: Bool {
         (self as? RecurrentLayer)?.returnState == true || (self as? Bidirectional)?.returnState == true
+            || (self as? BaseConvLSTM)?.returnState == true
     }
+
+    /// Whether the layer's call takes starting states after its sequence (Keras `initial_state`).
+    package var takesInitialState: Bool { self is RecurrentLayer || self is Bidirectional || self is BaseConvLSTM }
 }

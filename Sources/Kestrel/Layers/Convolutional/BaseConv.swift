@@ -283,9 +283,22 @@ struct GroupedConvolution {
             }
         }
         // Every slice after the first left its gradients in scratch.
-        for slice in 1..<job.slices {
+        for slice in 1..<job.slices where job.kernelGradient != nil {
             Kernels.add(job.sliceGradient(slice), to: kernelGradient, count: kernelCount)
             if let biasGradient { Kernels.add(job.sliceBiasGradient(slice), to: biasGradient, count: filters) }
+        }
+    }
+
+    /// The input gradient alone, written to `dx`, from the output gradient `dz` (left as it
+    /// is): for a recurrent convolution, whose kernel gradient is taken once for all steps.
+    func inputGradient(outputGradient dz: UnsafeMutablePointer<Float>, kernel: UnsafePointer<Float>,
+                       into dx: UnsafeMutablePointer<Float>, columns: UnsafeMutablePointer<Float>, batch: Int) {
+        var job = ConvolutionJob(self, input: UnsafePointer(dx), kernel: kernel, output: dz, columns: columns, batch: batch)
+        job.inputGradient = dx
+        Kernels.tracingShared {
+            withUnsafeMutablePointer(to: &job) {
+                kestrel_parallel_run_on(convolutionBackwardSlice, $0, $0.pointee.slices, $0.pointee.threads)
+            }
         }
     }
 }
@@ -394,7 +407,9 @@ struct ConvolutionJob {
 
     func backward(slice: Int, thread: Int) {
         var window = window
-        let columns = threadColumns(thread), gradient = sliceGradient(slice), fg = filters / groups
+        // No kernel gradient: only the input's is wanted (`GroupedConvolution.inputGradient`).
+        let columns = threadColumns(thread), gradient = kernelGradient == nil ? nil : sliceGradient(slice)
+        let fg = filters / groups
         // A slice's later tiles add to its first one's kernel gradient.
         var add = slice == 0 && accumulate
         for tile in (slice * tiles / slices)..<((slice + 1) * tiles / slices) {
@@ -421,25 +436,29 @@ struct ConvolutionJob {
                 break
             }
             if direct {
-                kestrel_conv_direct_kernel_gradient(x, g, gradient, &window, count, filters, add ? 1 : 0)
-                Kernels.traceProduct(transposeA: true, transposeB: false, m: depth, n: filters, k: rows)
+                if let gradient {
+                    kestrel_conv_direct_kernel_gradient(x, g, gradient, &window, count, filters, add ? 1 : 0)
+                    Kernels.traceProduct(transposeA: true, transposeB: false, m: depth, n: filters, k: rows)
+                }
                 if let dx = inputGradient {
                     kestrel_conv_direct_input_gradient(g, kernel, dx + first * inputSize, &window, count, filters)
                     Kernels.traceProduct(transposeA: false, transposeB: true, m: rows, n: depth, k: filters)
                 }
                 continue
             }
-            let cols: UnsafePointer<Float>
-            if pointwise {
-                cols = x
-            } else {
-                kestrel_im2col(x, columns, &window, count)
-                cols = UnsafePointer(columns)
-            }
-            for group in 0..<groups {
-                Kernels.gemm(transposeA: true, transposeB: false, m: depth, n: fg, k: rows,
-                             alpha: 1, a: cols + group * depth, lda: groups * depth, b: g + group * fg, ldb: filters,
-                             beta: add ? 1 : 0, c: gradient + group * fg, ldc: filters)
+            if let gradient {
+                let cols: UnsafePointer<Float>
+                if pointwise {
+                    cols = x
+                } else {
+                    kestrel_im2col(x, columns, &window, count)
+                    cols = UnsafePointer(columns)
+                }
+                for group in 0..<groups {
+                    Kernels.gemm(transposeA: true, transposeB: false, m: depth, n: fg, k: rows,
+                                 alpha: 1, a: cols + group * depth, lda: groups * depth, b: g + group * fg, ldb: filters,
+                                 beta: add ? 1 : 0, c: gradient + group * fg, ldc: filters)
+                }
             }
             guard let dx = inputGradient else { continue }
             // The columns' gradient replaces the columns (already used above), or is the input
@@ -455,7 +474,7 @@ struct ConvolutionJob {
         }
         // A slice that got no tile still owes a defined (zero) gradient.
         if !add {
-            gradient.update(repeating: 0, count: kernelCount)
+            gradient?.update(repeating: 0, count: kernelCount)
             if biasGradient != nil { sliceBiasGradient(slice).update(repeating: 0, count: filters) }
         }
     }

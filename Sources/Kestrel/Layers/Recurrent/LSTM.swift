@@ -120,8 +120,69 @@ public final class LSTM: RecurrentLayer {
         }
     }
 
-    /// Keras's default activations run as one fused C loop per step.
-    private var fusedGates: Bool { recurrentActivation == .sigmoid && activation == .tanh }
+    /// One step's gates for `rows` rows of `units` (shared with the ConvLSTM layers, whose rows
+    /// are a sample's positions): adds `bias` to the pre-activations `z` (i, f, c, o) and
+    /// activates them in place, then writes the new cell, its activation (`squashed`) and the
+    /// hidden state. Keras's default activations run as one fused C loop.
+    static func gatesForward(_ z: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?,
+                             previousCell: UnsafePointer<Float>, cell: UnsafeMutablePointer<Float>,
+                             squashed: UnsafeMutablePointer<Float>, hidden: UnsafeMutablePointer<Float>, rows b: Int,
+                             units u: Int, activation: ActivationFunction, recurrentActivation: ActivationFunction) {
+        let g = 4 * u
+        if recurrentActivation == .sigmoid && activation == .tanh {
+            kestrel_lstm_forward_gates(z, bias, previousCell, cell, squashed, hidden, b, u)
+            return
+        }
+        for r in 0..<b {
+            let zr = z + r * g
+            if let bias { for j in 0..<g { zr[j] += bias[j] } }
+            recurrentActivation.apply(zr, zr, count: 2 * u, rowLength: 2 * u)
+            activation.apply(zr + 2 * u, zr + 2 * u, count: u, rowLength: u)
+            recurrentActivation.apply(zr + 3 * u, zr + 3 * u, count: u, rowLength: u)
+            let previous = previousCell + r * u, next = cell + r * u
+            for j in 0..<u { next[j] = zr[u + j] * previous[j] + zr[j] * zr[2 * u + j] }
+            let squashedRow = squashed + r * u
+            activation.apply(next, squashedRow, count: u, rowLength: u)
+            let h = hidden + r * u
+            for j in 0..<u { h[j] = zr[3 * u + j] * squashedRow[j] }
+        }
+    }
+
+    /// Backward through one step's gates (`gatesForward`'s rows): the pre-activation gradients
+    /// `dz` from the hidden state's gradient `dh` and the cell's `dc`, which becomes the
+    /// previous cell's gradient.
+    static func gatesBackward(_ z: UnsafePointer<Float>, previousCell: UnsafePointer<Float>, squashed: UnsafePointer<Float>,
+                              dh: UnsafePointer<Float>, dc: UnsafeMutablePointer<Float>, dz: UnsafeMutablePointer<Float>,
+                              rows b: Int, units u: Int, activation: ActivationFunction,
+                              recurrentActivation: ActivationFunction) {
+        let g = 4 * u
+        if recurrentActivation == .sigmoid && activation == .tanh {
+            kestrel_lstm_backward_gates(z, previousCell, squashed, dh, dc, dz, b, u)
+            return
+        }
+        for r in 0..<b {
+            let dhr = dh + r * u, dcr = dc + r * u
+            let zr = z + r * g, dzr = dz + r * g
+            let squashedRow = squashed + r * u, previous = previousCell + r * u
+            // h = o · act(c): the output gate's gradient, then act(c)'s into the cell gradient.
+            for j in 0..<u {
+                dzr[3 * u + j] = dhr[j] * squashedRow[j]
+                dzr[2 * u + j] = dhr[j] * zr[3 * u + j]
+            }
+            activation.backward(x: nil, y: squashedRow, dy: dzr + 2 * u, dx: dzr + 2 * u, count: u, rowLength: u)
+            // c = f · c₋₁ + i · g.
+            for j in 0..<u {
+                let dcell = dcr[j] + dzr[2 * u + j]
+                dzr[j] = dcell * zr[2 * u + j]
+                dzr[u + j] = dcell * previous[j]
+                dzr[2 * u + j] = dcell * zr[j]
+                dcr[j] = dcell * zr[u + j]
+            }
+            recurrentActivation.backward(x: nil, y: zr, dy: dzr, dx: dzr, count: 2 * u, rowLength: 2 * u)
+            activation.backward(x: nil, y: zr + 2 * u, dy: dzr + 2 * u, dx: dzr + 2 * u, count: u, rowLength: u)
+            recurrentActivation.backward(x: nil, y: zr + 3 * u, dy: dzr + 3 * u, dx: dzr + 3 * u, count: u, rowLength: u)
+        }
+    }
 
     public override func forward(_ c: LayerContext) {
         let t = c.inputShapes[0][0], f = c.inputShapes[0][1], b = c.batch, u = units, g = 4 * u
@@ -138,24 +199,9 @@ public final class LSTM: RecurrentLayer {
                 carryMaskedStates(mask, step: s, batch: b, previous: w.hidden + s * b * u, next: w.hidden + (s + 1) * b * u, width: u)
                 carryMaskedStates(mask, step: s, batch: b, previous: w.cell + s * b * u, next: w.cell + (s + 1) * b * u, width: u)
             }
-            if fusedGates {
-                kestrel_lstm_forward_gates(z, bias, w.cell + s * b * u, w.cell + (s + 1) * b * u,
-                                           w.cellActivation + s * b * u, w.hidden + (s + 1) * b * u, b, u)
-                continue
-            }
-            for r in 0..<b {
-                let zr = z + r * g
-                if let bias { for j in 0..<g { zr[j] += bias[j] } }
-                recurrentActivation.apply(zr, zr, count: 2 * u, rowLength: 2 * u)
-                activation.apply(zr + 2 * u, zr + 2 * u, count: u, rowLength: u)
-                recurrentActivation.apply(zr + 3 * u, zr + 3 * u, count: u, rowLength: u)
-                let previous = w.cell + (s * b + r) * u, cell = w.cell + ((s + 1) * b + r) * u
-                for j in 0..<u { cell[j] = zr[u + j] * previous[j] + zr[j] * zr[2 * u + j] }
-                let squashed = w.cellActivation + (s * b + r) * u
-                activation.apply(cell, squashed, count: u, rowLength: u)
-                let h = w.hidden + ((s + 1) * b + r) * u
-                for j in 0..<u { h[j] = zr[3 * u + j] * squashed[j] }
-            }
+            Self.gatesForward(z, bias: bias, previousCell: w.cell + s * b * u, cell: w.cell + (s + 1) * b * u,
+                              squashed: w.cellActivation + s * b * u, hidden: w.hidden + (s + 1) * b * u, rows: b, units: u,
+                              activation: activation, recurrentActivation: recurrentActivation)
         }
         writeOutput(fromHidden: w.hidden, c)
         writeFinalStates(c, hidden: w.hidden + t * b * u, cell: w.cell + t * b * u)
@@ -171,32 +217,8 @@ public final class LSTM: RecurrentLayer {
             let z = w.gates + s * b * g, dz = w.gateGradients + s * b * g
             addOutputGradient(step: s, c, into: dh)
             keepMaskedGradients(mask, step: s, c, saving: true, dh, dc)
-            if fusedGates {
-                kestrel_lstm_backward_gates(z, w.cell + s * b * u, w.cellActivation + s * b * u, dh, dc, dz, b, u)
-            }
-            for r in 0..<b where !fusedGates {
-                let dhr = dh + r * u, dcr = dc + r * u
-                let zr = z + r * g, dzr = dz + r * g
-                let squashed = w.cellActivation + (s * b + r) * u, previous = w.cell + (s * b + r) * u
-                // h = o · act(c): the output gate's gradient, then act(c)'s into the cell gradient.
-                for j in 0..<u {
-                    dzr[3 * u + j] = dhr[j] * squashed[j]
-                    dzr[2 * u + j] = dhr[j] * zr[3 * u + j]
-                }
-                activation.backward(x: nil, y: squashed, dy: dzr + 2 * u, dx: dzr + 2 * u, count: u, rowLength: u)
-                // c = f · c₋₁ + i · g.
-                for j in 0..<u {
-                    let dcell = dcr[j] + dzr[2 * u + j]
-                    dzr[j] = dcell * zr[2 * u + j]
-                    dzr[u + j] = dcell * previous[j]
-                    dzr[2 * u + j] = dcell * zr[j]
-                    dcr[j] = dcell * zr[u + j]
-                }
-                recurrentActivation.backward(x: nil, y: zr, dy: dzr, dx: dzr, count: 2 * u, rowLength: 2 * u)
-                activation.backward(x: nil, y: zr + 2 * u, dy: dzr + 2 * u, dx: dzr + 2 * u, count: u, rowLength: u)
-                recurrentActivation.backward(x: nil, y: zr + 3 * u, dy: dzr + 3 * u, dx: dzr + 3 * u,
-                                             count: u, rowLength: u)
-            }
+            Self.gatesBackward(z, previousCell: w.cell + s * b * u, squashed: w.cellActivation + s * b * u, dh: dh, dc: dc,
+                               dz: dz, rows: b, units: u, activation: activation, recurrentActivation: recurrentActivation)
             zeroMaskedGateGradients(mask, step: s, batch: b, dz, width: g, stride: g)
             if s > 0 || initial { recurrentStateGradient(c, dz, into: dh, columns: g) }
             keepMaskedGradients(mask, step: s, c, saving: false, dh, dc)
