@@ -79,6 +79,17 @@ enum KerasTraining {
         case let h as Huber:
             className = "Huber"
             c["delta"] = jsonNumber(h.delta)
+        case is MeanSquaredLogarithmicError: className = "MeanSquaredLogarithmicError"
+        case is MeanAbsolutePercentageError: className = "MeanAbsolutePercentageError"
+        case is LogCosh: className = "LogCosh"
+        case is CosineSimilarity:
+            className = "CosineSimilarity"
+            c["axis"] = -1
+        case is Hinge: className = "Hinge"
+        case is SquaredHinge: className = "SquaredHinge"
+        case is CategoricalHinge: className = "CategoricalHinge"
+        case is KLDivergence: className = "KLDivergence"
+        case is Poisson: className = "Poisson"
         default:
             throw KestrelError.invalidArgument("save: the loss '\(l.name)' (\(type(of: l))) has no Keras equivalent")
         }
@@ -150,6 +161,19 @@ enum KerasTraining {
         case "MeanSquaredError", "mean_squared_error", "mse": return MeanSquaredError()
         case "MeanAbsoluteError", "mean_absolute_error", "mae": return MeanAbsoluteError()
         case "Huber", "huber": return Huber(delta: try c.float("delta", default: 1))
+        case "MeanSquaredLogarithmicError", "mean_squared_logarithmic_error", "msle": return MeanSquaredLogarithmicError()
+        case "MeanAbsolutePercentageError", "mean_absolute_percentage_error", "mape": return MeanAbsolutePercentageError()
+        case "LogCosh", "log_cosh", "logcosh": return LogCosh()
+        case "CosineSimilarity", "cosine_similarity":
+            if c.has("axis"), try c.int("axis") != -1 {
+                throw KestrelError.fileError("\(context): CosineSimilarity over axis \(try c.int("axis")) is not supported; Kestrel reads axis -1")
+            }
+            return CosineSimilarity()
+        case "Hinge", "hinge": return Hinge()
+        case "SquaredHinge", "squared_hinge": return SquaredHinge()
+        case "CategoricalHinge", "categorical_hinge": return CategoricalHinge()
+        case "KLDivergence", "kl_divergence", "kld", "KLD": return KLDivergence()
+        case "Poisson", "poisson": return Poisson()
         default:
             throw KestrelError.fileError("\(context): unsupported loss '\(className.prefix(60))'")
         }

@@ -484,6 +484,21 @@ final class KerasArchiveTests: XCTestCase {
         XCTAssertEqual((back.layers.first { $0 is SpatialDropout3D } as? SpatialDropout3D)?.rate, 0.2)
     }
 
+    /// Keras's other losses are saved in the compile config and come back as themselves.
+    func testOtherLossesRoundTrip() throws {
+        let dir = try ScratchDirectory()
+        let losses: [Loss] = [MeanSquaredLogarithmicError(), MeanAbsolutePercentageError(), LogCosh(), CosineSimilarity(),
+                              Hinge(), SquaredHinge(), CategoricalHinge(), KLDivergence(), Poisson()]
+        for loss in losses {
+            let model = Sequential { Input(shape: [3]); Dense(2) }
+            model.compile(optimizer: Adam(), loss: loss)
+            try model.save(to: dir.file("\(loss.name).keras"))
+            let back = try Model.load(from: dir.file("\(loss.name).keras"))
+            XCTAssertEqual(back.loss.map { String(describing: type(of: $0)) }, String(describing: type(of: loss)))
+            XCTAssertEqual(back.loss?.name, loss.name)
+        }
+    }
+
     /// ConvLSTM layers come back from an archive with their arguments, returned states and
     /// initial-state calls, predicting the same.
     func testConvLSTMLayersRoundTrip() throws {

@@ -301,6 +301,15 @@ final class KerasReferenceTests: XCTestCase {
         case "MeanSquaredError": return MeanSquaredError()
         case "MeanAbsoluteError": return MeanAbsoluteError()
         case "Huber": return k.delta.map { Huber(delta: $0) } ?? Huber()
+        case "MeanSquaredLogarithmicError": return MeanSquaredLogarithmicError()
+        case "MeanAbsolutePercentageError": return MeanAbsolutePercentageError()
+        case "LogCosh": return LogCosh()
+        case "CosineSimilarity": return CosineSimilarity()
+        case "Hinge": return Hinge()
+        case "SquaredHinge": return SquaredHinge()
+        case "CategoricalHinge": return CategoricalHinge()
+        case "KLDivergence": return KLDivergence()
+        case "Poisson": return Poisson()
         default:
             throw KerasFixtureError("no Kestrel loss for Keras \(c.loss) (case \(c.name))")
         }
@@ -311,6 +320,8 @@ final class KerasReferenceTests: XCTestCase {
         "cce_logits", "cce_probs", "cce_logits_smooth_0.1", "cce_probs_smooth_0.1", "cce_default_unnormalised",
         "bce_logits", "bce_probs", "bce_logits_smooth_0.1", "bce_probs_smooth_0.1", "bce_default",
         "mse", "mae", "huber_default", "huber_delta_1", "huber_delta_0.5",
+        "msle", "mape", "log_cosh", "cosine_similarity", "cosine_similarity_sequence", "hinge_binary", "hinge_signed",
+        "squared_hinge_binary", "squared_hinge_signed", "categorical_hinge", "kl_divergence", "poisson",
     ]
 
     func testLossValuesAndGradientsMatchKeras() throws {

@@ -57,6 +57,37 @@ final class LossGradientTests: XCTestCase {
         XCTAssertEqual(try MeanSquaredError()(Tensor([1, 2]), Tensor(shape: [2, 1], scalars: [1, 4])), 2)
     }
 
+    /// Keras's other losses: regression (log, percentage, log-cosh, cosine), hinge and
+    /// probabilistic ones; values against Keras are in KerasReferenceTests.
+    func testOtherKerasLosses() throws {
+        let positive = Tensor.randomUniform([3, 4], minval: 0.2, maxval: 3, generator: &rng)
+        let y = logits([3, 4]), p = logits([3, 4])
+        try checkGradient(MeanSquaredLogarithmicError(), yTrue: positive, yPred: Tensor.randomUniform([3, 4], minval: 0.2, maxval: 3, generator: &rng))
+        try checkGradient(MeanAbsolutePercentageError(), yTrue: y, yPred: p)
+        try checkGradient(LogCosh(), yTrue: y, yPred: p)
+        try checkGradient(CosineSimilarity(), yTrue: y, yPred: p)
+        try checkGradient(CosineSimilarity(), yTrue: logits([2, 3, 4]), yPred: logits([2, 3, 4]))
+        let binary = Tensor(shape: [3, 4], scalars: [1, 0, 0, 1, 1, 1, 0, 0, 0, 1, 0, 1])
+        let signed = Tensor(shape: [3, 4], scalars: binary.scalars.map { 2 * $0 - 1 })
+        for loss in [Hinge(), SquaredHinge()] as [Loss] {
+            try checkGradient(loss, yTrue: binary, yPred: p)
+            // 0/1 labels are turned into −1/1, as in Keras.
+            XCTAssertEqual(try loss(binary, p), try loss(signed, p), accuracy: 1e-6, loss.name)
+        }
+        let onehot = Tensor(shape: [3, 4], scalars: [1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0])
+        try checkGradient(CategoricalHinge(), yTrue: onehot, yPred: p)
+        try checkGradient(KLDivergence(), yTrue: probabilities([3, 4]), yPred: probabilities([3, 4]))
+        try checkGradient(Poisson(), yTrue: Tensor(shape: [3, 4], scalars: (0..<12).map { Float($0 % 4) }), yPred: positive)
+        // Exact values on simple cases.
+        XCTAssertEqual(try CosineSimilarity()(Tensor(shape: [1, 2], scalars: [1, 0]), Tensor(shape: [1, 2], scalars: [3, 0])), -1, accuracy: 1e-6)
+        XCTAssertEqual(try MeanAbsolutePercentageError()(Tensor(shape: [1, 2], scalars: [2, 4]), Tensor(shape: [1, 2], scalars: [1, 5])),
+                       37.5, accuracy: 1e-4)
+        XCTAssertEqual(try CategoricalHinge()(Tensor(shape: [1, 3], scalars: [0, 1, 0]), Tensor(shape: [1, 3], scalars: [0.5, 2, 1.5])),
+                       0.5, accuracy: 1e-6)
+        XCTAssertEqual(try KLDivergence()(Tensor(shape: [1, 2], scalars: [0.5, 0.5]), Tensor(shape: [1, 2], scalars: [0.5, 0.5])), 0,
+                       accuracy: 1e-7)
+    }
+
     func testFusedSoftmaxCrossentropyMatchesSeparateSoftmax() throws {
         let z = logits([5, 7])
         let labels = Tensor(labels: [0, 6, 3, 2, 1])

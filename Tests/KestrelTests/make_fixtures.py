@@ -795,6 +795,26 @@ def losses():
     run("huber_delta_0.5", Ls.Huber(delta=0.5), rt, rp, {"delta": 0.5})
     d = np.abs(rp - rt)
     assert (d < 0.5).any() and (d > 1.0).any() and ((d > 0.5) & (d < 1.0)).any(), d
+    # Keras's other losses. Positive targets and predictions where a log or a ratio needs them
+    # (one target below epsilon, one prediction too), ±1 and 0/1 labels for the hinges.
+    pt = rng.uniform(0.1, 3.0, (4, 3))
+    pp = rng.uniform(0.1, 3.0, (4, 3))
+    pt[0, 0] = 0.0
+    pp[1, 2] = 1e-9
+    run("msle", Ls.MeanSquaredLogarithmicError(), pt, pp, {})
+    run("mape", Ls.MeanAbsolutePercentageError(), rt, rp, {})
+    run("log_cosh", Ls.LogCosh(), rt, rp * 3, {})
+    run("cosine_similarity", Ls.CosineSimilarity(), rt, rp, {})
+    run("cosine_similarity_sequence", Ls.CosineSimilarity(), rng.normal(0, 1, (2, 3, 4)), rng.normal(0, 1, (2, 3, 4)), {})
+    signs = np.where(rng.uniform(0, 1, (4, 3)) > 0.5, 1.0, -1.0)
+    scores = rng.normal(0, 1.5, (4, 3))
+    run("hinge_binary", Ls.Hinge(), (signs + 1) / 2, scores, {})
+    run("hinge_signed", Ls.Hinge(), signs, scores, {})
+    run("squared_hinge_binary", Ls.SquaredHinge(), (signs + 1) / 2, scores, {})
+    run("squared_hinge_signed", Ls.SquaredHinge(), signs, scores, {})
+    run("categorical_hinge", Ls.CategoricalHinge(), onehot, logits, {})
+    run("kl_divergence", Ls.KLDivergence(), softmax(rng.normal(0, 1, (4, 5))), probs, {})
+    run("poisson", Ls.Poisson(), np.floor(pt * 2), pp, {})
     write("losses.json", {"cases": cases})
 
 
@@ -1096,8 +1116,8 @@ def main():
     total = sum(os.path.getsize(os.path.join(OUT, f"{name}.json")) for name in groups
                 if os.path.exists(os.path.join(OUT, f"{name}.json")))
     print(f"total fixture size {total} bytes")
-    if total > 600_000:
-        sys.exit("fixtures exceed 600 KB")
+    if total > 650_000:
+        sys.exit("fixtures exceed 650 KB")
 
 
 if __name__ == "__main__":

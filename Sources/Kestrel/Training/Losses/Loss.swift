@@ -116,6 +116,23 @@ open class ElementwiseLoss: Loss {
         if outputShape.last == 1 && labelShape == Array(outputShape.dropLast()) { return labelShape.reduce(1, *) }
         return try super.labelSize(outputShape: outputShape, labelShape: labelShape)
     }
+
+    /// Keras's `sum_over_batch_size` of an element-wise loss: the mean of `term(prediction,
+    /// label)`'s values over `batch` samples of `outputShape`, its derivatives (divided by the
+    /// count) written to `gradient` if given.
+    @inline(__always)
+    func elementwiseMean(_ predictions: UnsafePointer<Float>, _ labels: UnsafePointer<Float>, batch: Int, outputShape: [Int],
+                         gradient: UnsafeMutablePointer<Float>?,
+                         _ term: (_ prediction: Float, _ label: Float) -> (value: Float, derivative: Float)) -> Float {
+        let n = batch * outputShape.reduce(1, *), scale = 1 / Float(n)
+        var total: Double = 0
+        for i in 0..<n {
+            let (value, derivative) = term(predictions[i], labels[i])
+            total += Double(value)
+            gradient?[i] = scale * derivative
+        }
+        return Float(total / Double(n))
+    }
 }
 
 /// Keras's clipping bound for probabilities (`backend.epsilon()`).
