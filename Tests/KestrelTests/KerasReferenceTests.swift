@@ -353,6 +353,16 @@ final class KerasReferenceTests: XCTestCase {
             return k.k.map { TopKCategoricalAccuracy(k: $0, sparse: true) } ?? TopKCategoricalAccuracy(sparse: true)
         case "MeanSquaredError": return MeanSquaredErrorMetric()
         case "MeanAbsoluteError": return MeanAbsoluteErrorMetric()
+        case "RootMeanSquaredError": return RootMeanSquaredError()
+        case "MeanAbsolutePercentageError", "LogCoshError", "CosineSimilarity", "MeanSquaredLogarithmicError", "Poisson", "Hinge",
+             "SquaredHinge", "CategoricalHinge", "KLDivergence":
+            // By the string names compile takes, which must give the same metric and log name.
+            let names = ["MeanAbsolutePercentageError": "mape", "LogCoshError": "logcosh", "CosineSimilarity": "cosine_similarity",
+                         "MeanSquaredLogarithmicError": "msle", "Poisson": "poisson", "Hinge": "hinge", "SquaredHinge": "squared_hinge",
+                         "CategoricalHinge": "categorical_hinge", "KLDivergence": "kld"]
+            let metric = try MetricSpec(named: names[c.metric]!).make([], [])
+            XCTAssertEqual(metric.name, c.name, "log name")
+            return metric
         default:
             throw KerasFixtureError("no Kestrel metric for Keras \(c.metric) (case \(c.name))")
         }
@@ -362,7 +372,9 @@ final class KerasReferenceTests: XCTestCase {
         "sparse_categorical_accuracy", "categorical_accuracy", "top_k_categorical_accuracy_k2",
         "sparse_top_k_categorical_accuracy_k2", "top_k_categorical_accuracy_default",
         "binary_accuracy_default", "binary_accuracy_0.5", "binary_accuracy_0.7",
-        "mean_squared_error", "mean_absolute_error",
+        "mean_squared_error", "mean_absolute_error", "root_mean_squared_error", "mean_absolute_percentage_error", "logcosh",
+        "cosine_similarity", "mean_squared_logarithmic_error", "poisson", "hinge", "squared_hinge", "categorical_hinge",
+        "kl_divergence",
     ]
 
     func testMetricsMatchKerasAcrossBatches() throws {

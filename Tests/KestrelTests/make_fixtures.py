@@ -866,6 +866,21 @@ def metrics():
     r2 = (rng.normal(0, 1, (2, 3)), rng.normal(0, 1, (2, 3)))
     run("mean_squared_error", M.MeanSquaredError(), [r1, r2], {})
     run("mean_absolute_error", M.MeanAbsoluteError(), [r1, r2], {})
+    # The loss-formula metrics and RootMeanSquaredError, over batches of different sizes.
+    run("root_mean_squared_error", M.RootMeanSquaredError(), [r1, r2], {})
+    run("mean_absolute_percentage_error", M.MeanAbsolutePercentageError(), [r1, r2], {})
+    run("logcosh", M.LogCoshError(), [r1, r2], {})
+    run("cosine_similarity", M.CosineSimilarity(), [r1, r2], {})
+    q1 = (rng.uniform(0, 3, (4, 3)), rng.uniform(0.1, 3, (4, 3)))
+    q2 = (rng.uniform(0, 3, (2, 3)), rng.uniform(0.1, 3, (2, 3)))
+    run("mean_squared_logarithmic_error", M.MeanSquaredLogarithmicError(), [q1, q2], {})
+    run("poisson", M.Poisson(), [(np.floor(q1[0]), q1[1]), (np.floor(q2[0]), q2[1])], {})
+    run("hinge", M.Hinge(), [c1, (c2[0], c2[1] * 2 - 1)], {})
+    run("squared_hinge", M.SquaredHinge(), [c1, (c2[0], c2[1] * 2 - 1)], {})
+    run("categorical_hinge", M.CategoricalHinge(), [(oh(b1[0]), b1[1]), (oh(b2[0]), b2[1])], {})
+    soft = lambda z: np_(keras.ops.softmax(f32(z), axis=-1))  # noqa: E731
+    run("kl_divergence", M.KLDivergence(), [(soft(rng.normal(0, 1, (4, 4))), b1[1][:4] / b1[1][:4].sum(1, keepdims=True)),
+                                            (soft(rng.normal(0, 1, (5, 4))), b2[1] / b2[1].sum(1, keepdims=True))], {})
     write("metrics.json", {"cases": cases})
 
 

@@ -174,6 +174,49 @@ public final class MeanAbsoluteErrorMetric: Metric {
     }
 }
 
+/// A loss's value as a metric, averaged over every sample seen (Keras's metrics of the same
+/// formulas: `MeanSquaredLogarithmicError`, `MeanAbsolutePercentageError`, `LogCoshError`,
+/// `CosineSimilarity` (the similarity itself, where the loss is its negative), `Hinge`,
+/// `SquaredHinge`, `CategoricalHinge`, `KLDivergence`, `Poisson`).
+public final class LossMetric: Metric {
+    /// The loss whose value is averaged.
+    public let loss: Loss
+    /// −1 where Keras's metric is the loss's negative (cosine similarity), else 1.
+    let sign: Double
+
+    /// The metric of `loss` (its value, negated for `CosineSimilarity` as Keras's metric is),
+    /// logged as `name` (the loss's by default).
+    public init(_ loss: Loss, name: String? = nil) {
+        self.loss = loss
+        sign = loss is CosineSimilarity ? -1 : 1
+        super.init(name: name ?? loss.name)
+    }
+
+    public override func update(predictions: UnsafePointer<Float>, labels: UnsafePointer<Float>, batch: Int,
+                                outputShape: [Int]) {
+        guard batch > 0 else { return }
+        // Every sample has as many rows as the others: the batch's mean weighs as its size.
+        let value = loss.compute(predictions: predictions, labels: labels, batch: batch, outputShape: outputShape, gradient: nil)
+        total += sign * Double(value) * Double(batch)
+        count += Double(batch)
+    }
+}
+
+/// The square root of the mean squared error over everything seen (Keras `RootMeanSquaredError`).
+public final class RootMeanSquaredError: Metric {
+    /// A root mean squared error metric.
+    public override init(name: String = "root_mean_squared_error") { super.init(name: name) }
+
+    public override func update(predictions: UnsafePointer<Float>, labels: UnsafePointer<Float>, batch: Int,
+                                outputShape: [Int]) {
+        let n = batch * outputShape.reduce(1, *)
+        for i in 0..<n { let d = Double(predictions[i] - labels[i]); total += d * d }
+        count += Double(n)
+    }
+
+    public override func result() -> Float { count == 0 ? 0 : Float((total / count).squareRoot()) }
+}
+
 /// A metric named in `compile`, resolved against the model's output and label shapes when
 /// training starts, the way Keras resolves the string "accuracy".
 public struct MetricSpec: ExpressibleByStringLiteral, Sendable {
@@ -213,13 +256,23 @@ public struct MetricSpec: ExpressibleByStringLiteral, Sendable {
         case "precision": self = .precision()
         case "recall": self = .recall()
         case "auc": self = .auc()
+        case "root_mean_squared_error": self = .rootMeanSquaredError
+        case "msle", "mean_squared_logarithmic_error": self = .meanSquaredLogarithmicError
+        case "mape", "mean_absolute_percentage_error": self = .meanAbsolutePercentageError
+        case "logcosh", "log_cosh", "log_cosh_error": self = .logCoshError
+        case "cosine_similarity": self = .cosineSimilarity
+        case "hinge": self = .hinge
+        case "squared_hinge": self = .squaredHinge
+        case "categorical_hinge": self = .categoricalHinge
+        case "kld", "kl_divergence": self = .klDivergence
+        case "poisson": self = .poisson
         default:
             if let kind = ConfusionCount(rawValue: name) {
                 self = .confusionCount(kind)
                 return
             }
             throw KestrelError.invalidArgument(
-                "metrics: unknown metric '\(name)'; expected accuracy, sparse_categorical_accuracy, categorical_accuracy, binary_accuracy, top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, mse, mae, precision, recall, auc, true_positives, false_positives, true_negatives or false_negatives")
+                "metrics: unknown metric '\(name)'; expected accuracy, sparse_categorical_accuracy, categorical_accuracy, binary_accuracy, top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, mse, mae, root_mean_squared_error, msle, mape, logcosh, cosine_similarity, hinge, squared_hinge, categorical_hinge, kl_divergence, poisson, precision, recall, auc, true_positives, false_positives, true_negatives or false_negatives")
         }
     }
 
@@ -280,6 +333,30 @@ public struct MetricSpec: ExpressibleByStringLiteral, Sendable {
     public static let meanSquaredError = MetricSpec(key: "mean_squared_error") { _, _ in MeanSquaredErrorMetric() }
     /// Mean absolute error ("mae").
     public static let meanAbsoluteError = MetricSpec(key: "mean_absolute_error") { _, _ in MeanAbsoluteErrorMetric() }
+    /// Keras `RootMeanSquaredError`.
+    public static let rootMeanSquaredError = MetricSpec(key: "root_mean_squared_error") { _, _ in RootMeanSquaredError() }
+    /// Keras `MeanSquaredLogarithmicError` ("msle").
+    public static let meanSquaredLogarithmicError = lossMetric("mean_squared_logarithmic_error") { MeanSquaredLogarithmicError() }
+    /// Keras `MeanAbsolutePercentageError` ("mape").
+    public static let meanAbsolutePercentageError = lossMetric("mean_absolute_percentage_error") { MeanAbsolutePercentageError() }
+    /// Keras `LogCoshError` ("logcosh").
+    public static let logCoshError = lossMetric("logcosh") { LogCosh() }
+    /// Keras `CosineSimilarity` (over the last axis; 1 when prediction and label point the same way).
+    public static let cosineSimilarity = lossMetric("cosine_similarity") { CosineSimilarity() }
+    /// Keras `Hinge`.
+    public static let hinge = lossMetric("hinge") { Hinge() }
+    /// Keras `SquaredHinge`.
+    public static let squaredHinge = lossMetric("squared_hinge") { SquaredHinge() }
+    /// Keras `CategoricalHinge`.
+    public static let categoricalHinge = lossMetric("categorical_hinge") { CategoricalHinge() }
+    /// Keras `KLDivergence` ("kld").
+    public static let klDivergence = lossMetric("kl_divergence") { KLDivergence() }
+    /// Keras `Poisson`.
+    public static let poisson = lossMetric("poisson") { Poisson() }
+
+    private static func lossMetric(_ name: String, _ loss: @escaping @Sendable () -> Loss) -> MetricSpec {
+        MetricSpec(key: name) { _, _ in LossMetric(loss(), name: name) }
+    }
 }
 
 /// Stands for a metric `compile` could not make (an unknown name, an invalid argument);
