@@ -55,6 +55,18 @@ enum KerasTraining {
         case let a as Adagrad:
             className = "Adagrad"
             c["initial_accumulator_value"] = jsonNumber(a.initialAccumulatorValue); c["epsilon"] = jsonNumber(a.epsilon)
+        case let a as Adamax:
+            className = "Adamax"
+            c["beta_1"] = jsonNumber(a.beta1); c["beta_2"] = jsonNumber(a.beta2); c["epsilon"] = jsonNumber(a.epsilon)
+        case let n as Nadam:
+            className = "Nadam"
+            c["beta_1"] = jsonNumber(n.beta1); c["beta_2"] = jsonNumber(n.beta2); c["epsilon"] = jsonNumber(n.epsilon)
+        case let a as Adadelta:
+            className = "Adadelta"
+            c["rho"] = jsonNumber(a.rho); c["epsilon"] = jsonNumber(a.epsilon)
+        case let l as Lion:
+            className = "Lion"
+            c["beta_1"] = jsonNumber(l.beta1); c["beta_2"] = jsonNumber(l.beta2)
         default:
             throw KestrelError.invalidArgument("save: the optimizer '\(o.name)' (\(type(of: o))) has no Keras equivalent")
         }
@@ -132,6 +144,18 @@ enum KerasTraining {
             optimizer = Adagrad(learningRate: lr ?? 0.001, initialAccumulatorValue: try c.float("initial_accumulator_value", default: 0.1),
                                 epsilon: try c.float("epsilon", default: 1e-7),
                                 clipnorm: clip.0, clipvalue: clip.1, globalClipnorm: clip.2)
+        case "adamax":
+            optimizer = Adamax(learningRate: lr ?? 0.001, beta1: try c.float("beta_1", default: 0.9), beta2: try c.float("beta_2", default: 0.999),
+                               epsilon: try c.float("epsilon", default: 1e-7), clipnorm: clip.0, clipvalue: clip.1, globalClipnorm: clip.2)
+        case "nadam":
+            optimizer = Nadam(learningRate: lr ?? 0.001, beta1: try c.float("beta_1", default: 0.9), beta2: try c.float("beta_2", default: 0.999),
+                              epsilon: try c.float("epsilon", default: 1e-7), clipnorm: clip.0, clipvalue: clip.1, globalClipnorm: clip.2)
+        case "adadelta":
+            optimizer = Adadelta(learningRate: lr ?? 0.001, rho: try c.float("rho", default: 0.95), epsilon: try c.float("epsilon", default: 1e-7),
+                                 clipnorm: clip.0, clipvalue: clip.1, globalClipnorm: clip.2)
+        case "lion":
+            optimizer = Lion(learningRate: lr ?? 0.001, beta1: try c.float("beta_1", default: 0.9), beta2: try c.float("beta_2", default: 0.99),
+                             clipnorm: clip.0, clipvalue: clip.1, globalClipnorm: clip.2)
         default:
             throw KestrelError.fileError("\(context): unsupported optimizer '\(className.prefix(60))'")
         }
@@ -234,6 +258,9 @@ enum KerasTraining {
         case let r as RMSprop:
             return [["velocity"]] + (r.momentum > 0 ? [["momentum"]] : []) + (r.centered ? [["average_gradient"]] : [])
         case is Adagrad: return [["accumulator"]]
+        case is Adamax: return [["momentum", "norm"]]
+        case is Nadam: return [["momentum", "velocity"]]
+        case is Adadelta: return [["accumulated_grad", "accumulated_delta_var"]]
         default: return o.slotNames.map { [$0] }
         }
     }
@@ -273,6 +300,10 @@ enum KerasTraining {
                 }
             }
         }
+        // Nadam's momentum-schedule product, a scalar Keras keeps after the slots.
+        if let nadam = optimizer as? Nadam {
+            try writer.writeFloats([nadam.momentumProduct(state.iterations)], shape: [], at: "optimizer/vars/\(i)")
+        }
     }
 
     /// Reads `optimizer/vars` into a state for the model's compiled optimizer; slots Keras
@@ -282,7 +313,8 @@ enum KerasTraining {
         let current = try model.optimizerState()
         let order = kerasTrainableOrder(model, entries: entries)
         let groups = kerasSlotGroups(optimizer)
-        let expected = 2 + order.count * groups.reduce(0) { $0 + $1.count }
+        // (Nadam's trailing product is recomputed from the step count rather than read.)
+        let expected = 2 + order.count * groups.reduce(0) { $0 + $1.count } + (optimizer is Nadam ? 1 : 0)
         let members = try reader.members(of: "optimizer/vars")
         // Keras may save an optimizer that never ran (no slot variables yet); keep the fresh state.
         guard members.count == expected else {

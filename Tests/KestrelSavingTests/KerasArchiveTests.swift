@@ -484,6 +484,38 @@ final class KerasArchiveTests: XCTestCase {
         XCTAssertEqual((back.layers.first { $0 is SpatialDropout3D } as? SpatialDropout3D)?.rate, 0.2)
     }
 
+    /// Adamax, Nadam, Adadelta and Lion: arguments and state come back from an archive (in
+    /// Keras's variable order, Nadam's trailing momentum product included), and training
+    /// continues exactly as it would have.
+    func testOtherOptimizersRoundTripWithState() throws {
+        let dir = try ScratchDirectory()
+        var g = RandomGenerator(seed: 8)
+        let x = Tensor(shape: [12, 4], scalars: (0..<48).map { _ in g.nextUnitFloat() })
+        let y = Tensor(shape: [12, 2], scalars: (0..<24).map { _ in g.nextUnitFloat() })
+        let optimizers: [Optimizer] = [Adamax(beta2: 0.99), Nadam(learningRate: 0.01, beta1: 0.8), Adadelta(learningRate: 1, rho: 0.9),
+                                       Lion(learningRate: 0.0005, beta1: 0.8)]
+        for optimizer in optimizers {
+            Kestrel.setRandomSeed(3)
+            let model = Sequential { Input(shape: [4]); Dense(5, activation: .tanh); Dense(2) }
+            model.compile(optimizer: optimizer, loss: MeanSquaredError())
+            _ = try model.fit(x, y, batchSize: 4, epochs: 2, verbose: 0)
+            let path = dir.file("\(optimizer.name).keras")
+            try model.save(to: path)
+            let loaded = try Model.load(from: path)
+            XCTAssertEqual(loaded.optimizer.map { String(describing: type(of: $0)) }, String(describing: type(of: optimizer)))
+            XCTAssertEqual(try loaded.optimizerState(), try model.optimizerState(), optimizer.name)
+            XCTAssertEqual(loaded.optimizer?.iterations, 6)
+            Kestrel.setRandomSeed(1)
+            _ = try model.fit(x, y, batchSize: 4, epochs: 1, verbose: 0)
+            Kestrel.setRandomSeed(1)
+            _ = try loaded.fit(x, y, batchSize: 4, epochs: 1, verbose: 0)
+            XCTAssertEqual(try loaded.getWeights(), try model.getWeights(), optimizer.name)
+        }
+        // μ₁·μ₂ with μₜ = β1·(1 − 0.96ᵗ/2).
+        let mu1: Float = 0.8 * (1 - 0.5 * 0.96), mu2: Float = 0.8 * (1 - 0.5 * 0.9216)
+        XCTAssertEqual(Nadam(beta1: 0.8).momentumProduct(2), mu1 * mu2, accuracy: 1e-7)
+    }
+
     /// Keras's other losses are saved in the compile config and come back as themselves.
     func testOtherLossesRoundTrip() throws {
         let dir = try ScratchDirectory()

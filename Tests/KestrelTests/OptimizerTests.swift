@@ -18,6 +18,7 @@ struct OptimizerFixture: Decodable {
         let clipnorm: Float?
         let clipvalue: Float?
         let globalClipnorm: Float?
+        let beta1: Float?
     }
     struct Case: Decodable {
         let name: String
@@ -92,6 +93,16 @@ final class OptimizerTests: XCTestCase {
             optimizer = o
         case "Adagrad":
             optimizer = Adagrad()
+        case "Adamax":
+            optimizer = Adamax()
+        case "Nadam":
+            let o = Nadam()
+            if let b = k.beta1 { o.beta1 = b }
+            optimizer = o
+        case "Adadelta":
+            optimizer = Adadelta()
+        case "Lion":
+            optimizer = Lion()
         default:
             throw KerasFixtureError("no Kestrel optimizer for Keras \(c.optimizer) (case \(c.name))")
         }
@@ -107,6 +118,7 @@ final class OptimizerTests: XCTestCase {
         "adamw_default", "adamw_decay_0.5_lr_0.01", "rmsprop_default", "rmsprop_momentum_0.5",
         "rmsprop_centered", "adagrad_default", "adam_clipnorm_0.1", "adam_clipvalue_0.05",
         "adam_global_clipnorm_0.1", "sgd_clipnorm_0.1", "sgd_clipvalue_0.05", "sgd_global_clipnorm_0.1",
+        "adamax_default", "nadam_default", "nadam_lr_0.01_beta1_0.8", "adadelta_lr_1", "lion_default", "lion_clipvalue_0.05",
     ]
 
     func testOptimizersMatchKeras() throws {

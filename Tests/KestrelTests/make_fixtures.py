@@ -933,6 +933,12 @@ def optimizers():
     run("sgd_clipvalue_0.05", O.SGD(learning_rate=0.1, clipvalue=0.05), {"learning_rate": 0.1, "clipvalue": 0.05})
     run("sgd_global_clipnorm_0.1", O.SGD(learning_rate=0.1, global_clipnorm=0.1),
         {"learning_rate": 0.1, "global_clipnorm": 0.1})
+    run("adamax_default", O.Adamax(), {})
+    run("nadam_default", O.Nadam(), {})
+    run("nadam_lr_0.01_beta1_0.8", O.Nadam(learning_rate=0.01, beta_1=0.8), {"learning_rate": 0.01, "beta_1": 0.8})
+    run("adadelta_lr_1", O.Adadelta(learning_rate=1.0), {"learning_rate": 1.0})
+    run("lion_default", O.Lion(), {})
+    run("lion_clipvalue_0.05", O.Lion(clipvalue=0.05), {"clipvalue": 0.05})
     write("optimizers.json", {
         "variables": [tensor(v) for v in init],
         "gradients": [[tensor(x) for x in g] for g in grads],
