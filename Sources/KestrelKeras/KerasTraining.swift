@@ -102,6 +102,14 @@ enum KerasTraining {
         case is CategoricalHinge: className = "CategoricalHinge"
         case is KLDivergence: className = "KLDivergence"
         case is Poisson: className = "Poisson"
+        case let f as BinaryFocalCrossentropy:
+            className = "BinaryFocalCrossentropy"
+            c["apply_class_balancing"] = f.applyClassBalancing; c["alpha"] = jsonNumber(f.alpha); c["gamma"] = jsonNumber(f.gamma)
+            c["from_logits"] = f.fromLogits; c["label_smoothing"] = jsonNumber(f.labelSmoothing); c["axis"] = -1
+        case let f as CategoricalFocalCrossentropy:
+            className = "CategoricalFocalCrossentropy"
+            c["alpha"] = jsonNumber(f.alpha); c["gamma"] = jsonNumber(f.gamma)
+            c["from_logits"] = f.fromLogits; c["label_smoothing"] = jsonNumber(f.labelSmoothing); c["axis"] = -1
         default:
             throw KestrelError.invalidArgument("save: the loss '\(l.name)' (\(type(of: l))) has no Keras equivalent")
         }
@@ -198,6 +206,15 @@ enum KerasTraining {
         case "CategoricalHinge", "categorical_hinge": return CategoricalHinge()
         case "KLDivergence", "kl_divergence", "kld", "KLD": return KLDivergence()
         case "Poisson", "poisson": return Poisson()
+        case "BinaryFocalCrossentropy", "binary_focal_crossentropy":
+            return BinaryFocalCrossentropy(applyClassBalancing: try c.bool("apply_class_balancing", default: false),
+                                           alpha: try c.float("alpha", default: 0.25), gamma: try c.float("gamma", default: 2),
+                                           fromLogits: try c.bool("from_logits", default: false),
+                                           labelSmoothing: try c.float("label_smoothing", default: 0))
+        case "CategoricalFocalCrossentropy", "categorical_focal_crossentropy":
+            return CategoricalFocalCrossentropy(alpha: try c.float("alpha", default: 0.25), gamma: try c.float("gamma", default: 2),
+                                                fromLogits: try c.bool("from_logits", default: false),
+                                                labelSmoothing: try c.float("label_smoothing", default: 0))
         default:
             throw KestrelError.fileError("\(context): unsupported loss '\(className.prefix(60))'")
         }

@@ -520,7 +520,9 @@ final class KerasArchiveTests: XCTestCase {
     func testOtherLossesRoundTrip() throws {
         let dir = try ScratchDirectory()
         let losses: [Loss] = [MeanSquaredLogarithmicError(), MeanAbsolutePercentageError(), LogCosh(), CosineSimilarity(),
-                              Hinge(), SquaredHinge(), CategoricalHinge(), KLDivergence(), Poisson()]
+                              Hinge(), SquaredHinge(), CategoricalHinge(), KLDivergence(), Poisson(),
+                              BinaryFocalCrossentropy(applyClassBalancing: true, gamma: 3, fromLogits: true),
+                              CategoricalFocalCrossentropy(alpha: 0.5, labelSmoothing: 0.1)]
         for loss in losses {
             let model = Sequential { Input(shape: [3]); Dense(2) }
             model.compile(optimizer: Adam(), loss: loss)
@@ -529,6 +531,14 @@ final class KerasArchiveTests: XCTestCase {
             XCTAssertEqual(back.loss.map { String(describing: type(of: $0)) }, String(describing: type(of: loss)))
             XCTAssertEqual(back.loss?.name, loss.name)
         }
+        // The focal losses' arguments come back too.
+        let model = Sequential { Input(shape: [3]); Dense(2) }
+        model.compile(optimizer: Adam(), loss: BinaryFocalCrossentropy(applyClassBalancing: true, alpha: 0.4, gamma: 3, fromLogits: true,
+                                                                       labelSmoothing: 0.1))
+        try model.save(to: dir.file("focal.keras"))
+        let focal = try XCTUnwrap(try Model.load(from: dir.file("focal.keras")).loss as? BinaryFocalCrossentropy)
+        XCTAssertEqual([focal.alpha, focal.gamma, focal.labelSmoothing], [0.4, 3, 0.1])
+        XCTAssertTrue(focal.applyClassBalancing && focal.fromLogits)
     }
 
     /// ConvLSTM layers come back from an archive with their arguments, returned states and

@@ -144,4 +144,16 @@ final class AllocationTests: XCTestCase {
         let y = Tensor.randomUniform([16, 2])
         try assertTrainingStepsAllocateNothing(model, x: xs, y: y, batchSize: 8)
     }
+
+    /// The focal cross-entropies in a training step (their per-row loops keep no state).
+    func testFocalLossStepsAllocateNothing() throws {
+        let x = Tensor.randomUniform([16, 5])
+        let onehot = Tensor(shape: [16, 3], scalars: (0..<48).map { $0 % 3 == ($0 / 3) % 3 ? 1 : 0 })
+        let categorical = Sequential { Input(shape: [5]); Dense(3) }
+        categorical.compile(optimizer: Nadam(), loss: CategoricalFocalCrossentropy(fromLogits: true))
+        try assertTrainingStepsAllocateNothing(categorical, x: x, y: onehot, batchSize: 8)
+        let binary = Sequential { Input(shape: [5]); Dense(3, activation: .sigmoid) }
+        binary.compile(optimizer: Lion(), loss: BinaryFocalCrossentropy(applyClassBalancing: true))
+        try assertTrainingStepsAllocateNothing(binary, x: x, y: onehot, batchSize: 8)
+    }
 }

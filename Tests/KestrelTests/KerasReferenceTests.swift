@@ -117,6 +117,9 @@ struct LossFixture: Decodable {
         let fromLogits: Bool?
         let labelSmoothing: Float?
         let delta: Float?
+        let alpha: Float?
+        let gamma: Float?
+        let applyClassBalancing: Bool?
     }
     struct Case: Decodable {
         let name: String
@@ -310,6 +313,13 @@ final class KerasReferenceTests: XCTestCase {
         case "CategoricalHinge": return CategoricalHinge()
         case "KLDivergence": return KLDivergence()
         case "Poisson": return Poisson()
+        case "BinaryFocalCrossentropy":
+            return BinaryFocalCrossentropy(applyClassBalancing: k.applyClassBalancing ?? false, alpha: k.alpha ?? 0.25,
+                                           gamma: k.gamma ?? 2, fromLogits: k.fromLogits ?? false,
+                                           labelSmoothing: k.labelSmoothing ?? 0)
+        case "CategoricalFocalCrossentropy":
+            return CategoricalFocalCrossentropy(alpha: k.alpha ?? 0.25, gamma: k.gamma ?? 2, fromLogits: k.fromLogits ?? false,
+                                                labelSmoothing: k.labelSmoothing ?? 0)
         default:
             throw KerasFixtureError("no Kestrel loss for Keras \(c.loss) (case \(c.name))")
         }
@@ -322,6 +332,8 @@ final class KerasReferenceTests: XCTestCase {
         "mse", "mae", "huber_default", "huber_delta_1", "huber_delta_0.5",
         "msle", "mape", "log_cosh", "cosine_similarity", "cosine_similarity_sequence", "hinge_binary", "hinge_signed",
         "squared_hinge_binary", "squared_hinge_signed", "categorical_hinge", "kl_divergence", "poisson",
+        "bfce_default", "bfce_logits_balanced_gamma3", "bfce_smooth_0.1_gamma_0.5", "cfce_default",
+        "cfce_logits_alpha_0.5_gamma_1", "cfce_unnormalised_smooth_0.1",
     ]
 
     func testLossValuesAndGradientsMatchKeras() throws {

@@ -78,6 +78,17 @@ final class LossGradientTests: XCTestCase {
         try checkGradient(CategoricalHinge(), yTrue: onehot, yPred: p)
         try checkGradient(KLDivergence(), yTrue: probabilities([3, 4]), yPred: probabilities([3, 4]))
         try checkGradient(Poisson(), yTrue: Tensor(shape: [3, 4], scalars: (0..<12).map { Float($0 % 4) }), yPred: positive)
+        let targets = Tensor(shape: [3, 4], scalars: [1, 0, 0, 1, 1, 1, 0, 0, 0, 1, 0, 1])
+        try checkGradient(BinaryFocalCrossentropy(), yTrue: targets, yPred: Tensor.randomUniform([3, 4], minval: 0.05, maxval: 0.95, generator: &rng))
+        try checkGradient(BinaryFocalCrossentropy(applyClassBalancing: true, gamma: 3, fromLogits: true, labelSmoothing: 0.1),
+                          yTrue: targets, yPred: p)
+        try checkGradient(CategoricalFocalCrossentropy(), yTrue: onehot, yPred: probabilities([3, 4]))
+        try checkGradient(CategoricalFocalCrossentropy(alpha: 0.5, gamma: 1, fromLogits: true, labelSmoothing: 0.2), yTrue: onehot, yPred: p)
+        // γ = 0 and α = 1 are the plain cross-entropies.
+        XCTAssertEqual(try BinaryFocalCrossentropy(gamma: 0, fromLogits: true)(targets, p), try BinaryCrossentropy(fromLogits: true)(targets, p),
+                       accuracy: 1e-5)
+        XCTAssertEqual(try CategoricalFocalCrossentropy(alpha: 1, gamma: 0, fromLogits: true)(onehot, p),
+                       try CategoricalCrossentropy(fromLogits: true)(onehot, p), accuracy: 1e-5)
         // Exact values on simple cases.
         XCTAssertEqual(try CosineSimilarity()(Tensor(shape: [1, 2], scalars: [1, 0]), Tensor(shape: [1, 2], scalars: [3, 0])), -1, accuracy: 1e-6)
         XCTAssertEqual(try MeanAbsolutePercentageError()(Tensor(shape: [1, 2], scalars: [2, 4]), Tensor(shape: [1, 2], scalars: [1, 5])),

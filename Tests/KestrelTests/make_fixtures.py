@@ -815,6 +815,17 @@ def losses():
     run("categorical_hinge", Ls.CategoricalHinge(), onehot, logits, {})
     run("kl_divergence", Ls.KLDivergence(), softmax(rng.normal(0, 1, (4, 5))), probs, {})
     run("poisson", Ls.Poisson(), np.floor(pt * 2), pp, {})
+    # Focal cross-entropies (probabilities, logits, class balancing, smoothing, other α and γ).
+    BF, CF = Ls.BinaryFocalCrossentropy, Ls.CategoricalFocalCrossentropy
+    run("bfce_default", BF(), bt, bp, {})
+    run("bfce_logits_balanced_gamma3", BF(apply_class_balancing=True, alpha=0.4, gamma=3.0, from_logits=True), bt, bl,
+        {"apply_class_balancing": True, "alpha": 0.4, "gamma": 3.0, "from_logits": True})
+    run("bfce_smooth_0.1_gamma_0.5", BF(gamma=0.5, label_smoothing=0.1), bt, bp, {"gamma": 0.5, "label_smoothing": 0.1})
+    run("cfce_default", CF(), onehot, probs, {})
+    run("cfce_logits_alpha_0.5_gamma_1", CF(alpha=0.5, gamma=1.0, from_logits=True), onehot, logits,
+        {"alpha": 0.5, "gamma": 1.0, "from_logits": True})
+    run("cfce_unnormalised_smooth_0.1", CF(label_smoothing=0.1), onehot, rng.uniform(0.1, 2.0, (batch, classes)),
+        {"label_smoothing": 0.1})
     write("losses.json", {"cases": cases})
 
 

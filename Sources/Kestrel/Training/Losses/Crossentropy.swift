@@ -190,3 +190,108 @@ public final class BinaryCrossentropy: ElementwiseLoss {
         return Float(total / Double(n))
     }
 }
+
+/// Binary cross-entropy scaled down where the prediction is already confident (Keras
+/// `BinaryFocalCrossentropy`, Lin et al.'s focal loss): each term times `(1 − pₜ)^gamma`, and
+/// with `applyClassBalancing` by `alpha` for positives and `1 − alpha` for negatives.
+public final class BinaryFocalCrossentropy: ElementwiseLoss {
+    /// Whether to weigh positives by `alpha` and negatives by `1 − alpha` (Keras default false).
+    public let applyClassBalancing: Bool
+    /// The positives' weight under class balancing (Keras default 0.25).
+    public let alpha: Float
+    /// The focusing exponent (Keras default 2; 0 gives binary cross-entropy).
+    public let gamma: Float
+    /// Whether predictions are logits (true) or probabilities (Keras default false).
+    public let fromLogits: Bool
+    /// Moves targets toward 0.5: `t·(1 − s) + s/2`.
+    public let labelSmoothing: Float
+
+    /// A binary focal cross-entropy loss with Keras's defaults.
+    public init(applyClassBalancing: Bool = false, alpha: Float = 0.25, gamma: Float = 2, fromLogits: Bool = false,
+                labelSmoothing: Float = 0) {
+        (self.applyClassBalancing, self.alpha, self.gamma) = (applyClassBalancing, alpha, gamma)
+        (self.fromLogits, self.labelSmoothing) = (fromLogits, labelSmoothing)
+        super.init(name: "binary_focal_crossentropy")
+    }
+
+    public override func compute(predictions: UnsafePointer<Float>, labels: UnsafePointer<Float>, batch: Int,
+                                 outputShape: [Int], gradient: UnsafeMutablePointer<Float>?) -> Float {
+        let (balanced, alpha, gamma, logits, smoothing) = (applyClassBalancing, self.alpha, self.gamma, fromLogits, labelSmoothing)
+        return elementwiseMean(predictions, labels, batch: batch, outputShape: outputShape, gradient: gradient) { z, y in
+            let t = y * (1 - smoothing) + 0.5 * smoothing
+            let p = logits ? 1 / (1 + expf(-z)) : z
+            // Keras clips the probability for the cross-entropy only; pₜ uses it unclipped.
+            let clipped = min(max(p, probabilityEpsilon), 1 - probabilityEpsilon)
+            let inside = p > probabilityEpsilon && p < 1 - probabilityEpsilon
+            let crossentropy = -(t * logf(clipped) + (1 - t) * logf(1 - clipped))
+            let miss = 1 - (t * p + (1 - t) * (1 - p))
+            let factor = powf(miss, gamma)
+            let weight = balanced ? t * alpha + (1 - t) * (1 - alpha) : 1
+            // d/dp of (1 − pₜ)^γ·bce, pₜ' = 2t − 1.
+            let dFactor = miss > 0 ? -gamma * powf(miss, gamma - 1) * (2 * t - 1) : 0
+            let dCrossentropy = inside ? -(t / clipped - (1 - t) / (1 - clipped)) : 0
+            let derivative = weight * (dFactor * crossentropy + factor * dCrossentropy)
+            return (weight * factor * crossentropy, logits ? derivative * p * (1 - p) : derivative)
+        }
+    }
+}
+
+/// Categorical cross-entropy scaled down where the prediction is already confident (Keras
+/// `CategoricalFocalCrossentropy`): over one-hot labels along the last axis,
+/// `Σ −alpha·(1 − p)^gamma·t·log p`, with predictions normalized to sum to 1 and clipped as
+/// Keras does.
+public final class CategoricalFocalCrossentropy: Loss {
+    /// The weight of every term (Keras default 0.25).
+    public let alpha: Float
+    /// The focusing exponent (Keras default 2).
+    public let gamma: Float
+    /// Whether predictions are logits (true) or probabilities (Keras default false).
+    public let fromLogits: Bool
+    /// Moves one-hot targets toward uniform: `t·(1 − s) + s/classes`.
+    public let labelSmoothing: Float
+
+    /// A categorical focal cross-entropy loss with Keras's defaults.
+    public init(alpha: Float = 0.25, gamma: Float = 2, fromLogits: Bool = false, labelSmoothing: Float = 0) {
+        (self.alpha, self.gamma, self.fromLogits, self.labelSmoothing) = (alpha, gamma, fromLogits, labelSmoothing)
+        super.init(name: "categorical_focal_crossentropy")
+    }
+
+    public override func compute(predictions: UnsafePointer<Float>, labels: UnsafePointer<Float>, batch: Int,
+                                 outputShape: [Int], gradient: UnsafeMutablePointer<Float>?) -> Float {
+        let width = outputShape.last ?? 1, rows = batch * outputShape.reduce(1, *) / max(width, 1)
+        let smoothing = labelSmoothing, spread = labelSmoothing / Float(width)
+        var total: Double = 0
+        for r in 0..<rows {
+            let z = predictions + r * width, y = labels + r * width, g = gradient.map { $0 + r * width }
+            // q: probabilities (softmax of logits); o = q / Σq, clipped to [ε, 1 − ε].
+            let largest = fromLogits ? (0..<width).reduce(-Float.infinity) { max($0, z[$1]) } : 0
+            func q(_ j: Int) -> Float { fromLogits ? expf(z[j] - largest) : z[j] }
+            var sum: Float = 0
+            for j in 0..<width { sum += q(j) }
+            // A softmax sums to 1 already (its exponentials are scaled once); probabilities are
+            // divided by their sum, as Keras does.
+            let scale: Float = fromLogits ? 1 / sum : 1
+            let normalizer = fromLogits ? Float(1) : sum
+            var rowValue: Float = 0, weighted: Float = 0
+            for j in 0..<width {
+                let o = q(j) * scale / normalizer, oc = min(max(o, probabilityEpsilon), 1 - probabilityEpsilon)
+                let t = y[j] * (1 - smoothing) + spread
+                rowValue += alpha * powf(1 - oc, gamma) * (-t * logf(oc))
+                guard let g else { continue }
+                let inside = o > probabilityEpsilon && o < 1 - probabilityEpsilon
+                // d/d o_j, kept in g until the normalization's Jacobian is applied.
+                let dj = inside ? alpha * t * (gamma * powf(1 - oc, gamma - 1) * logf(oc) - powf(1 - oc, gamma) / oc) : 0
+                g[j] = dj
+                weighted += dj * o
+            }
+            total += Double(rowValue)
+            guard let g else { continue }
+            for j in 0..<width {
+                // Through o = q/Σq, then (with logits) through the softmax, whose Σq·u is 0 here.
+                let u = (g[j] - weighted) / normalizer
+                g[j] = (fromLogits ? q(j) * scale * u : u) / Float(rows)
+            }
+        }
+        return Float(total / Double(max(rows, 1)))
+    }
+}
