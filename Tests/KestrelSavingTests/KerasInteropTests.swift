@@ -187,6 +187,35 @@ final class KerasInteropTests: XCTestCase {
                              dir: dir)
     }
 
+    /// Keras 3 resumes training from Kestrel's Nadam, Adadelta and Lion states (Nadam's
+    /// momentum product included) under Kestrel's LogCosh and focal losses, and reaches the
+    /// weights Kestrel reaches.
+    func testKerasResumesTheOtherOptimizersAndLosses() throws {
+        let dir = try ScratchDirectory()
+        Kestrel.setRandomSeed(19)
+        let x = Tensor.randomUniform([16, 4], minval: -1, maxval: 1)
+        let onehot = Tensor(shape: [16, 3], scalars: (0..<48).map { $0 % 3 == ($0 / 3) % 3 ? 1 : 0 })
+        let setups: [(String, Optimizer, Loss)] = [
+            ("nadam", Nadam(learningRate: 0.01), LogCosh()),
+            ("adadelta", Adadelta(learningRate: 1), CategoricalFocalCrossentropy(fromLogits: true)),
+            ("lion", Lion(learningRate: 0.003), BinaryFocalCrossentropy(applyClassBalancing: true, fromLogits: true)),
+        ]
+        try TensorJSON.write(x, to: dir.file("x.json"))
+        try TensorJSON.write(onehot, to: dir.file("y.json"))
+        for (name, optimizer, loss) in setups {
+            let model = Sequential { Input(shape: [4]); Dense(5, activation: .tanh); Dense(3) }
+            model.compile(optimizer: optimizer, loss: loss)
+            _ = try model.fit(x, onehot, batchSize: 8, epochs: 2, verbose: 0)
+            try model.save(to: dir.file("\(name).keras"))
+            try Python.helper(["keras-resume", dir.file("\(name).keras"), dir.file("x.json"), dir.file("y.json"),
+                               dir.file("\(name).json")])
+            _ = try model.fit(x, onehot, batchSize: 8, epochs: 1, verbose: 0, shuffle: false)
+            let difference = maxAbsDifference(Tensor(try model.getWeights().flatMap(\.scalars)), try TensorJSON.read(dir.file("\(name).json")))
+            print("interop: Keras resumed \(name) training (loss \(loss.name)) of a Kestrel model; max weight difference after one more epoch = \(difference)")
+            XCTAssertLessThanOrEqual(difference, 1e-5, name)
+        }
+    }
+
     /// Python's `safetensors` reads the weights Kestrel exports, under Keras's names and under
     /// PyTorch's (kernels transposed to `(out, in)`).
     func testPythonSafetensorsReadsKestrelWeights() throws {
