@@ -55,7 +55,8 @@ extension ONNXGraphBuilder {
             return try recurrent(l, weights: l.getWeights(), inputs[0], initialState: Array(inputs.dropFirst()),
                                  inputShape: inputShapes[0], base: base)
         case let l as BaseConvLSTM:
-            return try convLSTM(l, inputs[0], initialState: Array(inputs.dropFirst()), inputShape: inputShapes[0], base: base)
+            return try convLSTM(l, inputs[0], initialState: Array(inputs.dropFirst()), inputShape: inputShapes[0],
+                                outputShape: outputShape, base: base)
         case let l as Bidirectional:
             // Each half on its own (the backward one reads a reversed sequence and returns its
             // states in reading order), the backward states put back in time order, merged.
@@ -368,7 +369,8 @@ extension ONNXGraphBuilder {
     /// blocks sliced off the channels, activated and combined as Keras's cell does. Returned
     /// sequences are in reading order, as in Keras; with `returnState` the final hidden and
     /// cell states are recorded in `additionalOutputs`.
-    mutating func convLSTM(_ l: BaseConvLSTM, _ x: String, initialState: [String], inputShape: [Int], base: String) throws -> String {
+    mutating func convLSTM(_ l: BaseConvLSTM, _ x: String, initialState: [String], inputShape: [Int], outputShape: [Int],
+                           base: String) throws -> String {
         let rank = l.rank, steps = inputShape[0], f = l.filters, w = l.getWeights()
         let spatial = Array(inputShape.dropFirst().prefix(rank))
         var inputArguments = [convolutionKernel(w[0], rank: rank, name: "\(base)/kernel")]
@@ -380,10 +382,8 @@ extension ONNXGraphBuilder {
             Attribute.ints("pads", Self.pads(spatial, kernel: l.kernelSize, strides: l.strides, dilation: l.dilationRate,
                                              padding: l.padding)),
         ]
-        let outputSpatial = zip(spatial.indices, spatial).map { axis, n in
-            let span = (l.kernelSize[axis] - 1) * l.dilationRate[axis] + 1
-            return l.padding == .same ? (n + l.strides[axis] - 1) / l.strides[axis] : (n - span) / l.strides[axis] + 1
-        }
+        // The state's spatial size: the layer's output without its steps and channels.
+        let outputSpatial = Array(outputShape.suffix(rank + 1).prefix(rank))
         let ones = Array(repeating: 1, count: rank)
         let recurrentAttributes = [
             Attribute.ints("kernel_shape", l.kernelSize), Attribute.ints("strides", ones), Attribute.ints("dilations", ones),

@@ -293,6 +293,7 @@ struct GroupedConvolution {
     /// is): for a recurrent convolution, whose kernel gradient is taken once for all steps.
     func inputGradient(outputGradient dz: UnsafeMutablePointer<Float>, kernel: UnsafePointer<Float>,
                        into dx: UnsafeMutablePointer<Float>, columns: UnsafeMutablePointer<Float>, batch: Int) {
+        // Without a kernel gradient the job never reads its input: `dx` stands in for it.
         var job = ConvolutionJob(self, input: UnsafePointer(dx), kernel: kernel, output: dz, columns: columns, batch: batch)
         job.inputGradient = dx
         Kernels.tracingShared {
