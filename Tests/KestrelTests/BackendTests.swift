@@ -1,4 +1,5 @@
 import CKestrelSupport
+import KestrelAllocationCounter
 @testable import Kestrel
 import XCTest
 
@@ -81,5 +82,41 @@ final class BackendTests: XCTestCase {
         XCTAssertEqual(BLASBackend.bestCore(for: f), "Haswell")
         f.avx512f = 1; f.avx512bw = 1; f.avx512dq = 1; f.avx512vl = 1
         XCTAssertEqual(BLASBackend.bestCore(for: f), "SkylakeX")
+    }
+
+    /// Untransposed products whose column count leaves 1 to 8 after multiples of 16 (where
+    /// OpenBLAS's small-matrix kernel would allocate) agree with a naive product, never read C
+    /// with beta 0, add to it otherwise, and allocate nothing.
+    func testNarrowColumnProductsAgreeAndAllocateNothing() {
+        var rng = RandomGenerator(seed: 12)
+        for (m, n, k) in [(8, 3, 700), (5, 19, 40), (4, 24, 33), (3, 8, 32), (6, 17, 31), (2, 16, 64)] {
+            var a = [Float](repeating: 0, count: m * k), b = [Float](repeating: 0, count: k * n)
+            a.withUnsafeMutableBufferPointer { rng.fillUniform($0, low: -1, high: 1) }
+            b.withUnsafeMutableBufferPointer { rng.fillUniform($0, low: -1, high: 1) }
+            for (alpha, beta) in [(Float(1), Float(0)), (2, 0.5)] {
+                var c = [Float](repeating: beta == 0 ? .nan : 1, count: m * n)
+                let before = kestrel_allocation_count()
+                c.withUnsafeMutableBufferPointer { c in
+                    a.withUnsafeBufferPointer { a in
+                        b.withUnsafeBufferPointer { b in
+                            Kernels.gemm(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: alpha,
+                                         a: a.baseAddress!, lda: k, b: b.baseAddress!, ldb: n, beta: beta,
+                                         c: c.baseAddress!, ldc: n)
+                        }
+                    }
+                }
+                #if !DEBUG
+                XCTAssertEqual(kestrel_allocation_count(), before, "\(m)x\(n)x\(k) allocated")
+                #endif
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var s: Double = 0
+                        for p in 0..<k { s += Double(a[i * k + p]) * Double(b[p * n + j]) }
+                        let expected = Double(alpha) * s + (beta == 0 ? 0 : Double(beta))
+                        XCTAssertEqual(Double(c[i * n + j]), expected, accuracy: 1e-4, "\(m)x\(n)x\(k) [\(i), \(j)]")
+                    }
+                }
+            }
+        }
     }
 }

@@ -112,6 +112,41 @@ public enum Kernels {
 
         /// The block `rows × columns` of C.
         func run(rows: Range<Int>, columns: Range<Int>) {
+            // OpenBLAS 0.3.21's small-matrix kernel for untransposed products (SkylakeX and
+            // CooperLake cores, M·N·K ≤ 10⁶, K ≥ 32) mallocs a buffer on every call when the
+            // column count leaves a remainder of 1 to 8 after multiples of 16 (measured). Those
+            // columns are done here instead, so that a training step allocates nothing.
+            if !transposeA && !transposeB && k >= 32 && rows.count * columns.count * k <= 1_000_000 {
+                let tail = columns.count % 16
+                if (1...8).contains(tail) {
+                    let head = columns.lowerBound..<(columns.upperBound - tail)
+                    if !head.isEmpty { blas(rows: rows, columns: head) }
+                    narrowColumns(rows: rows, columns: head.upperBound..<columns.upperBound)
+                    return
+                }
+            }
+            blas(rows: rows, columns: columns)
+        }
+
+        /// Up to eight columns of an untransposed product, eight lanes at a time along the row.
+        private func narrowColumns(rows: Range<Int>, columns: Range<Int>) {
+            let width = columns.count
+            for i in rows {
+                var sum = SIMD8<Float>()
+                let aRow = a + i * lda
+                for p in 0..<k {
+                    let bRow = b + p * ldb + columns.lowerBound
+                    var bLanes = SIMD8<Float>()
+                    for j in 0..<width { bLanes[j] = bRow[j] }
+                    sum += aRow[p] * bLanes
+                }
+                let cRow = c + i * ldc + columns.lowerBound
+                // beta 0 must not read C, which may hold anything (NaN included).
+                for j in 0..<width { cRow[j] = beta == 0 ? alpha * sum[j] : alpha * sum[j] + beta * cRow[j] }
+            }
+        }
+
+        private func blas(rows: Range<Int>, columns: Range<Int>) {
             let aBlock = transposeA ? a + rows.lowerBound : a + rows.lowerBound * lda
             let bBlock = transposeB ? b + columns.lowerBound * ldb : b + columns.lowerBound
             cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
