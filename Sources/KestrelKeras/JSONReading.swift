@@ -45,6 +45,8 @@ struct JSONObject {
 
     func int(_ key: String, default value: Int) throws -> Int { has(key) ? try int(key) : value }
 
+    func optionalInt(_ key: String) throws -> Int? { has(key) ? try int(key) : nil }
+
     func float(_ key: String) throws -> Float {
         guard let d = jsonDouble(values[key]), d.isFinite else { throw fail(key, "a number") }
         return Float(d)

@@ -28,17 +28,17 @@ enum KerasTraining {
     static func optimizerConfig(_ o: Optimizer) throws -> [String: Any] {
         func optional(_ v: Float?) -> Any { v.map(jsonNumber) ?? NSNull() }
         var c: [String: Any] = [
-            "name": o.name, "learning_rate": jsonNumber(o.learningRate), "weight_decay": NSNull(),
+            "name": o.name, "learning_rate": jsonNumber(o.learningRate), "weight_decay": optional(o.weightDecay),
             "clipnorm": optional(o.clipnorm), "global_clipnorm": optional(o.globalClipnorm),
-            "clipvalue": optional(o.clipvalue), "use_ema": false, "ema_momentum": 0.99,
-            "ema_overwrite_frequency": NSNull(), "loss_scale_factor": NSNull(),
-            "gradient_accumulation_steps": NSNull(),
+            "clipvalue": optional(o.clipvalue), "use_ema": o.useEMA, "ema_momentum": jsonNumber(o.emaMomentum),
+            "ema_overwrite_frequency": o.emaOverwriteFrequency.map { $0 as Any } ?? NSNull(),
+            "loss_scale_factor": NSNull(),
+            "gradient_accumulation_steps": o.gradientAccumulationSteps.map { $0 as Any } ?? NSNull(),
         ]
         let className: String
         switch o {
         case let a as AdamW:
             className = "AdamW"
-            c["weight_decay"] = jsonNumber(a.weightDecay)
             c["beta_1"] = jsonNumber(a.beta1); c["beta_2"] = jsonNumber(a.beta2)
             c["epsilon"] = jsonNumber(a.epsilon); c["amsgrad"] = a.amsgrad
         case let a as Adam:
@@ -67,6 +67,17 @@ enum KerasTraining {
         case let l as Lion:
             className = "Lion"
             c["beta_1"] = jsonNumber(l.beta1); c["beta_2"] = jsonNumber(l.beta2)
+        case let l as Lamb:
+            className = "Lamb"
+            c["beta_1"] = jsonNumber(l.beta1); c["beta_2"] = jsonNumber(l.beta2); c["epsilon"] = jsonNumber(l.epsilon)
+        case let f as Ftrl:
+            className = "Ftrl"
+            c["learning_rate_power"] = jsonNumber(f.learningRatePower)
+            c["initial_accumulator_value"] = jsonNumber(f.initialAccumulatorValue)
+            c["l1_regularization_strength"] = jsonNumber(f.l1RegularizationStrength)
+            c["l2_regularization_strength"] = jsonNumber(f.l2RegularizationStrength)
+            c["l2_shrinkage_regularization_strength"] = jsonNumber(f.l2ShrinkageRegularizationStrength)
+            c["beta"] = jsonNumber(f.beta)
         default:
             throw KestrelError.invalidArgument("save: the optimizer '\(o.name)' (\(type(of: o))) has no Keras equivalent")
         }
@@ -136,6 +147,7 @@ enum KerasTraining {
                              epsilon: try c.float("epsilon", default: 1e-7), amsgrad: try c.bool("amsgrad", default: false),
                              clipnorm: clip.0, clipvalue: clip.1, globalClipnorm: clip.2)
         case "adamw":
+            // Keras's AdamW requires a weight decay; a null one is an error there too.
             optimizer = AdamW(learningRate: lr ?? 0.001, weightDecay: try c.float("weight_decay", default: 0.004),
                               beta1: try c.float("beta_1", default: 0.9), beta2: try c.float("beta_2", default: 0.999),
                               epsilon: try c.float("epsilon", default: 1e-7), amsgrad: try c.bool("amsgrad", default: false),
@@ -164,8 +176,31 @@ enum KerasTraining {
         case "lion":
             optimizer = Lion(learningRate: lr ?? 0.001, beta1: try c.float("beta_1", default: 0.9), beta2: try c.float("beta_2", default: 0.99),
                              clipnorm: clip.0, clipvalue: clip.1, globalClipnorm: clip.2)
+        case "lamb":
+            optimizer = Lamb(learningRate: lr ?? 0.001, beta1: try c.float("beta_1", default: 0.9), beta2: try c.float("beta_2", default: 0.999),
+                             epsilon: try c.float("epsilon", default: 1e-7), clipnorm: clip.0, clipvalue: clip.1, globalClipnorm: clip.2)
+        case "ftrl":
+            optimizer = Ftrl(learningRate: lr ?? 0.001, learningRatePower: try c.float("learning_rate_power", default: -0.5),
+                             initialAccumulatorValue: try c.float("initial_accumulator_value", default: 0.1),
+                             l1RegularizationStrength: try c.float("l1_regularization_strength", default: 0),
+                             l2RegularizationStrength: try c.float("l2_regularization_strength", default: 0),
+                             l2ShrinkageRegularizationStrength: try c.float("l2_shrinkage_regularization_strength", default: 0),
+                             beta: try c.float("beta", default: 0), clipnorm: clip.0, clipvalue: clip.1, globalClipnorm: clip.2)
         default:
             throw KestrelError.fileError("\(context): unsupported optimizer '\(className.prefix(60))'")
+        }
+        if !(optimizer is AdamW) { optimizer.weightDecay = try c.optionalFloat("weight_decay") }
+        optimizer.useEMA = try c.bool("use_ema", default: false)
+        optimizer.emaMomentum = try c.float("ema_momentum", default: 0.99)
+        optimizer.emaOverwriteFrequency = try c.optionalInt("ema_overwrite_frequency")
+        optimizer.gradientAccumulationSteps = try c.optionalInt("gradient_accumulation_steps")
+        if let factor = try c.optionalFloat("loss_scale_factor"), factor != 1 {
+            throw KestrelError.fileError("\(context): loss_scale_factor \(factor) is not supported (Kestrel trains in float32)")
+        }
+        do {
+            try optimizer.validateArguments()
+        } catch KestrelError.invalidArgument(let message) {
+            throw KestrelError.fileError("\(context): \(message)")
         }
         return optimizer
     }
@@ -267,8 +302,15 @@ enum KerasTraining {
     // MARK: Optimizer variables
 
     /// Keras's groups of slot names: each group is created variable by variable, names within
-    /// a group interleaved (Adam: m₀, v₀, m₁, v₁, …), the groups one after another.
+    /// a group interleaved (Adam: m₀, v₀, m₁, v₁, …), the groups one after another. The base
+    /// optimizer's moving averages and gradient accumulators come first, as Keras's `build`
+    /// creates them before the subclass's.
     static func kerasSlotGroups(_ o: Optimizer) -> [[String]] {
+        let base = ["average", "gradient_accumulator"].filter(o.stateSlotNames.contains).map { [$0] }
+        return base + optimizerSlotGroups(o)
+    }
+
+    private static func optimizerSlotGroups(_ o: Optimizer) -> [[String]] {
         switch o {
         case let a as Adam: return a.amsgrad ? [["momentum", "velocity"], ["velocity_hat"]] : [["momentum", "velocity"]]
         case let s as SGD: return s.momentum != 0 ? [["momentum"]] : []
@@ -278,6 +320,8 @@ enum KerasTraining {
         case is Adamax: return [["momentum", "norm"]]
         case is Nadam: return [["momentum", "velocity"]]
         case is Adadelta: return [["accumulated_grad", "accumulated_delta_var"]]
+        case is Lamb: return [["momentum", "velocity"]]
+        case is Ftrl: return [["accumulator", "linear"]]
         default: return o.slotNames.map { [$0] }
         }
     }
@@ -319,7 +363,8 @@ enum KerasTraining {
         }
         // Nadam's momentum-schedule product, a scalar Keras keeps after the slots.
         if let nadam = optimizer as? Nadam {
-            try writer.writeFloats([nadam.momentumProduct(state.iterations)], shape: [], at: "optimizer/vars/\(i)")
+            let updates = state.iterations / max(nadam.gradientAccumulationSteps ?? 1, 1)
+            try writer.writeFloats([nadam.momentumProduct(updates)], shape: [], at: "optimizer/vars/\(i)")
         }
     }
 

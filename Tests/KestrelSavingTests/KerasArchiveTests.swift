@@ -484,27 +484,54 @@ final class KerasArchiveTests: XCTestCase {
         XCTAssertEqual((back.layers.first { $0 is SpatialDropout3D } as? SpatialDropout3D)?.rate, 0.2)
     }
 
-    /// Adamax, Nadam, Adadelta and Lion: arguments and state come back from an archive (in
-    /// Keras's variable order, Nadam's trailing momentum product included), and training
+    /// Adamax, Nadam, Adadelta, Lion, Lamb and Ftrl, and the base options (weight decay,
+    /// moving average, gradient accumulation): arguments and state come back from an archive
+    /// (in Keras's variable order, Nadam's trailing momentum product included), and training
     /// continues exactly as it would have.
     func testOtherOptimizersRoundTripWithState() throws {
         let dir = try ScratchDirectory()
         var g = RandomGenerator(seed: 8)
         let x = Tensor(shape: [12, 4], scalars: (0..<48).map { _ in g.nextUnitFloat() })
         let y = Tensor(shape: [12, 2], scalars: (0..<24).map { _ in g.nextUnitFloat() })
-        let optimizers: [Optimizer] = [Adamax(beta2: 0.99), Nadam(learningRate: 0.01, beta1: 0.8), Adadelta(learningRate: 1, rho: 0.9),
-                                       Lion(learningRate: 0.0005, beta1: 0.8)]
-        for optimizer in optimizers {
+        let optimizers: [Optimizer] = [
+            Adamax(beta2: 0.99), Nadam(learningRate: 0.01, beta1: 0.8), Adadelta(learningRate: 1, rho: 0.9),
+            Lion(learningRate: 0.0005, beta1: 0.8), Lamb(learningRate: 0.01, epsilon: 1e-6),
+            Ftrl(learningRate: 0.05, learningRatePower: -0.3, initialAccumulatorValue: 0.2, l1RegularizationStrength: 0.001,
+                 l2RegularizationStrength: 0.002, l2ShrinkageRegularizationStrength: 0.003, beta: 0.01),
+            // The base options: their arguments go in the compile config, their state (averages,
+            // accumulators, the batch count) in the optimizer's variables.
+            SGD(learningRate: 0.05, momentum: 0.9, weightDecay: 0.01, useEMA: true, emaMomentum: 0.9, emaOverwriteFrequency: 4),
+            Adam(learningRate: 0.01, useEMA: true, gradientAccumulationSteps: 2),
+            Nadam(learningRate: 0.01, weightDecay: 0.1, gradientAccumulationSteps: 3),
+            AdamW(weightDecay: 0.2, gradientAccumulationSteps: 2),
+        ]
+        for (k, optimizer) in optimizers.enumerated() {
             Kestrel.setRandomSeed(3)
             let model = Sequential { Input(shape: [4]); Dense(5, activation: .tanh); Dense(2) }
             model.compile(optimizer: optimizer, loss: MeanSquaredError())
             _ = try model.fit(x, y, batchSize: 4, epochs: 2, verbose: 0)
-            let path = dir.file("\(optimizer.name).keras")
+            let path = dir.file("\(optimizer.name)-\(k).keras")
             try model.save(to: path)
             let loaded = try Model.load(from: path)
-            XCTAssertEqual(loaded.optimizer.map { String(describing: type(of: $0)) }, String(describing: type(of: optimizer)))
-            XCTAssertEqual(try loaded.optimizerState(), try model.optimizerState(), optimizer.name)
-            XCTAssertEqual(loaded.optimizer?.iterations, 6)
+            let back = try XCTUnwrap(loaded.optimizer)
+            XCTAssertEqual(String(describing: type(of: back)), String(describing: type(of: optimizer)))
+            XCTAssertEqual(back.weightDecay, optimizer.weightDecay, optimizer.name)
+            XCTAssertEqual(back.useEMA, optimizer.useEMA, optimizer.name)
+            XCTAssertEqual(back.emaMomentum, optimizer.emaMomentum, optimizer.name)
+            XCTAssertEqual(back.emaOverwriteFrequency, optimizer.emaOverwriteFrequency, optimizer.name)
+            XCTAssertEqual(back.gradientAccumulationSteps, optimizer.gradientAccumulationSteps, optimizer.name)
+            let state = try model.optimizerState()
+            XCTAssertEqual(try loaded.optimizerState(), state, optimizer.name)
+            XCTAssertEqual(state.iterations, 6, "the batch count, as Keras saves it")
+            XCTAssertEqual(back.iterations, 6 / (optimizer.gradientAccumulationSteps ?? 1))
+            XCTAssertEqual(state.slotNames.contains("average"), optimizer.useEMA)
+            XCTAssertEqual(state.slotNames.contains("gradient_accumulator"), optimizer.gradientAccumulationSteps != nil)
+            if let ftrl = optimizer as? Ftrl, let back = loaded.optimizer as? Ftrl {
+                XCTAssertEqual([back.learningRatePower, back.initialAccumulatorValue, back.l1RegularizationStrength,
+                                back.l2RegularizationStrength, back.l2ShrinkageRegularizationStrength, back.beta],
+                               [ftrl.learningRatePower, ftrl.initialAccumulatorValue, ftrl.l1RegularizationStrength,
+                                ftrl.l2RegularizationStrength, ftrl.l2ShrinkageRegularizationStrength, ftrl.beta])
+            }
             Kestrel.setRandomSeed(1)
             _ = try model.fit(x, y, batchSize: 4, epochs: 1, verbose: 0)
             Kestrel.setRandomSeed(1)
@@ -514,6 +541,22 @@ final class KerasArchiveTests: XCTestCase {
         // μ₁·μ₂ with μₜ = β1·(1 − 0.96ᵗ/2).
         let mu1: Float = 0.8 * (1 - 0.5 * 0.96), mu2: Float = 0.8 * (1 - 0.5 * 0.9216)
         XCTAssertEqual(Nadam(beta1: 0.8).momentumProduct(2), mu1 * mu2, accuracy: 1e-7)
+    }
+
+    /// A checkpoint keeps the moving averages and gradient accumulators too.
+    func testCheckpointKeepsAveragesAndAccumulators() throws {
+        let dir = try ScratchDirectory()
+        var g = RandomGenerator(seed: 9)
+        let x = Tensor(shape: [12, 4], scalars: (0..<48).map { _ in g.nextUnitFloat() })
+        let y = Tensor(shape: [12, 2], scalars: (0..<24).map { _ in g.nextUnitFloat() })
+        let model = Sequential { Input(shape: [4]); Dense(2) }
+        model.compile(optimizer: Adam(useEMA: true, gradientAccumulationSteps: 2), loss: MeanSquaredError())
+        _ = try model.fit(x, y, batchSize: 4, epochs: 1, verbose: 0)
+        try model.saveCheckpoint(to: dir.file("ema.safetensors"), epoch: 1)
+        let copy = Sequential { Input(shape: [4]); Dense(2) }
+        copy.compile(optimizer: Adam(useEMA: true, gradientAccumulationSteps: 2), loss: MeanSquaredError())
+        XCTAssertEqual(try copy.loadCheckpoint(from: dir.file("ema.safetensors")), 1)
+        XCTAssertEqual(try copy.optimizerState(), try model.optimizerState())
     }
 
     /// Keras's other losses are saved in the compile config and come back as themselves.

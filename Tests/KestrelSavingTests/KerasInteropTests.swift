@@ -187,9 +187,10 @@ final class KerasInteropTests: XCTestCase {
                              dir: dir)
     }
 
-    /// Keras 3 resumes training from Kestrel's Nadam, Adadelta and Lion states (Nadam's
-    /// momentum product included) under Kestrel's LogCosh and focal losses, and reaches the
-    /// weights Kestrel reaches.
+    /// Keras 3 resumes training from Kestrel's Nadam, Adadelta, Lion, Lamb and Ftrl states
+    /// (Nadam's momentum product included) under Kestrel's LogCosh and focal losses, and from
+    /// states with weight decay, moving averages and gradient accumulation, and reaches the
+    /// weights Kestrel reaches: every slot sits where Keras expects it.
     func testKerasResumesTheOtherOptimizersAndLosses() throws {
         let dir = try ScratchDirectory()
         Kestrel.setRandomSeed(19)
@@ -199,6 +200,16 @@ final class KerasInteropTests: XCTestCase {
             ("nadam", Nadam(learningRate: 0.01), LogCosh()),
             ("adadelta", Adadelta(learningRate: 1), CategoricalFocalCrossentropy(fromLogits: true)),
             ("lion", Lion(learningRate: 0.003), BinaryFocalCrossentropy(applyClassBalancing: true, fromLogits: true)),
+            ("lamb", Lamb(learningRate: 0.01), CategoricalCrossentropy(fromLogits: true)),
+            ("ftrl", Ftrl(learningRate: 0.1, l1RegularizationStrength: 0.001, l2ShrinkageRegularizationStrength: 0.01),
+             CategoricalCrossentropy(fromLogits: true)),
+            // The base options: a moving average (put into the weights at the end of each fit,
+            // by both), gradient accumulation and weight decay.
+            ("sgd-decay-ema", SGD(learningRate: 0.05, momentum: 0.9, weightDecay: 0.05, useEMA: true, emaMomentum: 0.8),
+             CategoricalCrossentropy(fromLogits: true)),
+            ("adam-accumulate-ema", Adam(learningRate: 0.01, useEMA: true, emaOverwriteFrequency: 3, gradientAccumulationSteps: 2),
+             CategoricalCrossentropy(fromLogits: true)),
+            ("nadam-accumulate-decay", Nadam(learningRate: 0.01, weightDecay: 0.1, gradientAccumulationSteps: 2), LogCosh()),
         ]
         try TensorJSON.write(x, to: dir.file("x.json"))
         try TensorJSON.write(onehot, to: dir.file("y.json"))

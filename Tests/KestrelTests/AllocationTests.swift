@@ -30,6 +30,13 @@ final class AllocationTests: XCTestCase {
         let optimizers: [() -> Optimizer] = [
             { SGD(momentum: 0.9, nesterov: true) }, { Adam(amsgrad: true) }, { AdamW() },
             { RMSprop(centered: true) }, { Adagrad() }, { Adam(clipnorm: 1, clipvalue: 0.5, globalClipnorm: 1) },
+            { Lamb() }, { Ftrl(l1RegularizationStrength: 0.01, l2ShrinkageRegularizationStrength: 0.01) },
+            {
+                // Every base option at once: decay with an exclusion, averaging, accumulation.
+                let o = Nadam(weightDecay: 0.1, useEMA: true, emaOverwriteFrequency: 3, gradientAccumulationSteps: 2)
+                o.excludeFromWeightDecay(names: ["bias"])
+                return o
+            },
         ]
         for make in optimizers {
             let model = Sequential {

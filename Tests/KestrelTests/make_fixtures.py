@@ -912,14 +912,28 @@ def optimizers():
 
     cases = []
 
-    def run(name, opt, config):
-        variables = [keras.Variable(v.copy()) for v in init]
-        steps = []
-        for g in grads:
+    # Three more steps for the cases that accumulate gradients or average weights ("long"),
+    # from a generator of their own so that the first three stay as they were.
+    rng_more = np.random.default_rng(55)
+    more_grads = [[f32(rng_more.normal(0, 0.3, (2, 3))), f32(rng_more.normal(0, 0.8, (3,)))] for _ in range(3)]
+
+    def run(name, opt, config, long=False):
+        # Named as a layer's weights, for exclude_from_weight_decay.
+        variables = [keras.Variable(v.copy(), name=n) for v, n in zip(init, ["kernel", "bias"])]
+        steps, averages = [], []
+        for g in grads + (more_grads if long else []):
             opt.apply([jnp.asarray(x) for x in g], variables)
             steps.append([tensor(np_(v.value)) for v in variables])
-        assert int(np_(opt.iterations)) == len(grads)
-        cases.append({"name": name, "optimizer": type(opt).__name__, "config": config, "steps": steps})
+            if opt.use_ema:
+                averages.append([tensor(np_(a.value)) for a in opt._model_variables_moving_average])
+        batches = len(grads) + (len(more_grads) if long else 0)
+        assert int(np_(opt.iterations)) == batches // (opt.gradient_accumulation_steps or 1)
+        case = {"name": name, "optimizer": type(opt).__name__, "config": config, "steps": steps}
+        if long:
+            case["long"] = True
+        if averages:
+            case["averages"] = averages
+        cases.append(case)
 
     run("sgd_default", O.SGD(), {})
     run("sgd_momentum_0.9", O.SGD(momentum=0.9), {"momentum": 0.9})
@@ -950,9 +964,42 @@ def optimizers():
     run("adadelta_lr_1", O.Adadelta(learning_rate=1.0), {"learning_rate": 1.0})
     run("lion_default", O.Lion(), {})
     run("lion_clipvalue_0.05", O.Lion(clipvalue=0.05), {"clipvalue": 0.05})
+    # The base optimizer's options: weight decay (any optimizer), weight averaging, gradient
+    # accumulation.
+    run("sgd_weight_decay_0.1_lr_0.1", O.SGD(learning_rate=0.1, weight_decay=0.1),
+        {"learning_rate": 0.1, "weight_decay": 0.1})
+    adam = O.Adam(learning_rate=0.01, weight_decay=0.5)
+    adam.exclude_from_weight_decay(var_names=["bias"])
+    run("adam_weight_decay_0.5_excluding_bias", adam,
+        {"learning_rate": 0.01, "weight_decay": 0.5, "exclude_from_weight_decay": ["bias"]})
+    run("rmsprop_weight_decay_0.2_lr_0.01", O.RMSprop(learning_rate=0.01, weight_decay=0.2),
+        {"learning_rate": 0.01, "weight_decay": 0.2})
+    run("sgd_momentum_ema_0.9", O.SGD(momentum=0.9, use_ema=True, ema_momentum=0.9),
+        {"momentum": 0.9, "use_ema": True, "ema_momentum": 0.9}, long=True)
+    run("adam_ema_0.5_overwrite_2", O.Adam(learning_rate=0.01, use_ema=True, ema_momentum=0.5, ema_overwrite_frequency=2),
+        {"learning_rate": 0.01, "use_ema": True, "ema_momentum": 0.5, "ema_overwrite_frequency": 2}, long=True)
+    run("adam_accumulate_2", O.Adam(learning_rate=0.01, gradient_accumulation_steps=2),
+        {"learning_rate": 0.01, "gradient_accumulation_steps": 2}, long=True)
+    run("sgd_momentum_accumulate_3_global_clipnorm_0.1",
+        O.SGD(learning_rate=0.1, momentum=0.9, gradient_accumulation_steps=3, global_clipnorm=0.1),
+        {"learning_rate": 0.1, "momentum": 0.9, "gradient_accumulation_steps": 3, "global_clipnorm": 0.1}, long=True)
+    run("nadam_accumulate_2_ema_weight_decay",
+        O.Nadam(learning_rate=0.01, gradient_accumulation_steps=2, use_ema=True, weight_decay=0.1),
+        {"learning_rate": 0.01, "gradient_accumulation_steps": 2, "use_ema": True, "weight_decay": 0.1}, long=True)
+    run("lamb_default", O.Lamb(), {})
+    run("lamb_lr_0.01_beta1_0.8", O.Lamb(learning_rate=0.01, beta_1=0.8), {"learning_rate": 0.01, "beta_1": 0.8})
+    run("ftrl_default", O.Ftrl(), {})
+    run("ftrl_lr_0.05_power_-0.25", O.Ftrl(learning_rate=0.05, learning_rate_power=-0.25),
+        {"learning_rate": 0.05, "learning_rate_power": -0.25})
+    run("ftrl_l1_l2_shrinkage_beta",
+        O.Ftrl(learning_rate=0.1, initial_accumulator_value=0.5, l1_regularization_strength=0.01,
+               l2_regularization_strength=0.01, l2_shrinkage_regularization_strength=0.01, beta=0.1),
+        {"learning_rate": 0.1, "initial_accumulator_value": 0.5, "l1_regularization_strength": 0.01,
+         "l2_regularization_strength": 0.01, "l2_shrinkage_regularization_strength": 0.01, "beta": 0.1})
     write("optimizers.json", {
         "variables": [tensor(v) for v in init],
         "gradients": [[tensor(x) for x in g] for g in grads],
+        "more_gradients": [[tensor(x) for x in g] for g in more_grads],
         "cases": cases,
     })
 

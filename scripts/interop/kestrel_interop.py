@@ -74,12 +74,12 @@ def keras_resume(model_path, x_path, y_path, output):
     import numpy as np
     model = keras.saving.load_model(model_path)
     x, y = read_tensor(x_path), read_tensor(y_path)
-    before = int(model.optimizer.iterations.numpy())
+    before = int(np.asarray(model.optimizer.iterations))
     model.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
     flat = np.concatenate([np.asarray(w).reshape(-1) for w in model.get_weights()])
     write_tensor(output, flat)
     with open(output + ".iterations", "w") as f:
-        json.dump({"before": before, "after": int(model.optimizer.iterations.numpy())}, f)
+        json.dump({"before": before, "after": int(np.asarray(model.optimizer.iterations))}, f)
 
 
 def keras_make(directory):

@@ -76,8 +76,19 @@ extension Optimizer {
             throw KestrelError.invalidArgument(
                 "\(name).apply: the gradients belong to model '\(gradients.model.name)', not '\(model.name)', or are out of date")
         }
+        try validateArguments()
         build(parameterCount: gradients.store.count)
-        apply(parameters: gradients.store.values, gradients: gradients.store.gradients, variables: model.trainableVariables)
+        apply(parameters: gradients.store.values, gradients: gradients.store.gradients, variables: model.trainableVariables,
+              names: model.trainableWeightNames)
         for layer in model.penaltyLayers { layer.applyConstraints() }
+    }
+
+    /// Copies the weights' moving average into `model` (Keras `finalize_variable_values`):
+    /// what `fit` does when it ends, for a manual loop with `useEMA`. Does nothing without it.
+    public func finalizeVariableValues(_ model: Model) throws {
+        guard let store = model.store, slotLength == store.count else {
+            throw KestrelError.notReady("\(name).finalizeVariableValues: the optimizer has not been applied to model '\(model.name)'")
+        }
+        finalizeVariableValues(parameters: store.values, variables: model.trainableVariables)
     }
 }

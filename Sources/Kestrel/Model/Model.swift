@@ -37,6 +37,9 @@ open class Model {
     var shapes: [[Int]] = []
     var store: ParameterStore?
     var trainableVariables: [Range<Int>] = []
+    /// The weight names ("kernel", "bias", …) of `trainableVariables`, for the optimizer's
+    /// `excludeFromWeightDecay`.
+    var trainableWeightNames: [String] = []
     /// Layers with weight regularizers or constraints, called around each optimizer step.
     var penaltyLayers: [Layer] = []
     var trainingPlans: [Int: ExecutionPlan] = [:]
@@ -114,10 +117,14 @@ open class Model {
     func updateTrainableVariables() {
         guard let graph else { return }
         trainableVariables = []
+        trainableWeightNames = []
         var offset = 0
         for layer in graph.uniqueLayers {
             for spec in layer.weightSpecs {
-                if layer.trainable && spec.trainable { trainableVariables.append(offset..<(offset + spec.count)) }
+                if layer.trainable && spec.trainable {
+                    trainableVariables.append(offset..<(offset + spec.count))
+                    trainableWeightNames.append(spec.name)
+                }
                 offset += spec.count
             }
         }

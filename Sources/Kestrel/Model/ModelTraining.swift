@@ -381,7 +381,8 @@ extension Model {
     func trainStep(_ plan: ExecutionPlan, _ t: TargetState, labels: [UnsafeMutablePointer<Float>],
                    weights: UnsafePointer<Float>? = nil, batch: Int) -> Float {
         let value = forwardBackward(plan, t, labels: labels, weights: weights, batch: batch)
-        optimizer!.apply(parameters: store!.values, gradients: store!.gradients, variables: trainableVariables)
+        optimizer!.apply(parameters: store!.values, gradients: store!.gradients, variables: trainableVariables,
+                         names: trainableWeightNames)
         for layer in penaltyLayers { layer.applyConstraints() }
         return value
     }
@@ -563,12 +564,22 @@ extension Model {
                      step: (Int, inout RandomGenerator) throws -> Bool,
                      endEpoch: () throws -> Void,
                      validate: (() throws -> [String: Float])?) throws -> History {
+        try optimizer?.validateArguments()
         let history = History()
         var all: [Callback] = [history]
         if verbose > 0 { all.append(ProgbarLogger(verbose: verbose, epochs: epochs, steps: steps)) }
         all += callbacks
         for c in all { c.setModel(self) }
         stopTraining = false
+        // As Keras's `fit` does when it ends, even by an error: an optimizer with `useEMA` puts
+        // the moving average into the weights.
+        var finalized = false
+        func finalizeWeights() {
+            guard !finalized, epochs > 0, let optimizer, let store else { return }
+            finalized = true
+            optimizer.finalizeVariableValues(parameters: store.values, variables: trainableVariables)
+        }
+        defer { finalizeWeights() }
 
         // Each epoch's shuffle and dropout masks come from (fit seed, epoch), so a fit resumed
         // at `initialEpoch` (BackupAndRestore) repeats what an uninterrupted one would do.
@@ -601,6 +612,7 @@ extension Model {
             for c in all { try c.onEpochEnd(epoch, logs: epochLogs) }
             if stopTraining { break }
         }
+        finalizeWeights()
         for c in all { try c.onTrainEnd(logs: epochLogs) }
         return history
     }

@@ -3,7 +3,8 @@ import Foundation
 /// An optimizer's state for a model: its step count and, for each state buffer (Keras's slot
 /// names: "momentum", "velocity", …), one tensor per trainable variable.
 public struct OptimizerState: Equatable, Sendable {
-    /// Steps applied so far (Keras `iterations`).
+    /// Batches applied so far (Keras's saved `iterations` variable; with gradient accumulation
+    /// every batch counts, not only those that updated the weights).
     public var iterations: Int
     /// The learning rate at the time the state was taken.
     public var learningRate: Float
@@ -55,8 +56,8 @@ extension Model {
                 Tensor(shape: shape, scalars: Array(UnsafeBufferPointer(start: slot + range.lowerBound, count: range.count)))
             }
         }
-        return OptimizerState(iterations: optimizer.iterations, learningRate: optimizer.learningRate,
-                              slotNames: optimizer.slotNames, slots: slots)
+        return OptimizerState(iterations: optimizer.appliedBatches, learningRate: optimizer.learningRate,
+                              slotNames: optimizer.stateSlotNames, slots: slots)
     }
 
     /// Restores the compiled optimizer's state, so that training continues where it stopped.
@@ -64,9 +65,9 @@ extension Model {
         guard let optimizer else { throw KestrelError.notReady("\(name).setOptimizerState: call compile first") }
         try build()
         optimizer.build(parameterCount: store!.count)
-        guard state.slotNames == optimizer.slotNames else {
+        guard state.slotNames == optimizer.stateSlotNames else {
             throw KestrelError.invalidArgument(
-                "\(name).setOptimizerState: the state has slots \(state.slotNames), the \(optimizer.name) optimizer has \(optimizer.slotNames)")
+                "\(name).setOptimizerState: the state has slots \(state.slotNames), the \(optimizer.name) optimizer has \(optimizer.stateSlotNames)")
         }
         let shapes = trainableVariableShapes
         for slot in state.slots {
@@ -80,7 +81,7 @@ extension Model {
                 tensor.scalars.withUnsafeBufferPointer { (optimizer.slots[k] + range.lowerBound).update(from: $0.baseAddress!, count: range.count) }
             }
         }
-        optimizer.iterations = state.iterations
+        optimizer.restore(appliedBatches: state.iterations)
         optimizer.learningRate = state.learningRate
     }
 
@@ -133,7 +134,7 @@ extension Model {
                     "\(path): the checkpoint holds \(metadata["optimizer"] ?? "no") optimizer state, the model is compiled with \(optimizer.name)")
             }
             let names = trainableVariablePaths
-            let slots = try optimizer.slotNames.map { slot in
+            let slots = try optimizer.stateSlotNames.map { slot in
                 try names.map { n -> Tensor in
                     guard let t = byName["optimizer/\(slot)/\(n)"] else {
                         throw KestrelError.fileError("\(path): optimizer slot 'optimizer/\(slot)/\(n)' is missing")
@@ -141,7 +142,7 @@ extension Model {
                     return t
                 }
             }
-            state = OptimizerState(iterations: iterations, learningRate: lr, slotNames: optimizer.slotNames, slots: slots)
+            state = OptimizerState(iterations: iterations, learningRate: lr, slotNames: optimizer.stateSlotNames, slots: slots)
         }
         let saved = try getWeights()
         do {
